@@ -1,0 +1,113 @@
+package events
+
+import (
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// streamState is what a Source remembers across reconnects. Only the
+// Run goroutine touches it.
+type streamState struct {
+	cursor    int64 // highest timeNano seen
+	connected bool
+	dropped   int
+	seen      *dedupe
+	running   map[string]containerInfo
+	killed    map[string]time.Time // last kill event per container
+	oom       map[string]time.Time // last oom event per container
+}
+
+func newStreamState(since int64) *streamState {
+	return &streamState{
+		cursor:  since,
+		seen:    newDedupe(4096),
+		running: map[string]containerInfo{},
+		killed:  map[string]time.Time{},
+		oom:     map[string]time.Time{},
+	}
+}
+
+// observe updates what we know from one new event and annotates it.
+func (st *streamState) observe(ev *Event, intentWindow time.Duration) {
+	if ev.TimeNano > st.cursor {
+		st.cursor = ev.TimeNano
+	}
+	if ev.Type != ContainerEventType {
+		return
+	}
+	id := ev.ActorID
+	switch ev.Action {
+	case "start":
+		st.running[id] = containerInfo{name: ev.Name, image: ev.Image, labels: ev.Labels}
+	case "kill":
+		st.killed[id] = ev.Time
+	case "oom":
+		st.oom[id] = ev.Time
+	case "die":
+		ev.Intentional = within(st.killed[id], ev.Time, intentWindow)
+		ev.OOMKilled = within(st.oom[id], ev.Time, intentWindow)
+		delete(st.running, id)
+		delete(st.killed, id)
+		delete(st.oom, id)
+	case "destroy":
+		delete(st.running, id)
+		delete(st.killed, id)
+		delete(st.oom, id)
+	}
+}
+
+func within(earlier, t time.Time, window time.Duration) bool {
+	return !earlier.IsZero() && !t.Before(earlier) && t.Sub(earlier) <= window
+}
+
+// reconcileList compares a fresh container list with what we believed was
+// running. It returns the containers we thought running that no longer are
+// (only when reconnecting) and starts tracking every running one.
+func (st *streamState) reconcileList(host string, list []container.Summary, reconnect bool) map[string]containerInfo {
+	nowRunning := make(map[string]container.Summary, len(list))
+	for _, c := range list {
+		if c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting {
+			nowRunning[c.ID] = c
+		}
+	}
+	missing := map[string]containerInfo{}
+	if reconnect {
+		for id, info := range st.running {
+			if _, ok := nowRunning[id]; !ok {
+				missing[id] = info
+			}
+		}
+	}
+	for id, c := range nowRunning {
+		if _, ok := st.running[id]; !ok {
+			st.running[id] = infoFromSummary(c)
+		}
+	}
+	return missing
+}
+
+// dedupe remembers the last n event keys.
+type dedupe struct {
+	keys map[string]struct{}
+	ring []string
+	next int
+}
+
+func newDedupe(n int) *dedupe {
+	return &dedupe{keys: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// add reports whether key is new, and remembers it.
+func (d *dedupe) add(key string) bool {
+	if _, ok := d.keys[key]; ok {
+		return false
+	}
+	if old := d.ring[d.next]; old != "" {
+		delete(d.keys, old)
+	}
+	d.ring[d.next] = key
+	d.next = (d.next + 1) % len(d.ring)
+	d.keys[key] = struct{}{}
+	return true
+}

@@ -1,0 +1,376 @@
+// Package config reads whalewatch's configuration from the environment
+// and checks all of it, so that a bad value stops the start with an error
+// that names the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/whalewatch/whalewatch/rules"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// DockerHosts names several daemons: name=url,… (e.g.
+	// web1=tcp://10.0.0.5:2376). Empty: the one daemon of DOCKER_HOST or
+	// the default socket.
+	DockerHosts map[string]string `env:"DOCKER_HOSTS" envKeyValSeparator:"="`
+	// HostName names the default daemon in messages (default: the daemon's
+	// own host name).
+	HostName string `env:"HOST_NAME"`
+
+	WebhookURL      string            `env:"WEBHOOK_URL"`
+	WebhookURLFile  string            `env:"WEBHOOK_URL_FILE,file"`
+	WebhookSecret   string            `env:"WEBHOOK_SECRET"`
+	WebhookSecretF  string            `env:"WEBHOOK_SECRET_FILE,file"`
+	WebhookHeaders  map[string]string `env:"WEBHOOK_HEADERS" envKeyValSeparator:"="`
+	WebhookTemplate string            `env:"WEBHOOK_TEMPLATE"`
+
+	SlackBotToken       string `env:"SLACK_BOT_TOKEN"`
+	SlackBotTokenFile   string `env:"SLACK_BOT_TOKEN_FILE,file"`
+	SlackChannel        string `env:"SLACK_CHANNEL"`
+	SlackWebhookURL     string `env:"SLACK_WEBHOOK_URL"`
+	SlackWebhookURLFile string `env:"SLACK_WEBHOOK_URL_FILE,file"`
+	SlackAPIURL         string `env:"SLACK_API_URL" envDefault:"https://slack.com/api/"`
+
+	// LabelsShown is the allowlist of container labels shown in messages.
+	LabelsShown  []string `env:"LABELS_SHOWN" envDefault:"com.docker.compose.project,com.docker.compose.service"`
+	DefaultRules bool     `env:"DEFAULT_RULES" envDefault:"true"`
+
+	EventQueueSize  int           `env:"EVENT_QUEUE_SIZE" envDefault:"4096"`
+	NotifyQueueSize int           `env:"NOTIFY_QUEUE_SIZE" envDefault:"1000"`
+	NotifyRetryFor  time.Duration `env:"NOTIFY_RETRY_FOR" envDefault:"10m"`
+	NotifyTimeout   time.Duration `env:"NOTIFY_TIMEOUT" envDefault:"10s"`
+
+	// HTTPAddr is where /healthz, /readyz and /metrics listen; "off" turns them off.
+	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:9180"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	LogFormat       string        `env:"LOG_FORMAT" envDefault:"text"`
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
+
+	// Filled by Load from the dynamic variables.
+	Destinations []Destination `env:"-"`
+	Rules        []rules.Spec  `env:"-"`
+}
+
+// Destination kinds.
+const (
+	KindStdout       = "stdout"
+	KindWebhook      = "webhook"
+	KindSlack        = "slack"
+	KindSlackWebhook = "slack_webhook"
+)
+
+// Destination is one named place notifications go.
+type Destination struct {
+	Name     string
+	Kind     string
+	URL      string // webhook, slack_webhook (secret)
+	Token    string // slack (secret)
+	Channel  string // slack
+	Secret   string // webhook signing secret
+	Headers  map[string]string
+	Template string
+}
+
+// destEnv is one DEST_<NAME>_* group.
+type destEnv struct {
+	Type       string            `env:"TYPE"`
+	URL        string            `env:"URL"`
+	URLFile    string            `env:"URL_FILE,file"`
+	Token      string            `env:"TOKEN"`
+	TokenFile  string            `env:"TOKEN_FILE,file"`
+	Channel    string            `env:"CHANNEL"`
+	Secret     string            `env:"SECRET"`
+	SecretFile string            `env:"SECRET_FILE,file"`
+	Headers    map[string]string `env:"HEADERS" envKeyValSeparator:"="`
+	Template   string            `env:"TEMPLATE"`
+}
+
+// ruleEnv is one RULE_<NAME>_* group.
+type ruleEnv struct {
+	When     string   `env:"WHEN"`
+	Notify   []string `env:"NOTIFY"`
+	Template string   `env:"TEMPLATE"`
+	Enabled  bool     `env:"ENABLED" envDefault:"true"`
+}
+
+var (
+	nameRE      = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
+	ruleKeyRE   = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED)$`)
+	destKeyRE   = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE)$`)
+	builtinDest = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook}
+)
+
+// Load reads and checks the configuration from environ (as os.Environ
+// gives it). The error lists every problem, each naming its variable.
+func Load(environ []string) (*Config, error) {
+	vars := toMap(environ)
+	var cfg Config
+	var errs []error
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, cfg.secretsFromFiles()...)
+	errs = append(errs, cfg.check()...)
+	errs = append(errs, cfg.loadDestinations(vars)...)
+	errs = append(errs, cfg.loadRules(vars)...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func toMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// pickSecret merges X and X_FILE: at most one may be set. Files usually
+// end in a newline, which is never part of a secret.
+func pickSecret(name, value, fromFile string) (string, error) {
+	fromFile = strings.TrimRight(fromFile, "\r\n")
+	if value != "" && fromFile != "" {
+		return "", fmt.Errorf("%s and %s_FILE are both set; use one", name, name)
+	}
+	if fromFile != "" {
+		return fromFile, nil
+	}
+	return value, nil
+}
+
+func (c *Config) secretsFromFiles() []error {
+	var errs []error
+	for _, s := range []struct {
+		name      string
+		dst, file *string
+	}{
+		{"WEBHOOK_URL", &c.WebhookURL, &c.WebhookURLFile},
+		{"WEBHOOK_SECRET", &c.WebhookSecret, &c.WebhookSecretF},
+		{"SLACK_BOT_TOKEN", &c.SlackBotToken, &c.SlackBotTokenFile},
+		{"SLACK_WEBHOOK_URL", &c.SlackWebhookURL, &c.SlackWebhookURLFile},
+	} {
+		v, err := pickSecret(s.name, *s.dst, *s.file)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		*s.dst, *s.file = v, ""
+	}
+	return errs
+}
+
+func (c *Config) check() []error {
+	var errs []error
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not text or json", c.LogFormat))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	for name, v := range map[string]int{"EVENT_QUEUE_SIZE": c.EventQueueSize, "NOTIFY_QUEUE_SIZE": c.NotifyQueueSize} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s: must be at least 1", name))
+		}
+	}
+	if err := checkURL("SLACK_API_URL", c.SlackAPIURL); err != nil {
+		errs = append(errs, err)
+	} else if !strings.HasSuffix(c.SlackAPIURL, "/") {
+		errs = append(errs, errors.New("SLACK_API_URL: must end in /"))
+	}
+	for name, u := range c.DockerHosts {
+		if !nameRE.MatchString(strings.ToUpper(name)) {
+			errs = append(errs, fmt.Errorf("DOCKER_HOSTS: %q is not a valid host name (letters, digits, _)", name))
+		}
+		if _, err := url.Parse(u); err != nil || !strings.Contains(u, "://") {
+			errs = append(errs, fmt.Errorf("DOCKER_HOSTS: host %s: %q is not a URL like tcp://host:2376 or unix:///path", name, u))
+		}
+	}
+	return errs
+}
+
+// checkURL tells whether raw is an http(s) URL without echoing it: URLs
+// of webhooks are secrets.
+func checkURL(variable, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: not an http(s) URL", variable)
+	}
+	return nil
+}
+
+// loadDestinations builds the built-in destinations and every DEST_<NAME>_*.
+func (c *Config) loadDestinations(vars map[string]string) []error {
+	var errs []error
+	if c.WebhookURL != "" {
+		if err := checkURL("WEBHOOK_URL", c.WebhookURL); err != nil {
+			errs = append(errs, err)
+		}
+		c.Destinations = append(c.Destinations, Destination{Name: KindWebhook, Kind: KindWebhook, URL: c.WebhookURL,
+			Secret: c.WebhookSecret, Headers: c.WebhookHeaders, Template: c.WebhookTemplate})
+	} else if c.WebhookSecret != "" || len(c.WebhookHeaders) > 0 || c.WebhookTemplate != "" {
+		errs = append(errs, errors.New("WEBHOOK_SECRET, WEBHOOK_HEADERS or WEBHOOK_TEMPLATE set without WEBHOOK_URL"))
+	}
+	switch {
+	case c.SlackBotToken != "" && c.SlackChannel == "":
+		errs = append(errs, errors.New("SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set"))
+	case c.SlackBotToken == "" && c.SlackChannel != "":
+		errs = append(errs, errors.New("SLACK_BOT_TOKEN: required when SLACK_CHANNEL is set"))
+	case c.SlackBotToken != "":
+		c.Destinations = append(c.Destinations, Destination{Name: KindSlack, Kind: KindSlack, Token: c.SlackBotToken, Channel: c.SlackChannel})
+	}
+	if c.SlackWebhookURL != "" {
+		if err := checkURL("SLACK_WEBHOOK_URL", c.SlackWebhookURL); err != nil {
+			errs = append(errs, err)
+		}
+		c.Destinations = append(c.Destinations, Destination{Name: KindSlackWebhook, Kind: KindSlackWebhook, URL: c.SlackWebhookURL})
+	}
+
+	names := map[string]bool{}
+	for k := range vars {
+		if m := destKeyRE.FindStringSubmatch(k); m != nil {
+			names[m[1]] = true
+		} else if strings.HasPrefix(k, "DEST_") {
+			errs = append(errs, fmt.Errorf("%s: unknown destination setting (expected DEST_<NAME>_TYPE, _URL, _TOKEN, _CHANNEL, _SECRET, _HEADERS, _TEMPLATE or a _FILE variant)", k))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		d, err := loadDestination(name, vars)
+		errs = append(errs, err...)
+		if d != nil {
+			if slices.ContainsFunc(c.Destinations, func(x Destination) bool { return x.Name == d.Name }) {
+				errs = append(errs, fmt.Errorf("DEST_%s_TYPE: destination name %q is taken by a built-in destination", name, d.Name))
+				continue
+			}
+			c.Destinations = append(c.Destinations, *d)
+		}
+	}
+	if len(c.Destinations) == 0 {
+		c.Destinations = []Destination{{Name: KindStdout, Kind: KindStdout}}
+	}
+	return errs
+}
+
+func loadDestination(name string, vars map[string]string) (*Destination, []error) {
+	prefix := "DEST_" + name + "_"
+	if !nameRE.MatchString(name) {
+		return nil, []error{fmt.Errorf("%sTYPE: destination name %q: use capital letters, digits and _", prefix, name)}
+	}
+	var de destEnv
+	if err := env.ParseWithOptions(&de, env.Options{Environment: vars, Prefix: prefix}); err != nil {
+		return nil, []error{err}
+	}
+	var errs []error
+	var err error
+	d := &Destination{Name: strings.ToLower(name), Kind: de.Type, Channel: de.Channel, Headers: de.Headers, Template: de.Template}
+	if d.URL, err = pickSecret(prefix+"URL", de.URL, de.URLFile); err != nil {
+		errs = append(errs, err)
+	}
+	if d.Token, err = pickSecret(prefix+"TOKEN", de.Token, de.TokenFile); err != nil {
+		errs = append(errs, err)
+	}
+	if d.Secret, err = pickSecret(prefix+"SECRET", de.Secret, de.SecretFile); err != nil {
+		errs = append(errs, err)
+	}
+	need := func(variable, value string) {
+		if value == "" {
+			errs = append(errs, fmt.Errorf("%s%s: required for a %s destination", prefix, variable, d.Kind))
+		}
+	}
+	switch d.Kind {
+	case KindWebhook, KindSlackWebhook:
+		need("URL", d.URL)
+		if d.URL != "" {
+			if err := checkURL(prefix+"URL", d.URL); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	case KindSlack:
+		need("TOKEN", d.Token)
+		need("CHANNEL", d.Channel)
+	case KindStdout:
+	case "":
+		errs = append(errs, fmt.Errorf("%sTYPE: required (one of %s)", prefix, strings.Join(builtinDest, ", ")))
+	default:
+		errs = append(errs, fmt.Errorf("%sTYPE: %q is not one of %s", prefix, d.Kind, strings.Join(builtinDest, ", ")))
+	}
+	return d, errs
+}
+
+// loadRules reads the default rules (unless DEFAULT_RULES=false) and every
+// RULE_<NAME>_*; a rule named like a default one changes or replaces it.
+func (c *Config) loadRules(vars map[string]string) []error {
+	var errs []error
+	var specs []rules.Spec
+	if c.DefaultRules {
+		specs = rules.Defaults()
+	}
+	names := map[string]bool{}
+	for k := range vars {
+		if m := ruleKeyRE.FindStringSubmatch(k); m != nil {
+			names[m[1]] = true
+		} else if strings.HasPrefix(k, "RULE_") {
+			errs = append(errs, fmt.Errorf("%s: unknown rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE or _ENABLED)", k))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		prefix := "RULE_" + name + "_"
+		if !nameRE.MatchString(name) {
+			errs = append(errs, fmt.Errorf("%sWHEN: rule name %q: use capital letters, digits and _", prefix, name))
+			continue
+		}
+		var re ruleEnv
+		if err := env.ParseWithOptions(&re, env.Options{Environment: vars, Prefix: prefix}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		i := slices.IndexFunc(specs, func(s rules.Spec) bool { return s.Name == name })
+		if i < 0 {
+			specs = append(specs, rules.Spec{Name: name})
+			i = len(specs) - 1
+		}
+		s := &specs[i]
+		if re.When != "" {
+			s.When = re.When
+		}
+		if re.Template != "" {
+			s.Template = re.Template
+		}
+		s.Enabled = re.Enabled
+		for _, d := range re.Notify {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if !slices.ContainsFunc(c.Destinations, func(x Destination) bool { return x.Name == d }) {
+				errs = append(errs, fmt.Errorf("%sNOTIFY: no destination named %q (configured: %s)", prefix, d, strings.Join(c.DestinationNames(), ", ")))
+				continue
+			}
+			s.Notify = append(s.Notify, d)
+		}
+	}
+	c.Rules = specs
+	if _, err := rules.Compile(specs); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// DestinationNames lists the destinations in order.
+func (c *Config) DestinationNames() []string {
+	names := make([]string, len(c.Destinations))
+	for i, d := range c.Destinations {
+		names[i] = d.Name
+	}
+	return names
+}

@@ -1,0 +1,68 @@
+// Package metrics holds whalewatch's Prometheus metrics. One Metrics value
+// is made in main and handed to every part that counts something.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the counters and gauges whalewatch exposes on /metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	EventsReceived   *prometheus.CounterVec // host, type, action
+	EventsDuplicate  *prometheus.CounterVec // host
+	EventsDropped    *prometheus.CounterVec // host
+	StreamReconnects *prometheus.CounterVec // host
+	StreamConnected  *prometheus.GaugeVec   // host
+	EventLag         prometheus.Histogram
+
+	RuleMatches    *prometheus.CounterVec // rule
+	RuleErrors     *prometheus.CounterVec // rule
+	Notifications  *prometheus.CounterVec // destination, outcome (sent, failed, retried, dropped)
+	QueueDepth     *prometheus.GaugeVec   // destination
+	ActionRequests *prometheus.CounterVec // verb, outcome
+}
+
+// New makes the metrics on a registry of their own (no global state).
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		EventsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_events_received_total", Help: "Docker events read from the stream.",
+		}, []string{"host", "type", "action"}),
+		EventsDuplicate: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_events_duplicate_total", Help: "Replayed events dropped as already seen.",
+		}, []string{"host"}),
+		EventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_events_dropped_total", Help: "Events lost because the internal queue was full.",
+		}, []string{"host"}),
+		StreamReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_stream_reconnects_total", Help: "Times the event stream was lost and reopened.",
+		}, []string{"host"}),
+		StreamConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "whalewatch_stream_connected", Help: "1 while the event stream of the host is open.",
+		}, []string{"host"}),
+		EventLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "whalewatch_event_lag_seconds",
+			Help:    "Time from the event's timestamp to its rule evaluation.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30},
+		}),
+		RuleMatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_rule_matches_total", Help: "Events a rule matched.",
+		}, []string{"rule"}),
+		RuleErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_rule_errors_total", Help: "Rule evaluations or templates that failed at run time.",
+		}, []string{"rule"}),
+		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_notifications_total", Help: "Notifications by destination and outcome (sent, failed, retried, dropped).",
+		}, []string{"destination", "outcome"}),
+		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "whalewatch_queue_depth", Help: "Notifications waiting for a destination.",
+		}, []string{"destination"}),
+		ActionRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_action_requests_total", Help: "Slack action requests by verb and outcome.",
+		}, []string{"verb", "outcome"}),
+	}
+	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.StreamReconnects,
+		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.Notifications, m.QueueDepth, m.ActionRequests)
+	return m
+}

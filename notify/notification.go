@@ -1,0 +1,163 @@
+// Package notify turns rule matches into messages and delivers them: the
+// Notification, the Notifier interface that every destination implements,
+// and the Dispatcher that keeps delivery off the event loop.
+package notify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	"github.com/whalewatch/whalewatch/events"
+)
+
+// Notification is one message about one event, for one rule.
+type Notification struct {
+	// ID is the idempotency key (the webhook-id): the same event and rule
+	// always give the same ID, so a receiver can drop a redelivery.
+	ID   string
+	Rule string
+	// Event is a redacted copy: Labels holds only the labels allowed to be
+	// shown and Attributes only the daemon's own attributes (no labels).
+	Event events.Event
+	// Text is the rule's rendered template; "" means the default summary.
+	Text string
+}
+
+// New makes the notification of a match. shownLabels is the allowlist of
+// labels that may appear in messages (labels can hold secrets).
+func New(rule, text string, ev events.Event, shownLabels []string) Notification {
+	sum := sha256.Sum256([]byte(ev.Host + "\x00" + ev.Key() + "\x00" + rule))
+	return Notification{
+		ID:    "msg_" + hex.EncodeToString(sum[:12]),
+		Rule:  rule,
+		Event: redact(ev, shownLabels),
+		Text:  text,
+	}
+}
+
+func redact(ev events.Event, shownLabels []string) events.Event {
+	labels := map[string]string{}
+	for _, k := range shownLabels {
+		if v, ok := ev.Labels[k]; ok {
+			labels[k] = v
+		}
+	}
+	attrs := map[string]string{}
+	for k, v := range ev.Attributes {
+		if _, isLabel := ev.Labels[k]; !isLabel {
+			attrs[k] = v
+		}
+	}
+	ev.Labels, ev.Attributes = labels, attrs
+	return ev
+}
+
+// Summary is the one-line text of the notification.
+func (n Notification) Summary() string {
+	if n.Text != "" {
+		return n.Text
+	}
+	return DefaultSummary(n.Event)
+}
+
+// DefaultSummary describes an event in one line, for people.
+func DefaultSummary(ev events.Event) string {
+	what := ev.Type + " " + nameOrID(ev)
+	switch {
+	case ev.Type == events.SelfType:
+		return selfSummary(ev)
+	case ev.Type == events.ContainerEventType && ev.Action == "die":
+		s := what + " died"
+		switch {
+		case ev.OOMKilled:
+			s += ": killed for running out of memory"
+		case ev.ExitCode >= 0:
+			s += fmt.Sprintf(": exit code %d (%s)", ev.ExitCode, events.ExitMeaning(ev.ExitCode))
+		case ev.Attributes["whalewatch.removed"] == "true":
+			s += " and was removed; exit code unknown"
+		}
+		if ev.Reconciled {
+			s += " — found on reconnect, the event stream was down"
+		}
+		return s
+	case ev.Action == "oom":
+		return what + " ran out of memory (OOM kill)"
+	case ev.Action == "health_status":
+		return what + " is " + ev.Status
+	case ev.Status != "":
+		return what + ": " + ev.Action + " " + ev.Status
+	default:
+		return what + ": " + ev.Action
+	}
+}
+
+func selfSummary(ev events.Event) string {
+	switch ev.Action {
+	case "daemon_unreachable":
+		return fmt.Sprintf("Docker daemon %s unreachable for %s: %s", ev.Host, ev.Attributes["down_for"], ev.Attributes["error"])
+	case "stream_restored":
+		return fmt.Sprintf("Docker event stream of %s restored after %s; containers that died meanwhile are reported", ev.Host, ev.Attributes["down_for"])
+	case "events_dropped":
+		return fmt.Sprintf("%s Docker events from %s were dropped: whalewatch's event queue was full", ev.Attributes["count"], ev.Host)
+	case "notifications_dropped":
+		return fmt.Sprintf("%s notifications for destination %s were dropped: %s", ev.Attributes["count"], ev.Attributes["destination"], ev.Attributes["reason"])
+	default:
+		return "whalewatch: " + ev.Action
+	}
+}
+
+func nameOrID(ev events.Event) string {
+	if ev.Name != "" {
+		return ev.Name
+	}
+	if ev.ShortID() != "" {
+		return ev.ShortID()
+	}
+	return "?"
+}
+
+// Field is one labelled value shown with a notification.
+type Field struct{ Name, Value string }
+
+// Fields are the facts worth showing beside the summary, in order.
+func (n Notification) Fields() []Field {
+	ev := n.Event
+	var fs []Field
+	add := func(name, value string) {
+		if value != "" {
+			fs = append(fs, Field{name, value})
+		}
+	}
+	if ev.Type == events.ContainerEventType {
+		add("Container", nameOrID(ev))
+	}
+	add("Image", ev.Image)
+	if ev.ExitCode >= 0 {
+		add("Exit code", strconv.Itoa(ev.ExitCode)+" — "+events.ExitMeaning(ev.ExitCode))
+	}
+	add("Host", ev.Host)
+	add("Compose", composeName(ev.Labels))
+	for k, v := range sortedLabels(ev.Labels) {
+		if k != composeProject && k != composeService {
+			add(k, v)
+		}
+	}
+	return fs
+}
+
+const (
+	composeProject = "com.docker.compose.project"
+	composeService = "com.docker.compose.service"
+)
+
+func composeName(labels map[string]string) string {
+	p, s := labels[composeProject], labels[composeService]
+	switch {
+	case p != "" && s != "":
+		return p + "/" + s
+	default:
+		return p + s
+	}
+}

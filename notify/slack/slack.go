@@ -1,0 +1,155 @@
+// Package slack delivers notifications to Slack, through the Web API with
+// a bot token (chat.postMessage) or through an incoming webhook.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
+
+	"github.com/whalewatch/whalewatch/notify"
+)
+
+// Slack's limits on block text (characters).
+const (
+	maxHeader  = 150
+	maxSection = 3000
+	maxField   = 2000
+	maxFields  = 10
+	// escapeGrowth: escaping turns one character into at most five (&amp;),
+	// so text is cut before escaping to this share of a limit.
+	escapeGrowth = 5
+)
+
+// Bot posts with chat.postMessage to one channel.
+type Bot struct {
+	api     *slack.Client
+	channel string
+}
+
+// NewBot returns a notifier posting to channel. apiURL is Slack's Web API
+// base URL (ends in "/"); tests point it at a local server.
+func NewBot(token, channel, apiURL string, client *http.Client) *Bot {
+	return &Bot{
+		api:     slack.New(token, slack.OptionAPIURL(apiURL), slack.OptionHTTPClient(client)),
+		channel: channel,
+	}
+}
+
+// Notify posts n with Block Kit and a plain fallback text.
+func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
+	_, _, err := b.api.PostMessageContext(ctx, b.channel,
+		slack.MsgOptionText(FallbackText(n), false),
+		slack.MsgOptionBlocks(Blocks(n)...))
+	return Classify(err)
+}
+
+// Webhook posts to a Slack incoming webhook URL.
+type Webhook struct {
+	url    string
+	client *http.Client
+}
+
+// NewWebhook returns a notifier for an incoming webhook URL.
+func NewWebhook(url string, client *http.Client) *Webhook {
+	return &Webhook{url: url, client: client}
+}
+
+// Notify posts n to the webhook.
+func (w *Webhook) Notify(ctx context.Context, n notify.Notification) (bool, error) {
+	blocks := Blocks(n)
+	err := slack.PostWebhookCustomHTTPContext(ctx, w.url, w.client, &slack.WebhookMessage{
+		Text:   FallbackText(n),
+		Blocks: &slack.Blocks{BlockSet: blocks},
+	})
+	return Classify(notify.RedactURL(err))
+}
+
+// Classify turns a slack-go error into the Dispatcher's retry decision.
+func Classify(err error) (bool, error) {
+	if err == nil {
+		return false, nil
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return true, &notify.RetryAfterError{After: rl.RetryAfter, Err: err}
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return notify.RetryableStatus(sc.Code), err
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout":
+			return true, err
+		}
+		return false, fmt.Errorf("slack refused the message: %w", err) // e.g. channel_not_found, invalid_auth
+	}
+	return true, err // network trouble
+}
+
+// FallbackText is the plain text Slack shows in notifications and to
+// clients that cannot show blocks. Untrusted text is escaped.
+func FallbackText(n notify.Notification) string {
+	return slackutilsx.EscapeMessage(truncate(n.Summary(), maxSection))
+}
+
+// Blocks lays out a notification: header, summary, fields, context.
+func Blocks(n notify.Notification) []slack.Block {
+	header := slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType,
+		truncate(icon(n)+" "+n.Rule+": "+title(n), maxHeader), true, false))
+	var fields []*slack.TextBlockObject
+	for _, f := range n.Fields() {
+		if len(fields) == maxFields {
+			break
+		}
+		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
+			"*"+escape(truncate(f.Name, 100))+"*\n"+escape(truncate(f.Value, maxField/escapeGrowth-100)), false, false))
+	}
+	summary := slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
+		escape(truncate(n.Summary(), maxSection/escapeGrowth)), false, false), fields, nil)
+	ctx := slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+		escape(fmt.Sprintf("%s · %s · rule %s", n.Event.Time.Format(time.RFC3339), n.Event.Host, n.Rule)), false, false))
+	return []slack.Block{header, summary, ctx}
+}
+
+func title(n notify.Notification) string {
+	ev := n.Event
+	name := ev.Name
+	if name == "" {
+		name = ev.ShortID()
+	}
+	if name == "" {
+		return ev.Type + " " + ev.Action
+	}
+	return name
+}
+
+func icon(n notify.Notification) string {
+	switch n.Event.Action {
+	case "die", "oom":
+		return "🔴"
+	case "health_status":
+		return "🟠"
+	default:
+		return "🔵"
+	}
+}
+
+// escape makes untrusted text inert in mrkdwn: no mentions, no links.
+func escape(s string) string { return slackutilsx.EscapeMessage(s) }
+
+func truncate(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
+}

@@ -1,0 +1,38 @@
+// Package stdout prints notifications as one readable line each.
+package stdout
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/whalewatch/whalewatch/notify"
+)
+
+// Notifier writes to W (os.Stdout in production).
+type Notifier struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+// Notify writes one line: time, rule, summary, then the fields.
+func (s *Notifier) Notify(_ context.Context, n notify.Notification) (bool, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s [%s] %s", n.Event.Time.Format(time.RFC3339), n.Rule, oneLine(n.Summary()))
+	for _, f := range n.Fields() {
+		fmt.Fprintf(&b, " %s=%q", strings.ToLower(strings.ReplaceAll(f.Name, " ", "_")), f.Value)
+	}
+	b.WriteByte('\n')
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := io.WriteString(s.W, b.String())
+	return false, err
+}
+
+// oneLine keeps untrusted text from forging extra lines.
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
+}

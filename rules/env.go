@@ -1,0 +1,67 @@
+package rules
+
+import (
+	"path"
+	"time"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/whalewatch/whalewatch/events"
+)
+
+// Env is what a rule's expression sees. Every name is checked when the rule
+// is compiled: a typo is a start-up error, never a rule that silently
+// matches nothing. The README documents each field.
+type Env struct {
+	Type       string            // container, image, network, volume, daemon, whalewatch …
+	Action     string            // base word: die, oom, health_status, exec_start, start …
+	Status     string            // after ": " in the raw action, e.g. "unhealthy"
+	Actor      Actor             // Actor.ID, Actor.Attributes
+	Attributes map[string]string // the daemon's attributes (incl. all container labels)
+	Labels     map[string]string // container labels only
+	Name       string            // container (or other object) name
+	Image      string
+	ExitCode   int // -1 when the event has none
+	Host       string
+	Scope      string // local or swarm
+	Time       time.Time
+	// Intentional: a die after a docker stop/kill of that container.
+	Intentional bool
+	// OOMKilled: a die after an oom event of that container.
+	OOMKilled bool
+	// Reconciled: found dead on reconnect; the stream never carried it.
+	Reconciled bool
+}
+
+// Actor mirrors the daemon's Actor.
+type Actor struct {
+	ID         string
+	Attributes map[string]string
+}
+
+// NewEnv builds the expression environment of one event.
+func NewEnv(ev events.Event) Env {
+	return Env{
+		Type: ev.Type, Action: ev.Action, Status: ev.Status,
+		Actor:      Actor{ID: ev.ActorID, Attributes: ev.Attributes},
+		Attributes: ev.Attributes, Labels: ev.Labels,
+		Name: ev.Name, Image: ev.Image, ExitCode: ev.ExitCode,
+		Host: ev.Host, Scope: ev.Scope, Time: ev.Time,
+		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled,
+	}
+}
+
+// helpers are the typed functions rules may call.
+func helpers() []expr.Option {
+	return []expr.Option{
+		// glob(s, pattern): shell-style match, e.g. glob(Name, "web-*").
+		expr.Function("glob", func(p ...any) (any, error) {
+			ok, err := path.Match(p[1].(string), p[0].(string))
+			return ok && err == nil, nil
+		}, new(func(string, string) bool)),
+		// exitMeaning(code): "SIGKILL (killed, often out of memory)" …
+		expr.Function("exitMeaning", func(p ...any) (any, error) {
+			return events.ExitMeaning(p[0].(int)), nil
+		}, new(func(int) string)),
+	}
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/whalewatch/whalewatch/internal/config"
+)
+
+// validate checks the configuration and prints what whalewatch would do.
+func validate(environ []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	fmt.Fprintln(stdout, "configuration is valid")
+	fmt.Fprintln(stdout, "\ndocker hosts:")
+	if len(cfg.DockerHosts) == 0 {
+		fmt.Fprintln(stdout, "  - DOCKER_HOST or the default socket")
+	}
+	for name, u := range cfg.DockerHosts {
+		fmt.Fprintf(stdout, "  - %s: %s\n", name, u)
+	}
+	fmt.Fprintln(stdout, "\ndestinations:")
+	for _, d := range cfg.Destinations {
+		fmt.Fprintf(stdout, "  - %s (%s)%s\n", d.Name, d.Kind, describeTarget(d))
+	}
+	fmt.Fprintln(stdout, "\nrules:")
+	for _, r := range cfg.Rules {
+		if !r.Enabled {
+			fmt.Fprintf(stdout, "  - %s: disabled\n", r.Name)
+			continue
+		}
+		to := "all destinations"
+		if len(r.Notify) > 0 {
+			to = strings.Join(r.Notify, ", ")
+		}
+		fmt.Fprintf(stdout, "  - %s → %s\n      when %s\n", r.Name, to, r.When)
+	}
+	fmt.Fprintf(stdout, "\nlabels shown in messages: %s\n", strings.Join(cfg.LabelsShown, ", "))
+	return exitOK
+}
+
+// describeTarget says where a destination posts without revealing secrets:
+// only the host of a URL, never its path or query.
+func describeTarget(d config.Destination) string {
+	switch {
+	case d.Channel != "":
+		return " → channel " + d.Channel
+	case d.URL != "":
+		if u, err := url.Parse(d.URL); err == nil {
+			return " → " + u.Scheme + "://" + u.Host + "/…"
+		}
+	}
+	return ""
+}

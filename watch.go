@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/config"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/notify/slack"
+	"github.com/whalewatch/whalewatch/notify/stdout"
+	"github.com/whalewatch/whalewatch/notify/webhook"
+	"github.com/whalewatch/whalewatch/rules"
+)
+
+// readyGrace: /readyz stays ready through reconnects shorter than this.
+const readyGrace = 30 * time.Second
+
+// watch is the bot's main job. It returns an exit code.
+func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	engine, err := rules.Compile(cfg.Rules)
+	if err != nil { // config.Load compiled them already; kept for safety
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	m := metrics.New()
+	dispatcher, err := newDispatcher(cfg, log, m, stdoutW)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	sources, closeDocker, err := newSources(ctx, cfg, log, m)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	defer closeDocker()
+
+	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
+		"destinations", dispatcher.Names(), "hosts", len(sources))
+
+	// The dispatcher outlives intake so that it can deliver what intake
+	// queued before the stop.
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatch()
+	dispatcher.DrainTimeout = cfg.ShutdownTimeout
+	dispatchDone := make(chan error, 1)
+	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	queue := make(chan events.Event, cfg.EventQueueSize)
+	for _, src := range sources {
+		g.Go(func() error { return src.Run(gctx, queue) })
+	}
+	g.Go(func() error {
+		evaluate(gctx, queue, engine, dispatcher, cfg.LabelsShown, log, m)
+		return nil
+	})
+	if cfg.HTTPAddr != "off" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", err)
+			return exitFailure
+		}
+		srv := &http.Server{Handler: httpHandler(m, sources), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdownCtx)
+		})
+	}
+	err = g.Wait()
+	stopDispatch()
+	<-dispatchDone
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("whalewatch stopped", "err", err)
+		return exitFailure
+	}
+	log.Info("whalewatch stopped")
+	return exitOK
+}
+
+// evaluate matches every event against the rules and queues the
+// notifications. When ctx ends it still handles what is already queued.
+func evaluate(ctx context.Context, queue <-chan events.Event, engine *rules.Engine, d *notify.Dispatcher,
+	shownLabels []string, log *slog.Logger, m *metrics.Metrics) {
+	handle := func(ev events.Event) {
+		m.EventLag.Observe(time.Since(ev.Time).Seconds())
+		matches, errs := engine.Match(ev)
+		for _, err := range errs {
+			log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
+			m.RuleErrors.WithLabelValues(err.Rule).Inc()
+		}
+		for _, match := range matches {
+			m.RuleMatches.WithLabelValues(match.Rule.Name).Inc()
+			d.Send(notify.New(match.Rule.Name, match.Text, ev, shownLabels), match.Rule.Notify)
+		}
+	}
+	for {
+		select {
+		case ev := <-queue:
+			handle(ev)
+		case <-ctx.Done():
+			for {
+				select {
+				case ev := <-queue:
+					handle(ev)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, stdoutW io.Writer) (*notify.Dispatcher, error) {
+	httpClient := &http.Client{Timeout: cfg.NotifyTimeout}
+	var dests []notify.Destination
+	for _, d := range cfg.Destinations {
+		var n notify.Notifier
+		switch d.Kind {
+		case config.KindStdout:
+			n = &stdout.Notifier{W: stdoutW}
+		case config.KindWebhook:
+			w, err := webhook.New(webhook.Config{URL: d.URL, Secret: d.Secret, Headers: d.Headers, Template: d.Template}, httpClient)
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: %w", d.Name, err)
+			}
+			n = w
+		case config.KindSlack:
+			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient)
+		case config.KindSlackWebhook:
+			n = slack.NewWebhook(d.URL, httpClient)
+		}
+		dests = append(dests, notify.Destination{Name: d.Name, Notifier: n})
+	}
+	d := notify.NewDispatcher(log, m, cfg.NotifyQueueSize, dests...)
+	d.RetryFor = cfg.NotifyRetryFor
+	return d, nil
+}
+
+// newSources makes one event source per configured daemon.
+func newSources(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) ([]*events.Source, func(), error) {
+	type target struct {
+		name string
+		opts []client.Opt
+	}
+	var targets []target
+	if len(cfg.DockerHosts) == 0 {
+		targets = append(targets, target{name: cfg.HostName, opts: []client.Opt{client.FromEnv}})
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
+		targets = append(targets, target{name: name, opts: []client.Opt{client.WithHost(cfg.DockerHosts[name]), client.WithTLSClientConfigFromEnv()}})
+	}
+	var sources []*events.Source
+	var clients []*client.Client
+	closeAll := func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}
+	for _, t := range targets {
+		c, err := client.New(t.opts...)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("docker host %s: %w", t.name, err)
+		}
+		clients = append(clients, c)
+		name := t.name
+		if name == "" {
+			name = daemonName(ctx, c)
+		}
+		sources = append(sources, events.NewSource(name, c, log, m))
+	}
+	return sources, closeAll, nil
+}
+
+// daemonName asks the daemon for its host name, which names it in messages.
+func daemonName(ctx context.Context, c *client.Client) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if info, err := c.Info(ctx, client.InfoOptions{}); err == nil && info.Info.Name != "" {
+		return info.Info.Name
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "local"
+}
+
+func httpHandler(m *metrics.Metrics, sources []*events.Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		for _, s := range sources {
+			if !s.Ready(readyGrace) {
+				http.Error(w, "event stream of "+s.Host+" is down", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
