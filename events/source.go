@@ -61,7 +61,7 @@ func NewSource(host string, docker Docker, log *slog.Logger, m *metrics.Metrics)
 		Host: host, Docker: docker, Log: log.With("host", host), Metrics: m,
 		RetryMin: 500 * time.Millisecond, RetryMax: 30 * time.Second, HealthyAfter: time.Minute,
 		ReconcileGrace: 2 * time.Second, UnreachableAfter: 30 * time.Second,
-		GapNoticeAfter: 5 * time.Second, IntentWindow: 15 * time.Second,
+		GapNoticeAfter: 5 * time.Second, IntentWindow: defaultIntentWindow,
 	}
 	s.downSince.Store(1) // never connected: not ready
 	return s
@@ -169,13 +169,12 @@ func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState,
 			}
 			return fmt.Errorf("event stream: %w", err)
 		case m := <-stream.Messages:
-			ev := FromMessage(s.Host, m)
+			ev, isNew := st.accept(s.Host, m, s.IntentWindow)
 			s.Metrics.EventsReceived.WithLabelValues(s.Host, ev.Type, ev.Action).Inc()
-			if !st.seen.add(ev.Key()) {
+			if !isNew {
 				s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
 				continue
 			}
-			st.observe(&ev, s.IntentWindow)
 			if ev.Type == string(ContainerEventType) && (ev.Action == "die" || ev.Action == "destroy") {
 				delete(missing, ev.ActorID) // the replay explained it
 			}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 )
 
 // streamState is what a Source remembers across reconnects. Only the
@@ -26,6 +27,17 @@ func newStreamState(since int64) *streamState {
 		killed:  map[string]time.Time{},
 		oom:     map[string]time.Time{},
 	}
+}
+
+// accept turns a message into an annotated Event. It reports false for
+// a duplicate (already seen), which must not be passed on.
+func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (Event, bool) {
+	ev := FromMessage(host, m)
+	if !st.seen.add(ev.Key()) {
+		return ev, false
+	}
+	st.observe(&ev, intentWindow)
+	return ev, true
 }
 
 // observe updates what we know from one new event and annotates it.

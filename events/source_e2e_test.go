@@ -1,0 +1,409 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"go.uber.org/goleak"
+
+	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/testdocker"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// watcher runs a Source and records the events of this test's containers.
+type watcher struct {
+	mu     sync.Mutex
+	events []events.Event
+	ids    map[string]bool // container IDs of interest; self events always kept
+}
+
+func (w *watcher) track(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ids[id] = true
+}
+
+func (w *watcher) matching(pred func(events.Event) bool) []events.Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []events.Event
+	for _, ev := range w.events {
+		if pred(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// waitFor waits until pred matches n events and returns them.
+func (w *watcher) waitFor(t *testing.T, what string, n int, timeout time.Duration, pred func(events.Event) bool) []events.Event {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := w.matching(pred)
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: have %d of %d", what, len(got), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watcher {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src := events.NewSource("test", c, log, metrics.New())
+	src.RetryMin, src.RetryMax = 50*time.Millisecond, 300*time.Millisecond
+	if tune != nil {
+		tune(src)
+	}
+	w := &watcher{ids: map[string]bool{}}
+	out := make(chan events.Event, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = src.Run(ctx, out) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-out:
+				w.mu.Lock()
+				if ev.Type == events.SelfType || w.ids[ev.ActorID] {
+					w.events = append(w.events, ev)
+				}
+				w.mu.Unlock()
+			}
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	waitReady(t, src)
+	return w
+}
+
+func waitReady(t *testing.T, src *events.Source) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !src.Ready(0) {
+		if time.Now().After(deadline) {
+			t.Fatal("source never connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // let the events request reach the daemon
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func isAction(id, action string) func(events.Event) bool {
+	return func(ev events.Event) bool { return ev.ActorID == id && ev.Action == action }
+}
+
+func TestSourceReportsDeathsOnRealDaemon(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	w := startSource(t, c, nil)
+
+	crash := testdocker.Run(t, c, testdocker.Spec{Name: "crash", NoStart: true, Args: []string{"exit", "3"}})
+	clean := testdocker.Run(t, c, testdocker.Spec{Name: "clean", NoStart: true, Args: []string{"exit", "0"}})
+	stopped := testdocker.Run(t, c, testdocker.Spec{Name: "stopped", NoStart: true, Args: []string{"sleep"}})
+	killed := testdocker.Run(t, c, testdocker.Spec{Name: "killed", NoStart: true, Args: []string{"sleep"}})
+	for _, ct := range []testdocker.Container{crash, clean, stopped, killed} {
+		w.track(ct.ID)
+		start(t, c, ct.ID)
+	}
+	ctx := context.Background()
+	if _, err := c.ContainerStop(ctx, stopped.ID, client.ContainerStopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ContainerKill(ctx, killed.ID, client.ContainerKillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	die := w.waitFor(t, "crash die", 1, 10*time.Second, isAction(crash.ID, "die"))[0]
+	if die.ExitCode != 3 || die.Intentional || die.OOMKilled || die.Reconciled {
+		t.Errorf("crash die = %+v", die)
+	}
+	if die.Name != crash.Name || die.Image != "whalewatch-test/testprog:latest" || die.Labels[testdocker.LabelKey] != testdocker.RunID {
+		t.Errorf("crash die lacks name/image/labels: %+v", die)
+	}
+	if got := w.waitFor(t, "clean die", 1, 10*time.Second, isAction(clean.ID, "die"))[0]; got.ExitCode != 0 {
+		t.Errorf("clean exit code = %d", got.ExitCode)
+	}
+	if got := w.waitFor(t, "stop die", 1, 10*time.Second, isAction(stopped.ID, "die"))[0]; !got.Intentional {
+		t.Errorf("die after docker stop not intentional: %+v", got)
+	}
+	if got := w.waitFor(t, "kill die", 1, 10*time.Second, isAction(killed.ID, "die"))[0]; !got.Intentional || got.ExitCode != 137 {
+		t.Errorf("die after docker kill: %+v", got)
+	}
+}
+
+func TestSourceReportsOOMAndHealth(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	w := startSource(t, c, nil)
+
+	oom := testdocker.Run(t, c, testdocker.Spec{Name: "oom", NoStart: true, Args: []string{"oom"}, Memory: 16 << 20})
+	sick := testdocker.Run(t, c, testdocker.Spec{Name: "sick", NoStart: true, Args: []string{"sleep"},
+		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "unhealthy"}, Interval: 200 * time.Millisecond, Retries: 1}})
+	w.track(oom.ID)
+	w.track(sick.ID)
+	start(t, c, oom.ID)
+	start(t, c, sick.ID)
+
+	w.waitFor(t, "oom event", 1, 20*time.Second, isAction(oom.ID, "oom"))
+	die := w.waitFor(t, "oom die", 1, 20*time.Second, isAction(oom.ID, "die"))[0]
+	if !die.OOMKilled || die.ExitCode != 137 || die.Intentional {
+		t.Errorf("oom die = %+v", die)
+	}
+	health := w.waitFor(t, "unhealthy", 1, 20*time.Second, func(ev events.Event) bool {
+		return ev.ActorID == sick.ID && ev.Action == "health_status" && ev.Status == "unhealthy"
+	})[0]
+	if health.Name != sick.Name {
+		t.Errorf("health event = %+v", health)
+	}
+	if execs := w.matching(isAction(sick.ID, "exec_start")); len(execs) == 0 {
+		t.Log("no exec_start events seen for the health check (daemon does not send them)")
+	}
+}
+
+func start(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	if _, err := c.ContainerStart(context.Background(), id, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proxy stands between the Source and the daemon so a test can cut the
+// stream without touching the daemon.
+type proxy struct {
+	t             *testing.T
+	network, addr string // the daemon
+	path          string // our socket
+	mu            sync.Mutex
+	ln            net.Listener
+	conns         []net.Conn
+	wg            sync.WaitGroup
+}
+
+func newProxy(t *testing.T) *proxy {
+	host := os.Getenv("DOCKER_HOST")
+	if host == "" {
+		host = "unix:///var/run/docker.sock"
+	}
+	network, addr, ok := strings.Cut(host, "://")
+	if !ok || (network != "unix" && network != "tcp") {
+		t.Skipf("cannot proxy DOCKER_HOST %q", host)
+	}
+	dir, err := os.MkdirTemp("", "wwproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{t: t, network: network, addr: addr, path: dir + "/docker.sock"}
+	p.listen()
+	t.Cleanup(func() { p.cut(); p.wg.Wait(); os.RemoveAll(dir) })
+	return p
+}
+
+func (p *proxy) listen() {
+	ln, err := net.Listen("unix", p.path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial(p.network, p.addr)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			p.wg.Go(func() { _, _ = io.Copy(out, in); out.Close() })
+			p.wg.Go(func() { _, _ = io.Copy(in, out); in.Close() })
+		}
+	})
+}
+
+// cut closes the listener and every connection: the daemon seems gone.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) client(t *testing.T) *client.Client {
+	c, err := client.New(client.WithHost("unix://" + p.path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitExited(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := c.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+		if err == nil && res.Container.State != nil && res.Container.State.Status == container.StateExited {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("container %s did not exit", id)
+}
+
+// The stream is cut while a container dies; the die is still in the
+// daemon's buffer, so the resumed stream replays it: reported once, no
+// duplicates of what came before the cut.
+func TestSourceResumesWithoutGapsOrDuplicates(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	p := newProxy(t)
+	w := startSource(t, p.client(t), func(s *events.Source) { s.GapNoticeAfter = 0 })
+
+	dying := testdocker.Run(t, c, testdocker.Spec{Name: "resume", NoStart: true, Args: []string{"exit", "5", "1500ms"}})
+	w.track(dying.ID)
+	start(t, c, dying.ID)
+	w.waitFor(t, "start", 1, 10*time.Second, isAction(dying.ID, "start"))
+
+	p.cut()
+	waitExited(t, c, dying.ID)
+	p.listen()
+
+	w.waitFor(t, "stream_restored", 1, 10*time.Second, func(ev events.Event) bool { return ev.Action == "stream_restored" })
+	die := w.waitFor(t, "die", 1, 10*time.Second, isAction(dying.ID, "die"))[0]
+	if die.Reconciled || die.ExitCode != 5 {
+		t.Errorf("die = %+v; want the replayed event with exit code 5", die)
+	}
+	time.Sleep(3 * time.Second) // past the reconcile grace: nothing more may come
+	// (create may or may not be seen: the container is tracked after it is made)
+	if got := actions(w.matching(func(ev events.Event) bool { return ev.ActorID == dying.ID && ev.Action != "create" })); strings.Join(got, ",") != "start,die" {
+		t.Errorf("events of the container: %v, want [start die] (each once)", got)
+	}
+	seen := map[string]bool{}
+	for _, ev := range w.matching(func(events.Event) bool { return true }) {
+		if ev.Type != events.SelfType && seen[ev.Key()] {
+			t.Errorf("duplicate event %s", ev.Key())
+		}
+		seen[ev.Key()] = true
+	}
+}
+
+func actions(evs []events.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Action)
+	}
+	return out
+}
+
+// The stream is cut while a container dies and then more than 256 other
+// events happen: the daemon no longer has the die. Reconcile reports it.
+func TestSourceReconcilesDeathsTheDaemonForgot(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	p := newProxy(t)
+	w := startSource(t, p.client(t), func(s *events.Source) { s.ReconcileGrace = 500 * time.Millisecond })
+
+	dying := testdocker.Run(t, c, testdocker.Spec{Name: "forgotten", NoStart: true, Args: []string{"exit", "7", "1s"}})
+	w.track(dying.ID)
+	start(t, c, dying.ID)
+	w.waitFor(t, "start", 1, 10*time.Second, isAction(dying.ID, "start"))
+
+	p.cut()
+	waitExited(t, c, dying.ID)
+	floodEvents(t, c, 300)
+	p.listen()
+
+	die := w.waitFor(t, "reconciled die", 1, 15*time.Second, isAction(dying.ID, "die"))[0]
+	if !die.Reconciled || die.ExitCode != 7 || die.Name != dying.Name || die.Labels[testdocker.LabelKey] != testdocker.RunID {
+		t.Errorf("reconciled die = %+v", die)
+	}
+	time.Sleep(time.Second)
+	if got := w.matching(isAction(dying.ID, "die")); len(got) != 1 {
+		t.Errorf("%d die events, want 1", len(got))
+	}
+}
+
+// floodEvents makes n events with volumes of our own, enough to push older
+// events out of the daemon's 256-event buffer.
+func floodEvents(t *testing.T, c *client.Client, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < n/2; i++ {
+		name := fmt.Sprintf("wwtest-%s-flood-%d", testdocker.RunID, i)
+		if _, err := c.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: map[string]string{testdocker.LabelKey: testdocker.RunID}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A daemon that stays away is reported while it is away.
+func TestSourceReportsUnreachableDaemon(t *testing.T) {
+	c, err := client.New(client.WithHost("unix:///nonexistent/docker.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	src := events.NewSource("gone", c, log, metrics.New())
+	src.RetryMin, src.RetryMax, src.UnreachableAfter = 10*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
+	out := make(chan events.Event, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = src.Run(ctx, out); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case ev := <-out:
+		if ev.Type != events.SelfType || ev.Action != "daemon_unreachable" || ev.Host != "gone" || ev.Attributes["error"] == "" {
+			t.Errorf("event = %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no daemon_unreachable event")
+	}
+	if src.Ready(time.Hour) {
+		t.Error("ready without ever connecting")
+	}
+}

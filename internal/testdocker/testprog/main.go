@@ -1,0 +1,52 @@
+// Command testprog is the one program in whalewatch's test image (FROM
+// scratch): it exits, sleeps, fails health checks or eats memory on demand.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: testprog exit N | sleep | oom | healthy | unhealthy | log N")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "exit": // exit with the given code after an optional delay
+		code, _ := strconv.Atoi(os.Args[2])
+		if len(os.Args) > 3 {
+			d, _ := time.ParseDuration(os.Args[3])
+			time.Sleep(d)
+		}
+		os.Exit(code)
+	case "sleep": // run until stopped; exit 0 on SIGTERM like a good service
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+	case "oom": // touch memory until the kernel kills us
+		var hoard [][]byte
+		for {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			hoard = append(hoard, b)
+			time.Sleep(time.Millisecond)
+		}
+	case "healthy":
+		os.Exit(0)
+	case "unhealthy":
+		os.Exit(1)
+	case "log": // print N numbered lines, then sleep
+		n, _ := strconv.Atoi(os.Args[2])
+		for i := 1; i <= n; i++ {
+			fmt.Printf("line %d\n", i)
+		}
+		time.Sleep(time.Hour)
+	}
+}
