@@ -41,9 +41,11 @@ type Match struct {
 	Text string
 }
 
-// Engine holds the compiled rules in a stable order.
+// Engine holds the compiled rules in a stable order. Match reuses one
+// expression VM, so an Engine serves one goroutine.
 type Engine struct {
 	rules []*Rule
+	vm    vm.VM
 }
 
 // CompileError names the rule, the variable it came from and the place.
@@ -130,10 +132,11 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 // the default text.
 func (e *Engine) Match(ev events.Event) ([]Match, []*EvalError) {
 	env := NewEnv(ev)
+	var boxed any = env // boxed once, not once per rule
 	var matches []Match
 	var errs []*EvalError
 	for _, r := range e.rules {
-		out, err := vm.Run(r.program, env)
+		out, err := e.vm.Run(r.program, boxed)
 		if err != nil {
 			errs = append(errs, &EvalError{Rule: r.Name, Err: err})
 			continue

@@ -1,0 +1,129 @@
+// Package slackstub is a local stand-in for Slack's Web API, for tests: it
+// answers chat.postMessage and chat.update like Slack does, records every
+// call, and can be told to rate-limit.
+package slackstub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// Call is one recorded Web API call.
+type Call struct {
+	Method string     // e.g. chat.postMessage
+	Form   url.Values // channel, text, blocks, ts, thread_ts …
+	Token  string
+}
+
+// Blocks decodes the call's blocks.
+func (c Call) Blocks(t testing.TB) slack.Blocks {
+	t.Helper()
+	var b slack.Blocks
+	if err := json.Unmarshal([]byte(c.Form.Get("blocks")), &b); err != nil {
+		t.Fatalf("blocks of %s: %v\n%s", c.Method, err, c.Form.Get("blocks"))
+	}
+	return b
+}
+
+// Server is the stand-in.
+type Server struct {
+	*httptest.Server
+	mu          sync.Mutex
+	calls       []Call
+	rateLimited int // answer this many next calls with 429
+	retryAfter  int
+	seq         int
+}
+
+// New starts a stand-in; it stops when the test ends.
+func New(t testing.TB) *Server {
+	s := &Server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// APIURL is the base URL for slack.OptionAPIURL.
+func (s *Server) APIURL() string { return s.URL + "/api/" }
+
+// RateLimit makes the next n calls answer 429 with Retry-After: after seconds.
+func (s *Server) RateLimit(n, after int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimited, s.retryAfter = n, after
+}
+
+// Calls returns the recorded calls of a method ("" for all).
+func (s *Server) Calls(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if method == "" || c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// WaitCalls waits until n calls of method were recorded.
+func (s *Server) WaitCalls(t testing.TB, method string, n int, timeout time.Duration) []Call {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if c := s.Calls(method); len(c) >= n {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slack stand-in: %d %s calls after %s, want %d", len(s.Calls(method)), method, timeout, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	method := strings.TrimPrefix(r.URL.Path, "/api/")
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	if s.rateLimited > 0 {
+		s.rateLimited--
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", fmt.Sprint(s.retryAfter))
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
+		return
+	}
+	s.seq++
+	ts := fmt.Sprintf("1700000000.%06d", s.seq)
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if token == "" {
+		token = r.Form.Get("token")
+	}
+	s.calls = append(s.calls, Call{Method: method, Form: r.Form, Token: token})
+	s.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/json")
+	channel := r.Form.Get("channel")
+	switch {
+	case token == "xoxb-invalid":
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
+	case channel == "C404":
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "channel_not_found"})
+	case method == "chat.update":
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": channel, "ts": r.Form.Get("ts")})
+	default:
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": channel, "ts": ts})
+	}
+}

@@ -1,0 +1,162 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// scripted answers Notify from a list of results, then succeeds.
+type scripted struct {
+	mu      sync.Mutex
+	results []error
+	retry   bool
+	got     []string
+	times   []time.Time
+	block   chan struct{} // when set, Notify waits on it
+}
+
+func (s *scripted) Notify(ctx context.Context, n Notification) (bool, error) {
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return true, ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.times = append(s.times, time.Now())
+	if len(s.results) > 0 {
+		err := s.results[0]
+		s.results = s.results[1:]
+		return s.retry, err
+	}
+	s.got = append(s.got, n.Rule)
+	return false, nil
+}
+
+func (s *scripted) delivered() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func note(rule string) Notification {
+	return New(rule, "", events.Event{Type: "container", Action: "die", Name: rule, ExitCode: 1}, nil)
+}
+
+func runDispatcher(t *testing.T, d *Dispatcher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = d.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestDispatcherRetriesInOrderAndHonoursRetryAfter(t *testing.T) {
+	flaky := &scripted{retry: true, results: []error{
+		errors.New("500"),
+		&RetryAfterError{After: time.Second, Err: errors.New("429")},
+	}}
+	d := NewDispatcher(quietLog(), metrics.New(), 10, Destination{Name: "flaky", Notifier: flaky})
+	d.RetryMin, d.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+	stop := runDispatcher(t, d)
+	defer stop()
+	d.Send(note("A"), nil)
+	d.Send(note("B"), nil)
+	waitFor(t, func() bool { return len(flaky.delivered()) == 2 })
+	if got := flaky.delivered(); got[0] != "A" || got[1] != "B" {
+		t.Errorf("order = %v", got)
+	}
+	flaky.mu.Lock()
+	defer flaky.mu.Unlock()
+	if gap := flaky.times[2].Sub(flaky.times[1]); gap < time.Second {
+		t.Errorf("retried %s after a Retry-After of 1s", gap)
+	}
+}
+
+func TestDispatcherGivesUpOnPermanentErrors(t *testing.T) {
+	bad := &scripted{retry: false, results: []error{errors.New("404")}}
+	m := metrics.New()
+	d := NewDispatcher(quietLog(), m, 10, Destination{Name: "bad", Notifier: bad})
+	stop := runDispatcher(t, d)
+	d.Send(note("A"), nil)
+	d.Send(note("B"), nil)
+	waitFor(t, func() bool { return len(bad.delivered()) == 1 })
+	stop()
+	if len(bad.times) != 2 {
+		t.Errorf("%d attempts, want 2 (one each, no retry of the 404)", len(bad.times))
+	}
+}
+
+// A slow destination holds up neither Send nor the other destinations.
+func TestDispatcherIsolatesSlowDestinationsAndReportsDrops(t *testing.T) {
+	slow := &scripted{block: make(chan struct{})}
+	fast := &scripted{}
+	d := NewDispatcher(quietLog(), metrics.New(), 2, Destination{Name: "slow", Notifier: slow}, Destination{Name: "fast", Notifier: fast})
+	d.DropReportEvery = 50 * time.Millisecond
+	stop := runDispatcher(t, d)
+	defer stop()
+	start := time.Now()
+	for range 5 { // slow holds at most one and queues two: the rest is dropped
+		d.Send(note("X"), []string{"slow"})
+	}
+	d.Send(note("Y"), []string{"fast"})
+	if time.Since(start) > 100*time.Millisecond {
+		t.Error("Send blocked on a slow destination")
+	}
+	waitFor(t, func() bool { return len(fast.delivered()) == 2 }) // Y and the drop report
+	if got := fast.delivered(); got[0] != "Y" || got[1] != "WHALEWATCH" {
+		t.Errorf("fast got %v, want Y then the drop report", got)
+	}
+	close(slow.block)
+}
+
+func TestDispatcherRoutesByName(t *testing.T) {
+	a, b := &scripted{}, &scripted{}
+	d := NewDispatcher(quietLog(), metrics.New(), 10, Destination{Name: "a", Notifier: a}, Destination{Name: "b", Notifier: b})
+	stop := runDispatcher(t, d)
+	d.Send(note("only-b"), []string{"b"})
+	d.Send(note("both"), nil)
+	waitFor(t, func() bool { return len(a.delivered()) == 1 && len(b.delivered()) == 2 })
+	stop()
+}
+
+// On shutdown what is queued is still delivered.
+func TestDispatcherDrainsOnShutdown(t *testing.T) {
+	dst := &scripted{}
+	d := NewDispatcher(quietLog(), metrics.New(), 100, Destination{Name: "d", Notifier: dst})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // already stopping when the notifications arrive
+	for range 20 {
+		d.Send(note("N"), nil)
+	}
+	_ = d.Run(ctx)
+	if n := len(dst.delivered()); n != 20 {
+		t.Errorf("delivered %d of 20 on shutdown", n)
+	}
+}

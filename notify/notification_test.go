@@ -1,0 +1,76 @@
+package notify
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/whalewatch/whalewatch/events"
+)
+
+func TestDefaultSummary(t *testing.T) {
+	for _, tc := range []struct {
+		ev   events.Event
+		want string
+	}{
+		{events.Event{Type: "container", Action: "die", Name: "web-1", ExitCode: 3}, "container web-1 died: exit code 3 (application error)"},
+		{events.Event{Type: "container", Action: "die", Name: "db", ExitCode: 137, OOMKilled: true}, "container db died: killed for running out of memory"},
+		{events.Event{Type: "container", Action: "die", Name: "db", ExitCode: 2, Reconciled: true}, "container db died: exit code 2 (misuse of shell built-in or bad arguments) — found on reconnect, the event stream was down"},
+		{events.Event{Type: "container", Action: "die", Name: "gone", ExitCode: -1, Reconciled: true, Attributes: map[string]string{"whalewatch.removed": "true"}}, "container gone died and was removed; exit code unknown — found on reconnect, the event stream was down"},
+		{events.Event{Type: "container", Action: "oom", Name: "db"}, "container db ran out of memory (OOM kill)"},
+		{events.Event{Type: "container", Action: "health_status", Status: "unhealthy", Name: "api"}, "container api is unhealthy"},
+		{events.Event{Type: "image", Action: "pull", ActorID: "0123456789abcdef0123"}, "image 0123456789ab: pull"},
+		{events.Event{Type: "whalewatch", Action: "stream_restored", Host: "h", Attributes: map[string]string{"down_for": "12s"}}, "Docker event stream of h restored after 12s; containers that died meanwhile are reported"},
+		{events.Event{Type: "whalewatch", Action: "events_dropped", Host: "h", Attributes: map[string]string{"count": "5"}}, "5 Docker events from h were dropped: whalewatch's event queue was full"},
+	} {
+		if got := DefaultSummary(tc.ev); got != tc.want {
+			t.Errorf("got  %q\nwant %q", got, tc.want)
+		}
+	}
+}
+
+func TestNewRedactsLabelsAndKeepsIDStable(t *testing.T) {
+	ev := events.Event{Type: "container", Action: "die", Name: "web", Host: "h", TimeNano: 1, ActorID: "c1", ExitCode: 1,
+		Attributes: map[string]string{"name": "web", "exitCode": "1", "traefik.http.middlewares.auth.basicauth.users": "admin:$apr1$secret", "com.docker.compose.project": "shop"},
+		Labels:     map[string]string{"traefik.http.middlewares.auth.basicauth.users": "admin:$apr1$secret", "com.docker.compose.project": "shop"},
+	}
+	n := New("CRASHED", "", ev, []string{"com.docker.compose.project", "absent"})
+	if strings.Contains(strings.Join(flat(n.Event.Labels), " ")+strings.Join(flat(n.Event.Attributes), " "), "secret") {
+		t.Errorf("a label outside the allowlist survived: %v %v", n.Event.Labels, n.Event.Attributes)
+	}
+	if n.Event.Labels["com.docker.compose.project"] != "shop" || n.Event.Attributes["exitCode"] != "1" {
+		t.Errorf("redacted too much: %v %v", n.Event.Labels, n.Event.Attributes)
+	}
+	if ev.Labels["traefik.http.middlewares.auth.basicauth.users"] == "" {
+		t.Error("New changed the caller's event")
+	}
+	if again := New("CRASHED", "", ev, nil); again.ID != n.ID || !strings.HasPrefix(n.ID, "msg_") {
+		t.Errorf("ID not stable: %s vs %s", n.ID, again.ID)
+	}
+	if other := New("OTHER", "", ev, nil); other.ID == n.ID {
+		t.Error("two rules share an ID")
+	}
+	fields := n.Fields()
+	var names []string
+	for _, f := range fields {
+		names = append(names, f.Name+"="+f.Value)
+	}
+	if got := strings.Join(names, "; "); got != "Container=web; Exit code=1 — application error; Host=h; Compose=shop" {
+		t.Errorf("fields = %s", got)
+	}
+}
+
+func flat(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+func TestRetryableStatus(t *testing.T) {
+	for code, want := range map[int]bool{200: false, 400: false, 401: false, 404: false, 408: true, 410: false, 429: true, 500: true, 502: true, 503: true} {
+		if RetryableStatus(code) != want {
+			t.Errorf("RetryableStatus(%d) = %v", code, !want)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package slack_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	goslack "github.com/slack-go/slack"
+
+	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/slackstub"
+	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/notify/slack"
+)
+
+func crash(name string) notify.Notification {
+	return notify.New("CRASHED", "", events.Event{
+		Type: "container", Action: "die", Name: name, Image: "shop/web:1.2", ExitCode: 137, Host: "prod-1",
+		ActorID: "0123456789abcdef", Time: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
+		Labels: map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"},
+	}, []string{"com.docker.compose.project", "com.docker.compose.service"})
+}
+
+func TestBotPostsBlocksAndFallback(t *testing.T) {
+	api := slackstub.New(t)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient)
+	if retry, err := bot.Notify(context.Background(), crash("web-1")); err != nil || retry {
+		t.Fatalf("Notify = %v, %v", retry, err)
+	}
+	call := api.Calls("chat.postMessage")[0]
+	if call.Form.Get("channel") != "C123" || call.Token != "xoxb-test" {
+		t.Errorf("posted to %q with token %q", call.Form.Get("channel"), call.Token)
+	}
+	if want := "container web-1 died: exit code 137 (SIGKILL: killed, often out of memory or docker kill)"; call.Form.Get("text") != want {
+		t.Errorf("fallback text = %q", call.Form.Get("text"))
+	}
+	blocks := call.Blocks(t).BlockSet
+	if len(blocks) != 3 {
+		t.Fatalf("%d blocks", len(blocks))
+	}
+	header := blocks[0].(*goslack.HeaderBlock).Text.Text
+	if !strings.Contains(header, "CRASHED: web-1") {
+		t.Errorf("header = %q", header)
+	}
+	var fields []string
+	for _, f := range blocks[1].(*goslack.SectionBlock).Fields {
+		fields = append(fields, f.Text)
+	}
+	joined := strings.Join(fields, "|")
+	for _, want := range []string{"*Container*\nweb-1", "*Image*\nshop/web:1.2", "*Exit code*\n137 — SIGKILL", "*Host*\nprod-1", "*Compose*\nshop/web"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("fields lack %q: %s", want, joined)
+		}
+	}
+}
+
+// Container names and labels are untrusted: nobody may ping the channel.
+func TestBotEscapesUntrustedText(t *testing.T) {
+	api := slackstub.New(t)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient)
+	n := crash("<!channel> <https://evil.example|click> & co")
+	if _, err := bot.Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	call := api.Calls("chat.postMessage")[0]
+	for _, part := range []string{call.Form.Get("text"), call.Form.Get("blocks")} {
+		if strings.Contains(part, "<!channel>") || strings.Contains(part, "<https://") {
+			t.Errorf("unescaped mention or link in %s", part)
+		}
+	}
+	if !strings.Contains(call.Form.Get("text"), "&lt;!channel&gt;") {
+		t.Errorf("text = %q", call.Form.Get("text"))
+	}
+}
+
+func TestBotRespectsSlackLimits(t *testing.T) {
+	api := slackstub.New(t)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient)
+	n := crash(strings.Repeat("&", 5000))
+	n.Text = strings.Repeat("<", 10000)
+	if _, err := bot.Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	blocks := api.Calls("chat.postMessage")[0].Blocks(t).BlockSet
+	if h := blocks[0].(*goslack.HeaderBlock).Text.Text; len([]rune(h)) > 150 {
+		t.Errorf("header of %d chars", len([]rune(h)))
+	}
+	sec := blocks[1].(*goslack.SectionBlock)
+	if len([]rune(sec.Text.Text)) > 3000 {
+		t.Errorf("section of %d chars", len([]rune(sec.Text.Text)))
+	}
+	for _, f := range sec.Fields {
+		if len([]rune(f.Text)) > 2000 {
+			t.Errorf("field of %d chars", len([]rune(f.Text)))
+		}
+	}
+}
+
+func TestBotClassifiesFailures(t *testing.T) {
+	api := slackstub.New(t)
+	ctx := context.Background()
+
+	api.RateLimit(1, 3)
+	retry, err := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient).Notify(ctx, crash("a"))
+	var ra *notify.RetryAfterError
+	if !retry || !errors.As(err, &ra) || ra.After != 3*time.Second {
+		t.Errorf("429: retry=%v err=%v", retry, err)
+	}
+	if retry, err := slack.NewBot("xoxb-test", "C404", api.APIURL(), http.DefaultClient).Notify(ctx, crash("a")); retry || err == nil || !strings.Contains(err.Error(), "channel_not_found") {
+		t.Errorf("channel_not_found: retry=%v err=%v", retry, err)
+	}
+	if retry, err := slack.NewBot("xoxb-invalid", "C1", api.APIURL(), http.DefaultClient).Notify(ctx, crash("a")); retry || err == nil {
+		t.Errorf("invalid_auth: retry=%v err=%v", retry, err)
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }))
+	defer down.Close()
+	if retry, err := slack.NewBot("xoxb-test", "C1", down.URL+"/", http.DefaultClient).Notify(ctx, crash("a")); !retry || err == nil {
+		t.Errorf("502: retry=%v err=%v", retry, err)
+	}
+}
+
+func TestWebhookPostsAndNeverLeaksItsURL(t *testing.T) {
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := new(strings.Builder)
+		_, _ = io.Copy(b, r.Body)
+		body = b.String()
+		if strings.Contains(body, "limit-me") {
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(429)
+		}
+	}))
+	defer srv.Close()
+	hook := slack.NewWebhook(srv.URL+"/services/T0/B0/SECRETPATH", http.DefaultClient)
+	if _, err := hook.Notify(context.Background(), crash("web-1")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, `"text":"container web-1 died`) || !strings.Contains(body, `"blocks"`) {
+		t.Errorf("body = %s", body)
+	}
+	retry, err := hook.Notify(context.Background(), crash("limit-me"))
+	var ra *notify.RetryAfterError
+	if !retry || !errors.As(err, &ra) || ra.After != 2*time.Second {
+		t.Errorf("429: %v %v", retry, err)
+	}
+	srv.Close()
+	_, err = hook.Notify(context.Background(), crash("web-1"))
+	if err == nil || strings.Contains(err.Error(), "SECRETPATH") {
+		t.Errorf("error leaks the URL or is nil: %v", err)
+	}
+}

@@ -1,0 +1,151 @@
+package rules
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/whalewatch/whalewatch/events"
+)
+
+func TestCompileErrorNamesRuleVariableAndColumn(t *testing.T) {
+	_, err := Compile([]Spec{
+		{Name: "GOOD", Enabled: true, When: `Action == "die"`},
+		{Name: "TYPO", Enabled: true, When: `Type == "container" && Actoin == "die"`},
+		{Name: "NOTBOOL", Enabled: true, When: `Name`},
+		{Name: "OFF", Enabled: false, When: `this is not expr`},
+		{Name: "EMPTY", Enabled: true},
+		{Name: "BADTPL", Enabled: true, When: `true`, Template: `{{.Nope}}`},
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var ce *CompileError
+	if !errors.As(err, &ce) || ce.Rule != "TYPO" || ce.Variable != "RULE_TYPO_WHEN" || ce.Line != 1 || ce.Column != 24 {
+		t.Errorf("first error = %#v", ce)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"rule TYPO (RULE_TYPO_WHEN): line 1, column 24: unknown name Actoin",
+		"rule NOTBOOL (RULE_NOTBOOL_WHEN)", "expected bool",
+		"rule EMPTY (RULE_EMPTY_WHEN): no expression",
+		"rule BADTPL (RULE_BADTPL_TEMPLATE)", "Nope",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "OFF") || strings.Contains(msg, "GOOD") {
+		t.Errorf("error mentions a fine or disabled rule:\n%s", msg)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	die := events.Event{Type: "container", Action: "die", Name: "web-1", Image: "nginx:1", ExitCode: 3, Host: "h1",
+		ActorID: "abc", Labels: map[string]string{"team": "pay", "com.docker.compose.project": "shop"}}
+	for _, tc := range []struct {
+		when string
+		ev   events.Event
+		want bool
+	}{
+		{`Action == "die" && ExitCode == 3`, die, true},
+		{`glob(Name, "web-*")`, die, true},
+		{`glob(Name, "db-*")`, die, false},
+		{`Labels["team"] == "pay"`, die, true},
+		{`Labels["missing"] == ""`, die, true},
+		{`Labels["com.docker.compose.project"] in ["shop", "cart"]`, die, true},
+		{`Actor.ID == "abc" && Host == "h1"`, die, true},
+		{`Image startsWith "nginx"`, die, true},
+		{`exitMeaning(ExitCode) == "application error"`, die, true},
+		{`ExitCode == -1`, events.Event{Type: "container", Action: "start", ExitCode: -1}, true},
+		{`Status == "unhealthy"`, events.Event{Action: "health_status", Status: "unhealthy"}, true},
+		{`Name matches "^web-[0-9]+$"`, die, true},
+		{`Time.Year() == 1`, die, true},
+	} {
+		eng, err := Compile([]Spec{{Name: "R", Enabled: true, When: tc.when}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.when, err)
+		}
+		matches, errs := eng.Match(tc.ev)
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", tc.when, errs)
+		}
+		if got := len(matches) == 1; got != tc.want {
+			t.Errorf("%s: matched %v, want %v", tc.when, got, tc.want)
+		}
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	eng, err := Compile([]Spec{{Name: "T", Enabled: true, When: "true",
+		Template: `{{.Name}} exited {{.ExitCode}} ({{exitMeaning .ExitCode}}) on {{.Host}} team={{index .Labels "team"}}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := eng.Match(events.Event{Name: "api", ExitCode: 137, Host: "h", Labels: map[string]string{"team": "core"}})
+	want := "api exited 137 (SIGKILL: killed, often out of memory or docker kill) on h team=core"
+	if len(m) != 1 || m[0].Text != want {
+		t.Errorf("text = %q", m[0].Text)
+	}
+}
+
+// The default rules over a real capture: one crash, one OOM, one
+// unhealthy; docker stop/kill and health-check execs are silent.
+func TestDefaultsOnFixture(t *testing.T) {
+	f, err := os.Open("../testdata/docker-20.10-events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	msgs, err := events.ReadJSONL(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := Compile(Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events.Replay("h", msgs) {
+		matches, errs := eng.Match(ev)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		for _, m := range matches {
+			got = append(got, m.Rule.Name+":"+ev.Name+":"+ev.Action)
+		}
+	}
+	want := "CRASHED:crash-1:die OOM:oom-1:oom UNHEALTHY:web-1:health_status"
+	if strings.Join(got, " ") != want {
+		t.Errorf("default matches:\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+}
+
+func TestDefaultsOnSelfAndReconciledEvents(t *testing.T) {
+	eng, err := Compile(Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ev   events.Event
+		want string
+	}{
+		{events.Event{Type: "whalewatch", Action: "stream_restored"}, "WHALEWATCH"},
+		{events.Event{Type: "container", Action: "die", ExitCode: 2, Reconciled: true}, "CRASHED"},
+		{events.Event{Type: "container", Action: "die", ExitCode: 137, OOMKilled: true, Reconciled: true}, "OOM"},
+		{events.Event{Type: "container", Action: "die", ExitCode: 0}, ""},
+		{events.Event{Type: "container", Action: "die", ExitCode: 143, Intentional: true}, ""},
+		{events.Event{Type: "container", Action: "exec_die", ExitCode: 1}, ""},
+		{events.Event{Type: "container", Action: "health_status", Status: "healthy"}, ""},
+	} {
+		m, _ := eng.Match(tc.ev)
+		var got []string
+		for _, x := range m {
+			got = append(got, x.Rule.Name)
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%+v: matched %v, want %q", tc.ev, got, tc.want)
+		}
+	}
+}
