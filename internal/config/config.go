@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/whalewatch/whalewatch/rules"
 )
 
@@ -117,9 +115,7 @@ func Load(environ []string) (*Config, error) {
 	vars := toMap(environ)
 	var cfg Config
 	var errs []error
-	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, parseEnv(&cfg, vars, "")...)
 	errs = append(errs, cfg.secretsFromFiles()...)
 	errs = append(errs, cfg.check()...)
 	errs = append(errs, cfg.loadDestinations(vars)...)
@@ -270,8 +266,8 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 		return nil, []error{fmt.Errorf("%sTYPE: destination name %q: use capital letters, digits and _", prefix, name)}
 	}
 	var de destEnv
-	if err := env.ParseWithOptions(&de, env.Options{Environment: vars, Prefix: prefix}); err != nil {
-		return nil, []error{err}
+	if errs := parseEnv(&de, vars, prefix); len(errs) > 0 {
+		return nil, errs
 	}
 	var errs []error
 	var err error
@@ -333,8 +329,8 @@ func (c *Config) loadRules(vars map[string]string) []error {
 			continue
 		}
 		var re ruleEnv
-		if err := env.ParseWithOptions(&re, env.Options{Environment: vars, Prefix: prefix}); err != nil {
-			errs = append(errs, err)
+		if perrs := parseEnv(&re, vars, prefix); len(perrs) > 0 {
+			errs = append(errs, perrs...)
 			continue
 		}
 		i := slices.IndexFunc(specs, func(s rules.Spec) bool { return s.Name == name })

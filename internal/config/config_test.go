@@ -1,0 +1,130 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultsPrintToStdoutWithDefaultRules(t *testing.T) {
+	cfg, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Destinations) != 1 || cfg.Destinations[0].Kind != KindStdout {
+		t.Errorf("destinations = %+v", cfg.Destinations)
+	}
+	var names []string
+	for _, r := range cfg.Rules {
+		names = append(names, r.Name)
+	}
+	if strings.Join(names, ",") != "CRASHED,OOM,UNHEALTHY,WHALEWATCH" {
+		t.Errorf("rules = %v", names)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:9180" || cfg.SlackAPIURL != "https://slack.com/api/" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+func TestDestinationsAndRouting(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("xoxb-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{
+		"WEBHOOK_URL=https://hooks.example/a", "WEBHOOK_SECRET=s", "WEBHOOK_HEADERS=X-A=1,X-B=2",
+		"SLACK_BOT_TOKEN_FILE=" + tokenFile, "SLACK_CHANNEL=C1",
+		"DEST_OPS_TYPE=slack_webhook", "DEST_OPS_URL=https://hooks.slack.com/services/x",
+		"DEST_LOG_TYPE=stdout",
+		"RULE_WEB_WHEN=glob(Name, \"web-*\")", "RULE_WEB_NOTIFY=ops, Slack",
+		"RULE_UNHEALTHY_ENABLED=false",
+		"RULE_CRASHED_NOTIFY=log",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.DestinationNames(), ","); got != "webhook,slack,log,ops" {
+		t.Errorf("destinations = %s", got)
+	}
+	if cfg.Destinations[1].Token != "xoxb-from-file" {
+		t.Errorf("token from file = %q", cfg.Destinations[1].Token)
+	}
+	if h := cfg.Destinations[0].Headers; h["X-A"] != "1" || h["X-B"] != "2" {
+		t.Errorf("headers = %v", h)
+	}
+	rules := map[string]string{}
+	for _, r := range cfg.Rules {
+		rules[r.Name] = strings.Join(r.Notify, "+")
+		if r.Name == "UNHEALTHY" && r.Enabled {
+			t.Error("UNHEALTHY still enabled")
+		}
+	}
+	if rules["WEB"] != "ops+slack" || rules["CRASHED"] != "log" {
+		t.Errorf("routing = %v", rules)
+	}
+}
+
+func TestBadConfigNamesEveryVariable(t *testing.T) {
+	_, err := Load([]string{
+		"WEBHOOK_URL=ftp://secret-host/secret-path",
+		"SLACK_BOT_TOKEN=xoxb-1",
+		"LOG_LEVEL=loud",
+		"EVENT_QUEUE_SIZE=many",
+		"DEST_X_TYPE=pager",
+		"DEST_Y_URL=https://a.example/",
+		"DEST_Z_TYPO=1",
+		"RULE_A_WHEN=Action ==",
+		"RULE_B_NOTIFY=nowhere",
+		"RULE_C_WHN=true",
+		"RULE_D_ENABLED=maybe",
+		"SLACK_WEBHOOK_URL=https://hooks.slack.com/x", "SLACK_WEBHOOK_URL_FILE=/nonexistent",
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"WEBHOOK_URL: not an http(s) URL",
+		"SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set",
+		"LOG_LEVEL",
+		"EVENT_QUEUE_SIZE",
+		`DEST_X_TYPE: "pager" is not one of`,
+		"DEST_Y_TYPE: required",
+		"DEST_Z_TYPO: unknown destination setting",
+		"rule A (RULE_A_WHEN)",
+		`RULE_B_NOTIFY: no destination named "nowhere"`,
+		"RULE_C_WHN: unknown rule setting",
+		"RULE_D_ENABLED",
+		"SLACK_WEBHOOK_URL_FILE",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q", want)
+		}
+	}
+	for _, secret := range []string{"secret-host", "secret-path", "xoxb-1"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error reveals %q:\n%s", secret, msg)
+		}
+	}
+}
+
+func TestSecretAndFileBothSet(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "url")
+	_ = os.WriteFile(f, []byte("https://x.example/"), 0o600)
+	_, err := Load([]string{"WEBHOOK_URL=https://y.example/", "WEBHOOK_URL_FILE=" + f})
+	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_URL and WEBHOOK_URL_FILE are both set") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDefaultRulesOff(t *testing.T) {
+	cfg, err := Load([]string{"DEFAULT_RULES=false", "RULE_MINE_WHEN=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Rules) != 1 || cfg.Rules[0].Name != "MINE" {
+		t.Errorf("rules = %+v", cfg.Rules)
+	}
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/whalewatch/whalewatch/internal/slackstub"
+	"github.com/whalewatch/whalewatch/internal/testdocker"
+	"github.com/whalewatch/whalewatch/notify/webhook"
+)
+
+var binary string
+
+// TestMain builds the real binary: these tests run whalewatch as a user does.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "whalewatch-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "whalewatch")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running whalewatch.
+type proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout []string
+	stderr strings.Builder
+	done   chan struct{}
+}
+
+func (p *proc) lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.stdout...)
+}
+
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// start runs whalewatch with env (plus DOCKER_HOST and a free HTTP port)
+// and waits until its event stream is open.
+func start(t *testing.T, env ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary), done: make(chan struct{})}
+	p.cmd.Env = append([]string{"DOCKER_HOST=" + os.Getenv("DOCKER_HOST"), "HTTP_ADDR=127.0.0.1:0", "PATH=" + os.Getenv("PATH")}, env...)
+	stdout, _ := p.cmd.StdoutPipe()
+	stderr, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stdout = append(p.stdout, sc.Text())
+			p.mu.Unlock()
+		}
+	})
+	wg.Go(func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	})
+	go func() { wg.Wait(); _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("whalewatch log:\n%s", p.logs())
+		}
+	})
+	eventually(t, "event stream open", 15*time.Second, func() bool { return strings.Contains(p.logs(), "docker event stream open") })
+	time.Sleep(200 * time.Millisecond)
+	return p
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The README's run command with no configuration: a crash is printed on stdout.
+func TestRunWithoutConfigPrintsCrashes(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	p := start(t)
+	crash := testdocker.Run(t, c, testdocker.Spec{Name: "stdout-crash", Args: []string{"exit", "3"}})
+	began := time.Now()
+	var line string
+	eventually(t, "stdout line", 10*time.Second, func() bool {
+		for _, l := range p.lines() {
+			if strings.Contains(l, crash.Name) {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("printed %s after the container started: %s", time.Since(began).Round(time.Millisecond), line)
+	for _, want := range []string{"[CRASHED]", "container " + crash.Name + " died: exit code 3 (application error)", `image="whalewatch-test/testprog:latest"`, "host="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line lacks %q: %s", want, line)
+		}
+	}
+}
+
+// webhookSink is a real HTTP server on 127.0.0.1 that records JSON bodies.
+type webhookSink struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []webhook.Payload
+	heads  []http.Header
+}
+
+func newSink(t *testing.T) *webhookSink {
+	s := &webhookSink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var p webhook.Payload
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Errorf("webhook body is not JSON: %s", b)
+		}
+		s.mu.Lock()
+		s.bodies = append(s.bodies, p)
+		s.heads = append(s.heads, r.Header.Clone())
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *webhookSink) about(name string) []webhook.Payload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []webhook.Payload
+	for _, p := range s.bodies {
+		if p.Name == name {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Real containers crash, exit cleanly, get OOM-killed, turn unhealthy and
+// are stopped; exactly the expected notifications reach a webhook and
+// Slack (through slack-go against a local Web API stand-in).
+func TestNotificationsReachWebhookAndSlack(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	sink := newSink(t)
+	api := slackstub.New(t)
+	start(t,
+		"WEBHOOK_URL="+sink.URL+"/hook", "WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"SLACK_BOT_TOKEN=xoxb-e2e", "SLACK_CHANNEL=C0ALERTS", "SLACK_API_URL="+api.APIURL(),
+	)
+	run := func(name string, spec testdocker.Spec) string {
+		spec.Name = name
+		return testdocker.Run(t, c, spec).Name
+	}
+	crash := run("crash", testdocker.Spec{Args: []string{"exit", "3"}})
+	clean := run("clean", testdocker.Spec{Args: []string{"exit", "0"}})
+	oom := run("oom", testdocker.Spec{Args: []string{"oom"}, Memory: 16 << 20})
+	sick := run("sick", testdocker.Spec{Args: []string{"sleep"},
+		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "unhealthy"}, Interval: 200 * time.Millisecond, Retries: 1}})
+	stopped := testdocker.Run(t, c, testdocker.Spec{Name: "stopped", Args: []string{"sleep"}})
+	if _, err := c.ContainerStop(context.Background(), stopped.ID, client.ContainerStopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]string{crash: "CRASHED", oom: "OOM", sick: "UNHEALTHY"}
+	eventually(t, "webhook posts", 30*time.Second, func() bool {
+		for name := range want {
+			if len(sink.about(name)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second) // anything extra would arrive by now
+	for name, rule := range want {
+		got := sink.about(name)
+		if len(got) != 1 || got[0].Rule != rule {
+			t.Errorf("%s: webhook got %+v, want one %s", name, got, rule)
+		}
+	}
+	for _, name := range []string{clean, stopped.Name} {
+		if got := sink.about(name); len(got) != 0 {
+			t.Errorf("%s: unexpected notifications %+v", name, got)
+		}
+	}
+	crashed := sink.about(crash)[0]
+	if crashed.Image != "whalewatch-test/testprog:latest" || crashed.ExitCode == nil || *crashed.ExitCode != 3 || crashed.Host == "" {
+		t.Errorf("crash payload lacks image/exit code/host: %+v", crashed)
+	}
+	if crashed.Labels[testdocker.LabelKey] != "" {
+		t.Errorf("a label outside LABELS_SHOWN was sent: %v", crashed.Labels)
+	}
+	sink.mu.Lock()
+	for _, h := range sink.heads {
+		if h.Get("webhook-id") == "" || !strings.HasPrefix(h.Get("webhook-signature"), "v1,") {
+			t.Errorf("unsigned post: %v", h)
+		}
+	}
+	sink.mu.Unlock()
+
+	// Slack got the same three, as Block Kit with a fallback text.
+	posts := map[string]string{}
+	for _, call := range api.Calls("chat.postMessage") {
+		if call.Form.Get("channel") != "C0ALERTS" || call.Token != "xoxb-e2e" {
+			t.Errorf("post to %s with token %s", call.Form.Get("channel"), call.Token)
+		}
+		for name := range want {
+			if strings.Contains(call.Form.Get("text"), name) {
+				posts[name] += call.Form.Get("blocks")
+			}
+		}
+	}
+	for name, rule := range want {
+		if !strings.Contains(posts[name], rule+": "+name) {
+			t.Errorf("slack post for %s lacks header %q: %s", name, rule+": "+name, posts[name])
+		}
+	}
+	if !strings.Contains(posts[crash], "Exit code") {
+		t.Errorf("crash post lacks the exit code field: %s", posts[crash])
+	}
+}
+
+func TestBadRuleExits2NamingRuleAndColumn(t *testing.T) {
+	cmd := exec.Command(binary)
+	cmd.Env = []string{"RULE_WEB_WHEN=Type == \"container\" && Nmae == \"web\"", "SLACK_BOT_TOKEN=xoxb-very-secret"}
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Fatalf("exit code %d (%v), want 2:\n%s", code, err, out)
+	}
+	for _, want := range []string{"rule WEB (RULE_WEB_WHEN): line 1, column 24: unknown name Nmae", "SLACK_CHANNEL: required"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "very-secret") {
+		t.Errorf("output reveals the token:\n%s", out)
+	}
+}
+
+func TestValidatePrintsThePlan(t *testing.T) {
+	cmd := exec.Command(binary, "validate")
+	cmd.Env = []string{"WEBHOOK_URL=https://hooks.example/secret-path", "RULE_WEB_WHEN=glob(Name, \"web-*\")", "RULE_WEB_NOTIFY=webhook", "RULE_OOM_ENABLED=false"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"configuration is valid", "webhook (webhook) → https://hooks.example/…", "WEB → webhook", "OOM: disabled", "CRASHED → all destinations"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "secret-path") {
+		t.Errorf("plan reveals the webhook path:\n%s", out)
+	}
+}
+
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	testdocker.Client(t)
+	p := start(t)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("did not stop within 15s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM", code)
+	}
+	if !strings.Contains(p.logs(), "whalewatch stopped") {
+		t.Errorf("log:\n%s", p.logs())
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := run([]string{"frobnicate"}, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Errorf("code %d, stderr %s", code, errOut.String())
+	}
+	if code := run([]string{"version"}, nil, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "whalewatch ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+}
