@@ -329,3 +329,47 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("version: %d %q", code, out.String())
 	}
 }
+
+// The daemon restarts while whalewatch runs, and a container's process is
+// killed while the daemon is down (live-restore keeps containers running
+// across the restart, so no die event is ever sent for it). whalewatch
+// reconnects, reports the gap and the death, once.
+func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
+	d := testdocker.StartPrivateDaemon(t, "--live-restore")
+	c := d.Client(t)
+	testdocker.Image(t, c)
+	sink := newSink(t)
+	start(t, "DOCKER_HOST="+d.Host, "WEBHOOK_URL="+sink.URL, "HOST_NAME=restarted")
+
+	victim := testdocker.Run(t, c, testdocker.Spec{Name: "victim", Args: []string{"sleep"}})
+	crash := testdocker.Run(t, c, testdocker.Spec{Name: "before", Args: []string{"exit", "4"}})
+	eventually(t, "crash before the restart", 10*time.Second, func() bool { return len(sink.about(crash.Name)) == 1 })
+	res, err := c.ContainerInspect(context.Background(), victim.ID, client.ContainerInspectOptions{})
+	if err != nil || res.Container.State == nil || res.Container.State.Pid == 0 {
+		t.Fatalf("inspect victim: %v", err)
+	}
+
+	d.Stop(t)
+	if err := syscall.Kill(res.Container.State.Pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the container's process: %v", err)
+	}
+	time.Sleep(6 * time.Second) // longer than the gap that is worth a notice
+	d.Start(t)
+
+	eventually(t, "victim's death", 30*time.Second, func() bool { return len(sink.about(victim.Name)) > 0 })
+	eventually(t, "stream restored notice", 10*time.Second, func() bool { return len(sink.about("restarted")) > 0 })
+	time.Sleep(3 * time.Second)
+	deaths := sink.about(victim.Name)
+	if len(deaths) != 1 || deaths[0].Rule != "CRASHED" || deaths[0].ExitCode == nil || *deaths[0].ExitCode != 137 {
+		t.Errorf("victim: %+v, want one CRASHED with exit code 137", deaths)
+	} else {
+		t.Logf("reported: %s (reconciled=%v)", deaths[0].Summary, deaths[0].Reconciled)
+	}
+	if got := sink.about(crash.Name); len(got) != 1 {
+		t.Errorf("the crash before the restart was reported %d times", len(got))
+	}
+	notices := sink.about("restarted")
+	if len(notices) != 1 || notices[0].Action != "stream_restored" {
+		t.Errorf("notices: %+v", notices)
+	}
+}

@@ -3,6 +3,7 @@
 # so tests never touch the host's own daemon or containers.
 #   private-dockerd.sh start DIR   → prints the DOCKER_HOST to use
 #   private-dockerd.sh stop DIR
+# DOCKERD_FLAGS adds flags (e.g. --live-restore).
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?directory}
@@ -17,7 +18,7 @@ start)
     apt-get install -y -qq docker.io >&2
   fi
   dockerd --host "unix://$dir/docker.sock" --data-root "$dir/data" --exec-root "$dir/exec" \
-    --pidfile "$dir/docker.pid" --iptables=false --ip-masq=false --bridge=none \
+    --pidfile "$dir/docker.pid" --iptables=false --ip-masq=false --bridge=none ${DOCKERD_FLAGS:-} \
     >>"$dir/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     if DOCKER_HOST="unix://$dir/docker.sock" docker version >/dev/null 2>&1; then

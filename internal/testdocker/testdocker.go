@@ -55,36 +55,41 @@ func Client(t testing.TB) *client.Client {
 }
 
 var (
-	imageOnce sync.Once
-	imageName string
-	imageErr  error
+	imagesMu sync.Mutex
+	built    = map[string]bool{} // daemon host → test image built
 )
 
-// Image builds the test image once per process and returns its name.
+// Image builds the test image once per daemon and process and returns its name.
 func Image(t testing.TB, c *client.Client) string {
 	t.Helper()
-	imageOnce.Do(func() { imageName, imageErr = buildImage(c) })
-	if imageErr != nil {
-		t.Fatalf("build test image: %v", imageErr)
+	imagesMu.Lock()
+	defer imagesMu.Unlock()
+	if !built[c.DaemonHost()] {
+		if err := buildImage(c); err != nil {
+			t.Fatalf("build test image: %v", err)
+		}
+		built[c.DaemonHost()] = true
 	}
 	return imageName
 }
 
-func buildImage(c *client.Client) (string, error) {
+const imageName = "whalewatch-test/testprog:latest"
+
+func buildImage(c *client.Client) error {
 	dir, err := os.MkdirTemp("", "whalewatch-testimage")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "testprog")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/whalewatch/whalewatch/internal/testdocker/testprog")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build testprog: %v\n%s", err, out)
+		return fmt.Errorf("go build testprog: %v\n%s", err, out)
 	}
 	prog, err := os.ReadFile(bin)
 	if err != nil {
-		return "", err
+		return err
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -97,21 +102,20 @@ func buildImage(c *client.Client) (string, error) {
 		{"testprog", 0o755, prog},
 	} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			return "", err
+			return err
 		}
 		if _, err := tw.Write(f.data); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return "", err
+		return err
 	}
-	const name = "whalewatch-test/testprog:latest"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{name}, Remove: true, ForceRemove: true})
+	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{imageName}, Remove: true, ForceRemove: true})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer res.Body.Close()
 	dec := json.NewDecoder(res.Body)
@@ -120,12 +124,12 @@ func buildImage(c *client.Client) (string, error) {
 			Error string `json:"error"`
 		}
 		if err := dec.Decode(&msg); err == io.EOF {
-			return name, nil
+			return nil
 		} else if err != nil {
-			return "", err
+			return err
 		}
 		if msg.Error != "" {
-			return "", fmt.Errorf("docker build: %s", msg.Error)
+			return fmt.Errorf("docker build: %s", msg.Error)
 		}
 	}
 }
@@ -187,4 +191,75 @@ func Remove(c *client.Client, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+}
+
+// PrivateDaemon is a dockerd of the test's own, which the test may stop
+// and start (never a user's daemon).
+type PrivateDaemon struct {
+	Dir, Host string
+	flags     string
+}
+
+// StartPrivateDaemon starts a dockerd of the test's own with extra flags,
+// stopped when the test ends. It skips the test unless running as root
+// with dockerd installed.
+func StartPrivateDaemon(t *testing.T, flags string) *PrivateDaemon {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a private dockerd needs root")
+	}
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		t.Skip("dockerd is not installed")
+	}
+	dir, err := os.MkdirTemp("/tmp", "wwd") // short: unix socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &PrivateDaemon{Dir: dir, flags: flags}
+	t.Cleanup(func() {
+		d.Stop(t)
+		_ = os.RemoveAll(dir)
+	})
+	d.Start(t)
+	return d
+}
+
+// Start starts (or restarts) the daemon.
+func (d *PrivateDaemon) Start(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(scriptPath(t), "start", d.Dir)
+	cmd.Env = append(os.Environ(), "DOCKERD_FLAGS="+d.flags)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("start private dockerd: %v", err)
+	}
+	d.Host = string(bytes.TrimSpace(out))
+}
+
+// Stop stops the daemon and waits for it to exit.
+func (d *PrivateDaemon) Stop(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command(scriptPath(t), "stop", d.Dir).CombinedOutput(); err != nil {
+		t.Errorf("stop private dockerd: %v\n%s", err, out)
+	}
+}
+
+// Client connects to the daemon.
+func (d *PrivateDaemon) Client(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.New(client.WithHost(d.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// scriptPath finds scripts/private-dockerd.sh from any package directory.
+func scriptPath(t *testing.T) string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		t.Fatalf("find module root: %v", err)
+	}
+	return filepath.Join(string(bytes.TrimSpace(out)), "scripts", "private-dockerd.sh")
 }
