@@ -19,6 +19,10 @@ const usage = `whalewatch watches Docker events and notifies Slack, webhooks or 
 Usage:
   whalewatch [run]      watch the daemon(s) and notify (configured by environment variables)
   whalewatch validate   check the configuration and every rule, print the plan, exit 0 or 2
+  whalewatch test-rule '<expr>' [--events FILE | --live [--for 10s]] [--template T]
+                        show which events a rule matches and the message it would send
+  whalewatch healthcheck
+                        exit 0 when the running whalewatch's event streams are up (HEALTHCHECK)
   whalewatch version    print the version
   whalewatch help       this text
 
@@ -48,6 +52,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return watch(ctx, environ, stdout, stderr)
 	case "validate":
 		return validate(environ, stdout, stderr)
+	case "test-rule":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return testRule(ctx, args[1:], environ, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "whalewatch", version())
 		return exitOK

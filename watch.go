@@ -59,8 +59,29 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
 		"destinations", dispatcher.Names(), "hosts", len(sources))
 
-	// The dispatcher outlives intake so that it can deliver what intake
-	// queued before the stop.
+	var extra []func(context.Context) error
+	if cfg.HTTPAddr != "off" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", err)
+			return exitFailure
+		}
+		log.Info("serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
+		extra = append(extra, serveHTTP(ln, httpHandler(m, sources)))
+	}
+	if err := runIntake(ctx, cfg, sources, engine, dispatcher, log, m, extra...); err != nil {
+		log.Error("whalewatch stopped", "err", err)
+		return exitFailure
+	}
+	log.Info("whalewatch stopped")
+	return exitOK
+}
+
+// runIntake runs the event sources, rule evaluation and the extra
+// services until ctx ends; then the dispatcher, which outlives intake,
+// delivers what was queued before the stop.
+func runIntake(ctx context.Context, cfg *config.Config, sources []*events.Source, engine *rules.Engine,
+	dispatcher *notify.Dispatcher, log *slog.Logger, m *metrics.Metrics, extra ...func(context.Context) error) error {
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
 	dispatcher.DrainTimeout = cfg.ShutdownTimeout
@@ -76,35 +97,33 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		evaluate(gctx, queue, engine, dispatcher, cfg.LabelsShown, log, m)
 		return nil
 	})
-	if cfg.HTTPAddr != "off" {
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", err)
-			return exitFailure
-		}
-		srv := &http.Server{Handler: httpHandler(m, sources), ReadHeaderTimeout: 10 * time.Second}
-		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("http server: %w", err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(shutdownCtx)
-		})
+	for _, run := range extra {
+		g.Go(func() error { return run(gctx) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	stopDispatch()
 	<-dispatchDone
-	if err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("whalewatch stopped", "err", err)
-		return exitFailure
+	if errors.Is(err, context.Canceled) {
+		return nil
 	}
-	log.Info("whalewatch stopped")
-	return exitOK
+	return err
+}
+
+// serveHTTP serves handler on ln until ctx ends.
+func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) error {
+	return func(ctx context.Context) error {
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdownCtx)
+		}()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	}
 }
 
 // evaluate matches every event against the rules and queues the

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/config"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/notify/stdout"
+	"github.com/whalewatch/whalewatch/rules"
+)
+
+// testRule shows which events a rule matches and the message it would
+// send, from a JSONL capture (docker events --format '{{json .}}') or from
+// the live stream for a while.
+func testRule(ctx context.Context, args, environ []string, stdoutW, stderr io.Writer) int {
+	fs := flag.NewFlagSet("test-rule", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	eventsFile := fs.String("events", "", "JSONL file of Docker events")
+	live := fs.Bool("live", false, "watch the live stream instead of a file")
+	watchFor := fs.Duration("for", 10*time.Second, "how long to watch with --live")
+	tmpl := fs.String("template", "", "message template (as RULE_<NAME>_TEMPLATE)")
+	expr, err := parseWithPositional(fs, args)
+	if err != nil || expr == "" || (*eventsFile == "") == !*live {
+		fmt.Fprintln(stderr, "usage: whalewatch test-rule '<expr>' (--events FILE | --live [--for 10s]) [--template T]")
+		return exitBadConfig
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	engine, err := rules.Compile([]rules.Spec{{Name: "TEST", When: expr, Template: *tmpl, Enabled: true}})
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	if *live {
+		return testRuleLive(ctx, cfg, engine, *watchFor, stdoutW, stderr)
+	}
+	f, err := os.Open(*eventsFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "test-rule: %v\n", err)
+		return exitBadConfig
+	}
+	defer f.Close()
+	msgs, err := events.ReadJSONL(f)
+	if err != nil {
+		fmt.Fprintf(stderr, "test-rule: %s: %v\n", *eventsFile, err)
+		return exitBadConfig
+	}
+	printer := &stdout.Notifier{W: stdoutW}
+	matched := 0
+	host := cfg.HostName
+	if host == "" {
+		host = filepath.Base(*eventsFile)
+	}
+	evs := events.Replay(host, msgs)
+	for _, ev := range evs {
+		matches, errs := engine.Match(ev)
+		for _, e := range errs {
+			fmt.Fprintf(stderr, "test-rule: %v\n", e)
+		}
+		for _, m := range matches {
+			matched++
+			_, _ = printer.Notify(ctx, notify.New(m.Rule.Name, m.Text, ev, cfg.LabelsShown))
+		}
+	}
+	fmt.Fprintf(stderr, "%d of %d events matched\n", matched, len(evs))
+	return exitOK
+}
+
+// parseWithPositional accepts the expression before or after the flags.
+func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", nil
+	}
+	expr := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return expr, nil
+}
+
+func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine, d time.Duration, stdoutW, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	log := newLogger(stderr, cfg.LogFormat, "warn")
+	m := metrics.New()
+	sources, closeDocker, err := newSources(ctx, cfg, log, m)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	defer closeDocker()
+	dispatcher := notify.NewDispatcher(log, m, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
+	fmt.Fprintf(stderr, "watching the live stream for %s…\n", d)
+	runIntake(ctx, cfg, sources, engine, dispatcher, log, m)
+	return exitOK
+}
