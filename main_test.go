@@ -144,6 +144,50 @@ func TestRunWithoutConfigPrintsCrashes(t *testing.T) {
 			t.Errorf("line lacks %q: %s", want, line)
 		}
 	}
+
+	base := "http://" + p.httpAddr(t)
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
+		if body := get(t, base+path); strings.TrimSpace(body) != want {
+			t.Errorf("%s = %q", path, body)
+		}
+	}
+	metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		`whalewatch_events_received_total{action="die",host=`,
+		`whalewatch_rule_matches_total{rule="CRASHED"}`,
+		`whalewatch_notifications_total{destination="stdout",outcome="sent"}`,
+		`whalewatch_stream_connected{host=`,
+		`whalewatch_event_lag_seconds_count`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// httpAddr is where the process serves /metrics (HTTP_ADDR=127.0.0.1:0 picks a port).
+func (p *proc) httpAddr(t *testing.T) string {
+	t.Helper()
+	for _, line := range strings.Split(p.logs(), "\n") {
+		if _, rest, ok := strings.Cut(line, "serving /healthz, /readyz and /metrics"); ok {
+			if _, addr, ok := strings.Cut(rest, "addr="); ok {
+				return strings.Fields(addr)[0]
+			}
+		}
+	}
+	t.Fatalf("no HTTP address in the log:\n%s", p.logs())
+	return ""
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // webhookSink is a real HTTP server on 127.0.0.1 that records JSON bodies.

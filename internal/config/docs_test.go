@@ -1,0 +1,137 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// variables lists every variable the program reads, from the env tags;
+// DEST_ and RULE_ groups appear with <NAME> as their name.
+func variables() []string {
+	var out []string
+	collect := func(v any, prefix string) {
+		t := reflect.TypeOf(v)
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+			if name != "" && name != "-" {
+				out = append(out, prefix+name)
+			}
+		}
+	}
+	collect(Config{}, "")
+	collect(destEnv{}, "DEST_<NAME>_")
+	collect(ruleEnv{}, "RULE_<NAME>_")
+	return out
+}
+
+// documented reads the variables config.example.env names (commented or not).
+func documented(t *testing.T) map[string]bool {
+	b, err := os.ReadFile("../../config.example.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#? ?([A-Z][A-Z0-9_]*)=`).FindAllStringSubmatch(string(b), -1) {
+		vars[m[1]] = true
+	}
+	return vars
+}
+
+// Every variable the program reads is in config.example.env and the
+// README's table, and config.example.env names nothing the program ignores.
+func TestDocsListEveryVariable(t *testing.T) {
+	doc := documented(t)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]*regexp.Regexp{
+		"DEST_<NAME>_": regexp.MustCompile(`^DEST_[A-Z0-9_]+?_`),
+		"RULE_<NAME>_": regexp.MustCompile(`^RULE_[A-Z0-9_]+?_`),
+	}
+	known := variables()
+	for _, v := range known {
+		found := doc[v]
+		for prefix, re := range groups {
+			if rest, ok := strings.CutPrefix(v, prefix); ok {
+				for d := range doc {
+					if re.MatchString(d) && strings.HasSuffix(d, "_"+rest) {
+						found = true
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s is read by the program but not in config.example.env", v)
+		}
+		// The README writes secrets as "WEBHOOK_URL (_FILE)".
+		short := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(v, "DEST_<NAME>"), "RULE_<NAME>"), "_FILE")
+		if !strings.Contains(string(readme), short) {
+			t.Errorf("%s is not in the README", v)
+		}
+	}
+	docker := []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"} // read by the Docker SDK
+	for d := range doc {
+		ok := slices.Contains(known, d) || slices.Contains(docker, d)
+		for prefix, re := range groups {
+			if re.MatchString(d) {
+				for _, v := range known {
+					if rest, has := strings.CutPrefix(v, prefix); has && strings.HasSuffix(d, "_"+rest) {
+						ok = true
+					}
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("config.example.env names %s, which the program does not read", d)
+		}
+	}
+}
+
+// The compose files set only variables the program reads, and agree with
+// the image on the HTTP port and the state volume.
+func TestComposeFilesAreConsistent(t *testing.T) {
+	doc := documented(t)
+	for _, file := range []string{"../../docker-compose.yml", "../../docker-compose.socket-proxy.yml"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var compose struct {
+			Services map[string]struct {
+				Environment map[string]string `yaml:"environment"`
+				Ports       []string          `yaml:"ports"`
+				Volumes     []string          `yaml:"volumes"`
+				ReadOnly    bool              `yaml:"read_only"`
+				CapDrop     []string          `yaml:"cap_drop"`
+			} `yaml:"services"`
+		}
+		if err := yaml.Unmarshal(b, &compose); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		ww, ok := compose.Services["whalewatch"]
+		if !ok {
+			t.Fatalf("%s: no whalewatch service", file)
+		}
+		for k := range ww.Environment {
+			if !doc[k] {
+				t.Errorf("%s sets %s, which config.example.env does not document", file, k)
+			}
+		}
+		if port := strings.TrimPrefix(ww.Environment["HTTP_ADDR"], ":"); len(ww.Ports) == 0 || !strings.HasSuffix(ww.Ports[0], ":"+port) {
+			t.Errorf("%s: HTTP_ADDR %s is not the published port %v", file, ww.Environment["HTTP_ADDR"], ww.Ports)
+		}
+		if !slices.ContainsFunc(ww.Volumes, func(v string) bool { return strings.HasSuffix(v, ":/var/lib/whalewatch") }) {
+			t.Errorf("%s: no volume for the state directory /var/lib/whalewatch", file)
+		}
+		if !ww.ReadOnly || !slices.Contains(ww.CapDrop, "ALL") {
+			t.Errorf("%s: whalewatch should run read_only with cap_drop ALL", file)
+		}
+	}
+}
