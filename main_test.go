@@ -169,7 +169,7 @@ func TestRunWithoutConfigPrintsCrashes(t *testing.T) {
 func (p *proc) httpAddr(t *testing.T) string {
 	t.Helper()
 	for _, line := range strings.Split(p.logs(), "\n") {
-		if _, rest, ok := strings.Cut(line, "serving /healthz, /readyz and /metrics"); ok {
+		if _, rest, ok := strings.Cut(line, "serving HTTP"); ok {
 			if _, addr, ok := strings.Cut(rest, "addr="); ok {
 				return strings.Fields(addr)[0]
 			}

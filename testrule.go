@@ -95,19 +95,22 @@ func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
 	return expr, nil
 }
 
-func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine, d time.Duration, stdoutW, stderr io.Writer) int {
-	ctx, cancel := context.WithTimeout(ctx, d)
+func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine, watchFor time.Duration, stdoutW, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, watchFor)
 	defer cancel()
 	log := newLogger(stderr, cfg.LogFormat, "warn")
 	m := metrics.New()
-	sources, closeDocker, err := newSources(ctx, cfg, log, m)
+	d, err := connectDaemons(ctx, cfg, log, m)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
-	defer closeDocker()
+	defer d.close()
 	dispatcher := notify.NewDispatcher(log, m, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
-	fmt.Fprintf(stderr, "watching the live stream for %s…\n", d)
-	runIntake(ctx, cfg, sources, engine, dispatcher, log, m)
+	fmt.Fprintf(stderr, "watching the live stream for %s…\n", watchFor)
+	if err := runIntake(ctx, cfg, d.sources, engine, dispatcher, nil, log, m); err != nil {
+		fmt.Fprintf(stderr, "test-rule: %v\n", err)
+		return exitFailure
+	}
 	return exitOK
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
@@ -49,27 +50,41 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
-	sources, closeDocker, err := newSources(ctx, cfg, log, m)
+	d, err := connectDaemons(ctx, cfg, log, m)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
-	defer closeDocker()
+	defer d.close()
 
 	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
-		"destinations", dispatcher.Names(), "hosts", len(sources))
+		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
 
 	var extra []func(context.Context) error
+	var offer offerFunc
+	mux := http.NewServeMux()
+	registerOps(mux, m, d.sources)
+	if cfg.ActionsEnabled() {
+		svc, api := newActions(cfg, log, m, d.clients[0])
+		offer = offerButtons(svc)
+		extra = append(extra, svc.Run)
+		if cfg.SlackSigningSecret != "" {
+			actions.NewHTTPHandler(svc, cfg.SlackSigningSecret).Register(mux)
+		}
+		if cfg.SlackAppToken != "" {
+			extra = append(extra, func(ctx context.Context) error { return svc.RunSocketMode(ctx, api) })
+		}
+	}
 	if cfg.HTTPAddr != "off" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", err)
 			return exitFailure
 		}
-		log.Info("serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
-		extra = append(extra, serveHTTP(ln, httpHandler(m, sources)))
+		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "")
+		extra = append(extra, serveHTTP(ln, mux))
 	}
-	if err := runIntake(ctx, cfg, sources, engine, dispatcher, log, m, extra...); err != nil {
+	if err := runIntake(ctx, cfg, d.sources, engine, dispatcher, offer, log, m, extra...); err != nil {
 		log.Error("whalewatch stopped", "err", err)
 		return exitFailure
 	}
@@ -81,7 +96,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 // services until ctx ends; then the dispatcher, which outlives intake,
 // delivers what was queued before the stop.
 func runIntake(ctx context.Context, cfg *config.Config, sources []*events.Source, engine *rules.Engine,
-	dispatcher *notify.Dispatcher, log *slog.Logger, m *metrics.Metrics, extra ...func(context.Context) error) error {
+	dispatcher *notify.Dispatcher, offer offerFunc, log *slog.Logger, m *metrics.Metrics, extra ...func(context.Context) error) error {
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
 	dispatcher.DrainTimeout = cfg.ShutdownTimeout
@@ -94,7 +109,7 @@ func runIntake(ctx context.Context, cfg *config.Config, sources []*events.Source
 		g.Go(func() error { return src.Run(gctx, queue) })
 	}
 	g.Go(func() error {
-		evaluate(gctx, queue, engine, dispatcher, cfg.LabelsShown, log, m)
+		evaluate(gctx, queue, engine, dispatcher, offer, cfg.LabelsShown, log, m)
 		return nil
 	})
 	for _, run := range extra {
@@ -129,7 +144,7 @@ func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) erro
 // evaluate matches every event against the rules and queues the
 // notifications. When ctx ends it still handles what is already queued.
 func evaluate(ctx context.Context, queue <-chan events.Event, engine *rules.Engine, d *notify.Dispatcher,
-	shownLabels []string, log *slog.Logger, m *metrics.Metrics) {
+	offer offerFunc, shownLabels []string, log *slog.Logger, m *metrics.Metrics) {
 	handle := func(ev events.Event) {
 		m.EventLag.Observe(time.Since(ev.Time).Seconds())
 		matches, errs := engine.Match(ev)
@@ -139,7 +154,11 @@ func evaluate(ctx context.Context, queue <-chan events.Event, engine *rules.Engi
 		}
 		for _, match := range matches {
 			m.RuleMatches.WithLabelValues(match.Rule.Name).Inc()
-			d.Send(notify.New(match.Rule.Name, match.Text, ev, shownLabels), match.Rule.Notify)
+			n := notify.New(match.Rule.Name, match.Text, ev, shownLabels)
+			if offer != nil {
+				n.Actions = offer(ev)
+			}
+			d.Send(n, match.Rule.Notify)
 		}
 	}
 	for {
@@ -185,8 +204,20 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, std
 	return d, nil
 }
 
-// newSources makes one event source per configured daemon.
-func newSources(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) ([]*events.Source, func(), error) {
+// daemons are the watched Docker daemons: a client and a source each.
+type daemons struct {
+	sources []*events.Source
+	clients []*client.Client
+}
+
+func (d *daemons) close() {
+	for _, c := range d.clients {
+		_ = c.Close()
+	}
+}
+
+// connectDaemons makes one client and event source per configured daemon.
+func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*daemons, error) {
 	type target struct {
 		name string
 		opts []client.Opt
@@ -198,27 +229,21 @@ func newSources(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
 		targets = append(targets, target{name: name, opts: []client.Opt{client.WithHost(cfg.DockerHosts[name]), client.WithTLSClientConfigFromEnv()}})
 	}
-	var sources []*events.Source
-	var clients []*client.Client
-	closeAll := func() {
-		for _, c := range clients {
-			_ = c.Close()
-		}
-	}
+	d := &daemons{}
 	for _, t := range targets {
 		c, err := client.New(t.opts...)
 		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("docker host %s: %w", t.name, err)
+			d.close()
+			return nil, fmt.Errorf("docker host %s: %w", t.name, err)
 		}
-		clients = append(clients, c)
+		d.clients = append(d.clients, c)
 		name := t.name
 		if name == "" {
 			name = daemonName(ctx, c)
 		}
-		sources = append(sources, events.NewSource(name, c, log, m))
+		d.sources = append(d.sources, events.NewSource(name, c, log, m))
 	}
-	return sources, closeAll, nil
+	return d, nil
 }
 
 // daemonName asks the daemon for its host name, which names it in messages.
@@ -234,8 +259,8 @@ func daemonName(ctx context.Context, c *client.Client) string {
 	return "local"
 }
 
-func httpHandler(m *metrics.Metrics, sources []*events.Source) http.Handler {
-	mux := http.NewServeMux()
+// registerOps adds /healthz, /readyz and /metrics.
+func registerOps(mux *http.ServeMux, m *metrics.Metrics, sources []*events.Source) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -249,5 +274,4 @@ func httpHandler(m *metrics.Metrics, sources []*events.Source) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
-	return mux
 }

@@ -109,21 +109,6 @@ func TestReplayDropsDuplicates(t *testing.T) {
 	}
 }
 
-func TestDedupeForgetsOldest(t *testing.T) {
-	d := newDedupe(2)
-	for _, k := range []string{"a", "b", "c"} {
-		if !d.add(k) {
-			t.Fatalf("%s seen as duplicate", k)
-		}
-	}
-	if d.add("c") {
-		t.Error("c not remembered")
-	}
-	if !d.add("a") {
-		t.Error("a should have been forgotten")
-	}
-}
-
 func TestExitMeaning(t *testing.T) {
 	for code, want := range map[int]string{
 		-1: "unknown", 0: "success", 1: "application error", 3: "application error", 126: "command cannot be executed",

@@ -5,6 +5,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/whalewatch/whalewatch/internal/seen"
 )
 
 // streamState is what a Source remembers across reconnects. Only the
@@ -13,7 +15,7 @@ type streamState struct {
 	cursor    int64 // highest timeNano seen
 	connected bool
 	dropped   int
-	seen      *dedupe
+	seen      *seen.Set
 	running   map[string]containerInfo
 	killed    map[string]time.Time // last kill event per container
 	oom       map[string]time.Time // last oom event per container
@@ -22,7 +24,7 @@ type streamState struct {
 func newStreamState(since int64) *streamState {
 	return &streamState{
 		cursor:  since,
-		seen:    newDedupe(4096),
+		seen:    seen.New(4096, 0),
 		running: map[string]containerInfo{},
 		killed:  map[string]time.Time{},
 		oom:     map[string]time.Time{},
@@ -33,7 +35,7 @@ func newStreamState(since int64) *streamState {
 // a duplicate (already seen), which must not be passed on.
 func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (Event, bool) {
 	ev := FromMessage(host, m)
-	if !st.seen.add(ev.Key()) {
+	if !st.seen.Add(ev.Key(), time.Time{}) {
 		return ev, false
 	}
 	st.observe(&ev, intentWindow)
@@ -97,29 +99,4 @@ func (st *streamState) reconcileList(host string, list []container.Summary, reco
 		}
 	}
 	return missing
-}
-
-// dedupe remembers the last n event keys.
-type dedupe struct {
-	keys map[string]struct{}
-	ring []string
-	next int
-}
-
-func newDedupe(n int) *dedupe {
-	return &dedupe{keys: make(map[string]struct{}, n), ring: make([]string, n)}
-}
-
-// add reports whether key is new, and remembers it.
-func (d *dedupe) add(key string) bool {
-	if _, ok := d.keys[key]; ok {
-		return false
-	}
-	if old := d.ring[d.next]; old != "" {
-		delete(d.keys, old)
-	}
-	d.ring[d.next] = key
-	d.next = (d.next + 1) % len(d.ring)
-	d.keys[key] = struct{}{}
-	return true
 }

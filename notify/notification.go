@@ -23,6 +23,17 @@ type Notification struct {
 	Event events.Event
 	// Text is the rule's rendered template; "" means the default summary.
 	Text string
+	// Actions are buttons offered with the message (Slack bot only).
+	Actions []Action
+}
+
+// Action is a button on a notification: clicking it asks whalewatch to act.
+type Action struct {
+	ID      string // Slack action_id
+	Label   string
+	Value   string // an opaque, single-use token
+	Confirm string // a confirmation question; "" asks none
+	Danger  bool
 }
 
 // New makes the notification of a match. shownLabels is the allowlist of

@@ -2,9 +2,7 @@ package notify
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"time"
 )
 
@@ -31,14 +29,4 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // timeouts, rate limits and server errors are; other client errors are not.
 func RetryableStatus(code int) bool {
 	return code == 408 || code == 429 || code >= 500
-}
-
-// RedactURL replaces an error that carries a request URL (webhook URLs
-// are secrets) by one that keeps only what went wrong.
-func RedactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s request failed: %w", ue.Op, ue.Err)
-	}
-	return err
 }

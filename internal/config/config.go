@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/rules"
 )
 
@@ -39,6 +40,23 @@ type Config struct {
 	SlackWebhookURL     string `env:"SLACK_WEBHOOK_URL"`
 	SlackWebhookURLFile string `env:"SLACK_WEBHOOK_URL_FILE,file"`
 	SlackAPIURL         string `env:"SLACK_API_URL" envDefault:"https://slack.com/api/"`
+
+	// Slack actions: slash commands and buttons (see actions/).
+	SlackSigningSecret     string             `env:"SLACK_SIGNING_SECRET"`
+	SlackSigningSecretFile string             `env:"SLACK_SIGNING_SECRET_FILE,file"`
+	SlackAppToken          string             `env:"SLACK_APP_TOKEN"`
+	SlackAppTokenFile      string             `env:"SLACK_APP_TOKEN_FILE,file"`
+	SlackCommand           string             `env:"SLACK_COMMAND" envDefault:"/docker"`
+	ActionsAllowedTeams    []string           `env:"ACTIONS_ALLOWED_TEAMS"`
+	ActionsAllowedUsers    []string           `env:"ACTIONS_ALLOWED_USERS"`
+	ActionsReadUsers       []string           `env:"ACTIONS_READ_USERS"`
+	ActionsAllowedChannels []string           `env:"ACTIONS_ALLOWED_CHANNELS"`
+	ActionsContainers      []string           `env:"ACTIONS_CONTAINERS"`
+	ActionsRatePerMinute   int                `env:"ACTIONS_RATE_PER_MINUTE" envDefault:"6"`
+	ActionsButtonTTL       time.Duration      `env:"ACTIONS_BUTTON_TTL" envDefault:"1h"`
+	ActionsTimeout         time.Duration      `env:"ACTIONS_TIMEOUT" envDefault:"30s"`
+	ActionsAuditChannel    string             `env:"ACTIONS_AUDIT_CHANNEL"`
+	ActionGlobs            []actions.VerbGlob `env:"-"`
 
 	// LabelsShown is the allowlist of container labels shown in messages.
 	LabelsShown  []string `env:"LABELS_SHOWN" envDefault:"com.docker.compose.project,com.docker.compose.service"`
@@ -159,6 +177,8 @@ func (c *Config) secretsFromFiles() []error {
 		{"WEBHOOK_SECRET", &c.WebhookSecret, &c.WebhookSecretF},
 		{"SLACK_BOT_TOKEN", &c.SlackBotToken, &c.SlackBotTokenFile},
 		{"SLACK_WEBHOOK_URL", &c.SlackWebhookURL, &c.SlackWebhookURLFile},
+		{"SLACK_SIGNING_SECRET", &c.SlackSigningSecret, &c.SlackSigningSecretFile},
+		{"SLACK_APP_TOKEN", &c.SlackAppToken, &c.SlackAppTokenFile},
 	} {
 		v, err := pickSecret(s.name, *s.dst, *s.file)
 		if err != nil {
@@ -187,6 +207,7 @@ func (c *Config) check() []error {
 	} else if !strings.HasSuffix(c.SlackAPIURL, "/") {
 		errs = append(errs, errors.New("SLACK_API_URL: must end in /"))
 	}
+	errs = append(errs, c.checkActions()...)
 	for name, u := range c.DockerHosts {
 		if !nameRE.MatchString(strings.ToUpper(name)) {
 			errs = append(errs, fmt.Errorf("DOCKER_HOSTS: %q is not a valid host name (letters, digits, _)", name))
@@ -194,6 +215,36 @@ func (c *Config) check() []error {
 		if _, err := url.Parse(u); err != nil || !strings.Contains(u, "://") {
 			errs = append(errs, fmt.Errorf("DOCKER_HOSTS: host %s: %q is not a URL like tcp://host:2376 or unix:///path", name, u))
 		}
+	}
+	return errs
+}
+
+// ActionsEnabled tells whether Slack may send commands and clicks.
+func (c *Config) ActionsEnabled() bool {
+	return c.SlackSigningSecret != "" || c.SlackAppToken != ""
+}
+
+func (c *Config) checkActions() []error {
+	var errs []error
+	globs, err := actions.ParseVerbGlobs(c.ActionsContainers)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ACTIONS_CONTAINERS: %w", err))
+	}
+	c.ActionGlobs = globs
+	if c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-") {
+		errs = append(errs, errors.New("SLACK_APP_TOKEN: not an app-level token (xapp-…)"))
+	}
+	if c.SlackAppToken != "" && c.SlackBotToken == "" {
+		errs = append(errs, errors.New("SLACK_BOT_TOKEN: required with SLACK_APP_TOKEN (Socket Mode)"))
+	}
+	if c.SlackSigningSecret != "" && c.HTTPAddr == "off" {
+		errs = append(errs, errors.New("HTTP_ADDR: is off, but SLACK_SIGNING_SECRET needs it for /slack/commands"))
+	}
+	if !strings.HasPrefix(c.SlackCommand, "/") {
+		errs = append(errs, fmt.Errorf("SLACK_COMMAND: %q must start with /", c.SlackCommand))
+	}
+	if c.ActionsRatePerMinute < 1 {
+		errs = append(errs, errors.New("ACTIONS_RATE_PER_MINUTE: must be at least 1"))
 	}
 	return errs
 }

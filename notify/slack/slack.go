@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackutilsx"
 
+	"github.com/whalewatch/whalewatch/internal/redact"
 	"github.com/whalewatch/whalewatch/notify"
 )
 
@@ -68,7 +69,7 @@ func (w *Webhook) Notify(ctx context.Context, n notify.Notification) (bool, erro
 		Text:   FallbackText(n),
 		Blocks: &slack.Blocks{BlockSet: blocks},
 	})
-	return Classify(notify.RedactURL(err))
+	return Classify(redact.URL(err))
 }
 
 // Classify turns a slack-go error into the Dispatcher's retry decision.
@@ -117,7 +118,35 @@ func Blocks(n notify.Notification) []slack.Block {
 		escape(truncate(n.Summary(), maxSection/escapeGrowth)), false, false), fields, nil)
 	ctx := slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
 		escape(fmt.Sprintf("%s · %s · rule %s", n.Event.Time.Format(time.RFC3339), n.Event.Host, n.Rule)), false, false))
-	return []slack.Block{header, summary, ctx}
+	blocks := []slack.Block{header, summary, ctx}
+	if len(n.Actions) > 0 {
+		blocks = append(blocks, actionBlock(n.Actions))
+	}
+	return blocks
+}
+
+// ActionBlockID names the block of buttons, so it can be found and removed.
+const ActionBlockID = "whalewatch_actions"
+
+func actionBlock(actions []notify.Action) *slack.ActionBlock {
+	var buttons []slack.BlockElement
+	for _, a := range actions {
+		b := slack.NewButtonBlockElement(a.ID, a.Value, slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, 75), false, false))
+		if a.Danger {
+			b = b.WithStyle(slack.StyleDanger)
+		} else {
+			b = b.WithStyle(slack.StylePrimary)
+		}
+		if a.Confirm != "" {
+			b = b.WithConfirm(slack.NewConfirmationBlockObject(
+				slack.NewTextBlockObject(slack.PlainTextType, "Are you sure?", false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Confirm, 300), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, 30), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false)))
+		}
+		buttons = append(buttons, b)
+	}
+	return slack.NewActionBlock(ActionBlockID, buttons...)
 }
 
 func title(n notify.Notification) string {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/redact"
 	"github.com/whalewatch/whalewatch/notify"
 )
 
@@ -122,7 +123,7 @@ func (w *Notifier) Notify(ctx context.Context, n notify.Notification) (bool, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return false, notify.RedactURL(err)
+		return false, redact.URL(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "whalewatch")
@@ -137,7 +138,7 @@ func (w *Notifier) Notify(ctx context.Context, n notify.Notification) (bool, err
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return true, notify.RedactURL(err)
+		return true, redact.URL(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))

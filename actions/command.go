@@ -1,0 +1,84 @@
+package actions
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// command is a parsed slash command.
+type command struct {
+	name   string // start, stop, restart, logs, ps, help
+	target string // container name or ID, validated
+	filter string // ps
+	tail   int    // logs
+}
+
+const (
+	defaultTail = 20
+	maxTail     = 200
+)
+
+// containerRef is what a container name or ID may look like; nothing else
+// from the user ever reaches Docker.
+var containerRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+var errUsage = errors.New("usage")
+
+// parseCommand reads "start web", "logs web --tail 50", "ps shop", "help".
+func parseCommand(text string) (command, error) {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return command{name: "help"}, nil
+	}
+	c := command{name: strings.ToLower(f[0])}
+	args := f[1:]
+	switch c.name {
+	case "help":
+		return c, nil
+	case "ps":
+		if len(args) > 1 {
+			return c, errUsage
+		}
+		if len(args) == 1 {
+			if !containerRef.MatchString(args[0]) {
+				return c, fmt.Errorf("%w: a filter is part of a container name", errUsage)
+			}
+			c.filter = args[0]
+		}
+		return c, nil
+	case string(Start), string(Stop), string(Restart), string(Logs):
+		if len(args) == 0 {
+			return c, errUsage
+		}
+		if !containerRef.MatchString(args[0]) {
+			return c, fmt.Errorf("%w: %q is not a container name or ID", errUsage, args[0])
+		}
+		c.target = args[0]
+		rest := args[1:]
+		if c.name == string(Logs) {
+			c.tail = defaultTail
+			if len(rest) == 2 && rest[0] == "--tail" {
+				n, err := strconv.Atoi(rest[1])
+				if err != nil || n < 1 {
+					return c, fmt.Errorf("%w: --tail takes a number from 1 to %d", errUsage, maxTail)
+				}
+				c.tail = min(n, maxTail)
+				rest = nil
+			}
+		}
+		if len(rest) > 0 {
+			return c, errUsage
+		}
+		return c, nil
+	default:
+		return c, errUsage
+	}
+}
+
+func usage(cmd string) string {
+	return fmt.Sprintf("Usage:\n`%[1]s start <container>` · `%[1]s stop <container>` · `%[1]s restart <container>`\n"+
+		"`%[1]s ps [filter]` · `%[1]s logs <container> [--tail N]` · `%[1]s help`", cmd)
+}

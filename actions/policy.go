@@ -1,0 +1,146 @@
+// Package actions lets trusted people act on containers from Slack: slash
+// commands and alert buttons, over HTTP or Socket Mode. Every request is
+// verified, every action authorized (team, user, channel, container, verb)
+// and audited.
+package actions
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+)
+
+// Verb is something a caller may do to a container.
+type Verb string
+
+// The verbs. Logs is read-only; the others change a container.
+const (
+	Start   Verb = "start"
+	Stop    Verb = "stop"
+	Restart Verb = "restart"
+	Logs    Verb = "logs"
+)
+
+// Verbs lists every verb.
+var Verbs = []Verb{Start, Stop, Restart, Logs}
+
+// mutating tells whether a verb changes a container.
+func (v Verb) mutating() bool { return v != Logs }
+
+// ActionsLabel on a container lists the verbs allowed on it: "start,restart".
+const ActionsLabel = "whalewatch.actions"
+
+// Caller is who asks, and where.
+type Caller struct {
+	TeamID, UserID, UserName, ChannelID string
+}
+
+// Target is the container a request resolved to.
+type Target struct {
+	ID, Name string
+	Labels   map[string]string
+	Running  bool
+}
+
+// VerbGlob allows a verb on containers whose name matches Glob.
+type VerbGlob struct {
+	Verb Verb
+	Glob string
+}
+
+// Policy says who may do what where. Empty user or channel allowlists deny
+// everything; an empty team allowlist does not restrict teams.
+type Policy struct {
+	Teams     []string // Slack team IDs
+	Users     []string // may do everything the containers allow
+	ReadUsers []string // may only use read-only commands (ps, logs)
+	Channels  []string
+	Globs     []VerbGlob // from ACTIONS_CONTAINERS
+	// SelfID is whalewatch's own container ID (or a prefix of it), never acted on.
+	SelfID string
+}
+
+// ParseVerbGlobs reads "start:web-*,restart:*".
+func ParseVerbGlobs(items []string) ([]VerbGlob, error) {
+	var out []VerbGlob
+	for _, item := range items {
+		verb, glob, ok := strings.Cut(strings.TrimSpace(item), ":")
+		if !ok || glob == "" || !slices.Contains(Verbs, Verb(verb)) {
+			return nil, fmt.Errorf("%q is not verb:glob with verb one of start, stop, restart, logs", item)
+		}
+		if _, err := path.Match(glob, ""); err != nil {
+			return nil, fmt.Errorf("%q: bad glob: %v", item, err)
+		}
+		out = append(out, VerbGlob{Verb(verb), glob})
+	}
+	return out, nil
+}
+
+// Errors a caller may see. They say what is missing, never more.
+var (
+	ErrTeam      = errors.New("this Slack workspace is not allowed to act")
+	ErrUser      = errors.New("you are not allowed to do that")
+	ErrChannel   = errors.New("actions are not allowed in this channel")
+	ErrContainer = errors.New("no such container, or it does not allow that")
+	ErrSelf      = errors.New("whalewatch does not act on its own container")
+)
+
+// AllowCaller checks team, user and channel for a verb.
+func (p Policy) AllowCaller(c Caller, v Verb) error {
+	if len(p.Teams) > 0 && !slices.Contains(p.Teams, c.TeamID) {
+		return ErrTeam
+	}
+	if !slices.Contains(p.Users, c.UserID) && (v.mutating() || !slices.Contains(p.ReadUsers, c.UserID)) {
+		return ErrUser
+	}
+	if !slices.Contains(p.Channels, c.ChannelID) {
+		return ErrChannel
+	}
+	return nil
+}
+
+// Authorize checks the caller and the container for a verb.
+func (p Policy) Authorize(c Caller, v Verb, t Target) error {
+	if err := p.AllowCaller(c, v); err != nil {
+		return err
+	}
+	if p.isSelf(t) {
+		return ErrSelf
+	}
+	if !slices.Contains(p.ContainerVerbs(t), v) {
+		return ErrContainer
+	}
+	return nil
+}
+
+// ContainerVerbs lists the verbs a container allows, by its label and by
+// the name globs. Nothing is allowed by default.
+func (p Policy) ContainerVerbs(t Target) []Verb {
+	if p.isSelf(t) {
+		return nil
+	}
+	var out []Verb
+	add := func(v Verb) {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	for _, s := range strings.Split(t.Labels[ActionsLabel], ",") {
+		if v := Verb(strings.TrimSpace(s)); slices.Contains(Verbs, v) {
+			add(v)
+		}
+	}
+	for _, g := range p.Globs {
+		if ok, _ := path.Match(g.Glob, t.Name); ok {
+			add(g.Verb)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (p Policy) isSelf(t Target) bool {
+	return p.SelfID != "" && len(p.SelfID) >= 12 && strings.HasPrefix(t.ID, p.SelfID)
+}

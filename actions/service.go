@@ -1,0 +1,379 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
+	"golang.org/x/time/rate"
+
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/redact"
+)
+
+// Docker is the part of the Docker client actions use. Nothing here can
+// create, exec, pull or remove.
+type Docker interface {
+	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
+	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerStart(ctx context.Context, id string, options client.ContainerStartOptions) (client.ContainerStartResult, error)
+	ContainerStop(ctx context.Context, id string, options client.ContainerStopOptions) (client.ContainerStopResult, error)
+	ContainerRestart(ctx context.Context, id string, options client.ContainerRestartOptions) (client.ContainerRestartResult, error)
+	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+}
+
+// Service carries out verified requests: it authorizes, acts, replies and
+// audits. Work runs on Run's workers, never on the request's goroutine.
+type Service struct {
+	Docker  Docker
+	Policy  Policy
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	// Slack posts audit lines and updates alert messages; nil turns both off.
+	Slack        *slack.Client
+	AuditChannel string
+	// HTTP posts to response_url.
+	HTTP    *http.Client
+	Command string        // the slash command's name, for help texts
+	Timeout time.Duration // of one Docker call
+	// PerMinute is each user's budget of actions.
+	PerMinute int
+	// ButtonTTL is how long an alert's button stays usable.
+	ButtonTTL time.Duration
+
+	jobs     chan func(context.Context)
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+	pending  *pendingStore
+}
+
+// NewService returns a Service with its queue; start it with Run.
+func NewService(d Docker, p Policy, log *slog.Logger, m *metrics.Metrics) *Service {
+	return &Service{
+		Docker: d, Policy: p, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
+		Command: "/docker", Timeout: 30 * time.Second, PerMinute: 6, ButtonTTL: time.Hour,
+		jobs: make(chan func(context.Context), 64), limiters: map[string]*rate.Limiter{},
+		pending: newPendingStore(10000),
+	}
+}
+
+// Run works through requests until ctx ends, with a few workers so one
+// slow Docker call does not hold up the rest.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case job := <-s.jobs:
+					job(ctx)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// enqueue hands work to Run; false when too much is already waiting.
+func (s *Service) enqueue(job func(context.Context)) bool {
+	select {
+	case s.jobs <- job:
+		return true
+	default:
+		s.Log.Warn("too many Slack requests waiting; refusing one")
+		return false
+	}
+}
+
+const (
+	ackWorking = "Working on it…"
+	ackBusy    = "whalewatch is busy; try again in a moment."
+)
+
+// SlashCommand answers a verified slash command. The returned text is the
+// immediate (ephemeral) acknowledgement; results go to cmd.ResponseURL.
+func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
+	caller := Caller{TeamID: cmd.TeamID, UserID: cmd.UserID, UserName: cmd.UserName, ChannelID: cmd.ChannelID}
+	c, err := parseCommand(cmd.Text)
+	if err != nil {
+		return usage(s.Command)
+	}
+	switch c.name {
+	case "help":
+		return s.help(caller)
+	case "ps":
+		if err := s.Policy.AllowCaller(caller, Logs); err != nil {
+			s.audit(context.Background(), caller, "ps", Target{}, "denied", err)
+			return "⛔ " + err.Error()
+		}
+		if !s.enqueue(func(ctx context.Context) { s.ps(ctx, caller, c.filter, cmd.ResponseURL) }) {
+			return ackBusy
+		}
+		return ackWorking
+	}
+	verb := Verb(c.name)
+	if err := s.Policy.AllowCaller(caller, verb); err != nil {
+		s.audit(context.Background(), caller, verb, Target{Name: c.target}, "denied", err)
+		return "⛔ " + err.Error()
+	}
+	if verb.mutating() && !s.allowRate(caller.UserID) {
+		s.audit(context.Background(), caller, verb, Target{Name: c.target}, "denied", errRate)
+		return "⛔ " + errRate.Error()
+	}
+	if !s.enqueue(func(ctx context.Context) { s.act(ctx, caller, verb, c, cmd.ResponseURL) }) {
+		return ackBusy
+	}
+	return ackWorking
+}
+
+var errRate = errors.New("too many actions; wait a minute")
+
+func (s *Service) allowRate(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.limiters[user]
+	if !ok {
+		l = rate.NewLimiter(rate.Every(time.Minute/time.Duration(max(s.PerMinute, 1))), max(s.PerMinute, 1))
+		s.limiters[user] = l
+	}
+	return l.Allow()
+}
+
+// act resolves the container, authorizes, acts and replies.
+func (s *Service) act(ctx context.Context, caller Caller, verb Verb, c command, responseURL string) {
+	target, err := s.resolve(ctx, c.target)
+	if err == nil {
+		err = s.Policy.Authorize(caller, verb, target)
+	}
+	if err != nil {
+		s.audit(ctx, caller, verb, target, "denied", err)
+		s.reply(ctx, responseURL, "⛔ "+err.Error(), false)
+		return
+	}
+	if verb == Logs {
+		text, err := s.logs(ctx, target, c.tail)
+		s.audit(ctx, caller, verb, target, outcome(err), err)
+		if err != nil {
+			s.reply(ctx, responseURL, "❌ logs of "+code(target.Name)+" failed: "+escape(err.Error()), false)
+			return
+		}
+		s.reply(ctx, responseURL, fmt.Sprintf("Last %d lines of %s:\n```\n%s\n```", c.tail, code(target.Name), escape(text)), false)
+		return
+	}
+	err = s.do(ctx, verb, target)
+	s.audit(ctx, caller, verb, target, outcome(err), err)
+	if err != nil {
+		s.reply(ctx, responseURL, fmt.Sprintf("❌ %s %s failed: %s", verb, code(target.Name), escape(err.Error())), false)
+		return
+	}
+	s.reply(ctx, responseURL, fmt.Sprintf("✅ <@%s> %s %s", caller.UserID, pastTense(verb), code(target.Name)), true)
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "failed"
+	}
+	return "done"
+}
+
+func pastTense(v Verb) string {
+	switch v {
+	case Start:
+		return "started"
+	case Stop:
+		return "stopped"
+	case Restart:
+		return "restarted"
+	}
+	return string(v)
+}
+
+// resolve finds the one existing container a user's text names: an exact
+// name, a full ID, or an unambiguous ID prefix of at least 12 characters.
+func (s *Service) resolve(ctx context.Context, ref string) (Target, error) {
+	if !containerRef.MatchString(ref) {
+		return Target{Name: ref}, ErrContainer
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return Target{Name: ref}, fmt.Errorf("list containers: %w", err)
+	}
+	var found []container.Summary
+	for _, c := range list.Items {
+		if slices.Contains(c.Names, "/"+ref) || c.ID == ref || (len(ref) >= 12 && strings.HasPrefix(c.ID, ref)) {
+			found = append(found, c)
+		}
+	}
+	if len(found) != 1 {
+		return Target{Name: ref}, ErrContainer
+	}
+	return targetOf(found[0]), nil
+}
+
+func targetOf(c container.Summary) Target {
+	name := c.ID
+	if len(c.Names) > 0 {
+		name = strings.TrimPrefix(c.Names[0], "/")
+	}
+	return Target{ID: c.ID, Name: name, Labels: c.Labels, Running: c.State == container.StateRunning}
+}
+
+// targetByID re-reads a container by the ID we stored (buttons).
+func (s *Service) targetByID(ctx context.Context, id string) (Target, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	res, err := s.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return Target{ID: id}, ErrContainer
+	}
+	t := Target{ID: res.Container.ID, Name: strings.TrimPrefix(res.Container.Name, "/")}
+	if res.Container.Config != nil {
+		t.Labels = res.Container.Config.Labels
+	}
+	if res.Container.State != nil {
+		t.Running = res.Container.State.Running
+	}
+	return t, nil
+}
+
+// do carries out a mutating verb on a resolved container, by ID only.
+func (s *Service) do(ctx context.Context, verb Verb, t Target) error {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	var err error
+	switch verb {
+	case Start:
+		_, err = s.Docker.ContainerStart(ctx, t.ID, client.ContainerStartOptions{})
+	case Stop:
+		_, err = s.Docker.ContainerStop(ctx, t.ID, client.ContainerStopOptions{})
+	case Restart:
+		_, err = s.Docker.ContainerRestart(ctx, t.ID, client.ContainerRestartOptions{})
+	default:
+		err = fmt.Errorf("%s is not an action", verb)
+	}
+	if err != nil {
+		return fmt.Errorf("%s container %s: %w", verb, t.Name, err)
+	}
+	return nil
+}
+
+func (s *Service) logs(ctx context.Context, t Target, tail int) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	res, err := s.Docker.ContainerInspect(ctx, t.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", err
+	}
+	tty := res.Container.Config != nil && res.Container.Config.Tty
+	r, err := s.Docker.ContainerLogs(ctx, t.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(tail)})
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	return readLogs(r, tty)
+}
+
+// ps lists the containers the caller may act on.
+func (s *Service) ps(ctx context.Context, caller Caller, filter, responseURL string) {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+	s.audit(ctx, caller, "ps", Target{Name: filter}, outcome(err), err)
+	if err != nil {
+		s.reply(ctx, responseURL, "❌ could not list containers: "+escape(err.Error()), false)
+		return
+	}
+	var lines []string
+	for _, c := range list.Items {
+		t := targetOf(c)
+		verbs := s.Policy.ContainerVerbs(t)
+		if len(verbs) == 0 || (filter != "" && !strings.Contains(t.Name, filter)) {
+			continue
+		}
+		names := make([]string, len(verbs))
+		for i, v := range verbs {
+			names[i] = string(v)
+		}
+		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", code(t.Name), escape(c.Status), escape(c.Image), strings.Join(names, ", ")))
+	}
+	slices.Sort(lines)
+	if len(lines) == 0 {
+		s.reply(ctx, responseURL, "No containers you may act on.", false)
+		return
+	}
+	if len(lines) > 50 {
+		lines = append(lines[:50], fmt.Sprintf("… and %d more; add a filter", len(lines)-50))
+	}
+	s.reply(ctx, responseURL, strings.Join(lines, "\n"), false)
+}
+
+func (s *Service) help(caller Caller) string {
+	if s.Policy.AllowCaller(caller, Logs) != nil {
+		return "You may not use " + s.Command + " here. Ask an admin to add your Slack user ID and this channel's ID to whalewatch's allowlists."
+	}
+	may := "read-only commands (ps, logs)"
+	if s.Policy.AllowCaller(caller, Start) == nil {
+		may = "start, stop and restart the containers that allow it, and use ps and logs"
+	}
+	return fmt.Sprintf("You may %s here. `%s ps` lists the containers you may act on.\n%s", may, s.Command, usage(s.Command))
+}
+
+// reply posts to a response_url: in the channel for results others should
+// see, only to the caller otherwise.
+func (s *Service) reply(ctx context.Context, responseURL, text string, inChannel bool) {
+	if responseURL == "" {
+		return
+	}
+	kind := slack.ResponseTypeEphemeral
+	if inChannel {
+		kind = slack.ResponseTypeInChannel
+	}
+	err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, s.HTTP, &slack.WebhookMessage{Text: text, ResponseType: kind})
+	if err != nil {
+		s.Log.Warn("reply to Slack failed", "err", redact.URL(err))
+	}
+}
+
+// audit records a decision: a structured log line, a metric and, when
+// configured, a post to the audit channel.
+func (s *Service) audit(ctx context.Context, c Caller, verb Verb, t Target, result string, reason error) {
+	attrs := []any{"user_id", c.UserID, "user_name", c.UserName, "team_id", c.TeamID, "channel", c.ChannelID,
+		"verb", string(verb), "container_id", t.ID, "container", t.Name, "result", result}
+	if reason != nil {
+		attrs = append(attrs, "reason", reason.Error())
+	}
+	s.Log.Info("audit", attrs...)
+	s.Metrics.ActionRequests.WithLabelValues(string(verb), result).Inc()
+	if s.Slack == nil || s.AuditChannel == "" {
+		return
+	}
+	icon := map[string]string{"done": "✅", "denied": "⛔", "failed": "❌"}[result]
+	text := fmt.Sprintf("%s <@%s> %s %s in <#%s>: %s", icon, c.UserID, verb, code(t.Name), c.ChannelID, result)
+	if reason != nil {
+		text += " (" + escape(reason.Error()) + ")"
+	}
+	if _, _, err := s.Slack.PostMessageContext(ctx, s.AuditChannel, slack.MsgOptionText(text, false)); err != nil {
+		s.Log.Warn("audit post failed", "err", err)
+	}
+}
+
+// escape makes untrusted text inert in Slack mrkdwn.
+func escape(s string) string { return slackutilsx.EscapeMessage(s) }
+
+// code shows a container name in code style, escaped.
+func code(s string) string { return "`" + strings.ReplaceAll(escape(s), "`", "'") + "`" }

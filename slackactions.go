@@ -1,0 +1,74 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/moby/moby/client"
+	"github.com/slack-go/slack"
+
+	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/config"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/notify"
+)
+
+// offerFunc returns the buttons a notification about ev carries.
+type offerFunc func(ev events.Event) []notify.Action
+
+// newActions wires Slack actions on the first daemon.
+func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client) (*actions.Service, *slack.Client) {
+	policy := actions.Policy{
+		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, ReadUsers: cfg.ActionsReadUsers,
+		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
+	}
+	svc := actions.NewService(docker, policy, log.With("component", "actions"), m)
+	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.SlackCommand, cfg.ActionsTimeout, cfg.ActionsRatePerMinute, cfg.ActionsButtonTTL
+	svc.HTTP = &http.Client{Timeout: cfg.NotifyTimeout}
+	var api *slack.Client
+	if cfg.SlackBotToken != "" {
+		api = slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(svc.HTTP),
+			slack.OptionAppLevelToken(cfg.SlackAppToken))
+		svc.Slack, svc.AuditChannel = api, cfg.ActionsAuditChannel
+	}
+	return svc, api
+}
+
+// offerButtons offers "Start again" on a crash and "Restart" when
+// unhealthy, for containers that allow it.
+func offerButtons(svc *actions.Service) offerFunc {
+	return func(ev events.Event) []notify.Action {
+		if ev.Type != events.ContainerEventType {
+			return nil
+		}
+		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels}
+		switch {
+		case ev.Action == "die" && !ev.Intentional:
+			return svc.Offer(t, actions.SituationDied)
+		case ev.Action == "health_status" && ev.Status == "unhealthy":
+			return svc.Offer(t, actions.SituationUnhealthy)
+		}
+		return nil
+	}
+}
+
+var containerIDInMounts = regexp.MustCompile(`/containers/([0-9a-f]{64})/`)
+
+// selfContainerID finds whalewatch's own container, so that it never acts
+// on itself: from the mounts Docker makes for /etc/hostname and friends,
+// else from the host name Docker gives a container (its short ID).
+func selfContainerID() string {
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		if m := containerIDInMounts.FindSubmatch(b); m != nil {
+			return string(m[1])
+		}
+	}
+	if h, err := os.Hostname(); err == nil && len(h) == 12 && strings.Trim(h, "0123456789abcdef") == "" {
+		return h
+	}
+	return ""
+}
