@@ -143,6 +143,8 @@ type Spec struct {
 	Health  *container.HealthConfig
 	Restart container.RestartPolicyMode
 	NoStart bool
+	// StopTimeout is how long docker stop waits before SIGKILL (seconds; 0 = the daemon's default).
+	StopTimeout int
 }
 
 // Container is a test container.
@@ -171,7 +173,7 @@ func Run(t testing.TB, c *client.Client, s Spec) Container {
 	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
 		Image:      Image(t, c),
-		Config:     &container.Config{Cmd: s.Args, Labels: labels, Healthcheck: s.Health},
+		Config:     &container.Config{Cmd: s.Args, Labels: labels, Healthcheck: s.Health, StopTimeout: stopTimeout(s.StopTimeout)},
 		HostConfig: hc,
 	})
 	if err != nil {
@@ -184,6 +186,13 @@ func Run(t testing.TB, c *client.Client, s Spec) Container {
 		}
 	}
 	return Container{ID: res.ID, Name: name}
+}
+
+func stopTimeout(seconds int) *int {
+	if seconds == 0 {
+		return nil
+	}
+	return &seconds
 }
 
 // Remove force-removes one container the test made.

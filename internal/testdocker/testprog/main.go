@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testprog exit N | sleep | oom | healthy | unhealthy | log N")
+		fmt.Fprintln(os.Stderr, "usage: testprog exit N | sleep | stubborn | oom | healthy | unhealthy | log N")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -28,6 +28,9 @@ func main() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		<-sig
+	case "stubborn": // ignore SIGTERM: docker stop waits for its timeout
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Hour)
 	case "oom": // touch memory until the kernel kills us
 		var hoard [][]byte
 		for {

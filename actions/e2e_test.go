@@ -1,0 +1,450 @@
+package actions_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/moby/moby/client"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slacktest"
+	"go.uber.org/goleak"
+
+	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/slackstub"
+	"github.com/whalewatch/whalewatch/internal/testdocker"
+	"github.com/whalewatch/whalewatch/notify"
+	notifyslack "github.com/whalewatch/whalewatch/notify/slack"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"), goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+}
+
+const secret = "8f742231b10e8888abcd99yyyzzz85a5"
+
+// responses records what whalewatch posts to response_url.
+type responses struct {
+	*httptest.Server
+	mu   sync.Mutex
+	msgs []slack.WebhookMessage
+}
+
+func newResponses(t *testing.T) *responses {
+	r := &responses{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var m slack.WebhookMessage
+		_ = json.NewDecoder(req.Body).Decode(&m)
+		r.mu.Lock()
+		r.msgs = append(r.msgs, m)
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *responses) all() []slack.WebhookMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]slack.WebhookMessage(nil), r.msgs...)
+}
+
+func (r *responses) wait(t *testing.T, n int) []slack.WebhookMessage {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(r.all()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d responses, want %d: %+v", len(r.all()), n, r.all())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return r.all()
+}
+
+// logBuffer collects the service's log (the audit lines).
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type fixture struct {
+	c       *client.Client
+	svc     *actions.Service
+	server  *httptest.Server
+	replies *responses
+	log     *logBuffer
+}
+
+var allVerbs = map[string]string{actions.ActionsLabel: "start,stop,restart,logs"}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	f := &fixture{c: c, replies: newResponses(t), log: &logBuffer{}}
+	policy := actions.Policy{Teams: []string{"T1"}, Users: []string{"UADMIN"}, ReadUsers: []string{"UREAD"}, Channels: []string{"COPS"}}
+	f.svc = actions.NewService(c, policy, slog.New(slog.NewJSONHandler(f.log, nil)), metrics.New())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.svc.Run(ctx); close(done) }()
+	mux := http.NewServeMux()
+	actions.NewHTTPHandler(f.svc, secret).Register(mux)
+	f.server = httptest.NewServer(mux)
+	t.Cleanup(func() { f.server.Close(); cancel(); <-done })
+	return f
+}
+
+func sign(secret, ts string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// post sends a request as Slack would: form-encoded and signed.
+func (f *fixture) post(t *testing.T, path string, body []byte, mutate func(*http.Request)) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.server.URL+path, bytes.NewReader(body))
+	ts := fmt.Sprint(time.Now().Unix())
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", sign(secret, ts, body))
+	if mutate != nil {
+		mutate(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (f *fixture) command(user, channel, text string) []byte {
+	return []byte(url.Values{
+		"command": {"/docker"}, "text": {text}, "team_id": {"T1"}, "user_id": {user}, "user_name": {strings.ToLower(user)},
+		"channel_id": {channel}, "response_url": {f.replies.URL + "/response"}, "trigger_id": {"1.2.3"},
+	}.Encode())
+}
+
+func (f *fixture) running(t *testing.T, id string) bool {
+	t.Helper()
+	res, err := f.c.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Container.State.Running
+}
+
+func (f *fixture) startedAt(t *testing.T, id string) time.Time {
+	t.Helper()
+	res, err := f.c.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := time.Parse(time.RFC3339Nano, res.Container.State.StartedAt)
+	return at
+}
+
+func TestSignedCommandStartsTheContainer(t *testing.T) {
+	f := setup(t)
+	ct := testdocker.Run(t, f.c, testdocker.Spec{Name: "web", NoStart: true, Labels: allVerbs})
+	status, body := f.post(t, "/slack/commands", f.command("UADMIN", "COPS", "start "+ct.Name), nil)
+	if status != 200 || !strings.Contains(body, "Working on it") || !strings.Contains(body, `"response_type":"ephemeral"`) {
+		t.Fatalf("ack: %d %s", status, body)
+	}
+	msg := f.replies.wait(t, 1)[0]
+	if msg.ResponseType != slack.ResponseTypeInChannel || msg.Text != fmt.Sprintf("✅ <@UADMIN> started `%s`", ct.Name) {
+		t.Errorf("result: %+v", msg)
+	}
+	if !f.running(t, ct.ID) {
+		t.Error("container not running")
+	}
+	if !strings.Contains(f.log.String(), `"msg":"audit"`) || !strings.Contains(f.log.String(), `"result":"done"`) || !strings.Contains(f.log.String(), `"container_id":"`+ct.ID) {
+		t.Errorf("no audit record:\n%s", f.log.String())
+	}
+
+	// logs and ps, for the read-only user too
+	f.post(t, "/slack/commands", f.command("UREAD", "COPS", "logs "+ct.Name+" --tail 5"), nil)
+	f.post(t, "/slack/commands", f.command("UREAD", "COPS", "ps"), nil)
+	msgs := f.replies.wait(t, 3)
+	var texts []string
+	for _, m := range msgs[1:] {
+		texts = append(texts, m.Text)
+	}
+	joined := strings.Join(texts, "\n")
+	if !strings.Contains(joined, "Last 5 lines of `"+ct.Name+"`") || !strings.Contains(joined, "`"+ct.Name+"` Up") {
+		t.Errorf("logs/ps replies: %s", joined)
+	}
+}
+
+// Forged, stale, replayed, oversized or mistyped requests are refused
+// before anything is parsed, and nothing happens.
+func TestForgedRequestsAreRejected(t *testing.T) {
+	f := setup(t)
+	ct := testdocker.Run(t, f.c, testdocker.Spec{Name: "forged", NoStart: true, Labels: allVerbs})
+	body := f.command("UADMIN", "COPS", "start "+ct.Name)
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		mutate func(*http.Request)
+		want   int
+	}{
+		{"wrong secret", body, func(r *http.Request) {
+			r.Header.Set("X-Slack-Signature", sign("not-the-secret", r.Header.Get("X-Slack-Request-Timestamp"), body))
+		}, 401},
+		{"stale timestamp", body, func(r *http.Request) {
+			ts := fmt.Sprint(time.Now().Add(-6 * time.Minute).Unix())
+			r.Header.Set("X-Slack-Request-Timestamp", ts)
+			r.Header.Set("X-Slack-Signature", sign(secret, ts, body))
+		}, 401},
+		{"missing headers", body, func(r *http.Request) { r.Header.Del("X-Slack-Signature"); r.Header.Del("X-Slack-Request-Timestamp") }, 401},
+		{"missing v0=", body, func(r *http.Request) {
+			r.Header.Set("X-Slack-Signature", strings.TrimPrefix(r.Header.Get("X-Slack-Signature"), "v0="))
+		}, 401},
+		{"tampered body", body, func(r *http.Request) {
+			tampered := f.command("UADMIN", "COPS", "stop "+ct.Name)
+			r.Body = io.NopCloser(bytes.NewReader(tampered))
+			r.ContentLength = int64(len(tampered))
+		}, 401},
+		{"oversized", append(body, bytes.Repeat([]byte("a"), 70<<10)...), nil, 413},
+		{"wrong content type", body, func(r *http.Request) { r.Header.Set("Content-Type", "application/json") }, 415},
+	} {
+		if status, _ := f.post(t, "/slack/commands", tc.body, tc.mutate); status != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, status, tc.want)
+		}
+	}
+	// A replay of a valid request: the first one acts, the copy is refused.
+	req := func() (*http.Request, []byte) {
+		r, _ := http.NewRequest(http.MethodPost, f.server.URL+"/slack/commands", bytes.NewReader(body))
+		return r, body
+	}
+	ts := fmt.Sprint(time.Now().Unix())
+	var statuses []int
+	for range 2 {
+		r, b := req()
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("X-Slack-Request-Timestamp", ts)
+		r.Header.Set("X-Slack-Signature", sign(secret, ts, b))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != 200 || statuses[1] != 401 {
+		t.Errorf("replay: statuses %v, want [200 401]", statuses)
+	}
+	f.replies.wait(t, 1)
+	time.Sleep(500 * time.Millisecond)
+	if n := len(f.replies.all()); n != 1 {
+		t.Errorf("%d replies; only the one genuine request may act", n)
+	}
+}
+
+func TestRefusalsAreAudited(t *testing.T) {
+	f := setup(t)
+	ct := testdocker.Run(t, f.c, testdocker.Spec{Name: "refused", NoStart: true, Labels: allVerbs})
+	unlabelled := testdocker.Run(t, f.c, testdocker.Spec{Name: "unlabelled", NoStart: true})
+	for _, tc := range []struct{ user, channel, text, want string }{
+		{"USTRANGER", "COPS", "start " + ct.Name, "⛔ you are not allowed to do that"},
+		{"UADMIN", "CRANDOM", "start " + ct.Name, "⛔ actions are not allowed in this channel"},
+		{"UREAD", "COPS", "start " + ct.Name, "⛔ you are not allowed to do that"},
+		{"UADMIN", "COPS", "frobnicate", "Usage:"},
+	} {
+		if _, body := f.post(t, "/slack/commands", f.command(tc.user, tc.channel, tc.text), nil); !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s %q: %s", tc.user, tc.channel, tc.text, body)
+		}
+	}
+	// Allowed caller, but the container does not allow it (no label) or does not exist.
+	f.post(t, "/slack/commands", f.command("UADMIN", "COPS", "start "+unlabelled.Name), nil)
+	f.post(t, "/slack/commands", f.command("UADMIN", "COPS", "start no-such-container-"+testdocker.RunID), nil)
+	for _, m := range f.replies.wait(t, 2) {
+		if m.Text != "⛔ no such container, or it does not allow that" || m.ResponseType == slack.ResponseTypeInChannel {
+			t.Errorf("reply: %+v", m)
+		}
+	}
+	if f.running(t, ct.ID) || f.running(t, unlabelled.ID) {
+		t.Error("a refused request started a container")
+	}
+	if n := strings.Count(f.log.String(), `"result":"denied"`); n != 5 {
+		t.Errorf("%d denied audit records, want 5:\n%s", n, f.log.String())
+	}
+}
+
+// The acknowledgement comes back before a slow Docker call is done.
+func TestAckBeforeTheDockerCallFinishes(t *testing.T) {
+	f := setup(t)
+	ct := testdocker.Run(t, f.c, testdocker.Spec{Name: "stubborn", Args: []string{"stubborn"}, StopTimeout: 3, Labels: allVerbs})
+	began := time.Now()
+	status, body := f.post(t, "/slack/commands", f.command("UADMIN", "COPS", "stop "+ct.Name), nil)
+	acked := time.Since(began)
+	if status != 200 || !strings.Contains(body, "Working on it") {
+		t.Fatalf("ack: %d %s", status, body)
+	}
+	if !f.running(t, ct.ID) {
+		t.Fatal("the stop finished before the acknowledgement: the handler waited for Docker")
+	}
+	msg := f.replies.wait(t, 1)[0]
+	took := time.Since(began)
+	t.Logf("acknowledged after %s; stopped after %s", acked.Round(time.Millisecond), took.Round(time.Millisecond))
+	if !strings.Contains(msg.Text, "stopped") || f.running(t, ct.ID) {
+		t.Errorf("stop result %+v", msg)
+	}
+}
+
+// An alert's button: a click from an allowed user starts the container and
+// updates the alert (chat.update); a second click does nothing.
+func TestButtonFlow(t *testing.T) {
+	f := setup(t)
+	api := slackstub.New(t)
+	f.svc.Slack = slack.New("xoxb-test", slack.OptionAPIURL(api.APIURL()))
+	ct := testdocker.Run(t, f.c, testdocker.Spec{Name: "button", Args: []string{"exit", "3"}, Labels: allVerbs})
+	time.Sleep(500 * time.Millisecond) // it dies
+
+	n := notify.New("CRASHED", "", eventFor(ct), nil)
+	n.Actions = f.svc.Offer(actions.Target{ID: ct.ID, Name: ct.Name, Labels: allVerbs}, actions.SituationDied)
+	if len(n.Actions) != 1 || n.Actions[0].Label != "Start again" || len(n.Actions[0].Value) != 32 {
+		t.Fatalf("offer: %+v", n.Actions)
+	}
+	blocks := notifyslack.Blocks(n)
+	clicks := 0
+	click := func(user string) (int, string) {
+		clicks++ // Slack gives every click its own trigger_id, so no two bodies are alike
+		payload, _ := json.Marshal(map[string]any{
+			"type": "block_actions", "team": map[string]string{"id": "T1"}, "trigger_id": fmt.Sprint(clicks),
+			"user": map[string]string{"id": user, "name": strings.ToLower(user)}, "channel": map[string]string{"id": "COPS"},
+			"message":      map[string]any{"ts": "1700000000.000100", "text": "fallback", "blocks": blocks},
+			"response_url": f.replies.URL + "/response",
+			"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": n.Actions[0].ID, "value": n.Actions[0].Value, "type": "button"}},
+		})
+		return f.post(t, "/slack/interactions", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil)
+	}
+
+	if status, _ := click("USTRANGER"); status != 200 {
+		t.Fatalf("click status %d", status)
+	}
+	if msg := f.replies.wait(t, 1)[0]; msg.Text != "⛔ you are not allowed to do that" {
+		t.Errorf("stranger's click: %+v", msg)
+	}
+	startedAt := f.startedAt(t, ct.ID)
+	if !startedAt.Equal(f.startedAt(t, ct.ID)) || f.running(t, ct.ID) {
+		t.Fatal("a stranger's click started the container")
+	}
+
+	click("UADMIN")
+	update := api.WaitCalls(t, "chat.update", 1, 20*time.Second)[0]
+	if update.Form.Get("channel") != "COPS" || update.Form.Get("ts") != "1700000000.000100" {
+		t.Errorf("chat.update of %s/%s", update.Form.Get("channel"), update.Form.Get("ts"))
+	}
+	newBlocks := update.Form.Get("blocks")
+	if strings.Contains(newBlocks, notifyslack.ActionBlockID) || !strings.Contains(newBlocks, `\u003c@UADMIN\u003e started `+"`"+ct.Name+"`") {
+		t.Errorf("updated blocks: %s", newBlocks)
+	}
+	if !f.startedAt(t, ct.ID).After(startedAt) {
+		t.Error("the click did not start the container") // it runs "exit 3" again, so look at StartedAt
+	}
+
+	click("UADMIN") // the same button again
+	if msg := f.replies.wait(t, 2)[1]; msg.Text != "⛔ This button was already used or has expired." {
+		t.Errorf("second click: %+v", msg)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(api.Calls("chat.update")); n != 1 {
+		t.Errorf("%d chat.update calls, want 1", n)
+	}
+}
+
+// Slash commands over Socket Mode, through slack-go's socketmode client
+// against a local websocket: acknowledged, acted on once even when the
+// envelope is delivered twice.
+func TestSocketMode(t *testing.T) {
+	f := setup(t)
+	ct := testdocker.Run(t, f.c, testdocker.Spec{Name: "socket", NoStart: true, Labels: allVerbs})
+	acks := make(chan map[string]any, 4)
+	envelope := func(retry int) map[string]any {
+		return map[string]any{
+			"type": "slash_commands", "envelope_id": "env-1", "retry_attempt": retry, "accepts_response_payload": true,
+			"payload": map[string]any{
+				"command": "/docker", "text": "start " + ct.Name, "team_id": "T1", "user_id": "UADMIN", "user_name": "admin",
+				"channel_id": "COPS", "response_url": f.replies.URL + "/response",
+			},
+		}
+	}
+	server := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/ws", slacktest.Websocket(func(conn *websocket.Conn) {
+			_ = conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1})
+			for retry := range 2 {
+				if err := conn.WriteJSON(envelope(retry)); err != nil {
+					return
+				}
+				var ack map[string]any
+				if err := conn.ReadJSON(&ack); err != nil {
+					return
+				}
+				acks <- ack
+			}
+			_, _, _ = conn.ReadMessage() // hold the connection until the client goes
+		}))
+	})
+	server.Start()
+	defer server.Stop()
+	api := slack.New("xoxb-test", slack.OptionAPIURL(server.GetAPIURL()), slack.OptionAppLevelToken("xapp-1-test"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.svc.RunSocketMode(ctx, api) }()
+	defer func() { cancel(); <-done }()
+
+	for i := range 2 {
+		select {
+		case ack := <-acks:
+			if ack["envelope_id"] != "env-1" {
+				t.Errorf("ack %d: %v", i, ack)
+			}
+			if i == 0 && !strings.Contains(fmt.Sprint(ack["payload"]), "Working on it") {
+				t.Errorf("first ack payload: %v", ack["payload"])
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no ack %d", i)
+		}
+	}
+	f.replies.wait(t, 1)
+	time.Sleep(500 * time.Millisecond)
+	if n := len(f.replies.all()); n != 1 {
+		t.Errorf("%d results for one re-delivered command", n)
+	}
+	if !f.running(t, ct.ID) {
+		t.Error("container not started over Socket Mode")
+	}
+	if n := strings.Count(f.log.String(), `"result":"done"`); n != 1 {
+		t.Errorf("%d done audit records, want 1", n)
+	}
+}

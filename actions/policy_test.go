@@ -1,0 +1,126 @@
+package actions
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestAuthorizeTable(t *testing.T) {
+	globs, err := ParseVerbGlobs([]string{"start:web-*", "restart:*", "logs:*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Policy{
+		Teams: []string{"T1"}, Users: []string{"UADMIN"}, ReadUsers: []string{"UREAD"},
+		Channels: []string{"COPS"}, Globs: globs, SelfID: "5e1f00000000",
+	}
+	web := Target{ID: "aaaa", Name: "web-1"}
+	db := Target{ID: "bbbb", Name: "db", Labels: map[string]string{ActionsLabel: "stop, start"}}
+	self := Target{ID: "5e1f00000000ffff", Name: "whalewatch", Labels: map[string]string{ActionsLabel: "start,stop,restart,logs"}}
+	admin := Caller{TeamID: "T1", UserID: "UADMIN", ChannelID: "COPS"}
+	reader := Caller{TeamID: "T1", UserID: "UREAD", ChannelID: "COPS"}
+
+	for _, tc := range []struct {
+		caller Caller
+		verb   Verb
+		target Target
+		want   error
+	}{
+		{admin, Start, web, nil},
+		{admin, Restart, web, nil},
+		{admin, Logs, web, nil},
+		{admin, Stop, web, ErrContainer}, // no glob or label allows stop on web
+		{admin, Stop, db, nil},           // the label allows it
+		{admin, Start, db, nil},          // label, with spaces
+		{admin, Restart, db, nil},        // glob restart:*
+		{admin, Start, self, ErrSelf},    // never itself, whatever its label says
+		{reader, Logs, web, nil},         // read-only user may read
+		{reader, Start, web, ErrUser},    // … and nothing else
+		{Caller{TeamID: "T1", UserID: "USTRANGER", ChannelID: "COPS"}, Logs, web, ErrUser},
+		{Caller{TeamID: "T1", UserID: "UADMIN", ChannelID: "CRANDOM"}, Start, web, ErrChannel},
+		{Caller{TeamID: "T2", UserID: "UADMIN", ChannelID: "COPS"}, Start, web, ErrTeam},
+		{Caller{TeamID: "T1", UserID: "", ChannelID: "COPS"}, Start, web, ErrUser},
+	} {
+		got := p.Authorize(tc.caller, tc.verb, tc.target)
+		if !errors.Is(got, tc.want) {
+			t.Errorf("%s %s %s: got %v, want %v", tc.caller.UserID+"@"+tc.caller.ChannelID+"/"+tc.caller.TeamID, tc.verb, tc.target.Name, got, tc.want)
+		}
+	}
+}
+
+func TestEmptyPolicyDeniesEverything(t *testing.T) {
+	var p Policy
+	target := Target{ID: "x", Name: "web", Labels: map[string]string{ActionsLabel: "start,stop,restart,logs"}}
+	for _, v := range Verbs {
+		if err := p.Authorize(Caller{TeamID: "T", UserID: "U", ChannelID: "C"}, v, target); err == nil {
+			t.Errorf("%s allowed by an empty policy", v)
+		}
+	}
+	if got := (Policy{}).ContainerVerbs(Target{Name: "web"}); len(got) != 0 {
+		t.Errorf("an unlabelled container allows %v by default", got)
+	}
+}
+
+func TestParseVerbGlobs(t *testing.T) {
+	for _, bad := range []string{"start", "exec:*", "start:", "rm:web", "start:[", ":web"} {
+		if _, err := ParseVerbGlobs([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	got, err := ParseVerbGlobs([]string{"start:web-*", " restart:* "})
+	if err != nil || fmt.Sprint(got) != "[{start web-*} {restart *}]" {
+		t.Errorf("got %v, %v", got, err)
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want command
+		bad  bool
+	}{
+		{"", command{name: "help"}, false},
+		{"help", command{name: "help"}, false},
+		{"start web-1", command{name: "start", target: "web-1"}, false},
+		{"STOP web_1.a", command{name: "stop", target: "web_1.a"}, false},
+		{"restart 0123456789ab", command{name: "restart", target: "0123456789ab"}, false},
+		{"logs web", command{name: "logs", target: "web", tail: 20}, false},
+		{"logs web --tail 50", command{name: "logs", target: "web", tail: 50}, false},
+		{"logs web --tail 5000", command{name: "logs", target: "web", tail: 200}, false},
+		{"ps", command{name: "ps"}, false},
+		{"ps shop", command{name: "ps", filter: "shop"}, false},
+		{"logs web --tail x", command{}, true},
+		{"start", command{}, true},
+		{"start web extra", command{}, true},
+		{"start ../etc", command{}, true},
+		{"start web;rm", command{}, true},
+		{"start -f", command{}, true},
+		{"exec web sh", command{}, true},
+		{"rm web", command{}, true},
+		{"start " + string(make([]byte, 200)), command{}, true},
+	} {
+		got, err := parseCommand(tc.text)
+		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
+			t.Errorf("%q: got %+v, %v", tc.text, got, err)
+		}
+	}
+}
+
+func TestRedactSecrets(t *testing.T) {
+	for in, want := range map[string]string{
+		"password=hunter2 ok":                                                 "password=[redacted] ok",
+		`{"api_key": "abc123"}`:                                               `{"api_key": "[redacted]"}`,
+		"Authorization: Bearer eyJhbGciOi.xyz.abc":                            "Authorization: Bearer [redacted]",
+		"token xoxb-123-456-abc leaked":                                       "token [redacted] leaked",
+		"connect postgres://app:s3cr3t@db:5432/app":                           "connect postgres://[redacted]@db:5432/app",
+		"key AKIAABCDEFGHIJKLMNOP":                                            "key [redacted]",
+		"-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----": "[redacted private key]",
+		"nothing secret here":                                                 "nothing secret here",
+	} {
+		got := redactSecrets(in)
+		if got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
+	}
+}
