@@ -3,11 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -416,4 +420,71 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 	if len(notices) != 1 || notices[0].Action != "stream_restored" {
 		t.Errorf("notices: %+v", notices)
 	}
+}
+
+// Slack actions wired in the binary: an allowed user starts a container,
+// a forged request gets 401, and an alert about an actionable container
+// carries a button.
+func TestSlackActionsThroughTheBinary(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	api := slackstub.New(t)
+	replies := newSink(t)
+	const secret = "e2e-signing-secret"
+	p := start(t, "SLACK_SIGNING_SECRET="+secret, "SLACK_BOT_TOKEN=xoxb-e2e", "SLACK_CHANNEL=COPS", "SLACK_API_URL="+api.APIURL(),
+		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "ACTIONS_AUDIT_CHANNEL=CAUDIT")
+	labels := map[string]string{"whalewatch.actions": "start,restart"}
+	web := testdocker.Run(t, c, testdocker.Spec{Name: "web", NoStart: true, Labels: labels})
+
+	post := func(user, sig string) int {
+		body := url.Values{"command": {"/docker"}, "text": {"start " + web.Name}, "user_id": {user}, "channel_id": {"COPS"},
+			"team_id": {"T1"}, "response_url": {replies.URL}, "trigger_id": {user}}.Encode()
+		ts := fmt.Sprint(time.Now().Unix())
+		mac := hmac.New(sha256.New, []byte(sig))
+		fmt.Fprintf(mac, "v0:%s:%s", ts, body)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+p.httpAddr(t)+"/slack/commands", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Slack-Request-Timestamp", ts)
+		req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("UADMIN", "forged"); code != 401 {
+		t.Errorf("forged request: %d", code)
+	}
+	if code := post("USTRANGER", secret); code != 200 {
+		t.Errorf("stranger: %d", code)
+	}
+	if code := post("UADMIN", secret); code != 200 {
+		t.Errorf("admin: %d", code)
+	}
+	eventually(t, "container started", 15*time.Second, func() bool {
+		res, err := c.ContainerInspect(context.Background(), web.ID, client.ContainerInspectOptions{})
+		return err == nil && res.Container.State.Running
+	})
+	audits := api.WaitCalls(t, "chat.postMessage", 2, 10*time.Second)
+	var auditTexts []string
+	for _, a := range audits {
+		if a.Form.Get("channel") == "CAUDIT" {
+			auditTexts = append(auditTexts, a.Form.Get("text"))
+		}
+	}
+	joined := strings.Join(auditTexts, "\n")
+	if !strings.Contains(joined, "<@USTRANGER> start `"+web.Name+"` in <#COPS>: denied") || !strings.Contains(joined, "<@UADMIN> start `"+web.Name+"` in <#COPS>: done") {
+		t.Errorf("audit channel got:\n%s", joined)
+	}
+
+	crash := testdocker.Run(t, c, testdocker.Spec{Name: "crash-button", Args: []string{"exit", "3"}, Labels: labels})
+	eventually(t, "alert with a button", 15*time.Second, func() bool {
+		for _, call := range api.Calls("chat.postMessage") {
+			if call.Form.Get("channel") == "COPS" && strings.Contains(call.Form.Get("text"), crash.Name) {
+				return strings.Contains(call.Form.Get("blocks"), `"action_id":"whalewatch_start"`) && strings.Contains(call.Form.Get("blocks"), "Start again")
+			}
+		}
+		return false
+	})
 }
