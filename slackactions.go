@@ -17,8 +17,9 @@ import (
 	"github.com/whalewatch/whalewatch/notify"
 )
 
-// offerFunc returns the buttons a notification about ev carries.
-type offerFunc func(ev events.Event) []notify.Action
+// offerFunc returns the buttons a notification about ev carries; crashLoop
+// for the message that announces a crash loop.
+type offerFunc func(ev events.Event, crashLoop bool) []notify.Action
 
 // newActions wires Slack actions on the first daemon.
 func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client) (*actions.Service, *slack.Client) {
@@ -38,15 +39,17 @@ func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker
 	return svc, api
 }
 
-// offerButtons offers "Start again" on a crash and "Restart" when
-// unhealthy, for containers that allow it.
+// offerButtons offers "Start again" on a crash, "Restart" when unhealthy
+// and "Stop" on a crash loop, for containers that allow it.
 func offerButtons(svc *actions.Service) offerFunc {
-	return func(ev events.Event) []notify.Action {
+	return func(ev events.Event, crashLoop bool) []notify.Action {
 		if ev.Type != events.ContainerEventType {
 			return nil
 		}
 		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels}
 		switch {
+		case crashLoop:
+			return svc.Offer(t, actions.SituationCrashLoop)
 		case ev.Action == "die" && !ev.Intentional:
 			return svc.Offer(t, actions.SituationDied)
 		case ev.Action == "health_status" && ev.Status == "unhealthy":

@@ -12,6 +12,7 @@ import (
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/stdout"
 	"github.com/whalewatch/whalewatch/rules"
@@ -106,9 +107,16 @@ func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine,
 		return exitBadConfig
 	}
 	defer d.close()
-	dispatcher := notify.NewDispatcher(log, m, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
+	store, err := state.Open("") // for this run only
+	if err != nil {
+		fmt.Fprintf(stderr, "test-rule: %v\n", err)
+		return exitFailure
+	}
+	defer store.Close()
+	dispatcher := notify.NewDispatcher(log, m, store, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
+	cfg.RuleOptions, cfg.CrashLoopDeaths = nil, 0 // show every match
 	fmt.Fprintf(stderr, "watching the live stream for %s…\n", watchFor)
-	if err := runIntake(ctx, cfg, d.sources, engine, dispatcher, nil, log, m); err != nil {
+	if err := runIntake(ctx, cfg, newPipeline(cfg, engine, dispatcher, store, d.sources, nil, log, m), dispatcher); err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)
 		return exitFailure
 	}

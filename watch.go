@@ -21,6 +21,7 @@ import (
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/slack"
 	"github.com/whalewatch/whalewatch/notify/stdout"
@@ -45,7 +46,16 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		return exitBadConfig
 	}
 	m := metrics.New()
-	dispatcher, err := newDispatcher(cfg, log, m, stdoutW)
+	store, err := state.Open(cfg.StateDir)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	defer store.Close()
+	if !store.Durable() {
+		log.Warn("STATE_DIR is not set: queued notifications and the event cursor do not survive a restart")
+	}
+	dispatcher, err := newDispatcher(cfg, log, m, store, stdoutW)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
@@ -84,7 +94,9 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "")
 		extra = append(extra, serveHTTP(ln, mux))
 	}
-	if err := runIntake(ctx, cfg, d.sources, engine, dispatcher, offer, log, m, extra...); err != nil {
+	p := newPipeline(cfg, engine, dispatcher, store, d.sources, offer, log, m)
+	p.restore()
+	if err := runIntake(ctx, cfg, p, dispatcher, extra...); err != nil {
 		log.Error("whalewatch stopped", "err", err)
 		return exitFailure
 	}
@@ -95,8 +107,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 // runIntake runs the event sources, rule evaluation and the extra
 // services until ctx ends; then the dispatcher, which outlives intake,
 // delivers what was queued before the stop.
-func runIntake(ctx context.Context, cfg *config.Config, sources []*events.Source, engine *rules.Engine,
-	dispatcher *notify.Dispatcher, offer offerFunc, log *slog.Logger, m *metrics.Metrics, extra ...func(context.Context) error) error {
+func runIntake(ctx context.Context, cfg *config.Config, p *pipeline, dispatcher *notify.Dispatcher, extra ...func(context.Context) error) error {
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
 	dispatcher.DrainTimeout = cfg.ShutdownTimeout
@@ -105,11 +116,11 @@ func runIntake(ctx context.Context, cfg *config.Config, sources []*events.Source
 
 	g, gctx := errgroup.WithContext(ctx)
 	queue := make(chan events.Event, cfg.EventQueueSize)
-	for _, src := range sources {
+	for _, src := range p.sources {
 		g.Go(func() error { return src.Run(gctx, queue) })
 	}
 	g.Go(func() error {
-		evaluate(gctx, queue, engine, dispatcher, offer, cfg.LabelsShown, log, m)
+		p.run(gctx, queue)
 		return nil
 	})
 	for _, run := range extra {
@@ -141,45 +152,9 @@ func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) erro
 	}
 }
 
-// evaluate matches every event against the rules and queues the
-// notifications. When ctx ends it still handles what is already queued.
-func evaluate(ctx context.Context, queue <-chan events.Event, engine *rules.Engine, d *notify.Dispatcher,
-	offer offerFunc, shownLabels []string, log *slog.Logger, m *metrics.Metrics) {
-	handle := func(ev events.Event) {
-		m.EventLag.Observe(time.Since(ev.Time).Seconds())
-		matches, errs := engine.Match(ev)
-		for _, err := range errs {
-			log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
-			m.RuleErrors.WithLabelValues(err.Rule).Inc()
-		}
-		for _, match := range matches {
-			m.RuleMatches.WithLabelValues(match.Rule.Name).Inc()
-			n := notify.New(match.Rule.Name, match.Text, ev, shownLabels)
-			if offer != nil {
-				n.Actions = offer(ev)
-			}
-			d.Send(n, match.Rule.Notify)
-		}
-	}
-	for {
-		select {
-		case ev := <-queue:
-			handle(ev)
-		case <-ctx.Done():
-			for {
-				select {
-				case ev := <-queue:
-					handle(ev)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, stdoutW io.Writer) (*notify.Dispatcher, error) {
+func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, store *state.Store, stdoutW io.Writer) (*notify.Dispatcher, error) {
 	httpClient := &http.Client{Timeout: cfg.NotifyTimeout}
+	workspace := slack.NewWorkspace(cfg.SlackRatePerSecond)
 	var dests []notify.Destination
 	for _, d := range cfg.Destinations {
 		var n notify.Notifier
@@ -193,13 +168,13 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, std
 			}
 			n = w
 		case config.KindSlack:
-			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient)
+			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient, workspace)
 		case config.KindSlackWebhook:
 			n = slack.NewWebhook(d.URL, httpClient)
 		}
 		dests = append(dests, notify.Destination{Name: d.Name, Notifier: n})
 	}
-	d := notify.NewDispatcher(log, m, cfg.NotifyQueueSize, dests...)
+	d := notify.NewDispatcher(log, m, store, cfg.NotifyQueueSize, dests...)
 	d.RetryFor = cfg.NotifyRetryFor
 	return d, nil
 }

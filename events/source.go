@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 )
 
 // Docker is the part of the Docker client that a Source uses.
@@ -50,6 +51,12 @@ type Source struct {
 	// counts as intentional (and as OOM after an oom event).
 	IntentWindow time.Duration
 
+	// restored is what an earlier run knew; the first connect reconciles
+	// against it as after a reconnect.
+	restored *state.Checkpoint
+	// running is the last published copy of the containers known running.
+	running atomic.Pointer[map[string]state.Container]
+
 	// downSince is when the stream was last lost (unix nanoseconds), 0
 	// while it is open; read by Ready from other goroutines.
 	downSince atomic.Int64
@@ -67,6 +74,22 @@ func NewSource(host string, docker Docker, log *slog.Logger, m *metrics.Metrics)
 	return s
 }
 
+// Restore makes the source resume where an earlier run stopped: from its
+// cursor, and reporting containers that died meanwhile. Call before Run.
+func (s *Source) Restore(cp state.Checkpoint) {
+	s.Since = cp.Cursor
+	s.restored = &cp
+}
+
+// Running returns the containers the source last knew running (updated
+// about once a second), for checkpoints.
+func (s *Source) Running() map[string]state.Container {
+	if p := s.running.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Ready tells whether the stream is open, or was lost less than grace ago.
 func (s *Source) Ready(grace time.Duration) bool {
 	down := s.downSince.Load()
@@ -78,10 +101,17 @@ func (s *Source) Ready(grace time.Duration) bool {
 // events_dropped event as soon as there is room.
 func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 	st := newStreamState(s.Since)
+	restoredAt := time.Time{}
+	if s.restored != nil {
+		for id, c := range s.restored.Running {
+			st.running[id] = containerInfo{name: c.Name, image: c.Image, labels: c.Labels}
+		}
+		restoredAt = time.Now() // reconcile on the first connect
+	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = s.RetryMin, s.RetryMax
 	connected := s.Metrics.StreamConnected.WithLabelValues(s.Host)
-	var downSince time.Time // zero until the first outage
+	downSince := restoredAt // zero until the first outage
 	unreachableReported := false
 	for {
 		start := time.Now()
@@ -187,8 +217,17 @@ func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState,
 			missing = nil
 		case <-flush.C:
 			s.reportDropped(out, st)
+			s.publishRunning(st)
 		}
 	}
+}
+
+func (s *Source) publishRunning(st *streamState) {
+	running := make(map[string]state.Container, len(st.running))
+	for id, c := range st.running {
+		running[id] = state.Container{Name: c.name, Image: c.image, Labels: c.labels}
+	}
+	s.running.Store(&running)
 }
 
 // ContainerEventType is the Type of container events.

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 )
 
 // Destination is a named place notifications go.
@@ -22,12 +24,16 @@ type Destination struct {
 	Notifier Notifier
 }
 
-// Dispatcher owns one queue and one worker per destination, so a slow or
-// dead destination never holds up event intake or the other destinations.
-// Each destination receives its notifications in order.
+// Dispatcher keeps one durable queue (in the state store's outbox) and one
+// worker per destination, so a slow or dead destination never holds up
+// event intake or the other destinations. Each destination receives its
+// notifications in order; a notification leaves the outbox only once it is
+// delivered or given up (and reported).
 type Dispatcher struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	store   *state.Store
+	max     int
 	dests   []*queue
 
 	// RetryFor bounds how long one notification is retried.
@@ -36,25 +42,29 @@ type Dispatcher struct {
 	RetryMin, RetryMax time.Duration
 	// DrainTimeout is how long Run keeps delivering after its context ends.
 	DrainTimeout time.Duration
-	// DropReportEvery is how often drops are announced on the other destinations.
-	DropReportEvery time.Duration
+	// ReportEvery is how often drops are announced on the other destinations,
+	// and the least time between two announcements of a failing destination.
+	ReportEvery time.Duration
 }
 
 type queue struct {
 	Destination
-	ch      chan Notification
-	dropped atomic.Int64 // since the last report
+	wake      chan struct{}
+	dropped   atomic.Int64 // since the last report
+	failing   atomic.Value // string: the last permanent failure not yet reported
+	announced time.Time    // of the last failure report; Run's goroutine only
 }
 
-// NewDispatcher makes a dispatcher whose queues hold queueSize notifications each.
-func NewDispatcher(log *slog.Logger, m *metrics.Metrics, queueSize int, dests ...Destination) *Dispatcher {
+// NewDispatcher makes a dispatcher whose queues, kept in store, hold at
+// most queueSize notifications each.
+func NewDispatcher(log *slog.Logger, m *metrics.Metrics, store *state.Store, queueSize int, dests ...Destination) *Dispatcher {
 	d := &Dispatcher{
-		log: log, metrics: m,
+		log: log, metrics: m, store: store, max: queueSize,
 		RetryFor: 10 * time.Minute, RetryMin: time.Second, RetryMax: time.Minute,
-		DrainTimeout: 5 * time.Second, DropReportEvery: 10 * time.Second,
+		DrainTimeout: 5 * time.Second, ReportEvery: 10 * time.Second,
 	}
 	for _, dest := range dests {
-		d.dests = append(d.dests, &queue{Destination: dest, ch: make(chan Notification, queueSize)})
+		d.dests = append(d.dests, &queue{Destination: dest, wake: make(chan struct{}, 1)})
 	}
 	return d
 }
@@ -69,25 +79,48 @@ func (d *Dispatcher) Names() []string {
 }
 
 // Send queues n for the named destinations (all of them when to is empty).
-// It never blocks: a full queue drops n, counts it and reports it.
+// It never waits for a destination: a full queue drops n, counts it and
+// reports it.
 func (d *Dispatcher) Send(n Notification, to []string) {
+	var targets []*queue
 	for _, q := range d.dests {
-		if len(to) > 0 && !contains(to, q.Name) {
-			continue
+		if len(to) == 0 || contains(to, q.Name) {
+			targets = append(targets, q)
 		}
-		d.enqueue(q, n)
 	}
+	d.enqueue(n, targets)
 }
 
-func (d *Dispatcher) enqueue(q *queue, n Notification) {
-	select {
-	case q.ch <- n:
-		d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(len(q.ch)))
-	default:
-		if q.dropped.Add(1) == 1 {
-			d.log.Error("notification queue full; dropping", "destination", q.Name, "capacity", cap(q.ch))
+func (d *Dispatcher) enqueue(n Notification, targets []*queue) {
+	if len(targets) == 0 {
+		return
+	}
+	names := make([]string, len(targets))
+	for i, q := range targets {
+		names[i] = q.Name
+	}
+	data, err := json.Marshal(n)
+	var full []string
+	if err == nil {
+		full, err = d.store.Enqueue(names, data, d.max)
+	}
+	if err != nil {
+		d.log.Error("cannot queue a notification", "rule", n.Rule, "err", err)
+		full = names
+	}
+	for _, q := range targets {
+		if contains(full, q.Name) {
+			if q.dropped.Add(1) == 1 {
+				d.log.Error("notification queue full; dropping", "destination", q.Name, "capacity", d.max)
+			}
+			d.metrics.Notifications.WithLabelValues(q.Name, "dropped").Inc()
+			continue
 		}
-		d.metrics.Notifications.WithLabelValues(q.Name, "dropped").Inc()
+		d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(d.store.Len(q.Name)))
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -100,8 +133,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Run delivers until ctx ends, then keeps delivering what is queued for
-// up to DrainTimeout and counts what is left as dropped.
+// Run delivers until ctx ends, then keeps delivering for up to
+// DrainTimeout; what is still queued then stays in the outbox for the next
+// start.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDrain()
@@ -109,12 +143,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for _, q := range d.dests {
 		wg.Go(func() { d.work(ctx, drainCtx, q) })
 	}
-	ticker := time.NewTicker(d.DropReportEvery)
+	ticker := time.NewTicker(d.ReportEvery)
 	defer ticker.Stop()
 	for done := false; !done; {
 		select {
 		case <-ticker.C:
-			d.reportDrops()
+			d.report()
 		case <-ctx.Done():
 			done = true
 		}
@@ -122,37 +156,59 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	timer := time.AfterFunc(d.DrainTimeout, cancelDrain)
 	defer timer.Stop()
 	wg.Wait()
-	d.reportDrops()
-	return nil
-}
-
-// work delivers one destination's queue in order. After ctx ends it
-// drains until drainCtx ends too.
-func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
-	for {
-		select {
-		case n := <-q.ch:
-			d.deliver(drainCtx, q, n)
-		case <-ctx.Done():
-			for {
-				select {
-				case n := <-q.ch:
-					if drainCtx.Err() != nil {
-						q.dropped.Add(1)
-						d.metrics.Notifications.WithLabelValues(q.Name, "dropped").Inc()
-						continue
-					}
-					d.deliver(drainCtx, q, n)
-				default:
-					return
-				}
+	d.report()
+	for _, q := range d.dests {
+		if left := d.store.Len(q.Name); left > 0 {
+			if d.store.Durable() {
+				d.log.Warn("notifications kept in the outbox for the next start", "destination", q.Name, "count", left)
+			} else {
+				d.log.Error("notifications not delivered and lost: set STATE_DIR to keep them", "destination", q.Name, "count", left)
+				d.metrics.Notifications.WithLabelValues(q.Name, "dropped").Add(float64(left))
 			}
 		}
 	}
+	return nil
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, q *queue, n Notification) {
-	defer d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(len(q.ch)))
+// work delivers one destination's queue in order. After ctx ends it goes
+// on until the queue is empty or drainCtx ends too.
+func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
+	for {
+		if drainCtx.Err() != nil {
+			return
+		}
+		e, ok, err := d.store.First(q.Name)
+		if err != nil {
+			d.log.Error("cannot read the outbox", "destination", q.Name, "err", err)
+		}
+		if !ok || err != nil {
+			if ctx.Err() != nil {
+				return // drained
+			}
+			select {
+			case <-q.wake:
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		var n Notification
+		if err := json.Unmarshal(e.Data, &n); err != nil {
+			d.log.Error("unreadable notification in the outbox; removing it", "destination", q.Name, "err", err)
+			d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
+		} else if !d.deliver(drainCtx, q, n) {
+			return // interrupted: it stays queued
+		}
+		if err := d.store.Remove(q.Name, e.Seq); err != nil {
+			d.log.Error("cannot update the outbox", "destination", q.Name, "err", err)
+		}
+		d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(d.store.Len(q.Name)))
+	}
+}
+
+// deliver tries n until it is delivered, fails for good, or RetryFor is
+// spent. It returns false only when ctx ended first.
+func (d *Dispatcher) deliver(ctx context.Context, q *queue, n Notification) bool {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = d.RetryMin, d.RetryMax
 	attempt := 0
@@ -173,32 +229,43 @@ func (d *Dispatcher) deliver(ctx context.Context, q *queue, n Notification) {
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(d.RetryFor))
-	if err != nil {
-		d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
-		d.log.Error("notification not delivered", "destination", q.Name, "rule", n.Rule, "id", n.ID, "attempts", attempt, "err", err)
-		return
+	if err == nil {
+		d.metrics.Notifications.WithLabelValues(q.Name, "sent").Inc()
+		return true
 	}
-	d.metrics.Notifications.WithLabelValues(q.Name, "sent").Inc()
+	if ctx.Err() != nil {
+		return false
+	}
+	d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
+	d.log.Error("notification not delivered", "destination", q.Name, "rule", n.Rule, "id", n.ID, "attempts", attempt, "err", err)
+	q.failing.Store(err.Error())
+	return true
 }
 
-// reportDrops announces dropped notifications on every other destination.
-func (d *Dispatcher) reportDrops() {
+// report announces drops and failures of each destination on the others
+// (never into the failing one).
+func (d *Dispatcher) report() {
 	for _, q := range d.dests {
-		n := q.dropped.Swap(0)
-		if n == 0 {
-			continue
+		if n := q.dropped.Swap(0); n > 0 {
+			d.log.Error("notifications were dropped", "destination", q.Name, "count", n)
+			d.announce(q, "notifications_dropped", map[string]string{"count": strconv.FormatInt(n, 10), "reason": "its queue was full"})
 		}
-		d.log.Error("notifications were dropped", "destination", q.Name, "count", n)
-		now := time.Now().UTC()
-		notice := New("WHALEWATCH", "", events.Event{
-			Type: events.SelfType, Action: "notifications_dropped", ExitCode: -1,
-			Time: now, TimeNano: now.UnixNano(),
-			Attributes: map[string]string{"destination": q.Name, "count": strconv.FormatInt(n, 10), "reason": "queue full or shutting down"},
-		}, nil)
-		for _, other := range d.dests {
-			if other != q {
-				d.enqueue(other, notice)
-			}
+		if reason, _ := q.failing.Swap("").(string); reason != "" && time.Since(q.announced) >= d.ReportEvery {
+			q.announced = time.Now()
+			d.announce(q, "delivery_failed", map[string]string{"reason": reason})
 		}
 	}
+}
+
+func (d *Dispatcher) announce(failing *queue, action string, attrs map[string]string) {
+	attrs["destination"] = failing.Name
+	now := time.Now().UTC()
+	ev := events.Event{Type: events.SelfType, Action: action, ExitCode: -1, Time: now, TimeNano: now.UnixNano(), Attributes: attrs}
+	var others []*queue
+	for _, q := range d.dests {
+		if q != failing {
+			others = append(others, q)
+		}
+	}
+	d.enqueue(New("WHALEWATCH", "", ev, nil), others)
 }

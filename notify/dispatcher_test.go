@@ -13,6 +13,7 @@ import (
 
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,6 +54,15 @@ func (s *scripted) delivered() []string {
 	return append([]string(nil), s.got...)
 }
 
+func tempStore(t *testing.T) *state.Store {
+	s, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func note(rule string) Notification {
@@ -82,7 +92,7 @@ func TestDispatcherRetriesInOrderAndHonoursRetryAfter(t *testing.T) {
 		errors.New("500"),
 		&RetryAfterError{After: time.Second, Err: errors.New("429")},
 	}}
-	d := NewDispatcher(quietLog(), metrics.New(), 10, Destination{Name: "flaky", Notifier: flaky})
+	d := NewDispatcher(quietLog(), metrics.New(), tempStore(t), 10, Destination{Name: "flaky", Notifier: flaky})
 	d.RetryMin, d.RetryMax = 10*time.Millisecond, 50*time.Millisecond
 	stop := runDispatcher(t, d)
 	defer stop()
@@ -102,7 +112,7 @@ func TestDispatcherRetriesInOrderAndHonoursRetryAfter(t *testing.T) {
 func TestDispatcherGivesUpOnPermanentErrors(t *testing.T) {
 	bad := &scripted{retry: false, results: []error{errors.New("404")}}
 	m := metrics.New()
-	d := NewDispatcher(quietLog(), m, 10, Destination{Name: "bad", Notifier: bad})
+	d := NewDispatcher(quietLog(), m, tempStore(t), 10, Destination{Name: "bad", Notifier: bad})
 	stop := runDispatcher(t, d)
 	d.Send(note("A"), nil)
 	d.Send(note("B"), nil)
@@ -117,8 +127,8 @@ func TestDispatcherGivesUpOnPermanentErrors(t *testing.T) {
 func TestDispatcherIsolatesSlowDestinationsAndReportsDrops(t *testing.T) {
 	slow := &scripted{block: make(chan struct{})}
 	fast := &scripted{}
-	d := NewDispatcher(quietLog(), metrics.New(), 2, Destination{Name: "slow", Notifier: slow}, Destination{Name: "fast", Notifier: fast})
-	d.DropReportEvery = 50 * time.Millisecond
+	d := NewDispatcher(quietLog(), metrics.New(), tempStore(t), 2, Destination{Name: "slow", Notifier: slow}, Destination{Name: "fast", Notifier: fast})
+	d.ReportEvery = 50 * time.Millisecond
 	stop := runDispatcher(t, d)
 	defer stop()
 	start := time.Now()
@@ -138,7 +148,7 @@ func TestDispatcherIsolatesSlowDestinationsAndReportsDrops(t *testing.T) {
 
 func TestDispatcherRoutesByName(t *testing.T) {
 	a, b := &scripted{}, &scripted{}
-	d := NewDispatcher(quietLog(), metrics.New(), 10, Destination{Name: "a", Notifier: a}, Destination{Name: "b", Notifier: b})
+	d := NewDispatcher(quietLog(), metrics.New(), tempStore(t), 10, Destination{Name: "a", Notifier: a}, Destination{Name: "b", Notifier: b})
 	stop := runDispatcher(t, d)
 	d.Send(note("only-b"), []string{"b"})
 	d.Send(note("both"), nil)
@@ -149,7 +159,7 @@ func TestDispatcherRoutesByName(t *testing.T) {
 // On shutdown what is queued is still delivered.
 func TestDispatcherDrainsOnShutdown(t *testing.T) {
 	dst := &scripted{}
-	d := NewDispatcher(quietLog(), metrics.New(), 100, Destination{Name: "d", Notifier: dst})
+	d := NewDispatcher(quietLog(), metrics.New(), tempStore(t), 100, Destination{Name: "d", Notifier: dst})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // already stopping when the notifications arrive
 	for range 20 {

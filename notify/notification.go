@@ -25,6 +25,17 @@ type Notification struct {
 	Text string
 	// Actions are buttons offered with the message (Slack bot only).
 	Actions []Action
+	// Group is set on messages that stand for several matches (grouping,
+	// crash loops); destinations that can update a message in place do.
+	Group *Group `json:",omitempty"`
+}
+
+// Group ties the messages of one group together.
+type Group struct {
+	Key   string   // the same for every message of the group
+	Seq   int      // 1 for the first message, then 2, 3 … for updates
+	Count int      // matches in the group so far
+	New   []string // what this update adds (container names)
 }
 
 // Action is a button on a notification: clicking it asks whalewatch to act.
@@ -114,6 +125,8 @@ func selfSummary(ev events.Event) string {
 		return fmt.Sprintf("%s Docker events from %s were dropped: whalewatch's event queue was full", ev.Attributes["count"], ev.Host)
 	case "notifications_dropped":
 		return fmt.Sprintf("%s notifications for destination %s were dropped: %s", ev.Attributes["count"], ev.Attributes["destination"], ev.Attributes["reason"])
+	case "delivery_failed":
+		return fmt.Sprintf("Notifications to destination %s are failing: %s", ev.Attributes["destination"], ev.Attributes["reason"])
 	default:
 		return "whalewatch: " + ev.Action
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/rules"
 )
 
@@ -62,6 +63,13 @@ type Config struct {
 	LabelsShown  []string `env:"LABELS_SHOWN" envDefault:"com.docker.compose.project,com.docker.compose.service"`
 	DefaultRules bool     `env:"DEFAULT_RULES" envDefault:"true"`
 
+	// StateDir keeps the outbox and event cursors across restarts; empty: nothing survives.
+	StateDir           string        `env:"STATE_DIR"`
+	CrashLoopDeaths    int           `env:"CRASHLOOP_DEATHS" envDefault:"5"`
+	CrashLoopWindow    time.Duration `env:"CRASHLOOP_WINDOW" envDefault:"10m"`
+	CrashLoopQuiet     time.Duration `env:"CRASHLOOP_QUIET" envDefault:"5m"`
+	SlackRatePerSecond float64       `env:"SLACK_RATE_PER_SECOND" envDefault:"3"`
+
 	EventQueueSize  int           `env:"EVENT_QUEUE_SIZE" envDefault:"4096"`
 	NotifyQueueSize int           `env:"NOTIFY_QUEUE_SIZE" envDefault:"1000"`
 	NotifyRetryFor  time.Duration `env:"NOTIFY_RETRY_FOR" envDefault:"10m"`
@@ -76,6 +84,8 @@ type Config struct {
 	// Filled by Load from the dynamic variables.
 	Destinations []Destination `env:"-"`
 	Rules        []rules.Spec  `env:"-"`
+	// RuleOptions are the rules' grouping and cooldown, by rule name.
+	RuleOptions map[string]notify.RuleOptions `env:"-"`
 }
 
 // Destination kinds.
@@ -114,15 +124,20 @@ type destEnv struct {
 
 // ruleEnv is one RULE_<NAME>_* group.
 type ruleEnv struct {
-	When     string   `env:"WHEN"`
-	Notify   []string `env:"NOTIFY"`
-	Template string   `env:"TEMPLATE"`
-	Enabled  bool     `env:"ENABLED" envDefault:"true"`
+	When        string         `env:"WHEN"`
+	Notify      []string       `env:"NOTIFY"`
+	Template    string         `env:"TEMPLATE"`
+	Enabled     bool           `env:"ENABLED" envDefault:"true"`
+	GroupWindow *time.Duration `env:"GROUP_WINDOW"`
+	Cooldown    time.Duration  `env:"COOLDOWN"`
 }
+
+// defaultGroupWindow groups every rule's storms unless it says otherwise.
+const defaultGroupWindow = 10 * time.Second
 
 var (
 	nameRE      = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
-	ruleKeyRE   = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED)$`)
+	ruleKeyRE   = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
 	destKeyRE   = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE)$`)
 	builtinDest = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook}
 )
@@ -242,6 +257,9 @@ func (c *Config) checkActions() []error {
 	}
 	if !strings.HasPrefix(c.SlackCommand, "/") {
 		errs = append(errs, fmt.Errorf("SLACK_COMMAND: %q must start with /", c.SlackCommand))
+	}
+	if c.SlackRatePerSecond <= 0 {
+		errs = append(errs, errors.New("SLACK_RATE_PER_SECOND: must be more than 0"))
 	}
 	if c.ActionsRatePerMinute < 1 {
 		errs = append(errs, errors.New("ACTIONS_RATE_PER_MINUTE: must be at least 1"))
@@ -365,12 +383,16 @@ func (c *Config) loadRules(vars map[string]string) []error {
 	if c.DefaultRules {
 		specs = rules.Defaults()
 	}
+	c.RuleOptions = map[string]notify.RuleOptions{}
+	for _, s := range specs {
+		c.RuleOptions[s.Name] = notify.RuleOptions{GroupWindow: defaultGroupWindow}
+	}
 	names := map[string]bool{}
 	for k := range vars {
 		if m := ruleKeyRE.FindStringSubmatch(k); m != nil {
 			names[m[1]] = true
 		} else if strings.HasPrefix(k, "RULE_") {
-			errs = append(errs, fmt.Errorf("%s: unknown rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE or _ENABLED)", k))
+			errs = append(errs, fmt.Errorf("%s: unknown rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED, _GROUP_WINDOW or _COOLDOWN)", k))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
@@ -397,6 +419,14 @@ func (c *Config) loadRules(vars map[string]string) []error {
 			s.Template = re.Template
 		}
 		s.Enabled = re.Enabled
+		opt := notify.RuleOptions{GroupWindow: defaultGroupWindow, Cooldown: re.Cooldown}
+		if re.GroupWindow != nil {
+			opt.GroupWindow = *re.GroupWindow
+		}
+		if opt.GroupWindow < 0 || opt.Cooldown < 0 {
+			errs = append(errs, fmt.Errorf("%sGROUP_WINDOW/_COOLDOWN: must not be negative", prefix))
+		}
+		c.RuleOptions[name] = opt
 		for _, d := range re.Notify {
 			d = strings.ToLower(strings.TrimSpace(d))
 			if !slices.ContainsFunc(c.Destinations, func(x Destination) bool { return x.Name == d }) {

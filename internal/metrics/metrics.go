@@ -17,6 +17,7 @@ type Metrics struct {
 
 	RuleMatches    *prometheus.CounterVec // rule
 	RuleErrors     *prometheus.CounterVec // rule
+	MatchesHeld    *prometheus.CounterVec // reason (muted, crashloop, grouped)
 	Notifications  *prometheus.CounterVec // destination, outcome (sent, failed, retried, dropped)
 	QueueDepth     *prometheus.GaugeVec   // destination
 	ActionRequests *prometheus.CounterVec // verb, outcome
@@ -52,6 +53,9 @@ func New() *Metrics {
 		RuleErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_rule_errors_total", Help: "Rule evaluations or templates that failed at run time.",
 		}, []string{"rule"}),
+		MatchesHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_matches_held_total", Help: "Matches not sent on their own: muted, counted in a crash-loop message, or gathered into a group or cooldown.",
+		}, []string{"reason"}),
 		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_notifications_total", Help: "Notifications by destination and outcome (sent, failed, retried, dropped).",
 		}, []string{"destination", "outcome"}),
@@ -63,6 +67,6 @@ func New() *Metrics {
 		}, []string{"verb", "outcome"}),
 	}
 	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.StreamReconnects,
-		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.Notifications, m.QueueDepth, m.ActionRequests)
+		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth, m.ActionRequests)
 	return m
 }

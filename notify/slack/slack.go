@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackutilsx"
+	"golang.org/x/time/rate"
 
 	"github.com/whalewatch/whalewatch/internal/redact"
 	"github.com/whalewatch/whalewatch/notify"
@@ -28,27 +30,101 @@ const (
 	escapeGrowth = 5
 )
 
-// Bot posts with chat.postMessage to one channel.
+// Bot posts with chat.postMessage to one channel, paced so that Slack
+// never has to rate-limit it. A group's first message is posted; its
+// updates edit that message in place and add the details in its thread.
 type Bot struct {
 	api     *slack.Client
 	channel string
+	pace    pacer // this channel (about one message a second) and the workspace
+
+	mu      sync.Mutex
+	threads map[string]posted // group key → its message
+}
+
+type posted struct{ channel, ts string }
+
+// Workspace is shared by every Bot of one token: Slack also limits a
+// workspace as a whole.
+type Workspace struct{ pace *rate.Limiter }
+
+// NewWorkspace paces all posts of a workspace to perSecond (bursts of a few).
+func NewWorkspace(perSecond float64) *Workspace {
+	return &Workspace{pace: rate.NewLimiter(rate.Limit(perSecond), 5)}
 }
 
 // NewBot returns a notifier posting to channel. apiURL is Slack's Web API
 // base URL (ends in "/"); tests point it at a local server.
-func NewBot(token, channel, apiURL string, client *http.Client) *Bot {
+func NewBot(token, channel, apiURL string, client *http.Client, ws *Workspace) *Bot {
 	return &Bot{
 		api:     slack.New(token, slack.OptionAPIURL(apiURL), slack.OptionHTTPClient(client)),
 		channel: channel,
+		pace:    newPacer(rate.NewLimiter(1, 3), ws),
+		threads: map[string]posted{},
 	}
 }
 
-// Notify posts n with Block Kit and a plain fallback text.
+// Notify posts n with Block Kit and a plain fallback text, or updates its
+// group's message.
 func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
-	_, _, err := b.api.PostMessageContext(ctx, b.channel,
+	if n.Group != nil && n.Group.Seq > 1 {
+		b.mu.Lock()
+		first, ok := b.threads[n.Group.Key]
+		b.mu.Unlock()
+		if ok {
+			return b.update(ctx, first, n)
+		}
+	}
+	if err := b.pace.Wait(ctx); err != nil {
+		return true, err
+	}
+	channel, ts, err := b.api.PostMessageContext(ctx, b.channel,
 		slack.MsgOptionText(FallbackText(n), false),
 		slack.MsgOptionBlocks(Blocks(n)...))
+	if err == nil && n.Group != nil {
+		b.mu.Lock()
+		b.threads[n.Group.Key] = posted{channel, ts}
+		b.mu.Unlock()
+	}
 	return Classify(err)
+}
+
+// update edits a group's message with the summary and puts what is new
+// into its thread. Retrying repeats both, which only edits again.
+func (b *Bot) update(ctx context.Context, first posted, n notify.Notification) (bool, error) {
+	if err := b.pace.Wait(ctx); err != nil {
+		return true, err
+	}
+	_, _, _, err := b.api.UpdateMessageContext(ctx, first.channel, first.ts,
+		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(Blocks(n)...))
+	if err != nil {
+		return Classify(err)
+	}
+	if err := b.pace.Wait(ctx); err != nil {
+		return true, err
+	}
+	_, _, err = b.api.PostMessageContext(ctx, first.channel, slack.MsgOptionTS(first.ts),
+		slack.MsgOptionText(escape(truncate(n.Summary(), maxSection/escapeGrowth)), false))
+	return Classify(err)
+}
+
+// pacer waits for every one of its limiters.
+type pacer []*rate.Limiter
+
+func newPacer(channel *rate.Limiter, ws *Workspace) pacer {
+	if ws == nil {
+		return pacer{channel}
+	}
+	return pacer{channel, ws.pace}
+}
+
+func (p pacer) Wait(ctx context.Context) error {
+	for _, l := range p {
+		if err := l.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Webhook posts to a Slack incoming webhook URL.

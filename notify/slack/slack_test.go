@@ -28,7 +28,7 @@ func crash(name string) notify.Notification {
 
 func TestBotPostsBlocksAndFallback(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil)
 	if retry, err := bot.Notify(context.Background(), crash("web-1")); err != nil || retry {
 		t.Fatalf("Notify = %v, %v", retry, err)
 	}
@@ -62,7 +62,7 @@ func TestBotPostsBlocksAndFallback(t *testing.T) {
 // Container names and labels are untrusted: nobody may ping the channel.
 func TestBotEscapesUntrustedText(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil)
 	n := crash("<!channel> <https://evil.example|click> & co")
 	if _, err := bot.Notify(context.Background(), n); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestBotEscapesUntrustedText(t *testing.T) {
 
 func TestBotRespectsSlackLimits(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil)
 	n := crash(strings.Repeat("&", 5000))
 	n.Text = strings.Repeat("<", 10000)
 	if _, err := bot.Notify(context.Background(), n); err != nil {
@@ -106,20 +106,20 @@ func TestBotClassifiesFailures(t *testing.T) {
 	ctx := context.Background()
 
 	api.RateLimit(1, 3)
-	retry, err := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient).Notify(ctx, crash("a"))
+	retry, err := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil).Notify(ctx, crash("a"))
 	var ra *notify.RetryAfterError
 	if !retry || !errors.As(err, &ra) || ra.After != 3*time.Second {
 		t.Errorf("429: retry=%v err=%v", retry, err)
 	}
-	if retry, err := slack.NewBot("xoxb-test", "C404", api.APIURL(), http.DefaultClient).Notify(ctx, crash("a")); retry || err == nil || !strings.Contains(err.Error(), "channel_not_found") {
+	if retry, err := slack.NewBot("xoxb-test", "C404", api.APIURL(), http.DefaultClient, nil).Notify(ctx, crash("a")); retry || err == nil || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Errorf("channel_not_found: retry=%v err=%v", retry, err)
 	}
-	if retry, err := slack.NewBot("xoxb-invalid", "C1", api.APIURL(), http.DefaultClient).Notify(ctx, crash("a")); retry || err == nil {
+	if retry, err := slack.NewBot("xoxb-invalid", "C1", api.APIURL(), http.DefaultClient, nil).Notify(ctx, crash("a")); retry || err == nil {
 		t.Errorf("invalid_auth: retry=%v err=%v", retry, err)
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }))
 	defer down.Close()
-	if retry, err := slack.NewBot("xoxb-test", "C1", down.URL+"/", http.DefaultClient).Notify(ctx, crash("a")); !retry || err == nil {
+	if retry, err := slack.NewBot("xoxb-test", "C1", down.URL+"/", http.DefaultClient, nil).Notify(ctx, crash("a")); !retry || err == nil {
 		t.Errorf("502: retry=%v err=%v", retry, err)
 	}
 }

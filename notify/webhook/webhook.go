@@ -42,6 +42,8 @@ type Payload struct {
 	Intentional bool              `json:"intentional"`
 	OOMKilled   bool              `json:"oom_killed"`
 	Reconciled  bool              `json:"reconciled"`
+	// Group is set when the message stands for several matches.
+	Group *notify.Group `json:"group,omitempty"`
 }
 
 // NewPayload builds the default body of n.
@@ -51,7 +53,7 @@ func NewPayload(n notify.Notification) Payload {
 		ID: n.ID, Rule: n.Rule, Summary: n.Summary(), Host: ev.Host, Time: ev.Time,
 		Type: ev.Type, Action: ev.Action, Status: ev.Status, ActorID: ev.ActorID,
 		Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Attributes: ev.Attributes,
-		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled,
+		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled, Group: n.Group,
 	}
 	if ev.ExitCode >= 0 {
 		code := ev.ExitCode
