@@ -112,7 +112,9 @@ func start(t *testing.T, env ...string) *proc {
 			t.Logf("whalewatch log:\n%s", p.logs())
 		}
 	})
-	eventually(t, "event stream open", 15*time.Second, func() bool { return strings.Contains(p.logs(), "docker event stream open") })
+	eventually(t, "event stream open", 15*time.Second, func() bool {
+		return strings.Contains(p.logs(), "docker event stream open") || strings.Contains(p.logs(), "docker event stream restored")
+	})
 	time.Sleep(200 * time.Millisecond)
 	return p
 }
