@@ -446,21 +446,7 @@ func TestSlackActionsThroughTheBinary(t *testing.T) {
 	web := testdocker.Run(t, c, testdocker.Spec{Name: "web", NoStart: true, Labels: labels})
 
 	post := func(user, sig string) int {
-		body := url.Values{"command": {"/docker"}, "text": {"start " + web.Name}, "user_id": {user}, "channel_id": {"COPS"},
-			"team_id": {"T1"}, "response_url": {replies.URL}, "trigger_id": {user}}.Encode()
-		ts := fmt.Sprint(time.Now().Unix())
-		mac := hmac.New(sha256.New, []byte(sig))
-		fmt.Fprintf(mac, "v0:%s:%s", ts, body)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+p.httpAddr(t)+"/slack/commands", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Slack-Request-Timestamp", ts)
-		req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return signedCommand(t, p.httpAddr(t), sig, user, "start "+web.Name, replies.URL)
 	}
 	if code := post("UADMIN", "forged"); code != 401 {
 		t.Errorf("forged request: %d", code)
@@ -496,4 +482,48 @@ func TestSlackActionsThroughTheBinary(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// signedCommand posts a slash command as Slack would, signed with secret.
+func signedCommand(t *testing.T, addr, secret, user, text, responseURL string) int {
+	t.Helper()
+	body := url.Values{"command": {"/docker"}, "text": {text}, "user_id": {user}, "channel_id": {"COPS"},
+		"team_id": {"T1"}, "response_url": {responseURL}, "trigger_id": {user + text}}.Encode()
+	ts := fmt.Sprint(time.Now().Unix())
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/slack/commands", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A mute label and /docker mute keep containers quiet; others are still reported.
+func TestMutes(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	sink := newSink(t)
+	const secret = "mute-secret"
+	p := start(t, noGrouping, "WEBHOOK_URL="+sink.URL, "SLACK_SIGNING_SECRET="+secret,
+		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "STATE_DIR="+t.TempDir())
+	if code := signedCommand(t, p.httpAddr(t), secret, "UADMIN", "mute wwtest-"+testdocker.RunID+"-hushed* 10m", sink.URL); code != 200 {
+		t.Fatalf("mute: %d", code)
+	}
+	labelled := testdocker.Run(t, c, testdocker.Spec{Name: "labelled", Args: []string{"exit", "3"}, Labels: map[string]string{"whalewatch.mute": "true"}})
+	hushed := testdocker.Run(t, c, testdocker.Spec{Name: "hushed-1", Args: []string{"exit", "3"}})
+	control := testdocker.Run(t, c, testdocker.Spec{Name: "control", Args: []string{"exit", "3"}})
+	eventually(t, "control reported", 15*time.Second, func() bool { return len(sink.about(control.Name)) == 1 })
+	time.Sleep(time.Second)
+	if len(sink.about(labelled.Name)) != 0 || len(sink.about(hushed.Name)) != 0 {
+		t.Errorf("muted containers reported: %v %v", sink.about(labelled.Name), sink.about(hushed.Name))
+	}
+	if !strings.Contains(get(t, "http://"+p.httpAddr(t)+"/metrics"), `whalewatch_matches_held_total{reason="muted"} 2`) {
+		t.Error("muted matches not counted")
+	}
 }

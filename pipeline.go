@@ -34,6 +34,7 @@ type pipeline struct {
 
 	processed map[string]int64 // host → highest timeNano handled
 	mutes     map[string]time.Time
+	muteGen   int64 // of the store's mutes last read
 }
 
 func newPipeline(cfg *config.Config, engine *rules.Engine, d *notify.Dispatcher, store *state.Store,
@@ -90,8 +91,13 @@ func (p *pipeline) run(ctx context.Context, queue <-chan events.Event) {
 func (p *pipeline) handle(ev events.Event, now time.Time) {
 	p.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
 	defer p.markProcessed(ev)
+	matches, errs := p.engine.Match(ev)
+	for _, err := range errs {
+		p.log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
+		p.m.RuleErrors.WithLabelValues(err.Rule).Inc()
+	}
 	if p.muted(ev, now) {
-		p.m.MatchesHeld.WithLabelValues("muted").Inc()
+		p.m.MatchesHeld.WithLabelValues("muted").Add(float64(len(matches)))
 		return
 	}
 	inLoop, loopNotes := p.loops.Observe(ev, now)
@@ -100,11 +106,6 @@ func (p *pipeline) handle(ev events.Event, now time.Time) {
 			n.Actions = p.offer(ev, true)
 		}
 		p.dispatcher.Send(n, nil)
-	}
-	matches, errs := p.engine.Match(ev)
-	for _, err := range errs {
-		p.log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
-		p.m.RuleErrors.WithLabelValues(err.Rule).Inc()
 	}
 	for _, match := range matches {
 		p.m.RuleMatches.WithLabelValues(match.Rule.Name).Inc()
@@ -175,6 +176,10 @@ func (p *pipeline) refreshMutes(now time.Time) {
 func (p *pipeline) muted(ev events.Event, now time.Time) bool {
 	if ev.Labels[MuteLabel] == "true" {
 		return true
+	}
+	if gen := p.store.MuteGeneration(); gen != p.muteGen {
+		p.muteGen = gen
+		p.refreshMutes(now) // a mute just set applies to the very next event
 	}
 	for glob, until := range p.mutes {
 		if ok, _ := path.Match(glob, ev.Name); ok && now.Before(until) {

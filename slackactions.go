@@ -22,7 +22,7 @@ import (
 type offerFunc func(ev events.Event, crashLoop bool) []notify.Action
 
 // newActions wires Slack actions on the first daemon.
-func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client) (*actions.Service, *slack.Client) {
+func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client, mutes actions.Mutes) (*actions.Service, *slack.Client) {
 	policy := actions.Policy{
 		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, ReadUsers: cfg.ActionsReadUsers,
 		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
@@ -30,6 +30,7 @@ func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker
 	svc := actions.NewService(docker, policy, log.With("component", "actions"), m)
 	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.SlackCommand, cfg.ActionsTimeout, cfg.ActionsRatePerMinute, cfg.ActionsButtonTTL
 	svc.HTTP = &http.Client{Timeout: cfg.NotifyTimeout}
+	svc.Mutes = mutes
 	var api *slack.Client
 	if cfg.SlackBotToken != "" {
 		api = slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(svc.HTTP),

@@ -6,15 +6,22 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // command is a parsed slash command.
 type command struct {
-	name   string // start, stop, restart, logs, ps, help
-	target string // container name or ID, validated
-	filter string // ps
-	tail   int    // logs
+	name    string // start, stop, restart, logs, ps, mute, unmute, help
+	target  string // container name or ID (or a name glob for mute), validated
+	filter  string // ps
+	tail    int    // logs
+	muteFor time.Duration
 }
+
+// maxMute bounds a mute: nobody forgets a container forever by accident.
+const maxMute = 7 * 24 * time.Hour
+
+var nameGlob = regexp.MustCompile(`^[A-Za-z0-9*?][A-Za-z0-9_.*?-]{0,127}$`)
 
 const (
 	defaultTail = 20
@@ -49,6 +56,19 @@ func parseCommand(text string) (command, error) {
 			c.filter = args[0]
 		}
 		return c, nil
+	case "mute", "unmute":
+		if len(args) != map[string]int{"mute": 2, "unmute": 1}[c.name] || !nameGlob.MatchString(args[0]) {
+			return c, errUsage
+		}
+		c.target = args[0]
+		if c.name == "mute" {
+			d, err := time.ParseDuration(args[1])
+			if err != nil || d <= 0 || d > maxMute {
+				return c, fmt.Errorf("%w: a mute lasts from 1s to %s, e.g. 30m", errUsage, maxMute)
+			}
+			c.muteFor = d
+		}
+		return c, nil
 	case string(Start), string(Stop), string(Restart), string(Logs):
 		if len(args) == 0 {
 			return c, errUsage
@@ -80,5 +100,5 @@ func parseCommand(text string) (command, error) {
 
 func usage(cmd string) string {
 	return fmt.Sprintf("Usage:\n`%[1]s start <container>` · `%[1]s stop <container>` · `%[1]s restart <container>`\n"+
-		"`%[1]s ps [filter]` · `%[1]s logs <container> [--tail N]` · `%[1]s help`", cmd)
+		"`%[1]s ps [filter]` · `%[1]s logs <container> [--tail N]` · `%[1]s mute <name-glob> <duration>` · `%[1]s unmute <name-glob>` · `%[1]s help`", cmd)
 }

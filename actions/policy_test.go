@@ -124,3 +124,15 @@ func TestRedactSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMute(t *testing.T) {
+	for text, ok := range map[string]bool{
+		"mute web-* 30m": true, "mute web 2h": true, "unmute web-*": true,
+		"mute web": false, "mute web 0s": false, "mute web 9999h": false, "mute ../x 1h": false, "unmute": false,
+	} {
+		c, err := parseCommand(text)
+		if (err == nil) != ok {
+			t.Errorf("%q: %+v %v", text, c, err)
+		}
+	}
+}

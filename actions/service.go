@@ -32,6 +32,11 @@ type Docker interface {
 	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 }
 
+// Mutes stores name-glob mutes (a zero time unmutes).
+type Mutes interface {
+	SetMute(glob string, until time.Time) error
+}
+
 // Service carries out verified requests: it authorizes, acts, replies and
 // audits. Work runs on Run's workers, never on the request's goroutine.
 type Service struct {
@@ -50,6 +55,8 @@ type Service struct {
 	PerMinute int
 	// ButtonTTL is how long an alert's button stays usable.
 	ButtonTTL time.Duration
+	// Mutes keeps /docker mute; nil turns the command off.
+	Mutes Mutes
 
 	jobs     chan func(context.Context)
 	mu       sync.Mutex
@@ -124,6 +131,9 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 		}
 		return ackWorking
 	}
+	if c.name == "mute" || c.name == "unmute" {
+		return s.mute(caller, c)
+	}
 	verb := Verb(c.name)
 	if err := s.Policy.AllowCaller(caller, verb); err != nil {
 		s.audit(context.Background(), caller, verb, Target{Name: c.target}, "denied", err)
@@ -140,6 +150,31 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 }
 
 var errRate = errors.New("too many actions; wait a minute")
+
+// mute silences notifications about containers whose name matches a glob;
+// it needs the same rights as start/stop/restart.
+func (s *Service) mute(caller Caller, c command) string {
+	verb := Verb(c.name)
+	err := s.Policy.AllowCaller(caller, Stop)
+	if err == nil && s.Mutes == nil {
+		err = errors.New("mutes are not available")
+	}
+	if err == nil {
+		var until time.Time
+		if c.name == "mute" {
+			until = time.Now().Add(c.muteFor)
+		}
+		err = s.Mutes.SetMute(c.target, until)
+	}
+	s.audit(context.Background(), caller, verb, Target{Name: c.target}, map[bool]string{true: "denied", false: "done"}[err != nil], err)
+	if err != nil {
+		return "⛔ " + err.Error()
+	}
+	if c.name == "unmute" {
+		return fmt.Sprintf("🔔 %s is no longer muted.", code(c.target))
+	}
+	return fmt.Sprintf("🔇 Notifications about %s are muted for %s.", code(c.target), c.muteFor)
+}
 
 func (s *Service) allowRate(user string) bool {
 	s.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,8 @@ type Store struct {
 
 	mu     sync.Mutex
 	counts map[string]int // outbox entries per destination, counted once then kept
+
+	muteGen atomic.Int64 // bumped by every SetMute
 }
 
 // Open opens (or creates) the state in dir. With dir empty the state
@@ -232,6 +235,7 @@ func (s *Store) LoadCheckpoint(host string) (cp Checkpoint, ok bool, err error) 
 // SetMute mutes containers whose name matches glob until the time given;
 // a zero time unmutes.
 func (s *Store) SetMute(glob string, until time.Time) error {
+	defer s.muteGen.Add(1)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMutes)
 		if until.IsZero() {
@@ -240,6 +244,9 @@ func (s *Store) SetMute(glob string, until time.Time) error {
 		return b.Put([]byte(glob), []byte(until.UTC().Format(time.RFC3339)))
 	})
 }
+
+// MuteGeneration changes whenever a mute is set or lifted.
+func (s *Store) MuteGeneration() int64 { return s.muteGen.Load() }
 
 // Mutes lists the mutes still in force at now.
 func (s *Store) Mutes(now time.Time) (map[string]time.Time, error) {

@@ -154,3 +154,31 @@ func TestWebhookPostsAndNeverLeaksItsURL(t *testing.T) {
 		t.Errorf("error leaks the URL or is nil: %v", err)
 	}
 }
+
+// A group's first message is posted; its update edits that message in
+// place and adds the details in its thread.
+func TestBotUpdatesGroupsInPlace(t *testing.T) {
+	api := slackstub.New(t)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100))
+	first := crash("web-1")
+	first.Group = &notify.Group{Key: "g1", Seq: 1, Count: 1}
+	update := crash("web-2")
+	update.Text = "CRASHED: 2 more matches (3 in all): web-2 (exit 137), web-3 (exit 137)"
+	update.Group = &notify.Group{Key: "g1", Seq: 2, Count: 3, New: []string{"web-2", "web-3"}}
+	for _, n := range []notify.Notification{first, update} {
+		if _, err := bot.Notify(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	posts, updates := api.Calls("chat.postMessage"), api.Calls("chat.update")
+	if len(posts) != 2 || len(updates) != 1 {
+		t.Fatalf("%d posts, %d updates", len(posts), len(updates))
+	}
+	ts := "1700000000.000001"
+	if updates[0].Form.Get("ts") != ts || !strings.Contains(updates[0].Form.Get("text"), "3 in all") {
+		t.Errorf("update: %v", updates[0].Form)
+	}
+	if posts[1].Form.Get("thread_ts") != ts || !strings.Contains(posts[1].Form.Get("text"), "web-3") {
+		t.Errorf("thread reply: %v", posts[1].Form)
+	}
+}
