@@ -3,9 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -490,12 +487,10 @@ func signedCommand(t *testing.T, addr, secret, user, text, responseURL string) i
 	body := url.Values{"command": {"/docker"}, "text": {text}, "user_id": {user}, "channel_id": {"COPS"},
 		"team_id": {"T1"}, "response_url": {responseURL}, "trigger_id": {user + text}}.Encode()
 	ts := fmt.Sprint(time.Now().Unix())
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/slack/commands", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Slack-Signature", slackstub.Sign(secret, ts, []byte(body)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,6 @@ package actions
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/slackstub"
 )
 
 // idleDocker answers like a daemon with no containers.
@@ -46,12 +44,10 @@ func BenchmarkSlashCommandAck(b *testing.B) {
 		i++
 		body := url.Values{"command": {"/docker"}, "text": {"start web"}, "user_id": {"U1"}, "channel_id": {"C1"},
 			"response_url": {""}, "trigger_id": {fmt.Sprint(i)}}.Encode()
-		mac := hmac.New(sha256.New, []byte(secret))
-		fmt.Fprintf(mac, "v0:%s:%s", ts, body)
 		req := httptest.NewRequest(http.MethodPost, "/slack/commands", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Slack-Request-Timestamp", ts)
-		req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+		req.Header.Set("X-Slack-Signature", slackstub.Sign(secret, ts, []byte(body)))
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		if rec.Code != 200 {

@@ -3,9 +3,6 @@ package actions_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -121,12 +118,6 @@ func setup(t *testing.T) *fixture {
 	return f
 }
 
-func sign(secret, ts string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
-	return "v0=" + hex.EncodeToString(mac.Sum(nil))
-}
-
 // post sends a request as Slack would: form-encoded and signed.
 func (f *fixture) post(t *testing.T, path string, body []byte, mutate func(*http.Request)) (int, string) {
 	t.Helper()
@@ -134,7 +125,7 @@ func (f *fixture) post(t *testing.T, path string, body []byte, mutate func(*http
 	ts := fmt.Sprint(time.Now().Unix())
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", sign(secret, ts, body))
+	req.Header.Set("X-Slack-Signature", slackstub.Sign(secret, ts, body))
 	if mutate != nil {
 		mutate(req)
 	}
@@ -218,12 +209,12 @@ func TestForgedRequestsAreRejected(t *testing.T) {
 		want   int
 	}{
 		{"wrong secret", body, func(r *http.Request) {
-			r.Header.Set("X-Slack-Signature", sign("not-the-secret", r.Header.Get("X-Slack-Request-Timestamp"), body))
+			r.Header.Set("X-Slack-Signature", slackstub.Sign("not-the-secret", r.Header.Get("X-Slack-Request-Timestamp"), body))
 		}, 401},
 		{"stale timestamp", body, func(r *http.Request) {
 			ts := fmt.Sprint(time.Now().Add(-6 * time.Minute).Unix())
 			r.Header.Set("X-Slack-Request-Timestamp", ts)
-			r.Header.Set("X-Slack-Signature", sign(secret, ts, body))
+			r.Header.Set("X-Slack-Signature", slackstub.Sign(secret, ts, body))
 		}, 401},
 		{"missing headers", body, func(r *http.Request) { r.Header.Del("X-Slack-Signature"); r.Header.Del("X-Slack-Request-Timestamp") }, 401},
 		{"missing v0=", body, func(r *http.Request) {
@@ -252,7 +243,7 @@ func TestForgedRequestsAreRejected(t *testing.T) {
 		r, b := req()
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.Header.Set("X-Slack-Request-Timestamp", ts)
-		r.Header.Set("X-Slack-Signature", sign(secret, ts, b))
+		r.Header.Set("X-Slack-Signature", slackstub.Sign(secret, ts, b))
 		resp, err := http.DefaultClient.Do(r)
 		if err != nil {
 			t.Fatal(err)

@@ -3,7 +3,13 @@ package actions
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
+
+	"github.com/slack-go/slack"
+
+	"github.com/whalewatch/whalewatch/internal/metrics"
 )
 
 func TestAuthorizeTable(t *testing.T) {
@@ -134,5 +140,22 @@ func TestParseMute(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("%q: %+v %v", text, c, err)
 		}
+	}
+}
+
+func TestRateLimitPerUser(t *testing.T) {
+	svc := NewService(idleDocker{}, Policy{Users: []string{"U1", "U2"}, Channels: []string{"C1"}}, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	svc.PerMinute = 2
+	cmd := func(user string) string {
+		return svc.SlashCommand(slack.SlashCommand{UserID: user, ChannelID: "C1", Text: "restart web"})
+	}
+	if cmd("U1") != ackWorking || cmd("U1") != ackWorking {
+		t.Fatal("first two actions refused")
+	}
+	if got := cmd("U1"); got != "⛔ "+errRate.Error() {
+		t.Errorf("third action in a minute: %q", got)
+	}
+	if cmd("U2") != ackWorking {
+		t.Error("another user was limited too")
 	}
 }
