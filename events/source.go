@@ -208,6 +208,7 @@ func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState,
 			if ev.Type == string(ContainerEventType) && (ev.Action == "die" || ev.Action == "destroy") {
 				delete(missing, ev.ActorID) // the replay explained it
 			}
+			s.checkOOM(ctx, &ev)
 			s.emit(out, st, ev)
 		case <-graceC:
 			for id, c := range missing {
@@ -232,6 +233,23 @@ func (s *Source) publishRunning(st *streamState) {
 
 // ContainerEventType is the Type of container events.
 const ContainerEventType = "container"
+
+// oomCheckTimeout bounds the one inspect a SIGKILL death may cost: the
+// daemon drops readers that stall for 100 ms.
+const oomCheckTimeout = 50 * time.Millisecond
+
+// checkOOM settles a SIGKILL death nobody asked for: the oom event may
+// come after the die, so ask the daemon whether the kernel killed it.
+func (s *Source) checkOOM(ctx context.Context, ev *Event) {
+	if ev.Type != ContainerEventType || ev.Action != "die" || ev.ExitCode != 137 || ev.Intentional || ev.OOMKilled {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, oomCheckTimeout)
+	defer cancel()
+	if res, err := s.Docker.ContainerInspect(ctx, ev.ActorID, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
+		ev.OOMKilled = res.Container.State.OOMKilled
+	}
+}
 
 // reconciledDeath makes the die event the stream never carried.
 func (s *Source) reconciledDeath(ctx context.Context, id string, c containerInfo) Event {

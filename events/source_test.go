@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -46,14 +47,25 @@ func TestSourceReportsOverflow(t *testing.T) {
 			t.Fatalf("reader blocked at message %d", i)
 		}
 	}
-	<-out
-	<-out // two fitted; eight were dropped
-	select {
-	case ev := <-out:
-		if ev.Type != SelfType || ev.Action != "events_dropped" || ev.Attributes["count"] != "8" {
-			t.Errorf("report = %+v", ev)
+	// What fitted and what the report counts make all ten.
+	passed, dropped := 0, 0
+	for {
+		select {
+		case ev := <-out:
+			if ev.Type != SelfType {
+				passed++
+				continue
+			}
+			if ev.Action != "events_dropped" {
+				t.Fatalf("unexpected %+v", ev)
+			}
+			n, _ := strconv.Atoi(ev.Attributes["count"])
+			dropped += n
+		case <-time.After(1500 * time.Millisecond):
+			if dropped == 0 || passed+dropped != 10 {
+				t.Errorf("%d passed and %d reported dropped; want ten in all, some dropped", passed, dropped)
+			}
+			return
 		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("no events_dropped report")
 	}
 }
