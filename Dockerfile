@@ -12,7 +12,6 @@ FROM ${GO_IMAGE} AS build
 ENV CGO_ENABLED=0 GOPATH=/tmp/go GOCACHE=/tmp/gocache GOFLAGS=-trimpath
 WORKDIR /out/state
 WORKDIR /src
-COPY go.mod go.sum ./
 COPY . .
 RUN ["/usr/local/go/bin/go", "build", "-ldflags=-s -w", "-o", "/out/whalewatch", "."]
 

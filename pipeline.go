@@ -80,7 +80,8 @@ func (p *pipeline) run(ctx context.Context, queue <-chan events.Event) {
 				case ev := <-queue:
 					p.handle(ev, time.Now())
 				default:
-					p.tick(time.Now().Add(24 * time.Hour)) // close every group now
+					p.send(p.grouper.Tick(time.Now().Add(24 * time.Hour))) // close every group now
+					p.checkpoint()
 					return
 				}
 			}
