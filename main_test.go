@@ -522,3 +522,30 @@ func TestMutes(t *testing.T) {
 		t.Error("muted matches not counted")
 	}
 }
+
+// test-rule on a capture: the matches and the message each would send.
+func TestTestRuleOnACapture(t *testing.T) {
+	var out, errOut strings.Builder
+	code := run([]string{"test-rule", `Action == "die" && Labels["team"] == "payments"`, "--events", "testdata/docker-20.10-events.jsonl",
+		"--template", `{{.Name}} ({{index .Labels "team"}}) exited {{.ExitCode}}`}, nil, &out, &errOut)
+	if code != 0 || !strings.Contains(out.String(), "[TEST] crash-1 (payments) exited 137") || !strings.Contains(errOut.String(), "1 of 55 events matched") {
+		t.Errorf("code %d\nstdout: %s\nstderr: %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"test-rule", `Actoin == "die"`, "--events", "testdata/docker-20.10-events.jsonl"}, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "column 1: unknown name Actoin") {
+		t.Errorf("bad rule: code %d, %s", code, errOut.String())
+	}
+}
+
+// LOG_FORMAT=json writes one JSON object per log line.
+func TestJSONLogs(t *testing.T) {
+	testdocker.Client(t)
+	p := start(t, "LOG_FORMAT=json", "LOG_LEVEL=debug")
+	for _, line := range strings.Split(strings.TrimSpace(p.logs()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
+			t.Errorf("not a JSON log line: %s", line)
+		}
+	}
+}
