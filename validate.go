@@ -41,6 +41,21 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  - %s → %s\n      when %s\n", r.Name, to, r.When)
 	}
 	fmt.Fprintf(stdout, "\nlabels shown in messages: %s\n", strings.Join(cfg.LabelsShown, ", "))
+	fmt.Fprintf(stdout, "state: %s\n", map[bool]string{true: cfg.StateDir, false: "temporary (STATE_DIR not set: nothing survives a restart)"}[cfg.StateDir != ""])
+	if !cfg.ActionsEnabled() {
+		fmt.Fprintln(stdout, "slack actions: off")
+		return exitOK
+	}
+	var via []string
+	if cfg.SlackSigningSecret != "" {
+		via = append(via, "HTTP "+cfg.HTTPAddr+" /slack/commands, /slack/interactions")
+	}
+	if cfg.SlackAppToken != "" {
+		via = append(via, "Socket Mode")
+	}
+	fmt.Fprintf(stdout, "slack actions: %s via %s; %d users (+%d read-only), %d channels, container globs %v\n",
+		cfg.SlackCommand, strings.Join(via, " and "), len(cfg.ActionsAllowedUsers), len(cfg.ActionsReadUsers),
+		len(cfg.ActionsAllowedChannels), cfg.ActionsContainers)
 	return exitOK
 }
 
