@@ -42,7 +42,13 @@ type Bot struct {
 	threads map[string]posted // group key → its message
 }
 
-type posted struct{ channel, ts string }
+type posted struct {
+	channel, ts string
+	at          time.Time
+}
+
+// maxThreads bounds the groups remembered; old ones are forgotten first.
+const maxThreads = 5000
 
 // Workspace is shared by every Bot of one token: Slack also limits a
 // workspace as a whole.
@@ -82,11 +88,22 @@ func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
 		slack.MsgOptionText(FallbackText(n), false),
 		slack.MsgOptionBlocks(Blocks(n)...))
 	if err == nil && n.Group != nil {
-		b.mu.Lock()
-		b.threads[n.Group.Key] = posted{channel, ts}
-		b.mu.Unlock()
+		b.remember(n.Group.Key, posted{channel, ts, time.Now()})
 	}
 	return Classify(err)
+}
+
+func (b *Bot) remember(key string, p posted) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.threads) >= maxThreads {
+		for k, old := range b.threads {
+			if time.Since(old.at) > 6*time.Hour || len(b.threads) >= maxThreads {
+				delete(b.threads, k)
+			}
+		}
+	}
+	b.threads[key] = p
 }
 
 // update edits a group's message with the summary and puts what is new
