@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,53 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/internal/testdocker"
-	"github.com/whalewatch/whalewatch/notify/webhook"
 )
-
-// attempt is one request a scripted sink received.
-type attempt struct {
-	at      time.Time
-	status  int
-	payload webhook.Payload
-	id      string
-}
-
-// scriptedSink answers with status(n) for the n-th request (1-based) after
-// an optional delay, and records everything.
-type scriptedSink struct {
-	*httptest.Server
-	mu       sync.Mutex
-	attempts []attempt
-}
-
-func newScriptedSink(t *testing.T, delay time.Duration, status func(n int) (int, string)) *scriptedSink {
-	s := &scriptedSink{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var p webhook.Payload
-		_ = json.Unmarshal(b, &p)
-		time.Sleep(delay)
-		s.mu.Lock()
-		code, retryAfter := 200, ""
-		if status != nil {
-			code, retryAfter = status(len(s.attempts) + 1)
-		}
-		s.attempts = append(s.attempts, attempt{at: time.Now(), status: code, payload: p, id: r.Header.Get("webhook-id")})
-		s.mu.Unlock()
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		w.WriteHeader(code)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *scriptedSink) all() []attempt {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]attempt(nil), s.attempts...)
-}
 
 // delivered lists accepted payloads that concern a name with the prefix,
 // and the container names they account for (a group update counts all its members).
@@ -109,7 +59,7 @@ func TestDeliveryRetriesInOrderHonouringRetryAfter(t *testing.T) {
 		}
 		return 200, ""
 	})
-	start(t, noGrouping, "WEBHOOK_URL="+sink.URL)
+	start(t, ungrouped("WEBHOOK_URL="+sink.URL)...)
 	prefix := "wwtest-" + testdocker.RunID + "-retry-"
 	var want []string
 	for i := range 3 {
@@ -218,7 +168,7 @@ func TestNothingIsLostAcrossKill9(t *testing.T) {
 	testdocker.Image(t, c)
 	sink := newScriptedSink(t, time.Second, nil) // slow: notifications pile up in the outbox
 	stateDir := t.TempDir()
-	env := []string{noGrouping, "WEBHOOK_URL=" + sink.URL, "STATE_DIR=" + stateDir}
+	env := ungrouped("WEBHOOK_URL="+sink.URL, "STATE_DIR="+stateDir)
 	p := start(t, env...)
 	prefix := "wwtest-" + testdocker.RunID + "-k9-"
 	var want []string
@@ -249,7 +199,7 @@ func TestNothingIsLostAcrossKill9(t *testing.T) {
 		if ids[m.payload.Name] == nil {
 			ids[m.payload.Name] = map[string]bool{}
 		}
-		ids[m.payload.Name][m.id] = true
+		ids[m.payload.Name][m.header.Get("webhook-id")] = true
 	}
 	dups := 0
 	for name, count := range names {

@@ -3,7 +3,6 @@ package main
 import (
 	"archive/tar"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -148,7 +147,9 @@ func buildWhalewatchImage(t *testing.T, c *client.Client) string {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	checkStream(t, "docker build", res.Body)
+	if err := testdocker.StreamError(res.Body); err != nil {
+		t.Fatalf("docker build: %v", err)
+	}
 	t.Cleanup(func() {
 		_, _ = c.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
@@ -192,7 +193,9 @@ func goBuilderImage(t *testing.T, c *client.Client) string {
 		t.Fatalf("import the Go builder image: %v", err)
 	}
 	defer res.Close()
-	checkStream(t, "docker import", res)
+	if err := testdocker.StreamError(res); err != nil {
+		t.Fatalf("docker import: %v", err)
+	}
 	return tag
 }
 
@@ -244,24 +247,4 @@ func addTree(tw *tar.Writer, root, prefix string, skip func(rel string, d fs.Dir
 		}
 		return nil
 	})
-}
-
-// checkStream reads a JSON message stream of the daemon and fails on an error in it.
-func checkStream(t *testing.T, what string, r io.Reader) {
-	t.Helper()
-	dec := json.NewDecoder(r)
-	for {
-		var msg struct {
-			Stream string `json:"stream"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&msg); err == io.EOF {
-			return
-		} else if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if msg.Error != "" {
-			t.Fatalf("%s: %s", what, msg.Error)
-		}
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 	"github.com/whalewatch/whalewatch/internal/testdocker"
-	"github.com/whalewatch/whalewatch/notify/webhook"
 )
 
 var binary string
@@ -71,9 +69,7 @@ func start(t *testing.T, env ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary), done: make(chan struct{})}
 	p.cmd.Env = []string{"DOCKER_HOST=" + os.Getenv("DOCKER_HOST"), "HTTP_ADDR=127.0.0.1:0", "PATH=" + os.Getenv("PATH")}
-	for _, e := range env {
-		p.cmd.Env = append(p.cmd.Env, strings.Split(e, "\x00")...)
-	}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	stdout, _ := p.cmd.StdoutPipe()
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
@@ -131,7 +127,7 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 func TestRunWithoutConfigPrintsCrashes(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
-	p := start(t, noGrouping)
+	p := start(t, ungrouped()...)
 	crash := testdocker.Run(t, c, testdocker.Spec{Name: "stdout-crash", Args: []string{"exit", "3"}})
 	began := time.Now()
 	var line string
@@ -196,45 +192,12 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
-// noGrouping: other tests' containers die on the same daemon at the same
-// time; with grouping ours could land in a shared summary.
-const noGrouping = "RULE_CRASHED_GROUP_WINDOW=0\x00RULE_OOM_GROUP_WINDOW=0\x00RULE_UNHEALTHY_GROUP_WINDOW=0\x00RULE_WHALEWATCH_GROUP_WINDOW=0"
-
-// webhookSink is a real HTTP server on 127.0.0.1 that records JSON bodies.
-type webhookSink struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies []webhook.Payload
-	heads  []http.Header
-}
-
-func newSink(t *testing.T) *webhookSink {
-	s := &webhookSink{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var p webhook.Payload
-		if err := json.Unmarshal(b, &p); err != nil {
-			t.Errorf("webhook body is not JSON: %s", b)
-		}
-		s.mu.Lock()
-		s.bodies = append(s.bodies, p)
-		s.heads = append(s.heads, r.Header.Clone())
-		s.mu.Unlock()
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *webhookSink) about(name string) []webhook.Payload {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []webhook.Payload
-	for _, p := range s.bodies {
-		if p.Name == name {
-			out = append(out, p)
-		}
-	}
-	return out
+// ungrouped adds settings that turn grouping off to env: other tests'
+// containers die on the same daemon at the same time, and with grouping
+// ours could land in a shared summary.
+func ungrouped(env ...string) []string {
+	return append(env, "RULE_CRASHED_GROUP_WINDOW=0", "RULE_OOM_GROUP_WINDOW=0",
+		"RULE_UNHEALTHY_GROUP_WINDOW=0", "RULE_WHALEWATCH_GROUP_WINDOW=0")
 }
 
 // Real containers crash, exit cleanly, get OOM-killed, turn unhealthy and
@@ -243,12 +206,12 @@ func (s *webhookSink) about(name string) []webhook.Payload {
 func TestNotificationsReachWebhookAndSlack(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
-	sink := newSink(t)
+	sink := newScriptedSink(t, 0, nil)
 	api := slackstub.New(t)
-	start(t, noGrouping,
+	start(t, ungrouped(
 		"WEBHOOK_URL="+sink.URL+"/hook", "WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		"SLACK_BOT_TOKEN=xoxb-e2e", "SLACK_CHANNEL=C0ALERTS", "SLACK_API_URL="+api.APIURL(),
-	)
+	)...)
 	run := func(name string, spec testdocker.Spec) string {
 		spec.Name = name
 		return testdocker.Run(t, c, spec).Name
@@ -291,13 +254,11 @@ func TestNotificationsReachWebhookAndSlack(t *testing.T) {
 	if crashed.Labels[testdocker.LabelKey] != "" {
 		t.Errorf("a label outside LABELS_SHOWN was sent: %v", crashed.Labels)
 	}
-	sink.mu.Lock()
-	for _, h := range sink.heads {
-		if h.Get("webhook-id") == "" || !strings.HasPrefix(h.Get("webhook-signature"), "v1,") {
-			t.Errorf("unsigned post: %v", h)
+	for _, a := range sink.all() {
+		if a.header.Get("webhook-id") == "" || !strings.HasPrefix(a.header.Get("webhook-signature"), "v1,") {
+			t.Errorf("unsigned post: %v", a.header)
 		}
 	}
-	sink.mu.Unlock()
 
 	// Slack got the same three, as Block Kit with a fallback text.
 	posts := map[string]string{}
@@ -392,8 +353,8 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 	d := testdocker.StartPrivateDaemon(t, "--live-restore")
 	c := d.Client(t)
 	testdocker.Image(t, c)
-	sink := newSink(t)
-	start(t, noGrouping, "DOCKER_HOST="+d.Host, "WEBHOOK_URL="+sink.URL, "HOST_NAME=restarted")
+	sink := newScriptedSink(t, 0, nil)
+	start(t, ungrouped("DOCKER_HOST="+d.Host, "WEBHOOK_URL="+sink.URL, "HOST_NAME=restarted")...)
 
 	victim := testdocker.Run(t, c, testdocker.Spec{Name: "victim", Args: []string{"sleep"}})
 	crash := testdocker.Run(t, c, testdocker.Spec{Name: "before", Args: []string{"exit", "4"}})
@@ -435,10 +396,10 @@ func TestSlackActionsThroughTheBinary(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
 	api := slackstub.New(t)
-	replies := newSink(t)
+	replies := newScriptedSink(t, 0, nil)
 	const secret = "e2e-signing-secret"
-	p := start(t, noGrouping, "SLACK_SIGNING_SECRET="+secret, "SLACK_BOT_TOKEN=xoxb-e2e", "SLACK_CHANNEL=COPS", "SLACK_API_URL="+api.APIURL(),
-		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "ACTIONS_AUDIT_CHANNEL=CAUDIT")
+	p := start(t, ungrouped("SLACK_SIGNING_SECRET="+secret, "SLACK_BOT_TOKEN=xoxb-e2e", "SLACK_CHANNEL=COPS", "SLACK_API_URL="+api.APIURL(),
+		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "ACTIONS_AUDIT_CHANNEL=CAUDIT")...)
 	labels := map[string]string{"whalewatch.actions": "start,restart"}
 	web := testdocker.Run(t, c, testdocker.Spec{Name: "web", NoStart: true, Labels: labels})
 
@@ -503,10 +464,10 @@ func signedCommand(t *testing.T, addr, secret, user, text, responseURL string) i
 func TestMutes(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
-	sink := newSink(t)
+	sink := newScriptedSink(t, 0, nil)
 	const secret = "mute-secret"
-	p := start(t, noGrouping, "WEBHOOK_URL="+sink.URL, "SLACK_SIGNING_SECRET="+secret,
-		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "STATE_DIR="+t.TempDir())
+	p := start(t, ungrouped("WEBHOOK_URL="+sink.URL, "SLACK_SIGNING_SECRET="+secret,
+		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "STATE_DIR="+t.TempDir())...)
 	if code := signedCommand(t, p.httpAddr(t), secret, "UADMIN", "mute wwtest-"+testdocker.RunID+"-hushed* 10m", sink.URL); code != 200 {
 		t.Fatalf("mute: %d", code)
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/whalewatch/whalewatch/notify/slack"
 	"github.com/whalewatch/whalewatch/notify/stdout"
 	"github.com/whalewatch/whalewatch/notify/webhook"
-	"github.com/whalewatch/whalewatch/rules"
 )
 
 // readyGrace: /readyz stays ready through reconnects shorter than this.
@@ -40,11 +39,6 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		return exitBadConfig
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	engine, err := rules.Compile(cfg.Rules)
-	if err != nil { // config.Load compiled them already; kept for safety
-		printConfigError(stderr, err)
-		return exitBadConfig
-	}
 	m := metrics.New()
 	store, err := state.Open(cfg.StateDir)
 	if err != nil {
@@ -67,7 +61,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	}
 	defer d.close()
 
-	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
+	log.Info("whalewatch starting", "version", version(), "rules", len(cfg.Engine.Rules()),
 		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
 
 	var extra []func(context.Context) error
@@ -94,7 +88,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "")
 		extra = append(extra, serveHTTP(ln, mux))
 	}
-	p := newPipeline(cfg, engine, dispatcher, store, d.sources, offer, log, m)
+	p := newPipeline(cfg, cfg.Engine, dispatcher, store, d.sources, offer, log, m)
 	p.restore()
 	if err := runIntake(ctx, cfg, p, dispatcher, extra...); err != nil {
 		log.Error("whalewatch stopped", "err", err)

@@ -278,6 +278,20 @@ func (p *proxy) client(t *testing.T) *client.Client {
 	return c
 }
 
+// dieWhileCut starts a container that exits after a delay, cuts the
+// stream once the start is seen, and waits until the container has died.
+func dieWhileCut(t *testing.T, c *client.Client, p *proxy, w *watcher, spec testdocker.Spec) testdocker.Container {
+	t.Helper()
+	spec.NoStart = true
+	dying := testdocker.Run(t, c, spec)
+	w.track(dying.ID)
+	start(t, c, dying.ID)
+	w.waitFor(t, "start", 1, 10*time.Second, isAction(dying.ID, "start"))
+	p.cut()
+	waitExited(t, c, dying.ID)
+	return dying
+}
+
 func waitExited(t *testing.T, c *client.Client, id string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -300,13 +314,7 @@ func TestSourceResumesWithoutGapsOrDuplicates(t *testing.T) {
 	p := newProxy(t)
 	w := startSource(t, p.client(t), func(s *events.Source) { s.GapNoticeAfter = 0 })
 
-	dying := testdocker.Run(t, c, testdocker.Spec{Name: "resume", NoStart: true, Args: []string{"exit", "5", "1500ms"}})
-	w.track(dying.ID)
-	start(t, c, dying.ID)
-	w.waitFor(t, "start", 1, 10*time.Second, isAction(dying.ID, "start"))
-
-	p.cut()
-	waitExited(t, c, dying.ID)
+	dying := dieWhileCut(t, c, p, w, testdocker.Spec{Name: "resume", Args: []string{"exit", "5", "1500ms"}})
 	p.listen()
 
 	w.waitFor(t, "stream_restored", 1, 10*time.Second, func(ev events.Event) bool { return ev.Action == "stream_restored" })
@@ -344,13 +352,7 @@ func TestSourceReconcilesDeathsTheDaemonForgot(t *testing.T) {
 	p := newProxy(t)
 	w := startSource(t, p.client(t), func(s *events.Source) { s.ReconcileGrace = 500 * time.Millisecond })
 
-	dying := testdocker.Run(t, c, testdocker.Spec{Name: "forgotten", NoStart: true, Args: []string{"exit", "7", "1s"}})
-	w.track(dying.ID)
-	start(t, c, dying.ID)
-	w.waitFor(t, "start", 1, 10*time.Second, isAction(dying.ID, "start"))
-
-	p.cut()
-	waitExited(t, c, dying.ID)
+	dying := dieWhileCut(t, c, p, w, testdocker.Spec{Name: "forgotten", Args: []string{"exit", "7", "1s"}})
 	floodEvents(t, c, 300)
 	p.listen()
 

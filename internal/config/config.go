@@ -84,6 +84,8 @@ type Config struct {
 	// Filled by Load from the dynamic variables.
 	Destinations []Destination `env:"-"`
 	Rules        []rules.Spec  `env:"-"`
+	// Engine holds the enabled rules, compiled once by Load.
+	Engine *rules.Engine `env:"-"`
 	// RuleOptions are the rules' grouping and cooldown, by rule name.
 	RuleOptions map[string]notify.RuleOptions `env:"-"`
 }
@@ -437,9 +439,11 @@ func (c *Config) loadRules(vars map[string]string) []error {
 		}
 	}
 	c.Rules = specs
-	if _, err := rules.Compile(specs); err != nil {
+	engine, err := rules.Compile(specs)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	c.Engine = engine
 	return errs
 }
 

@@ -178,6 +178,9 @@ func (s *Store) Remove(dest string, seq uint64) error {
 func (s *Store) Len(dest string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n, ok := s.counts[dest]; ok {
+		return n // the usual case: no transaction
+	}
 	n := 0
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		n = s.lenLocked(tx, dest)

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -66,7 +67,7 @@ func Image(t testing.TB, c *client.Client) string {
 	defer imagesMu.Unlock()
 	if !built[c.DaemonHost()] {
 		if err := buildImage(c); err != nil {
-			t.Fatalf("build test image: %v", err)
+			t.Fatalf("docker build of the test image: %v", err)
 		}
 		built[c.DaemonHost()] = true
 	}
@@ -118,7 +119,13 @@ func buildImage(c *client.Client) error {
 		return err
 	}
 	defer res.Body.Close()
-	dec := json.NewDecoder(res.Body)
+	return StreamError(res.Body)
+}
+
+// StreamError reads a daemon's JSON progress stream (build, import) to its
+// end and returns the error it reports, if any.
+func StreamError(r io.Reader) error {
+	dec := json.NewDecoder(r)
 	for {
 		var msg struct {
 			Error string `json:"error"`
@@ -129,7 +136,7 @@ func buildImage(c *client.Client) error {
 			return err
 		}
 		if msg.Error != "" {
-			return fmt.Errorf("docker build: %s", msg.Error)
+			return errors.New(msg.Error)
 		}
 	}
 }

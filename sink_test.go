@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/whalewatch/whalewatch/notify/webhook"
+)
+
+// attempt is one request a sink received.
+type attempt struct {
+	at      time.Time
+	status  int
+	header  http.Header
+	payload webhook.Payload
+}
+
+// scriptedSink is a real HTTP server on 127.0.0.1 that records every
+// request. It answers status(n) for the n-th request (1-based; 200 when
+// status is nil), after an optional delay.
+type scriptedSink struct {
+	*httptest.Server
+	mu       sync.Mutex
+	attempts []attempt
+}
+
+func newScriptedSink(t *testing.T, delay time.Duration, status func(n int) (int, string)) *scriptedSink {
+	s := &scriptedSink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var p webhook.Payload
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Errorf("webhook body is not JSON: %s", b)
+		}
+		time.Sleep(delay)
+		s.mu.Lock()
+		code, retryAfter := 200, ""
+		if status != nil {
+			code, retryAfter = status(len(s.attempts) + 1)
+		}
+		s.attempts = append(s.attempts, attempt{at: time.Now(), status: code, header: r.Header.Clone(), payload: p})
+		s.mu.Unlock()
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *scriptedSink) all() []attempt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]attempt(nil), s.attempts...)
+}
+
+// about lists the payloads about one name (a container, or a host for
+// whalewatch's own reports).
+func (s *scriptedSink) about(name string) []webhook.Payload {
+	var out []webhook.Payload
+	for _, a := range s.all() {
+		if a.payload.Name == name {
+			out = append(out, a.payload)
+		}
+	}
+	return out
+}
