@@ -205,10 +205,17 @@ func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState,
 				s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
 				continue
 			}
-			if ev.Type == string(ContainerEventType) && (ev.Action == "die" || ev.Action == "destroy") {
+			if ev.Type == ContainerEventType && (ev.Action == "die" || ev.Action == "destroy") {
 				delete(missing, ev.ActorID) // the replay explained it
 			}
-			s.checkOOM(ctx, &ev)
+			if s.checkOOM(ctx, &ev) {
+				// The daemon's oom event is late or lost: stand in for it, so an
+				// OOM kill is reported the same way whatever the order.
+				oom := ev
+				oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
+				st.lateOOM[ev.ActorID] = true
+				s.emit(out, st, oom)
+			}
 			s.emit(out, st, ev)
 		case <-graceC:
 			for id, c := range missing {
@@ -239,16 +246,18 @@ const ContainerEventType = "container"
 const oomCheckTimeout = 50 * time.Millisecond
 
 // checkOOM settles a SIGKILL death nobody asked for: the oom event may
-// come after the die, so ask the daemon whether the kernel killed it.
-func (s *Source) checkOOM(ctx context.Context, ev *Event) {
+// come after the die (or not at all), so ask the daemon whether the kernel
+// killed it. It reports whether it found an OOM kill the stream had not shown.
+func (s *Source) checkOOM(ctx context.Context, ev *Event) bool {
 	if ev.Type != ContainerEventType || ev.Action != "die" || ev.ExitCode != 137 || ev.Intentional || ev.OOMKilled {
-		return
+		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, oomCheckTimeout)
 	defer cancel()
 	if res, err := s.Docker.ContainerInspect(ctx, ev.ActorID, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
 		ev.OOMKilled = res.Container.State.OOMKilled
 	}
+	return ev.OOMKilled
 }
 
 // reconciledDeath makes the die event the stream never carried.

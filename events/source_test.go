@@ -2,12 +2,15 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
@@ -67,5 +70,47 @@ func TestSourceReportsOverflow(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// oomDocker says every container was OOM-killed.
+type oomDocker struct{ fakeDocker }
+
+func (oomDocker) ContainerInspect(context.Context, string, client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	var res client.ContainerInspectResult
+	res.Container.State = &container.State{OOMKilled: true, ExitCode: 137}
+	return res, nil
+}
+
+// When the daemon's oom event comes after the die (or never), the source
+// stands in for it once, and drops the late original.
+func TestSourceStandsInForALateOOMEvent(t *testing.T) {
+	f := &oomDocker{fakeDocker{messages: make(chan events.Message)}}
+	src := NewSource("h", f, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	out := make(chan Event, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = src.Run(ctx, out); close(done) }()
+	defer func() { cancel(); <-done }()
+	die := events.Message{Type: "container", Action: "die", TimeNano: 1, Actor: events.Actor{ID: "c1", Attributes: map[string]string{"name": "db", "exitCode": "137"}}}
+	lateOOM := events.Message{Type: "container", Action: "oom", TimeNano: 2, Actor: events.Actor{ID: "c1", Attributes: map[string]string{"name": "db"}}}
+	f.messages <- die
+	f.messages <- lateOOM
+	var got []string
+	for len(got) < 2 {
+		select {
+		case ev := <-out:
+			got = append(got, fmt.Sprintf("%s/%v", ev.Action, ev.OOMKilled))
+		case <-time.After(3 * time.Second):
+			t.Fatalf("got %v", got)
+		}
+	}
+	select {
+	case ev := <-out:
+		t.Errorf("the late oom event came through too: %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if strings.Join(got, " ") != "oom/false die/true" {
+		t.Errorf("events = %v, want the stand-in oom, then the die marked OOMKilled", got)
 	}
 }

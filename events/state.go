@@ -19,6 +19,7 @@ type streamState struct {
 	running   map[string]containerInfo
 	killed    map[string]time.Time // last kill event per container
 	oom       map[string]time.Time // last oom event per container
+	lateOOM   map[string]bool      // containers whose oom event was stood in for
 }
 
 func newStreamState(since int64) *streamState {
@@ -28,6 +29,7 @@ func newStreamState(since int64) *streamState {
 		running: map[string]containerInfo{},
 		killed:  map[string]time.Time{},
 		oom:     map[string]time.Time{},
+		lateOOM: map[string]bool{},
 	}
 }
 
@@ -36,6 +38,10 @@ func newStreamState(since int64) *streamState {
 func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (Event, bool) {
 	ev := FromMessage(host, m)
 	if !st.seen.Add(ev.Key(), time.Time{}) {
+		return ev, false
+	}
+	if ev.Type == ContainerEventType && ev.Action == "oom" && st.lateOOM[ev.ActorID] {
+		delete(st.lateOOM, ev.ActorID) // already stood in for
 		return ev, false
 	}
 	st.observe(&ev, intentWindow)
@@ -65,6 +71,7 @@ func (st *streamState) observe(ev *Event, intentWindow time.Duration) {
 		delete(st.killed, id)
 		delete(st.oom, id)
 	case "destroy":
+		delete(st.lateOOM, id)
 		delete(st.running, id)
 		delete(st.killed, id)
 		delete(st.oom, id)
