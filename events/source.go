@@ -189,6 +189,12 @@ func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState,
 	}
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
+	// SIGKILL deaths nobody asked for wait briefly for their oom event,
+	// which the daemon may send after the die.
+	held := map[string]heldDeath{}
+	defer func() { s.releaseHeld(ctx, out, st, held, time.Time{}) }()
+	holdCheck := time.NewTicker(oomWait / 5)
+	defer holdCheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -208,15 +214,23 @@ func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState,
 			if ev.Type == ContainerEventType && (ev.Action == "die" || ev.Action == "destroy") {
 				delete(missing, ev.ActorID) // the replay explained it
 			}
-			if s.checkOOM(ctx, &ev) {
-				// The daemon's oom event is late or lost: stand in for it, so an
-				// OOM kill is reported the same way whatever the order.
-				oom := ev
-				oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
-				st.lateOOM[ev.ActorID] = true
-				s.emit(out, st, oom)
+			switch {
+			case mayBeOOM(ev):
+				held[ev.ActorID] = heldDeath{ev: ev, until: time.Now().Add(oomWait)}
+				continue
+			case ev.Type == ContainerEventType && ev.Action == "oom":
+				if h, ok := held[ev.ActorID]; ok {
+					delete(held, ev.ActorID)
+					delete(st.oom, ev.ActorID) // spent on this death
+					h.ev.OOMKilled = true
+					s.emit(out, st, ev)
+					s.emit(out, st, h.ev)
+					continue
+				}
 			}
 			s.emit(out, st, ev)
+		case now := <-holdCheck.C:
+			s.releaseHeld(ctx, out, st, held, now)
 		case <-graceC:
 			for id, c := range missing {
 				s.emit(out, st, s.reconciledDeath(ctx, id, c))
@@ -241,18 +255,50 @@ func (s *Source) publishRunning(st *streamState) {
 // ContainerEventType is the Type of container events.
 const ContainerEventType = "container"
 
-// oomCheckTimeout bounds the one inspect a SIGKILL death may cost: the
-// daemon drops readers that stall for 100 ms.
-const oomCheckTimeout = 50 * time.Millisecond
+const (
+	// oomWait is how long a SIGKILL death nobody asked for waits for its
+	// oom event before whalewatch asks the daemon instead.
+	oomWait = time.Second
+	// oomCheckTimeout bounds that one inspect: the daemon drops readers
+	// that stall for 100 ms.
+	oomCheckTimeout = 50 * time.Millisecond
+)
 
-// checkOOM settles a SIGKILL death nobody asked for: the oom event may
-// come after the die (or not at all), so ask the daemon whether the kernel
-// killed it. It reports whether it found an OOM kill the stream had not shown.
-func (s *Source) checkOOM(ctx context.Context, ev *Event) bool {
-	if ev.Type != ContainerEventType || ev.Action != "die" || ev.ExitCode != 137 || ev.Intentional || ev.OOMKilled {
-		return false
+// heldDeath is a die waiting for its oom event.
+type heldDeath struct {
+	ev    Event
+	until time.Time
+}
+
+// mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
+func mayBeOOM(ev Event) bool {
+	return ev.Type == ContainerEventType && ev.Action == "die" && ev.ExitCode == 137 && !ev.Intentional && !ev.OOMKilled
+}
+
+// releaseHeld passes on the held deaths whose wait is over (all of them
+// with a zero now). Without an oom event, the daemon is asked; an OOM kill
+// it confirms gets an oom event in place of the daemon's, whose late
+// original is then dropped — one OOM report whatever the order.
+func (s *Source) releaseHeld(ctx context.Context, out chan<- Event, st *streamState, held map[string]heldDeath, now time.Time) {
+	for id, h := range held {
+		if !now.IsZero() && now.Before(h.until) {
+			continue
+		}
+		delete(held, id)
+		if s.checkOOM(ctx, &h.ev) {
+			oom := h.ev
+			oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
+			st.lateOOM[id] = true
+			s.emit(out, st, oom)
+		}
+		s.emit(out, st, h.ev)
 	}
-	ctx, cancel := context.WithTimeout(ctx, oomCheckTimeout)
+}
+
+// checkOOM asks the daemon whether the kernel killed a container, and
+// reports whether it did.
+func (s *Source) checkOOM(ctx context.Context, ev *Event) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), oomCheckTimeout)
 	defer cancel()
 	if res, err := s.Docker.ContainerInspect(ctx, ev.ActorID, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
 		ev.OOMKilled = res.Container.State.OOMKilled
