@@ -6,6 +6,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
@@ -64,7 +65,7 @@ func (p *pipeline) restore() {
 
 // run handles events until ctx ends and the queue is empty, then sends
 // what groups still hold and saves the checkpoints.
-func (p *pipeline) run(ctx context.Context, queue <-chan events.Event) {
+func (p *pipeline) run(ctx context.Context, queue <-chan event.Event) {
 	p.refreshMutes(time.Now())
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
@@ -89,7 +90,7 @@ func (p *pipeline) run(ctx context.Context, queue <-chan events.Event) {
 	}
 }
 
-func (p *pipeline) handle(ev events.Event, now time.Time) {
+func (p *pipeline) handle(ev event.Event, now time.Time) {
 	p.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
 	defer p.markProcessed(ev)
 	matches, errs := p.engine.Match(ev)
@@ -141,8 +142,8 @@ func (p *pipeline) tick(now time.Time) {
 	p.checkpoint()
 }
 
-func (p *pipeline) markProcessed(ev events.Event) {
-	if ev.Type != events.SelfType && !ev.Reconciled && ev.TimeNano > p.processed[ev.Host] {
+func (p *pipeline) markProcessed(ev event.Event) {
+	if ev.Type != event.SelfType && !ev.Reconciled && ev.TimeNano > p.processed[ev.Host] {
 		p.processed[ev.Host] = ev.TimeNano
 	}
 }
@@ -174,7 +175,7 @@ func (p *pipeline) refreshMutes(now time.Time) {
 }
 
 // muted: the container's label says so, or a mute (/docker mute) covers its name.
-func (p *pipeline) muted(ev events.Event, now time.Time) bool {
+func (p *pipeline) muted(ev event.Event, now time.Time) bool {
 	if ev.Labels[MuteLabel] == "true" {
 		return true
 	}

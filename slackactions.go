@@ -11,7 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/whalewatch/whalewatch/actions"
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/notify"
@@ -19,7 +19,7 @@ import (
 
 // offerFunc returns the buttons a notification about ev carries; crashLoop
 // for the message that announces a crash loop.
-type offerFunc func(ev events.Event, crashLoop bool) []notify.Action
+type offerFunc func(ev event.Event, crashLoop bool) []notify.Action
 
 // newActions wires Slack actions on the first daemon.
 func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client, mutes actions.Mutes) (*actions.Service, *slack.Client) {
@@ -43,8 +43,8 @@ func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker
 // offerButtons offers "Start again" on a crash, "Restart" when unhealthy
 // and "Stop" on a crash loop, for containers that allow it.
 func offerButtons(svc *actions.Service) offerFunc {
-	return func(ev events.Event, crashLoop bool) []notify.Action {
-		if ev.Type != events.ContainerEventType {
+	return func(ev event.Event, crashLoop bool) []notify.Action {
+		if ev.Type != event.ContainerType {
 			return nil
 		}
 		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
@@ -109,7 +110,7 @@ func runIntake(ctx context.Context, cfg *config.Config, p *pipeline, dispatcher 
 	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	queue := make(chan events.Event, cfg.EventQueueSize)
+	queue := make(chan event.Event, cfg.EventQueueSize)
 	for _, src := range p.sources {
 		g.Go(func() error { return src.Run(gctx, queue) })
 	}

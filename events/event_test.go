@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/whalewatch/whalewatch/event"
 )
 
 func fixture(t *testing.T, name string) []events.Message {
@@ -23,7 +25,7 @@ func fixture(t *testing.T, name string) []events.Message {
 
 func TestFromMessage(t *testing.T) {
 	msgs := fixture(t, "docker-20.10-events.jsonl")
-	byAction := map[string]Event{}
+	byAction := map[string]event.Event{}
 	for _, m := range msgs {
 		ev := FromMessage("h1", m)
 		byAction[string(m.Action)] = ev
@@ -65,14 +67,6 @@ func TestFromMessage(t *testing.T) {
 	}
 }
 
-func TestShortIDOnShortIDs(t *testing.T) {
-	for id, want := range map[string]string{"": "", "abc": "abc", "0123456789abcdef": "0123456789ab"} {
-		if got := (Event{ActorID: id}).ShortID(); got != want {
-			t.Errorf("ShortID(%q) = %q, want %q", id, got, want)
-		}
-	}
-}
-
 func TestReplayAnnotatesDies(t *testing.T) {
 	evs := Replay("h1", fixture(t, "docker-20.10-events.jsonl"))
 	type death struct {
@@ -106,18 +100,6 @@ func TestReplayDropsDuplicates(t *testing.T) {
 	doubled := append(append([]events.Message{}, msgs...), msgs[10:20]...)
 	if a, b := len(Replay("h", msgs)), len(Replay("h", doubled)); a != b {
 		t.Errorf("replayed overlap not dropped: %d events, then %d", a, b)
-	}
-}
-
-func TestExitMeaning(t *testing.T) {
-	for code, want := range map[int]string{
-		-1: "unknown", 0: "success", 1: "application error", 3: "application error", 126: "command cannot be executed",
-		127: "command not found", 137: "SIGKILL: killed, often out of memory or docker kill",
-		143: "SIGTERM: asked to stop", 139: "killed by signal 11 (segmentation fault)", 255: "application error",
-	} {
-		if got := ExitMeaning(code); got != want {
-			t.Errorf("ExitMeaning(%d) = %q, want %q", code, got, want)
-		}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/whalewatch/whalewatch/event"
 )
 
 // ReadJSONL reads messages as `docker events --format '{{json .}}'`
@@ -31,9 +33,9 @@ func ReadJSONL(r io.Reader) ([]events.Message, error) {
 
 // Replay turns recorded messages into Events the way a live Source does:
 // duplicates dropped, dies annotated as intentional or OOM.
-func Replay(host string, msgs []events.Message) []Event {
+func Replay(host string, msgs []events.Message) []event.Event {
 	st := newStreamState(0)
-	var out []Event
+	var out []event.Event
 	for _, m := range msgs {
 		if ev, ok := st.accept(host, m, defaultIntentWindow); ok {
 			out = append(out, ev)

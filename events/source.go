@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 )
@@ -99,7 +100,7 @@ func (s *Source) Ready(grace time.Duration) bool {
 // Run streams events into out until ctx ends. It never blocks on out: when
 // out is full the event is dropped, counted, logged, and reported by an
 // events_dropped event as soon as there is room.
-func (s *Source) Run(ctx context.Context, out chan<- Event) error {
+func (s *Source) Run(ctx context.Context, out chan<- event.Event) error {
 	st := newStreamState(s.Since)
 	restoredAt := time.Time{}
 	if s.restored != nil {
@@ -153,7 +154,7 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 }
 
 // session is one connection: list, open the stream, read until it fails.
-func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState, downSince time.Time, unreachableReported *bool) error {
+func (s *Source) session(ctx context.Context, out chan<- event.Event, st *streamState, downSince time.Time, unreachableReported *bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
@@ -211,14 +212,14 @@ func (s *Source) session(ctx context.Context, out chan<- Event, st *streamState,
 				s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
 				continue
 			}
-			if ev.Type == ContainerEventType && (ev.Action == "die" || ev.Action == "destroy") {
+			if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") {
 				delete(missing, ev.ActorID) // the replay explained it
 			}
 			switch {
 			case mayBeOOM(ev):
 				held[ev.ActorID] = heldDeath{ev: ev, until: time.Now().Add(oomWait)}
 				continue
-			case ev.Type == ContainerEventType && ev.Action == "oom":
+			case ev.Type == event.ContainerType && ev.Action == "oom":
 				if h, ok := held[ev.ActorID]; ok {
 					delete(held, ev.ActorID)
 					delete(st.oom, ev.ActorID) // spent on this death
@@ -252,9 +253,6 @@ func (s *Source) publishRunning(st *streamState) {
 	s.running.Store(&running)
 }
 
-// ContainerEventType is the Type of container events.
-const ContainerEventType = "container"
-
 const (
 	// oomWait is how long a SIGKILL death nobody asked for waits for its
 	// oom event before whalewatch asks the daemon instead.
@@ -266,20 +264,20 @@ const (
 
 // heldDeath is a die waiting for its oom event.
 type heldDeath struct {
-	ev    Event
+	ev    event.Event
 	until time.Time
 }
 
 // mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
-func mayBeOOM(ev Event) bool {
-	return ev.Type == ContainerEventType && ev.Action == "die" && ev.ExitCode == 137 && !ev.Intentional && !ev.OOMKilled
+func mayBeOOM(ev event.Event) bool {
+	return ev.Type == event.ContainerType && ev.Action == "die" && ev.ExitCode == 137 && !ev.Intentional && !ev.OOMKilled
 }
 
 // releaseHeld passes on the held deaths whose wait is over (all of them
 // with a zero now). Without an oom event, the daemon is asked; an OOM kill
 // it confirms gets an oom event in place of the daemon's, whose late
 // original is then dropped — one OOM report whatever the order.
-func (s *Source) releaseHeld(ctx context.Context, out chan<- Event, st *streamState, held map[string]heldDeath, now time.Time) {
+func (s *Source) releaseHeld(ctx context.Context, out chan<- event.Event, st *streamState, held map[string]heldDeath, now time.Time) {
 	for id, h := range held {
 		if !now.IsZero() && now.Before(h.until) {
 			continue
@@ -297,7 +295,7 @@ func (s *Source) releaseHeld(ctx context.Context, out chan<- Event, st *streamSt
 
 // checkOOM asks the daemon whether the kernel killed a container, and
 // reports whether it did.
-func (s *Source) checkOOM(ctx context.Context, ev *Event) bool {
+func (s *Source) checkOOM(ctx context.Context, ev *event.Event) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), oomCheckTimeout)
 	defer cancel()
 	if res, err := s.Docker.ContainerInspect(ctx, ev.ActorID, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
@@ -307,9 +305,9 @@ func (s *Source) checkOOM(ctx context.Context, ev *Event) bool {
 }
 
 // reconciledDeath makes the die event the stream never carried.
-func (s *Source) reconciledDeath(ctx context.Context, id string, c containerInfo) Event {
-	ev := Event{
-		Host: s.Host, Type: ContainerEventType, Action: "die", ActorID: id,
+func (s *Source) reconciledDeath(ctx context.Context, id string, c containerInfo) event.Event {
+	ev := event.Event{
+		Host: s.Host, Type: event.ContainerType, Action: "die", ActorID: id,
 		Name: c.name, Image: c.image, Labels: c.labels, ExitCode: -1,
 		Attributes: map[string]string{"name": c.name, "image": c.image},
 		Reconciled: true, Time: time.Now().UTC(),
@@ -332,14 +330,14 @@ func (s *Source) reconciledDeath(ctx context.Context, id string, c containerInfo
 	return ev
 }
 
-func (s *Source) selfEvent(action string, attrs map[string]string) Event {
+func (s *Source) selfEvent(action string, attrs map[string]string) event.Event {
 	now := time.Now().UTC()
-	return Event{Host: s.Host, Type: SelfType, Action: action, ActorID: s.Host, Name: s.Host,
+	return event.Event{Host: s.Host, Type: event.SelfType, Action: action, ActorID: s.Host, Name: s.Host,
 		Attributes: attrs, ExitCode: -1, Time: now, TimeNano: now.UnixNano()}
 }
 
 // emit hands ev on without ever blocking the stream reader.
-func (s *Source) emit(out chan<- Event, st *streamState, ev Event) {
+func (s *Source) emit(out chan<- event.Event, st *streamState, ev event.Event) {
 	s.reportDropped(out, st)
 	select {
 	case out <- ev:
@@ -354,7 +352,7 @@ func (s *Source) emit(out chan<- Event, st *streamState, ev Event) {
 
 // reportDropped sends one events_dropped event for what was lost, once
 // the queue has room again.
-func (s *Source) reportDropped(out chan<- Event, st *streamState) {
+func (s *Source) reportDropped(out chan<- event.Event, st *streamState) {
 	if st.dropped == 0 {
 		return
 	}

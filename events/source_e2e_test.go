@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 	"go.uber.org/goleak"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/testdocker"
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 // watcher runs a Source and records the events of this test's containers.
 type watcher struct {
 	mu     sync.Mutex
-	events []events.Event
+	events []event.Event
 	ids    map[string]bool // container IDs of interest; self events always kept
 }
 
@@ -38,10 +39,10 @@ func (w *watcher) track(id string) {
 	w.ids[id] = true
 }
 
-func (w *watcher) matching(pred func(events.Event) bool) []events.Event {
+func (w *watcher) matching(pred func(event.Event) bool) []event.Event {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out []events.Event
+	var out []event.Event
 	for _, ev := range w.events {
 		if pred(ev) {
 			out = append(out, ev)
@@ -51,7 +52,7 @@ func (w *watcher) matching(pred func(events.Event) bool) []events.Event {
 }
 
 // waitFor waits until pred matches n events and returns them.
-func (w *watcher) waitFor(t *testing.T, what string, n int, timeout time.Duration, pred func(events.Event) bool) []events.Event {
+func (w *watcher) waitFor(t *testing.T, what string, n int, timeout time.Duration, pred func(event.Event) bool) []event.Event {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -75,7 +76,7 @@ func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watc
 		tune(src)
 	}
 	w := &watcher{ids: map[string]bool{}}
-	out := make(chan events.Event, 1024)
+	out := make(chan event.Event, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = src.Run(ctx, out) })
@@ -86,7 +87,7 @@ func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watc
 				return
 			case ev := <-out:
 				w.mu.Lock()
-				if ev.Type == events.SelfType || w.ids[ev.ActorID] {
+				if ev.Type == event.SelfType || w.ids[ev.ActorID] {
 					w.events = append(w.events, ev)
 				}
 				w.mu.Unlock()
@@ -117,8 +118,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func isAction(id, action string) func(events.Event) bool {
-	return func(ev events.Event) bool { return ev.ActorID == id && ev.Action == action }
+func isAction(id, action string) func(event.Event) bool {
+	return func(ev event.Event) bool { return ev.ActorID == id && ev.Action == action }
 }
 
 func TestSourceReportsDeathsOnRealDaemon(t *testing.T) {
@@ -178,7 +179,7 @@ func TestSourceReportsOOMAndHealth(t *testing.T) {
 	if !die.OOMKilled || die.ExitCode != 137 || die.Intentional {
 		t.Errorf("oom die = %+v", die)
 	}
-	health := w.waitFor(t, "unhealthy", 1, 20*time.Second, func(ev events.Event) bool {
+	health := w.waitFor(t, "unhealthy", 1, 20*time.Second, func(ev event.Event) bool {
 		return ev.ActorID == sick.ID && ev.Action == "health_status" && ev.Status == "unhealthy"
 	})[0]
 	if health.Name != sick.Name {
@@ -317,26 +318,26 @@ func TestSourceResumesWithoutGapsOrDuplicates(t *testing.T) {
 	dying := dieWhileCut(t, c, p, w, testdocker.Spec{Name: "resume", Args: []string{"exit", "5", "1500ms"}})
 	p.listen()
 
-	w.waitFor(t, "stream_restored", 1, 10*time.Second, func(ev events.Event) bool { return ev.Action == "stream_restored" })
+	w.waitFor(t, "stream_restored", 1, 10*time.Second, func(ev event.Event) bool { return ev.Action == "stream_restored" })
 	die := w.waitFor(t, "die", 1, 10*time.Second, isAction(dying.ID, "die"))[0]
 	if die.Reconciled || die.ExitCode != 5 {
 		t.Errorf("die = %+v; want the replayed event with exit code 5", die)
 	}
 	time.Sleep(3 * time.Second) // past the reconcile grace: nothing more may come
 	// (create may or may not be seen: the container is tracked after it is made)
-	if got := actions(w.matching(func(ev events.Event) bool { return ev.ActorID == dying.ID && ev.Action != "create" })); strings.Join(got, ",") != "start,die" {
+	if got := actions(w.matching(func(ev event.Event) bool { return ev.ActorID == dying.ID && ev.Action != "create" })); strings.Join(got, ",") != "start,die" {
 		t.Errorf("events of the container: %v, want [start die] (each once)", got)
 	}
 	seen := map[string]bool{}
-	for _, ev := range w.matching(func(events.Event) bool { return true }) {
-		if ev.Type != events.SelfType && seen[ev.Key()] {
+	for _, ev := range w.matching(func(event.Event) bool { return true }) {
+		if ev.Type != event.SelfType && seen[ev.Key()] {
 			t.Errorf("duplicate event %s", ev.Key())
 		}
 		seen[ev.Key()] = true
 	}
 }
 
-func actions(evs []events.Event) []string {
+func actions(evs []event.Event) []string {
 	var out []string
 	for _, ev := range evs {
 		out = append(out, ev.Action)
@@ -392,14 +393,14 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	src := events.NewSource("gone", c, log, metrics.New())
 	src.RetryMin, src.RetryMax, src.UnreachableAfter = 10*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
-	out := make(chan events.Event, 10)
+	out := make(chan event.Event, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = src.Run(ctx, out); close(done) }()
 	defer func() { cancel(); <-done }()
 	select {
 	case ev := <-out:
-		if ev.Type != events.SelfType || ev.Action != "daemon_unreachable" || ev.Host != "gone" || ev.Attributes["error"] == "" {
+		if ev.Type != event.SelfType || ev.Action != "daemon_unreachable" || ev.Host != "gone" || ev.Attributes["error"] == "" {
 			t.Errorf("event = %+v", ev)
 		}
 	case <-time.After(5 * time.Second):

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 )
 
@@ -37,7 +38,7 @@ func TestSourceReportsOverflow(t *testing.T) {
 	f := &fakeDocker{messages: make(chan events.Message)}
 	m := metrics.New()
 	src := NewSource("h", f, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
-	out := make(chan Event, 2)
+	out := make(chan event.Event, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = src.Run(ctx, out); close(done) }()
@@ -55,7 +56,7 @@ func TestSourceReportsOverflow(t *testing.T) {
 	for {
 		select {
 		case ev := <-out:
-			if ev.Type != SelfType {
+			if ev.Type != event.SelfType {
 				passed++
 				continue
 			}
@@ -93,7 +94,7 @@ func TestSourceReportsAnOOMKillOnceWhateverTheOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &oomDocker{fakeDocker{messages: make(chan events.Message)}}
 			src := NewSource("h", f, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
-			out := make(chan Event, 10)
+			out := make(chan event.Event, 10)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { _ = src.Run(ctx, out); close(done) }()

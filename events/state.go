@@ -6,6 +6,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/seen"
 )
 
@@ -33,14 +34,14 @@ func newStreamState(since int64) *streamState {
 	}
 }
 
-// accept turns a message into an annotated Event. It reports false for
+// accept turns a message into an annotated event.Event. It reports false for
 // a duplicate (already seen), which must not be passed on.
-func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (Event, bool) {
+func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (event.Event, bool) {
 	ev := FromMessage(host, m)
 	if !st.seen.Add(ev.Key(), time.Time{}) {
 		return ev, false
 	}
-	if ev.Type == ContainerEventType && ev.Action == "oom" && st.lateOOM[ev.ActorID] {
+	if ev.Type == event.ContainerType && ev.Action == "oom" && st.lateOOM[ev.ActorID] {
 		delete(st.lateOOM, ev.ActorID) // already stood in for
 		return ev, false
 	}
@@ -49,11 +50,11 @@ func (st *streamState) accept(host string, m events.Message, intentWindow time.D
 }
 
 // observe updates what we know from one new event and annotates it.
-func (st *streamState) observe(ev *Event, intentWindow time.Duration) {
+func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	if ev.TimeNano > st.cursor {
 		st.cursor = ev.TimeNano
 	}
-	if ev.Type != ContainerEventType {
+	if ev.Type != event.ContainerType {
 		return
 	}
 	id := ev.ActorID

@@ -13,7 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 )
@@ -260,7 +260,7 @@ func (d *Dispatcher) report() {
 func (d *Dispatcher) announce(failing *queue, action string, attrs map[string]string) {
 	attrs["destination"] = failing.Name
 	now := time.Now().UTC()
-	ev := events.Event{Type: events.SelfType, Action: action, ExitCode: -1, Time: now, TimeNano: now.UnixNano(), Attributes: attrs}
+	ev := event.Event{Type: event.SelfType, Action: action, ExitCode: -1, Time: now, TimeNano: now.UnixNano(), Attributes: attrs}
 	var others []*queue
 	for _, q := range d.dests {
 		if q != failing {

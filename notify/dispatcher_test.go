@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 )
@@ -66,7 +66,7 @@ func tempStore(t *testing.T) *state.Store {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func note(rule string) Notification {
-	return New(rule, "", events.Event{Type: "container", Action: "die", Name: rule, ExitCode: 1}, nil)
+	return New(rule, "", event.Event{Type: "container", Action: "die", Name: rule, ExitCode: 1}, nil)
 }
 
 func runDispatcher(t *testing.T, d *Dispatcher) (stop func()) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 )
 
 // Outgoing is a notification with its routing, ready for Dispatcher.Send.
@@ -167,7 +167,7 @@ type CrashLoops struct {
 
 type loop struct {
 	group      *Group
-	last       events.Event
+	last       event.Event
 	count      int // deaths since the loop began
 	unreported int
 	lastDeath  time.Time
@@ -185,8 +185,8 @@ const CrashLoopRule = "CRASHLOOP"
 
 // Observe takes every event. It reports whether the event's matches are
 // to be held back (counted in a crash-loop message), and what to send now.
-func (c *CrashLoops) Observe(ev events.Event, now time.Time) (suppress bool, out []Notification) {
-	if c.Deaths < 1 || ev.Type != events.ContainerEventType {
+func (c *CrashLoops) Observe(ev event.Event, now time.Time) (suppress bool, out []Notification) {
+	if c.Deaths < 1 || ev.Type != event.ContainerType {
 		return false, nil
 	}
 	key := ev.Host + "|" + ev.ActorID
@@ -256,7 +256,7 @@ func (l *loop) update(what string, final bool) Notification {
 func (l *loop) text(what string) string {
 	s := fmt.Sprintf("container %s %s", nameOrID(l.last), what)
 	if l.last.ExitCode >= 0 {
-		s += fmt.Sprintf("; last exit code %d (%s)", l.last.ExitCode, events.ExitMeaning(l.last.ExitCode))
+		s += fmt.Sprintf("; last exit code %d (%s)", l.last.ExitCode, event.ExitMeaning(l.last.ExitCode))
 	}
 	return s
 }

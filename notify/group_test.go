@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 )
 
 func death(name, project string, code int, nano int64) Notification {
-	return New("CRASHED", "", events.Event{Type: "container", Action: "die", Name: name, ActorID: "id-" + name, Host: "h",
+	return New("CRASHED", "", event.Event{Type: "container", Action: "die", Name: name, ActorID: "id-" + name, Host: "h",
 		ExitCode: code, TimeNano: nano, Labels: map[string]string{composeProject: project}}, []string{composeProject})
 }
 
@@ -79,8 +79,8 @@ func TestGrouperCooldown(t *testing.T) {
 func TestCrashLoops(t *testing.T) {
 	c := NewCrashLoops(3, time.Minute, 2*time.Minute)
 	t0 := time.Unix(1000, 0)
-	die := func(i int) events.Event {
-		return events.Event{Type: "container", Action: "die", Name: "api", ActorID: "c1", Host: "h", ExitCode: 2}
+	die := func(i int) event.Event {
+		return event.Event{Type: "container", Action: "die", Name: "api", ActorID: "c1", Host: "h", ExitCode: 2}
 	}
 	for i := range 2 {
 		if held, out := c.Observe(die(i), t0.Add(time.Duration(i)*time.Second)); held || len(out) > 0 {
@@ -102,7 +102,7 @@ func TestCrashLoops(t *testing.T) {
 	if rec := c.Tick(t0.Add(200 * time.Second)); len(rec) != 1 || !strings.Contains(rec[0].Summary(), "recovered") || rec[0].Group.Seq != 3 {
 		t.Errorf("recovery: %+v", rec)
 	}
-	if held, _ := c.Observe(events.Event{Type: "container", Action: "die", ActorID: "c2", Intentional: true, ExitCode: 137}, t0); held {
+	if held, _ := c.Observe(event.Event{Type: "container", Action: "die", ActorID: "c2", Intentional: true, ExitCode: 137}, t0); held {
 		t.Error("a docker stop counted as a crash")
 	}
 }

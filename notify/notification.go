@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 )
 
 // Notification is one message about one event, for one rule.
@@ -20,7 +20,7 @@ type Notification struct {
 	Rule string
 	// Event is a redacted copy: Labels holds only the labels allowed to be
 	// shown and Attributes only the daemon's own attributes (no labels).
-	Event events.Event
+	Event event.Event
 	// Text is the rule's rendered template; "" means the default summary.
 	Text string
 	// Actions are buttons offered with the message (Slack bot only).
@@ -49,7 +49,7 @@ type Action struct {
 
 // New makes the notification of a match. shownLabels is the allowlist of
 // labels that may appear in messages (labels can hold secrets).
-func New(rule, text string, ev events.Event, shownLabels []string) Notification {
+func New(rule, text string, ev event.Event, shownLabels []string) Notification {
 	sum := sha256.Sum256([]byte(ev.Host + "\x00" + ev.Key() + "\x00" + rule))
 	return Notification{
 		ID:    "msg_" + hex.EncodeToString(sum[:12]),
@@ -59,7 +59,7 @@ func New(rule, text string, ev events.Event, shownLabels []string) Notification 
 	}
 }
 
-func redact(ev events.Event, shownLabels []string) events.Event {
+func redact(ev event.Event, shownLabels []string) event.Event {
 	labels := map[string]string{}
 	for _, k := range shownLabels {
 		if v, ok := ev.Labels[k]; ok {
@@ -85,18 +85,18 @@ func (n Notification) Summary() string {
 }
 
 // DefaultSummary describes an event in one line, for people.
-func DefaultSummary(ev events.Event) string {
+func DefaultSummary(ev event.Event) string {
 	what := ev.Type + " " + nameOrID(ev)
 	switch {
-	case ev.Type == events.SelfType:
+	case ev.Type == event.SelfType:
 		return selfSummary(ev)
-	case ev.Type == events.ContainerEventType && ev.Action == "die":
+	case ev.Type == event.ContainerType && ev.Action == "die":
 		s := what + " died"
 		switch {
 		case ev.OOMKilled:
 			s += ": killed for running out of memory"
 		case ev.ExitCode >= 0:
-			s += fmt.Sprintf(": exit code %d (%s)", ev.ExitCode, events.ExitMeaning(ev.ExitCode))
+			s += fmt.Sprintf(": exit code %d (%s)", ev.ExitCode, event.ExitMeaning(ev.ExitCode))
 		case ev.Attributes["whalewatch.removed"] == "true":
 			s += " and was removed; exit code unknown"
 		}
@@ -115,7 +115,7 @@ func DefaultSummary(ev events.Event) string {
 	}
 }
 
-func selfSummary(ev events.Event) string {
+func selfSummary(ev event.Event) string {
 	switch ev.Action {
 	case "daemon_unreachable":
 		return fmt.Sprintf("Docker daemon %s unreachable for %s: %s", ev.Host, ev.Attributes["down_for"], ev.Attributes["error"])
@@ -132,7 +132,7 @@ func selfSummary(ev events.Event) string {
 	}
 }
 
-func nameOrID(ev events.Event) string {
+func nameOrID(ev event.Event) string {
 	if ev.Name != "" {
 		return ev.Name
 	}
@@ -154,12 +154,12 @@ func (n Notification) Fields() []Field {
 			fs = append(fs, Field{name, value})
 		}
 	}
-	if ev.Type == events.ContainerEventType {
+	if ev.Type == event.ContainerType {
 		add("Container", nameOrID(ev))
 	}
 	add("Image", ev.Image)
 	if ev.ExitCode >= 0 {
-		add("Exit code", strconv.Itoa(ev.ExitCode)+" — "+events.ExitMeaning(ev.ExitCode))
+		add("Exit code", strconv.Itoa(ev.ExitCode)+" — "+event.ExitMeaning(ev.ExitCode))
 	}
 	add("Host", ev.Host)
 	add("Compose", composeName(ev.Labels))

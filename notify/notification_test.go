@@ -4,23 +4,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 )
 
 func TestDefaultSummary(t *testing.T) {
 	for _, tc := range []struct {
-		ev   events.Event
+		ev   event.Event
 		want string
 	}{
-		{events.Event{Type: "container", Action: "die", Name: "web-1", ExitCode: 3}, "container web-1 died: exit code 3 (application error)"},
-		{events.Event{Type: "container", Action: "die", Name: "db", ExitCode: 137, OOMKilled: true}, "container db died: killed for running out of memory"},
-		{events.Event{Type: "container", Action: "die", Name: "db", ExitCode: 2, Reconciled: true}, "container db died: exit code 2 (misuse of shell built-in or bad arguments) — found on reconnect, the event stream was down"},
-		{events.Event{Type: "container", Action: "die", Name: "gone", ExitCode: -1, Reconciled: true, Attributes: map[string]string{"whalewatch.removed": "true"}}, "container gone died and was removed; exit code unknown — found on reconnect, the event stream was down"},
-		{events.Event{Type: "container", Action: "oom", Name: "db"}, "container db ran out of memory (OOM kill)"},
-		{events.Event{Type: "container", Action: "health_status", Status: "unhealthy", Name: "api"}, "container api is unhealthy"},
-		{events.Event{Type: "image", Action: "pull", ActorID: "0123456789abcdef0123"}, "image 0123456789ab: pull"},
-		{events.Event{Type: "whalewatch", Action: "stream_restored", Host: "h", Attributes: map[string]string{"down_for": "12s"}}, "Docker event stream of h restored after 12s; containers that died meanwhile are reported"},
-		{events.Event{Type: "whalewatch", Action: "events_dropped", Host: "h", Attributes: map[string]string{"count": "5"}}, "5 Docker events from h were dropped: whalewatch's event queue was full"},
+		{event.Event{Type: "container", Action: "die", Name: "web-1", ExitCode: 3}, "container web-1 died: exit code 3 (application error)"},
+		{event.Event{Type: "container", Action: "die", Name: "db", ExitCode: 137, OOMKilled: true}, "container db died: killed for running out of memory"},
+		{event.Event{Type: "container", Action: "die", Name: "db", ExitCode: 2, Reconciled: true}, "container db died: exit code 2 (misuse of shell built-in or bad arguments) — found on reconnect, the event stream was down"},
+		{event.Event{Type: "container", Action: "die", Name: "gone", ExitCode: -1, Reconciled: true, Attributes: map[string]string{"whalewatch.removed": "true"}}, "container gone died and was removed; exit code unknown — found on reconnect, the event stream was down"},
+		{event.Event{Type: "container", Action: "oom", Name: "db"}, "container db ran out of memory (OOM kill)"},
+		{event.Event{Type: "container", Action: "health_status", Status: "unhealthy", Name: "api"}, "container api is unhealthy"},
+		{event.Event{Type: "image", Action: "pull", ActorID: "0123456789abcdef0123"}, "image 0123456789ab: pull"},
+		{event.Event{Type: "whalewatch", Action: "stream_restored", Host: "h", Attributes: map[string]string{"down_for": "12s"}}, "Docker event stream of h restored after 12s; containers that died meanwhile are reported"},
+		{event.Event{Type: "whalewatch", Action: "events_dropped", Host: "h", Attributes: map[string]string{"count": "5"}}, "5 Docker events from h were dropped: whalewatch's event queue was full"},
 	} {
 		if got := DefaultSummary(tc.ev); got != tc.want {
 			t.Errorf("got  %q\nwant %q", got, tc.want)
@@ -29,7 +29,7 @@ func TestDefaultSummary(t *testing.T) {
 }
 
 func TestNewRedactsLabelsAndKeepsIDStable(t *testing.T) {
-	ev := events.Event{Type: "container", Action: "die", Name: "web", Host: "h", TimeNano: 1, ActorID: "c1", ExitCode: 1,
+	ev := event.Event{Type: "container", Action: "die", Name: "web", Host: "h", TimeNano: 1, ActorID: "c1", ExitCode: 1,
 		Attributes: map[string]string{"name": "web", "exitCode": "1", "traefik.http.middlewares.auth.basicauth.users": "admin:$apr1$secret", "com.docker.compose.project": "shop"},
 		Labels:     map[string]string{"traefik.http.middlewares.auth.basicauth.users": "admin:$apr1$secret", "com.docker.compose.project": "shop"},
 	}

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 )
 
 // BenchmarkMatch is the cost of evaluating every rule against one event.
 func BenchmarkMatch(b *testing.B) {
-	ev := events.Event{Type: "container", Action: "die", Name: "web-7", Image: "nginx:1", ExitCode: 3, Host: "h1",
+	ev := event.Event{Type: "container", Action: "die", Name: "web-7", Image: "nginx:1", ExitCode: 3, Host: "h1",
 		ActorID: "0123456789abcdef", Labels: map[string]string{"com.docker.compose.project": "shop", "team": "pay"}}
 	for _, n := range []int{1, 10, 100} {
 		specs := make([]Spec, n)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/expr-lang/expr"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 )
 
 // Env is what a rule's expression sees. Every name is checked when the rule
@@ -40,7 +40,7 @@ type Actor struct {
 }
 
 // NewEnv builds the expression environment of one event.
-func NewEnv(ev events.Event) Env {
+func NewEnv(ev event.Event) Env {
 	return Env{
 		Type: ev.Type, Action: ev.Action, Status: ev.Status,
 		Actor:      Actor{ID: ev.ActorID, Attributes: ev.Attributes},
@@ -61,7 +61,7 @@ func helpers() []expr.Option {
 		}, new(func(string, string) bool)),
 		// exitMeaning(code): "SIGKILL (killed, often out of memory)" …
 		expr.Function("exitMeaning", func(p ...any) (any, error) {
-			return events.ExitMeaning(p[0].(int)), nil
+			return event.ExitMeaning(p[0].(int)), nil
 		}, new(func(int) string)),
 	}
 }

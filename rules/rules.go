@@ -12,7 +12,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 )
 
 // Spec is a rule as configured (RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED).
@@ -36,7 +36,7 @@ type Rule struct {
 // Match is one rule that matched one event.
 type Match struct {
 	Rule  *Rule
-	Event events.Event
+	Event event.Event
 	// Text is the rule's rendered template, or "" for the default text.
 	Text string
 }
@@ -111,7 +111,7 @@ func compileRule(s Spec) (*Rule, error) {
 	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, program: program}
 	if s.Template != "" {
 		r.template, err = template.New(s.Name).Option("missingkey=error").Funcs(template.FuncMap{
-			"exitMeaning": events.ExitMeaning,
+			"exitMeaning": event.ExitMeaning,
 		}).Parse(s.Template)
 		if err != nil {
 			return nil, &CompileError{Rule: s.Name, Variable: "RULE_" + s.Name + "_TEMPLATE", Err: err}
@@ -130,7 +130,7 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 // Match evaluates every rule against ev. Errors (a template that fails on
 // this event) come back beside the matches; the match still counts, with
 // the default text.
-func (e *Engine) Match(ev events.Event) ([]Match, []*EvalError) {
+func (e *Engine) Match(ev event.Event) ([]Match, []*EvalError) {
 	env := NewEnv(ev)
 	var boxed any = env // boxed once, not once per rule
 	var matches []Match

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
 )
 
@@ -42,11 +43,11 @@ func TestCompileErrorNamesRuleVariableAndColumn(t *testing.T) {
 }
 
 func TestMatch(t *testing.T) {
-	die := events.Event{Type: "container", Action: "die", Name: "web-1", Image: "nginx:1", ExitCode: 3, Host: "h1",
+	die := event.Event{Type: "container", Action: "die", Name: "web-1", Image: "nginx:1", ExitCode: 3, Host: "h1",
 		ActorID: "abc", Labels: map[string]string{"team": "pay", "com.docker.compose.project": "shop"}}
 	for _, tc := range []struct {
 		when string
-		ev   events.Event
+		ev   event.Event
 		want bool
 	}{
 		{`Action == "die" && ExitCode == 3`, die, true},
@@ -58,8 +59,8 @@ func TestMatch(t *testing.T) {
 		{`Actor.ID == "abc" && Host == "h1"`, die, true},
 		{`Image startsWith "nginx"`, die, true},
 		{`exitMeaning(ExitCode) == "application error"`, die, true},
-		{`ExitCode == -1`, events.Event{Type: "container", Action: "start", ExitCode: -1}, true},
-		{`Status == "unhealthy"`, events.Event{Action: "health_status", Status: "unhealthy"}, true},
+		{`ExitCode == -1`, event.Event{Type: "container", Action: "start", ExitCode: -1}, true},
+		{`Status == "unhealthy"`, event.Event{Action: "health_status", Status: "unhealthy"}, true},
 		{`Name matches "^web-[0-9]+$"`, die, true},
 		{`Time.Year() == 1`, die, true},
 	} {
@@ -83,7 +84,7 @@ func TestTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := eng.Match(events.Event{Name: "api", ExitCode: 137, Host: "h", Labels: map[string]string{"team": "core"}})
+	m, _ := eng.Match(event.Event{Name: "api", ExitCode: 137, Host: "h", Labels: map[string]string{"team": "core"}})
 	want := "api exited 137 (SIGKILL: killed, often out of memory or docker kill) on h team=core"
 	if len(m) != 1 || m[0].Text != want {
 		t.Errorf("text = %q", m[0].Text)
@@ -128,16 +129,16 @@ func TestDefaultsOnSelfAndReconciledEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		ev   events.Event
+		ev   event.Event
 		want string
 	}{
-		{events.Event{Type: "whalewatch", Action: "stream_restored"}, "WHALEWATCH"},
-		{events.Event{Type: "container", Action: "die", ExitCode: 2, Reconciled: true}, "CRASHED"},
-		{events.Event{Type: "container", Action: "die", ExitCode: 137, OOMKilled: true, Reconciled: true}, "OOM"},
-		{events.Event{Type: "container", Action: "die", ExitCode: 0}, ""},
-		{events.Event{Type: "container", Action: "die", ExitCode: 143, Intentional: true}, ""},
-		{events.Event{Type: "container", Action: "exec_die", ExitCode: 1}, ""},
-		{events.Event{Type: "container", Action: "health_status", Status: "healthy"}, ""},
+		{event.Event{Type: "whalewatch", Action: "stream_restored"}, "WHALEWATCH"},
+		{event.Event{Type: "container", Action: "die", ExitCode: 2, Reconciled: true}, "CRASHED"},
+		{event.Event{Type: "container", Action: "die", ExitCode: 137, OOMKilled: true, Reconciled: true}, "OOM"},
+		{event.Event{Type: "container", Action: "die", ExitCode: 0}, ""},
+		{event.Event{Type: "container", Action: "die", ExitCode: 143, Intentional: true}, ""},
+		{event.Event{Type: "container", Action: "exec_die", ExitCode: 1}, ""},
+		{event.Event{Type: "container", Action: "health_status", Status: "healthy"}, ""},
 	} {
 		m, _ := eng.Match(tc.ev)
 		var got []string

@@ -12,14 +12,14 @@ import (
 
 	goslack "github.com/slack-go/slack"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/slack"
 )
 
 func crash(name string) notify.Notification {
-	return notify.New("CRASHED", "", events.Event{
+	return notify.New("CRASHED", "", event.Event{
 		Type: "container", Action: "die", Name: name, Image: "shop/web:1.2", ExitCode: 137, Host: "prod-1",
 		ActorID: "0123456789abcdef", Time: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
 		Labels: map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"},

@@ -17,7 +17,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/redact"
 	"github.com/whalewatch/whalewatch/notify"
 )
@@ -57,7 +57,7 @@ func NewPayload(n notify.Notification) Payload {
 	}
 	if ev.ExitCode >= 0 {
 		code := ev.ExitCode
-		p.ExitCode, p.ExitMeaning = &code, events.ExitMeaning(code)
+		p.ExitCode, p.ExitMeaning = &code, event.ExitMeaning(code)
 	}
 	return p
 }
@@ -98,7 +98,7 @@ func New(cfg Config, client *http.Client) (*Notifier, error) {
 			return nil, fmt.Errorf("template: %w", err)
 		}
 		w.template = t
-		sample := notify.New("SAMPLE", "", events.Event{Type: "container", Action: "die", Name: "sample", ExitCode: 1}, nil)
+		sample := notify.New("SAMPLE", "", event.Event{Type: "container", Action: "die", Name: "sample", ExitCode: 1}, nil)
 		if _, err := w.body(sample); err != nil {
 			return nil, err
 		}

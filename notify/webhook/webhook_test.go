@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/webhook"
 )
@@ -56,8 +56,8 @@ func sink(t *testing.T, status func(n int) int) (*httptest.Server, chan received
 	return srv, ch
 }
 
-func event() notify.Notification {
-	return notify.New("CRASHED", "", events.Event{Type: "container", Action: "die", Name: `web "1"`, Image: "nginx", ExitCode: 3, Host: "h1",
+func sample() notify.Notification {
+	return notify.New("CRASHED", "", event.Event{Type: "container", Action: "die", Name: `web "1"`, Image: "nginx", ExitCode: 3, Host: "h1",
 		ActorID: "abc", TimeNano: 42, Time: time.Unix(0, 42).UTC(), Attributes: map[string]string{"exitCode": "3", "name": `web "1"`}}, nil)
 }
 
@@ -67,7 +67,7 @@ func TestPostsDefaultPayloadSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := event()
+	n := sample()
 	if retry, err := w.Notify(context.Background(), n); err != nil || retry {
 		t.Fatal(retry, err)
 	}
@@ -97,7 +97,7 @@ func TestTemplateIsJSONSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Notify(context.Background(), event()); err != nil {
+	if _, err := w.Notify(context.Background(), sample()); err != nil {
 		t.Fatal(err)
 	}
 	var body map[string]any
@@ -127,7 +127,7 @@ func TestStatusDecidesRetry(t *testing.T) {
 	}{{200, false}, {204, false}, {400, false}, {404, false}, {408, true}, {429, true}, {500, true}, {503, true}} {
 		srv, _ := sink(t, func(int) int { return tc.status })
 		w, _ := webhook.New(webhook.Config{URL: srv.URL}, http.DefaultClient)
-		retry, err := w.Notify(context.Background(), event())
+		retry, err := w.Notify(context.Background(), sample())
 		if retry != tc.retry || (err == nil) != (tc.status < 300) {
 			t.Errorf("status %d: retry=%v err=%v", tc.status, retry, err)
 		}
@@ -143,7 +143,7 @@ func TestErrorsNeverCarryTheURL(t *testing.T) {
 	url := srv.URL + "/hooks/SECRET-TOKEN?key=SECRET-KEY"
 	srv.Close()
 	w, _ := webhook.New(webhook.Config{URL: url}, http.DefaultClient)
-	retry, err := w.Notify(context.Background(), event())
+	retry, err := w.Notify(context.Background(), sample())
 	if !retry || err == nil || strings.Contains(err.Error(), "SECRET") {
 		t.Errorf("retry=%v err=%v", retry, err)
 	}

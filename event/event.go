@@ -1,0 +1,66 @@
+// Package event is the leaf of whalewatch: the Event every package speaks,
+// its constants and exit-code meanings. It imports nothing of ours and no
+// Docker code, so rules and the alert core stay free of both.
+package event
+
+import (
+	"fmt"
+	"time"
+)
+
+// SelfType is the Type of events whalewatch makes about itself
+// (a stream gap, an unreachable daemon, dropped events).
+const SelfType = "whalewatch"
+
+// ContainerType is the Type of container events.
+const ContainerType = "container"
+
+// Event is one thing that happened on a Docker host, as rules see it.
+// It is persisted (outbox entries, group state) under these JSON names.
+type Event struct {
+	Host   string `json:"host"`             // which daemon (its configured name)
+	Type   string `json:"type"`             // container, image, network, volume, daemon, … or SelfType
+	Action string `json:"action"`           // the base word: die, health_status, exec_start …
+	Status string `json:"status,omitempty"` // the part after ": " in the raw action (e.g. "unhealthy"), or ""
+	// ActorID is the container, image, network … ID.
+	ActorID string `json:"actor_id"`
+	// Attributes are the daemon's attributes as sent; for containers they
+	// include every label, so they are untrusted text.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Labels are the container's labels (container events only).
+	Labels   map[string]string `json:"labels,omitempty"`
+	Name     string            `json:"name,omitempty"`
+	Image    string            `json:"image,omitempty"`
+	ExitCode int               `json:"exit_code"` // -1 when the event carries none
+	Scope    string            `json:"scope,omitempty"`
+	Time     time.Time         `json:"time"`
+	TimeNano int64             `json:"time_nano"`
+
+	// Filled in by the event source from what it saw earlier on the stream.
+
+	// Intentional: a die or stop that followed a kill/stop request for
+	// the same container (docker stop, docker kill, a daemon shutdown).
+	Intentional bool `json:"intentional,omitempty"`
+	// OOMKilled: a die that followed an oom event of the same container.
+	OOMKilled bool `json:"oom_killed,omitempty"`
+	// Reconciled: the stream never carried this event; whalewatch found the
+	// change by listing containers after a reconnect.
+	Reconciled bool `json:"reconciled,omitempty"`
+	// Verified lists attributes whose value came from inspecting the
+	// container because a label of the same name shadowed the daemon's.
+	Verified []string `json:"verified,omitempty"`
+}
+
+// Key identifies an event for de-duplication: the daemon replays events
+// on resume, and the replay may overlap the live stream.
+func (e Event) Key() string {
+	return fmt.Sprintf("%d/%s/%s:%s/%s", e.TimeNano, e.Type, e.Action, e.Status, e.ActorID)
+}
+
+// ShortID is the 12-character form of the actor ID, safe on short IDs.
+func (e Event) ShortID() string {
+	if len(e.ActorID) > 12 {
+		return e.ActorID[:12]
+	}
+	return e.ActorID
+}
