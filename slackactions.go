@@ -14,23 +14,20 @@ import (
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 )
 
-// offerFunc returns the buttons a notification about ev carries; crashLoop
-// for the message that announces a crash loop.
-type offerFunc func(ev event.Event, crashLoop bool) []notify.Action
-
 // newActions wires Slack actions on the first daemon.
-func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client, mutes actions.Mutes) (*actions.Service, *slack.Client) {
+func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client, store *state.Store) (*actions.Service, *slack.Client) {
 	policy := actions.Policy{
 		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, ReadUsers: cfg.ActionsReadUsers,
 		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
 	}
-	svc := actions.NewService(docker, policy, log.With("component", "actions"), m)
+	svc := actions.NewService(docker, policy, store, log.With("component", "actions"), m)
 	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.SlackCommand, cfg.ActionsTimeout, cfg.ActionsRatePerMinute, cfg.ActionsButtonTTL
 	svc.HTTP = &http.Client{Timeout: cfg.NotifyTimeout}
-	svc.Mutes = mutes
+	svc.Mutes = store
 	var api *slack.Client
 	if cfg.SlackBotToken != "" {
 		api = slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(svc.HTTP),
@@ -42,21 +39,26 @@ func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker
 
 // offerButtons offers "Start again" on a crash, "Restart" when unhealthy
 // and "Stop" on a crash loop, for containers that allow it.
-func offerButtons(svc *actions.Service) offerFunc {
+func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []notify.Action {
 	return func(ev event.Event, crashLoop bool) []notify.Action {
 		if ev.Type != event.ContainerType {
 			return nil
 		}
 		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels}
+		var buttons []actions.Button
 		switch {
 		case crashLoop:
-			return svc.Offer(t, actions.SituationCrashLoop)
+			buttons = svc.Offer(t, actions.SituationCrashLoop)
 		case ev.Action == "die" && !ev.Intentional:
-			return svc.Offer(t, actions.SituationDied)
+			buttons = svc.Offer(t, actions.SituationDied)
 		case ev.Action == "health_status" && ev.Status == "unhealthy":
-			return svc.Offer(t, actions.SituationUnhealthy)
+			buttons = svc.Offer(t, actions.SituationUnhealthy)
 		}
-		return nil
+		out := make([]notify.Action, len(buttons))
+		for i, b := range buttons {
+			out[i] = notify.Action(b)
+		}
+		return out
 	}
 }
 

@@ -114,9 +114,14 @@ func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine,
 	}
 	defer store.Close()
 	dispatcher := notify.NewDispatcher(log, m, store, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
-	cfg.RuleOptions, cfg.CrashLoopDeaths = nil, 0 // show every match
+	cfg.CrashLoopDeaths = 0 // show every match (the rule has no group window)
+	core, err := newCore(cfg, engine, dispatcher, store, d.sources, nil, log, m)
+	if err != nil {
+		fmt.Fprintf(stderr, "test-rule: %v\n", err)
+		return exitFailure
+	}
 	fmt.Fprintf(stderr, "watching the live stream for %s…\n", watchFor)
-	if err := runIntake(ctx, cfg, newPipeline(cfg, engine, dispatcher, store, d.sources, nil, log, m), dispatcher); err != nil {
+	if err := runIntake(ctx, cfg, core, d.sources, dispatcher); err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)
 		return exitFailure
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/alert"
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/config"
@@ -27,6 +28,7 @@ import (
 	"github.com/whalewatch/whalewatch/notify/slack"
 	"github.com/whalewatch/whalewatch/notify/stdout"
 	"github.com/whalewatch/whalewatch/notify/webhook"
+	"github.com/whalewatch/whalewatch/rules"
 )
 
 // readyGrace: /readyz stays ready through reconnects shorter than this.
@@ -50,6 +52,9 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	if !store.Durable() {
 		log.Warn("STATE_DIR is not set: queued notifications and the event cursor do not survive a restart")
 	}
+	if store.Upgraded {
+		log.Warn("the state file was written by an older whalewatch: its queued notifications are kept, its event cursors dropped (the streams start live)")
+	}
 	dispatcher, err := newDispatcher(cfg, log, m, store, stdoutW)
 	if err != nil {
 		printConfigError(stderr, err)
@@ -62,11 +67,16 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	}
 	defer d.close()
 
-	log.Info("whalewatch starting", "version", version(), "rules", len(cfg.Engine.Rules()),
+	engine, err := rules.Compile(cfg.Rules) // checked by config.Load
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
 		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
 
 	var extra []func(context.Context) error
-	var offer offerFunc
+	var offer func(event.Event, bool) []notify.Action
 	mux := http.NewServeMux()
 	registerOps(mux, m, d.sources)
 	if cfg.ActionsEnabled() {
@@ -89,9 +99,12 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "")
 		extra = append(extra, serveHTTP(ln, mux))
 	}
-	p := newPipeline(cfg, cfg.Engine, dispatcher, store, d.sources, offer, log, m)
-	p.restore()
-	if err := runIntake(ctx, cfg, p, dispatcher, extra...); err != nil {
+	core, err := newCore(cfg, engine, dispatcher, store, d.sources, offer, log, m)
+	if err != nil {
+		log.Error("cannot resume from the state file (STATE_DIR)", "err", err)
+		return exitFailure
+	}
+	if err := runIntake(ctx, cfg, core, d.sources, dispatcher, extra...); err != nil {
 		log.Error("whalewatch stopped", "err", err)
 		return exitFailure
 	}
@@ -99,10 +112,34 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	return exitOK
 }
 
-// runIntake runs the event sources, rule evaluation and the extra
+// newCore makes the alert core, resumes it from the state file and makes
+// each source resume where the core's checkpoint says.
+func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispatcher, store *state.Store,
+	sources []*events.Source, offer func(event.Event, bool) []notify.Action, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
+	core := alert.New(alert.Config{
+		Rules: engine, ShownLabels: cfg.LabelsShown, Offer: offer,
+		CrashLoopDeaths: cfg.CrashLoopDeaths, CrashLoopWindow: cfg.CrashLoopWindow, CrashLoopQuiet: cfg.CrashLoopQuiet,
+	}, dispatcher, store, log, m)
+	snap, err := store.LoadSnapshot()
+	if err == nil {
+		err = core.Restore(snap)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, src := range sources {
+		if cursor, running := core.Resume(src.Host); cursor > 0 {
+			log.Info("resuming the event stream", "host", src.Host, "since", time.Unix(0, cursor).UTC(), "known_running", len(running))
+			src.Restore(cursor, running)
+		}
+	}
+	return core, nil
+}
+
+// runIntake runs the event sources, the alert core and the extra
 // services until ctx ends; then the dispatcher, which outlives intake,
 // delivers what was queued before the stop.
-func runIntake(ctx context.Context, cfg *config.Config, p *pipeline, dispatcher *notify.Dispatcher, extra ...func(context.Context) error) error {
+func runIntake(ctx context.Context, cfg *config.Config, core *alert.Core, sources []*events.Source, dispatcher *notify.Dispatcher, extra ...func(context.Context) error) error {
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
 	dispatcher.DrainTimeout = cfg.ShutdownTimeout
@@ -110,12 +147,12 @@ func runIntake(ctx context.Context, cfg *config.Config, p *pipeline, dispatcher 
 	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	queue := make(chan event.Event, cfg.EventQueueSize)
-	for _, src := range p.sources {
+	queue := make(chan event.Item, cfg.EventQueueSize)
+	for _, src := range sources {
 		g.Go(func() error { return src.Run(gctx, queue) })
 	}
 	g.Go(func() error {
-		p.run(gctx, queue)
+		core.Run(gctx, queue)
 		return nil
 	})
 	for _, run := range extra {
@@ -163,7 +200,7 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, sto
 			}
 			n = w
 		case config.KindSlack:
-			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient, workspace)
+			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient, workspace, store)
 		case config.KindSlackWebhook:
 			n = slack.NewWebhook(d.URL, httpClient)
 		}

@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
-
-	"github.com/whalewatch/whalewatch/notify"
 )
 
 // actionIDPrefix marks whalewatch's buttons; the rest is the verb.
@@ -25,18 +24,37 @@ const (
 	SituationCrashLoop = "crashloop"
 )
 
+// Button is a button an alert offers: clicking it asks whalewatch to act.
+type Button struct {
+	ID      string // Slack action_id
+	Label   string
+	Value   string // an opaque, single-use token
+	Confirm string // a confirmation question; "" asks none
+	Danger  bool
+}
+
+// ButtonStore keeps what pending buttons stand for, across restarts (the
+// state file): a token is taken once, and not after it expires.
+type ButtonStore interface {
+	PutButton(token string, data []byte, expires time.Time) error
+	TakeButton(token string, now time.Time) (data []byte, ok bool, err error)
+}
+
 // Offer returns the buttons an alert about t may carry: what the
 // container allows, for the situation. Who may click is checked on click.
-func (s *Service) Offer(t Target, situation string) []notify.Action {
+func (s *Service) Offer(t Target, situation string) []Button {
 	verbs := s.Policy.ContainerVerbs(t)
-	var offer []notify.Action
+	var offer []Button
 	add := func(v Verb, label, confirm string, danger bool) {
-		for _, allowed := range verbs {
-			if allowed == v {
-				token := s.pending.put(pendingAction{verb: v, containerID: t.ID, name: t.Name, expires: time.Now().Add(s.ButtonTTL)})
-				offer = append(offer, notify.Action{ID: actionIDPrefix + string(v), Label: label, Value: token, Confirm: confirm, Danger: danger})
-			}
+		if !slices.Contains(verbs, v) {
+			return
 		}
+		token, err := s.putButton(pendingAction{Verb: v, ContainerID: t.ID, Name: t.Name, Expires: time.Now().Add(s.ButtonTTL)})
+		if err != nil {
+			s.Log.Error("cannot keep a button; the alert goes without it", "container", t.Name, "verb", v, "err", err)
+			return
+		}
+		offer = append(offer, Button{ID: actionIDPrefix + string(v), Label: label, Value: token, Confirm: confirm, Danger: danger})
 	}
 	switch situation {
 	case SituationDied:
@@ -69,33 +87,35 @@ func (s *Service) Interaction(cb slack.InteractionCallback) {
 }
 
 func (s *Service) click(ctx context.Context, caller Caller, token string, cb slack.InteractionCallback) {
-	p, ok := s.pending.take(token, time.Now())
+	p, ok := s.takeButton(token)
 	if !ok {
 		s.audit(ctx, caller, Verb(strings.TrimPrefix(cb.ActionCallback.BlockActions[0].ActionID, actionIDPrefix)), Target{}, "denied", errButtonUsed)
 		s.reply(ctx, cb.ResponseURL, "⛔ This button was already used or has expired.", false)
 		return
 	}
-	t, err := s.targetByID(ctx, p.containerID)
+	t, err := s.targetByID(ctx, p.ContainerID)
 	if err == nil {
-		err = s.Policy.Authorize(caller, p.verb, t)
+		err = s.Policy.Authorize(caller, p.Verb, t)
 	}
 	if err == nil && !s.allowRate(caller.UserID) {
 		err = errRate
 	}
 	if err != nil {
-		s.pending.putBack(token, p) // someone allowed may still use it
-		if t.Name == "" {
-			t.Name = p.name
+		if err := s.putBackButton(token, p); err != nil { // someone allowed may still use it
+			s.Log.Error("cannot keep a button for another click", "err", err)
 		}
-		s.audit(ctx, caller, p.verb, t, "denied", err)
+		if t.Name == "" {
+			t.Name = p.Name
+		}
+		s.audit(ctx, caller, p.Verb, t, "denied", err)
 		s.reply(ctx, cb.ResponseURL, "⛔ "+err.Error(), false)
 		return
 	}
-	err = s.do(ctx, p.verb, t)
-	s.audit(ctx, caller, p.verb, t, outcome(err), err)
-	note := fmt.Sprintf("✅ <@%s> %s %s at %s", caller.UserID, pastTense(p.verb), code(t.Name), time.Now().UTC().Format("15:04 UTC"))
+	err = s.do(ctx, p.Verb, t)
+	s.audit(ctx, caller, p.Verb, t, outcome(err), err)
+	note := fmt.Sprintf("✅ <@%s> %s %s at %s", caller.UserID, pastTense(p.Verb), code(t.Name), time.Now().UTC().Format("15:04 UTC"))
 	if err != nil {
-		note = fmt.Sprintf("❌ <@%s> tried to %s %s: %s", caller.UserID, p.verb, code(t.Name), escape(err.Error()))
+		note = fmt.Sprintf("❌ <@%s> tried to %s %s: %s", caller.UserID, p.Verb, code(t.Name), escape(err.Error()))
 	}
 	s.markDone(ctx, cb, note)
 }
@@ -126,59 +146,38 @@ func (s *Service) markDone(ctx context.Context, cb slack.InteractionCallback, no
 
 // pendingAction is what a button's token stands for.
 type pendingAction struct {
-	verb        Verb
-	containerID string
-	name        string
-	expires     time.Time
+	Verb        Verb      `json:"verb"`
+	ContainerID string    `json:"container_id"`
+	Name        string    `json:"name"`
+	Expires     time.Time `json:"expires"`
 }
 
-// pendingStore keeps button tokens: random, single-use, expiring.
-type pendingStore struct {
-	mu  sync.Mutex
-	m   map[string]pendingAction
-	max int
-}
-
-func newPendingStore(max int) *pendingStore {
-	return &pendingStore{m: map[string]pendingAction{}, max: max}
-}
-
-func (p *pendingStore) put(a pendingAction) string {
+// putButton keeps a under a new random token.
+func (s *Service) putButton(a pendingAction) (string, error) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	token := hex.EncodeToString(b)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.m) >= p.max {
-		p.prune(time.Now())
-	}
-	if len(p.m) < p.max {
-		p.m[token] = a
-	}
-	return token // when full, the button says "expired" when clicked
+	return token, s.putBackButton(token, a)
 }
 
-func (p *pendingStore) take(token string, now time.Time) (pendingAction, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, ok := p.m[token]
-	delete(p.m, token)
-	if !ok || now.After(a.expires) {
+func (s *Service) putBackButton(token string, a pendingAction) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return s.Buttons.PutButton(token, data, a.Expires)
+}
+
+// takeButton uses a token up; ok is false when it is unknown, used or expired.
+func (s *Service) takeButton(token string) (pendingAction, bool) {
+	data, ok, err := s.Buttons.TakeButton(token, time.Now())
+	if err != nil {
+		s.Log.Error("cannot read a button", "err", err)
+		return pendingAction{}, false
+	}
+	var a pendingAction
+	if !ok || json.Unmarshal(data, &a) != nil {
 		return pendingAction{}, false
 	}
 	return a, true
-}
-
-func (p *pendingStore) putBack(token string, a pendingAction) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.m[token] = a
-}
-
-func (p *pendingStore) prune(now time.Time) {
-	for k, a := range p.m {
-		if now.After(a.expires) {
-			delete(p.m, k)
-		}
-	}
 }

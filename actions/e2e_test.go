@@ -24,6 +24,7 @@ import (
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/internal/testdocker"
 	"github.com/whalewatch/whalewatch/notify"
 	notifyslack "github.com/whalewatch/whalewatch/notify/slack"
@@ -107,7 +108,12 @@ func setup(t *testing.T) *fixture {
 	testdocker.Image(t, c)
 	f := &fixture{c: c, replies: newResponses(t), log: &logBuffer{}}
 	policy := actions.Policy{Teams: []string{"T1"}, Users: []string{"UADMIN"}, ReadUsers: []string{"UREAD"}, Channels: []string{"COPS"}}
-	f.svc = actions.NewService(c, policy, slog.New(slog.NewJSONHandler(f.log, nil)), metrics.New())
+	store, err := state.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	f.svc = actions.NewService(c, policy, store, slog.New(slog.NewJSONHandler(f.log, nil)), metrics.New())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = f.svc.Run(ctx); close(done) }()
@@ -322,7 +328,9 @@ func TestButtonFlow(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // it dies
 
 	n := notify.New("CRASHED", "", eventFor(ct), nil)
-	n.Actions = f.svc.Offer(actions.Target{ID: ct.ID, Name: ct.Name, Labels: allVerbs}, actions.SituationDied)
+	for _, b := range f.svc.Offer(actions.Target{ID: ct.ID, Name: ct.Name, Labels: allVerbs}, actions.SituationDied) {
+		n.Actions = append(n.Actions, notify.Action(b))
+	}
 	if len(n.Actions) != 1 || n.Actions[0].Label != "Start again" || len(n.Actions[0].Value) != 32 {
 		t.Fatalf("offer: %+v", n.Actions)
 	}

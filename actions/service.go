@@ -57,20 +57,20 @@ type Service struct {
 	ButtonTTL time.Duration
 	// Mutes keeps /docker mute; nil turns the command off.
 	Mutes Mutes
+	// Buttons keeps what alert buttons stand for.
+	Buttons ButtonStore
 
 	jobs     chan func(context.Context)
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
-	pending  *pendingStore
 }
 
 // NewService returns a Service with its queue; start it with Run.
-func NewService(d Docker, p Policy, log *slog.Logger, m *metrics.Metrics) *Service {
+func NewService(d Docker, p Policy, buttons ButtonStore, log *slog.Logger, m *metrics.Metrics) *Service {
 	return &Service{
-		Docker: d, Policy: p, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
+		Docker: d, Policy: p, Buttons: buttons, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
 		Command: "/docker", Timeout: 30 * time.Second, PerMinute: 6, ButtonTTL: time.Hour,
 		jobs: make(chan func(context.Context), 64), limiters: map[string]*rate.Limiter{},
-		pending: newPendingStore(10000),
 	}
 }
 

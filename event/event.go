@@ -64,3 +64,18 @@ func (e Event) ShortID() string {
 	}
 	return e.ActorID
 }
+
+// Container is what whalewatch remembers of a running container, to report
+// it if it dies unseen.
+type Container struct {
+	Name   string            `json:"name"`
+	Image  string            `json:"image"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Item is what an event source hands the alert core, in stream order: an
+// event, or (Listed not nil) the containers a fresh list found running.
+type Item struct {
+	Event  Event
+	Listed map[string]Container
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
-	"github.com/whalewatch/whalewatch/internal/state"
 )
 
 // Docker is the part of the Docker client that a Source uses.
@@ -51,12 +51,20 @@ type Source struct {
 	// IntentWindow: a die this soon after a kill of the same container
 	// counts as intentional (and as OOM after an oom event).
 	IntentWindow time.Duration
+	// OOMWait is how long a SIGKILL death nobody asked for waits for its
+	// oom event, which the daemon may send after the die, before
+	// whalewatch asks the daemon instead.
+	OOMWait time.Duration
 
-	// restored is what an earlier run knew; the first connect reconciles
-	// against it as after a reconnect.
-	restored *state.Checkpoint
-	// running is the last published copy of the containers known running.
-	running atomic.Pointer[map[string]state.Container]
+	// InspectTimeout bounds each inspect that settles an event (an OOM
+	// check, a label-shadowed exit code, a reconciled death). Inspects run
+	// beside the stream reader, so this fits a busy host, not the
+	// daemon's patience with slow readers.
+	InspectTimeout time.Duration
+
+	// restored is what an earlier run knew running at Since; the first
+	// connect reconciles against it as after a reconnect.
+	restored map[string]event.Container
 
 	// downSince is when the stream was last lost (unix nanoseconds), 0
 	// while it is open; read by Ready from other goroutines.
@@ -69,26 +77,21 @@ func NewSource(host string, docker Docker, log *slog.Logger, m *metrics.Metrics)
 		Host: host, Docker: docker, Log: log.With("host", host), Metrics: m,
 		RetryMin: 500 * time.Millisecond, RetryMax: 30 * time.Second, HealthyAfter: time.Minute,
 		ReconcileGrace: 2 * time.Second, UnreachableAfter: 30 * time.Second,
-		GapNoticeAfter: 5 * time.Second, IntentWindow: defaultIntentWindow,
+		GapNoticeAfter: 5 * time.Second, IntentWindow: defaultIntentWindow, InspectTimeout: 10 * time.Second, OOMWait: time.Second,
 	}
 	s.downSince.Store(1) // never connected: not ready
 	return s
 }
 
 // Restore makes the source resume where an earlier run stopped: from its
-// cursor, and reporting containers that died meanwhile. Call before Run.
-func (s *Source) Restore(cp state.Checkpoint) {
-	s.Since = cp.Cursor
-	s.restored = &cp
-}
-
-// Running returns the containers the source last knew running (updated
-// about once a second), for checkpoints.
-func (s *Source) Running() map[string]state.Container {
-	if p := s.running.Load(); p != nil {
-		return *p
+// cursor, and reporting containers that were running then and died
+// meanwhile. Call before Run.
+func (s *Source) Restore(cursor int64, running map[string]event.Container) {
+	s.Since = cursor
+	s.restored = running
+	if s.restored == nil {
+		s.restored = map[string]event.Container{}
 	}
-	return nil
 }
 
 // Ready tells whether the stream is open, or was lost less than grace ago.
@@ -97,16 +100,15 @@ func (s *Source) Ready(grace time.Duration) bool {
 	return down == 0 || time.Since(time.Unix(0, down)) < grace
 }
 
-// Run streams events into out until ctx ends. It never blocks on out: when
-// out is full the event is dropped, counted, logged, and reported by an
+// Run streams events into out until ctx ends, with the running set of
+// each fresh container list in between. It never blocks on out: when out
+// is full the item is dropped, counted, logged, and reported by an
 // events_dropped event as soon as there is room.
-func (s *Source) Run(ctx context.Context, out chan<- event.Event) error {
+func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
 	st := newStreamState(s.Since)
 	restoredAt := time.Time{}
 	if s.restored != nil {
-		for id, c := range s.restored.Running {
-			st.running[id] = containerInfo{name: c.Name, image: c.Image, labels: c.Labels}
-		}
+		maps.Copy(st.running, s.restored)
 		restoredAt = time.Now() // reconcile on the first connect
 	}
 	bo := backoff.NewExponentialBackOff()
@@ -154,7 +156,7 @@ func (s *Source) Run(ctx context.Context, out chan<- event.Event) error {
 }
 
 // session is one connection: list, open the stream, read until it fails.
-func (s *Source) session(ctx context.Context, out chan<- event.Event, st *streamState, downSince time.Time, unreachableReported *bool) error {
+func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamState, downSince time.Time, unreachableReported *bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
@@ -171,7 +173,8 @@ func (s *Source) session(ctx context.Context, out chan<- event.Event, st *stream
 	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
 
 	reconnect := !downSince.IsZero()
-	missing := st.reconcileList(s.Host, list.Items, reconnect)
+	missing, running := st.reconcileList(list.Items, reconnect)
+	s.emitItem(out, st, event.Item{Event: event.Event{Host: s.Host}, Listed: running})
 	if reconnect {
 		down := time.Since(downSince)
 		s.Log.Info("docker event stream restored", "down_for", down.Round(time.Millisecond), "unaccounted", len(missing))
@@ -182,6 +185,12 @@ func (s *Source) session(ctx context.Context, out chan<- event.Event, st *stream
 		s.Log.Info("docker event stream open", "containers", len(list.Items))
 	}
 
+	ins := newInspector(s, st.cursor)
+	defer func() {
+		cancel()
+		ins.wg.Wait()
+		ins.settleAll(context.WithoutCancel(ctx), out, st)
+	}()
 	var graceC <-chan time.Time
 	if len(missing) > 0 {
 		grace := time.NewTimer(s.ReconcileGrace)
@@ -190,11 +199,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Event, st *stream
 	}
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
-	// SIGKILL deaths nobody asked for wait briefly for their oom event,
-	// which the daemon may send after the die.
-	held := map[string]heldDeath{}
-	defer func() { s.releaseHeld(ctx, out, st, held, time.Time{}) }()
-	holdCheck := time.NewTicker(oomWait / 5)
+	holdCheck := time.NewTicker(s.OOMWait / 5)
 	defer holdCheck.Stop()
 	for {
 		select {
@@ -215,119 +220,20 @@ func (s *Source) session(ctx context.Context, out chan<- event.Event, st *stream
 			if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") {
 				delete(missing, ev.ActorID) // the replay explained it
 			}
-			switch {
-			case mayBeOOM(ev):
-				held[ev.ActorID] = heldDeath{ev: ev, until: time.Now().Add(oomWait)}
-				continue
-			case ev.Type == event.ContainerType && ev.Action == "oom":
-				if h, ok := held[ev.ActorID]; ok {
-					delete(held, ev.ActorID)
-					delete(st.oom, ev.ActorID) // spent on this death
-					h.ev.OOMKilled = true
-					s.emit(out, st, ev)
-					s.emit(out, st, h.ev)
-					continue
-				}
-			}
-			s.emit(out, st, ev)
+			ins.add(ctx, out, st, ev)
 		case now := <-holdCheck.C:
-			s.releaseHeld(ctx, out, st, held, now)
+			ins.oomWaitsOver(ctx, now)
+		case r := <-ins.results:
+			ins.settled(ctx, out, st, r)
 		case <-graceC:
 			for id, c := range missing {
-				s.emit(out, st, s.reconciledDeath(ctx, id, c))
-				delete(st.running, id)
+				ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
 			}
 			missing = nil
 		case <-flush.C:
 			s.reportDropped(out, st)
-			s.publishRunning(st)
 		}
 	}
-}
-
-func (s *Source) publishRunning(st *streamState) {
-	running := make(map[string]state.Container, len(st.running))
-	for id, c := range st.running {
-		running[id] = state.Container{Name: c.name, Image: c.image, Labels: c.labels}
-	}
-	s.running.Store(&running)
-}
-
-const (
-	// oomWait is how long a SIGKILL death nobody asked for waits for its
-	// oom event before whalewatch asks the daemon instead.
-	oomWait = time.Second
-	// oomCheckTimeout bounds that one inspect: the daemon drops readers
-	// that stall for 100 ms.
-	oomCheckTimeout = 50 * time.Millisecond
-)
-
-// heldDeath is a die waiting for its oom event.
-type heldDeath struct {
-	ev    event.Event
-	until time.Time
-}
-
-// mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
-func mayBeOOM(ev event.Event) bool {
-	return ev.Type == event.ContainerType && ev.Action == "die" && ev.ExitCode == 137 && !ev.Intentional && !ev.OOMKilled
-}
-
-// releaseHeld passes on the held deaths whose wait is over (all of them
-// with a zero now). Without an oom event, the daemon is asked; an OOM kill
-// it confirms gets an oom event in place of the daemon's, whose late
-// original is then dropped — one OOM report whatever the order.
-func (s *Source) releaseHeld(ctx context.Context, out chan<- event.Event, st *streamState, held map[string]heldDeath, now time.Time) {
-	for id, h := range held {
-		if !now.IsZero() && now.Before(h.until) {
-			continue
-		}
-		delete(held, id)
-		if s.checkOOM(ctx, &h.ev) {
-			oom := h.ev
-			oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
-			st.lateOOM[id] = true
-			s.emit(out, st, oom)
-		}
-		s.emit(out, st, h.ev)
-	}
-}
-
-// checkOOM asks the daemon whether the kernel killed a container, and
-// reports whether it did.
-func (s *Source) checkOOM(ctx context.Context, ev *event.Event) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), oomCheckTimeout)
-	defer cancel()
-	if res, err := s.Docker.ContainerInspect(ctx, ev.ActorID, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
-		ev.OOMKilled = res.Container.State.OOMKilled
-	}
-	return ev.OOMKilled
-}
-
-// reconciledDeath makes the die event the stream never carried.
-func (s *Source) reconciledDeath(ctx context.Context, id string, c containerInfo) event.Event {
-	ev := event.Event{
-		Host: s.Host, Type: event.ContainerType, Action: "die", ActorID: id,
-		Name: c.name, Image: c.image, Labels: c.labels, ExitCode: -1,
-		Attributes: map[string]string{"name": c.name, "image": c.image},
-		Reconciled: true, Time: time.Now().UTC(),
-	}
-	ev.TimeNano = ev.Time.UnixNano()
-	res, err := s.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-	switch {
-	case err != nil:
-		// Removed while the stream was down: the exit code is lost.
-		ev.Attributes["whalewatch.removed"] = "true"
-	case res.Container.State != nil:
-		st := res.Container.State
-		ev.ExitCode, ev.OOMKilled = st.ExitCode, st.OOMKilled
-		ev.Attributes["exitCode"] = strconv.Itoa(st.ExitCode)
-		if t, err := time.Parse(time.RFC3339Nano, st.FinishedAt); err == nil && !t.IsZero() {
-			ev.Time, ev.TimeNano = t.UTC(), t.UnixNano()
-		}
-	}
-	s.Log.Info("container died while the stream was down", "container", c.name, "exit_code", ev.ExitCode)
-	return ev
 }
 
 func (s *Source) selfEvent(action string, attrs map[string]string) event.Event {
@@ -337,10 +243,14 @@ func (s *Source) selfEvent(action string, attrs map[string]string) event.Event {
 }
 
 // emit hands ev on without ever blocking the stream reader.
-func (s *Source) emit(out chan<- event.Event, st *streamState, ev event.Event) {
+func (s *Source) emit(out chan<- event.Item, st *streamState, ev event.Event) {
+	s.emitItem(out, st, event.Item{Event: ev})
+}
+
+func (s *Source) emitItem(out chan<- event.Item, st *streamState, it event.Item) {
 	s.reportDropped(out, st)
 	select {
-	case out <- ev:
+	case out <- it:
 	default:
 		if st.dropped == 0 {
 			s.Log.Error("event queue full; dropping events until it drains", "capacity", cap(out))
@@ -352,13 +262,13 @@ func (s *Source) emit(out chan<- event.Event, st *streamState, ev event.Event) {
 
 // reportDropped sends one events_dropped event for what was lost, once
 // the queue has room again.
-func (s *Source) reportDropped(out chan<- event.Event, st *streamState) {
+func (s *Source) reportDropped(out chan<- event.Item, st *streamState) {
 	if st.dropped == 0 {
 		return
 	}
 	notice := s.selfEvent("events_dropped", map[string]string{"count": strconv.Itoa(st.dropped)})
 	select {
-	case out <- notice:
+	case out <- event.Item{Event: notice}:
 		s.Log.Error("events were dropped because the event queue was full", "count", st.dropped)
 		st.dropped = 0
 	default:
@@ -376,19 +286,12 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-// containerInfo is what we remember of a running container to report it
-// if it dies unseen.
-type containerInfo struct {
-	name, image string
-	labels      map[string]string
-}
-
-func infoFromSummary(c container.Summary) containerInfo {
+func infoFromSummary(c container.Summary) event.Container {
 	name := c.ID
 	if len(c.Names) > 0 {
 		name = trimSlash(c.Names[0])
 	}
-	return containerInfo{name: name, image: c.Image, labels: c.Labels}
+	return event.Container{Name: name, Image: c.Image, Labels: c.Labels}
 }
 
 func trimSlash(s string) string {

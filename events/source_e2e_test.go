@@ -76,7 +76,7 @@ func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watc
 		tune(src)
 	}
 	w := &watcher{ids: map[string]bool{}}
-	out := make(chan event.Event, 1024)
+	out := make(chan event.Item, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = src.Run(ctx, out) })
@@ -85,7 +85,11 @@ func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watc
 			select {
 			case <-ctx.Done():
 				return
-			case ev := <-out:
+			case it := <-out:
+				if it.Listed != nil {
+					continue
+				}
+				ev := it.Event
 				w.mu.Lock()
 				if ev.Type == event.SelfType || w.ids[ev.ActorID] {
 					w.events = append(w.events, ev)
@@ -393,13 +397,14 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	src := events.NewSource("gone", c, log, metrics.New())
 	src.RetryMin, src.RetryMax, src.UnreachableAfter = 10*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
-	out := make(chan event.Event, 10)
+	out := make(chan event.Item, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = src.Run(ctx, out); close(done) }()
 	defer func() { cancel(); <-done }()
 	select {
-	case ev := <-out:
+	case it := <-out:
+		ev := it.Event
 		if ev.Type != event.SelfType || ev.Action != "daemon_unreachable" || ev.Host != "gone" || ev.Attributes["error"] == "" {
 			t.Errorf("event = %+v", ev)
 		}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"slices"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -17,36 +18,80 @@ type streamState struct {
 	connected bool
 	dropped   int
 	seen      *seen.Set
-	running   map[string]containerInfo
+	running   map[string]event.Container
+	shadowed  map[string][]string  // container → daemon attributes its labels shadow
 	killed    map[string]time.Time // last kill event per container
 	oom       map[string]time.Time // last oom event per container
-	lateOOM   map[string]bool      // containers whose oom event was stood in for
+	// oomPassed: an oom event (or a stand-in) was passed on for the
+	// container's current run; repeats are dropped until it starts again.
+	oomPassed map[string]bool
 }
 
 func newStreamState(since int64) *streamState {
 	return &streamState{
-		cursor:  since,
-		seen:    seen.New(4096, 0),
-		running: map[string]containerInfo{},
-		killed:  map[string]time.Time{},
-		oom:     map[string]time.Time{},
-		lateOOM: map[string]bool{},
+		cursor:    since,
+		seen:      seen.New(4096, 0),
+		running:   map[string]event.Container{},
+		shadowed:  map[string][]string{},
+		killed:    map[string]time.Time{},
+		oom:       map[string]time.Time{},
+		oomPassed: map[string]bool{},
 	}
 }
 
-// accept turns a message into an annotated event.Event. It reports false for
-// a duplicate (already seen), which must not be passed on.
+// accept turns a message into an annotated Event. It reports false for
+// a duplicate (already seen, or a repeated oom event of one kill), which
+// must not be passed on.
 func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (event.Event, bool) {
 	ev := FromMessage(host, m)
 	if !st.seen.Add(ev.Key(), time.Time{}) {
 		return ev, false
 	}
-	if ev.Type == event.ContainerType && ev.Action == "oom" && st.lateOOM[ev.ActorID] {
-		delete(st.lateOOM, ev.ActorID) // already stood in for
-		return ev, false
+	if ev.Type == event.ContainerType && ev.Action == "oom" {
+		if st.oomPassed[ev.ActorID] {
+			return ev, false // the daemon sends one kill's oom event up to 7 times
+		}
+		st.oomPassed[ev.ActorID] = true
 	}
+	st.learnShadows(ev)
 	st.observe(&ev, intentWindow)
 	return ev, true
+}
+
+// nativeActions are the actions whose events carry each of the daemon's
+// own attributes (name and image are on every event, and the daemon sets
+// them after copying the labels, so no label shadows them).
+var nativeActions = map[string][]string{
+	"exitCode":     {"die", "exec_die"},
+	"execDuration": {"die"},
+	"signal":       {"kill"},
+	"execID":       {"exec_create", "exec_start", "exec_die", "exec_detach"},
+	"oldName":      {"rename"},
+}
+
+// learnShadows notes a daemon attribute on an event that never carries it
+// (exitCode on a start): a label of that name, whose value will stand in
+// for the daemon's on every event of the container.
+func (st *streamState) learnShadows(ev event.Event) {
+	if ev.Type != event.ContainerType {
+		return
+	}
+	for k, actions := range nativeActions {
+		if _, ok := ev.Attributes[k]; ok && !slices.Contains(actions, ev.Action) && !slices.Contains(st.shadowed[ev.ActorID], k) {
+			st.shadowed[ev.ActorID] = append(st.shadowed[ev.ActorID], k)
+		}
+	}
+}
+
+// shadowedOn lists the attributes of ev whose value is a label's.
+func (st *streamState) shadowedOn(ev event.Event) []string {
+	var keys []string
+	for _, k := range st.shadowed[ev.ActorID] {
+		if slices.Contains(nativeActions[k], ev.Action) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // observe updates what we know from one new event and annotates it.
@@ -60,7 +105,10 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	id := ev.ActorID
 	switch ev.Action {
 	case "start":
-		st.running[id] = containerInfo{name: ev.Name, image: ev.Image, labels: ev.Labels}
+		st.running[id] = event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels}
+		delete(st.oomPassed, id)
+		delete(st.oom, id)
+		delete(st.killed, id)
 	case "kill":
 		st.killed[id] = ev.Time
 	case "oom":
@@ -72,10 +120,11 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		delete(st.killed, id)
 		delete(st.oom, id)
 	case "destroy":
-		delete(st.lateOOM, id)
 		delete(st.running, id)
 		delete(st.killed, id)
 		delete(st.oom, id)
+		delete(st.oomPassed, id)
+		delete(st.shadowed, id)
 	}
 }
 
@@ -85,26 +134,32 @@ func within(earlier, t time.Time, window time.Duration) bool {
 
 // reconcileList compares a fresh container list with what we believed was
 // running. It returns the containers we thought running that no longer are
-// (only when reconnecting) and starts tracking every running one.
-func (st *streamState) reconcileList(host string, list []container.Summary, reconnect bool) map[string]containerInfo {
-	nowRunning := make(map[string]container.Summary, len(list))
+// (only when reconnecting), starts tracking every running one, learns the
+// labels that shadow daemon attributes, and returns the running set.
+func (st *streamState) reconcileList(list []container.Summary, reconnect bool) (missing, running map[string]event.Container) {
+	running = make(map[string]event.Container, len(list))
 	for _, c := range list {
+		for k := range nativeActions {
+			if _, ok := c.Labels[k]; ok && !slices.Contains(st.shadowed[c.ID], k) {
+				st.shadowed[c.ID] = append(st.shadowed[c.ID], k)
+			}
+		}
 		if c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting {
-			nowRunning[c.ID] = c
+			running[c.ID] = infoFromSummary(c)
 		}
 	}
-	missing := map[string]containerInfo{}
+	missing = map[string]event.Container{}
 	if reconnect {
 		for id, info := range st.running {
-			if _, ok := nowRunning[id]; !ok {
+			if _, ok := running[id]; !ok {
 				missing[id] = info
 			}
 		}
 	}
-	for id, c := range nowRunning {
+	for id, c := range running {
 		if _, ok := st.running[id]; !ok {
-			st.running[id] = infoFromSummary(c)
+			st.running[id] = c
 		}
 	}
-	return missing
+	return missing, running
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -32,14 +33,17 @@ func BenchmarkDispatcher10k(b *testing.B) {
 		}
 		dst := &counting{}
 		d := NewDispatcher(quietLog(), metrics.New(), store, n, Destination{Name: "d", Notifier: dst})
-		note := note("BENCH")
+		notes := make([]Notification, n)
+		for i := range notes {
+			notes[i] = note(fmt.Sprint("BENCH", i))
+		}
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
 		began := time.Now()
-		for range n {
-			d.Send(note, nil)
+		for _, note := range notes {
+			send(b, d, note, nil)
 		}
 		queued := time.Since(began)
 		runtime.ReadMemStats(&after)

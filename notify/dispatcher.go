@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,59 +80,50 @@ func (d *Dispatcher) Names() []string {
 	return names
 }
 
-// Send queues n for the named destinations (all of them when to is empty).
-// It never waits for a destination: a full queue drops n, counts it and
-// reports it.
-func (d *Dispatcher) Send(n Notification, to []string) {
-	var targets []*queue
-	for _, q := range d.dests {
-		if len(to) == 0 || contains(to, q.Name) {
-			targets = append(targets, q)
+// Commit queues the notifications for their destinations (all of them
+// when To is empty) and saves snap with them in one transaction. It never
+// waits for a destination: a full queue drops a notification, counts it
+// and reports it; an id already queued or delivered recently is refused.
+// An error means nothing was written.
+func (d *Dispatcher) Commit(out []Outgoing, snap state.Snapshot) error {
+	msgs := make([]state.Message, 0, len(out))
+	for _, o := range out {
+		data, err := json.Marshal(o.N)
+		if err != nil {
+			return fmt.Errorf("encode notification %s: %w", o.N.ID, err)
 		}
+		var dests []string
+		for _, q := range d.dests {
+			if len(o.To) == 0 || slices.Contains(o.To, q.Name) {
+				dests = append(dests, q.Name)
+			}
+		}
+		msgs = append(msgs, state.Message{ID: o.N.ID, Data: data, Dests: dests})
 	}
-	d.enqueue(n, targets)
-}
-
-func (d *Dispatcher) enqueue(n Notification, targets []*queue) {
-	if len(targets) == 0 {
-		return
-	}
-	names := make([]string, len(targets))
-	for i, q := range targets {
-		names[i] = q.Name
-	}
-	data, err := json.Marshal(n)
-	var full []string
-	if err == nil {
-		full, err = d.store.Enqueue(names, data, d.max)
-	}
+	res, err := d.store.Commit(msgs, snap, d.max, time.Now())
 	if err != nil {
-		d.log.Error("cannot queue a notification", "rule", n.Rule, "err", err)
-		full = names
+		return err
 	}
-	for _, q := range targets {
-		if contains(full, q.Name) {
-			if q.dropped.Add(1) == 1 {
+	if res.Duplicate > 0 {
+		d.metrics.NotificationsDuplicate.Add(float64(res.Duplicate))
+		d.log.Info("notifications already queued or delivered were not queued again", "count", res.Duplicate)
+	}
+	for _, q := range d.dests {
+		if n := res.Full[q.Name]; n > 0 {
+			if q.dropped.Add(int64(n)) == int64(n) {
 				d.log.Error("notification queue full; dropping", "destination", q.Name, "capacity", d.max)
 			}
-			d.metrics.Notifications.WithLabelValues(q.Name, "dropped").Inc()
-			continue
+			d.metrics.Notifications.WithLabelValues(q.Name, "dropped").Add(float64(n))
 		}
-		d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(d.store.Len(q.Name)))
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+		if res.Queued[q.Name] > 0 {
+			d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(d.store.Len(q.Name)))
+			select {
+			case q.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
-	return false
+	return nil
 }
 
 // Run delivers until ctx ends, then keeps delivering for up to
@@ -261,11 +254,16 @@ func (d *Dispatcher) announce(failing *queue, action string, attrs map[string]st
 	attrs["destination"] = failing.Name
 	now := time.Now().UTC()
 	ev := event.Event{Type: event.SelfType, Action: action, ExitCode: -1, Time: now, TimeNano: now.UnixNano(), Attributes: attrs}
-	var others []*queue
+	var others []string
 	for _, q := range d.dests {
 		if q != failing {
-			others = append(others, q)
+			others = append(others, q.Name)
 		}
 	}
-	d.enqueue(New("WHALEWATCH", "", ev, nil), others)
+	if len(others) == 0 {
+		return
+	}
+	if err := d.Commit([]Outgoing{{N: New("WHALEWATCH", "", ev, nil), To: others}}, state.Snapshot{}); err != nil {
+		d.log.Error("cannot queue a notice", "action", action, "err", err)
+	}
 }

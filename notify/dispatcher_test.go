@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,8 +66,38 @@ func tempStore(t *testing.T) *state.Store {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+var noteSeq atomic.Int64
+
+// note makes a new notification of rule: each call is about another event.
 func note(rule string) Notification {
-	return New(rule, "", event.Event{Type: "container", Action: "die", Name: rule, ExitCode: 1}, nil)
+	return New(rule, "", event.Event{Type: "container", Action: "die", Name: rule, ExitCode: 1, TimeNano: noteSeq.Add(1)}, nil)
+}
+
+// send queues one notification as the alert core does (with no checkpoint).
+func send(tb testing.TB, d *Dispatcher, n Notification, to []string) {
+	tb.Helper()
+	if err := d.Commit([]Outgoing{{N: n, To: to}}, state.Snapshot{}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// The outbox refuses an id it holds or delivered recently: a replay after
+// a crash is not sent again.
+func TestCommitRefusesKnownIDs(t *testing.T) {
+	dst := &scripted{}
+	d := NewDispatcher(quietLog(), metrics.New(), tempStore(t), 10, Destination{Name: "d", Notifier: dst})
+	a := note("A")
+	send(t, d, a, nil)
+	send(t, d, a, nil) // still queued
+	stop := runDispatcher(t, d)
+	defer stop()
+	waitFor(t, func() bool { return len(dst.delivered()) == 1 })
+	send(t, d, a, nil)         // delivered
+	send(t, d, note("B"), nil) // the sentinel
+	waitFor(t, func() bool { return len(dst.delivered()) == 2 })
+	if got := dst.delivered(); got[0] != "A" || got[1] != "B" {
+		t.Errorf("delivered %v", got)
+	}
 }
 
 func runDispatcher(t *testing.T, d *Dispatcher) (stop func()) {
@@ -96,8 +127,8 @@ func TestDispatcherRetriesInOrderAndHonoursRetryAfter(t *testing.T) {
 	d.RetryMin, d.RetryMax = 10*time.Millisecond, 50*time.Millisecond
 	stop := runDispatcher(t, d)
 	defer stop()
-	d.Send(note("A"), nil)
-	d.Send(note("B"), nil)
+	send(t, d, note("A"), nil)
+	send(t, d, note("B"), nil)
 	waitFor(t, func() bool { return len(flaky.delivered()) == 2 })
 	if got := flaky.delivered(); got[0] != "A" || got[1] != "B" {
 		t.Errorf("order = %v", got)
@@ -114,8 +145,8 @@ func TestDispatcherGivesUpOnPermanentErrors(t *testing.T) {
 	m := metrics.New()
 	d := NewDispatcher(quietLog(), m, tempStore(t), 10, Destination{Name: "bad", Notifier: bad})
 	stop := runDispatcher(t, d)
-	d.Send(note("A"), nil)
-	d.Send(note("B"), nil)
+	send(t, d, note("A"), nil)
+	send(t, d, note("B"), nil)
 	waitFor(t, func() bool { return len(bad.delivered()) == 1 })
 	stop()
 	if len(bad.times) != 2 {
@@ -133,9 +164,9 @@ func TestDispatcherIsolatesSlowDestinationsAndReportsDrops(t *testing.T) {
 	defer stop()
 	start := time.Now()
 	for range 5 { // slow holds at most one and queues two: the rest is dropped
-		d.Send(note("X"), []string{"slow"})
+		send(t, d, note("X"), []string{"slow"})
 	}
-	d.Send(note("Y"), []string{"fast"})
+	send(t, d, note("Y"), []string{"fast"})
 	if time.Since(start) > 100*time.Millisecond {
 		t.Error("Send blocked on a slow destination")
 	}
@@ -150,8 +181,8 @@ func TestDispatcherRoutesByName(t *testing.T) {
 	a, b := &scripted{}, &scripted{}
 	d := NewDispatcher(quietLog(), metrics.New(), tempStore(t), 10, Destination{Name: "a", Notifier: a}, Destination{Name: "b", Notifier: b})
 	stop := runDispatcher(t, d)
-	d.Send(note("only-b"), []string{"b"})
-	d.Send(note("both"), nil)
+	send(t, d, note("only-b"), []string{"b"})
+	send(t, d, note("both"), nil)
 	waitFor(t, func() bool { return len(a.delivered()) == 1 && len(b.delivered()) == 2 })
 	stop()
 }
@@ -163,7 +194,7 @@ func TestDispatcherDrainsOnShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // already stopping when the notifications arrive
 	for range 20 {
-		d.Send(note("N"), nil)
+		send(t, d, note("N"), nil)
 	}
 	_ = d.Run(ctx)
 	if n := len(dst.delivered()); n != 20 {

@@ -12,39 +12,53 @@ import (
 	"github.com/whalewatch/whalewatch/event"
 )
 
-// Notification is one message about one event, for one rule.
+// Notification is one message about one event, for one rule. It is
+// persisted in the outbox under these JSON names.
 type Notification struct {
-	// ID is the idempotency key (the webhook-id): the same event and rule
-	// always give the same ID, so a receiver can drop a redelivery.
-	ID   string
-	Rule string
+	// ID is the idempotency key (the webhook-id), derived from what the
+	// message is about: the same event and rule always give the same ID,
+	// so a resend after a crash carries it again.
+	ID   string `json:"id"`
+	Rule string `json:"rule"`
 	// Event is a redacted copy: Labels holds only the labels allowed to be
 	// shown and Attributes only the daemon's own attributes (no labels).
-	Event event.Event
+	Event event.Event `json:"event"`
 	// Text is the rule's rendered template; "" means the default summary.
-	Text string
+	Text string `json:"text,omitempty"`
 	// Actions are buttons offered with the message (Slack bot only).
-	Actions []Action
+	Actions []Action `json:"actions,omitempty"`
 	// Group is set on messages that stand for several matches (grouping,
 	// crash loops); destinations that can update a message in place do.
-	Group *Group `json:",omitempty"`
+	Group *Group `json:"group,omitempty"`
+}
+
+// Outgoing is a notification with its routing: destination names, or
+// every destination when To is empty.
+type Outgoing struct {
+	N  Notification
+	To []string
 }
 
 // Group ties the messages of one group together.
 type Group struct {
-	Key   string   // the same for every message of the group
-	Seq   int      // 1 for the first message, then 2, 3 … for updates
-	Count int      // matches in the group so far
-	New   []string // what this update adds (container names)
+	Key   string   `json:"key"`   // the same for every message of the group
+	Seq   int      `json:"seq"`   // 1 for the first message, then 2, 3 … for updates
+	Count int      `json:"count"` // matches in the group so far
+	New   []string `json:"new"`   // what this update adds (container names)
+	// Covers are the IDs of the matches this message accounts for besides
+	// its own, so a receiver can tell that none is missing.
+	Covers []string `json:"covers,omitempty"`
+	// Final marks the last message of the group (a crash loop's end).
+	Final bool `json:"final,omitempty"`
 }
 
 // Action is a button on a notification: clicking it asks whalewatch to act.
 type Action struct {
-	ID      string // Slack action_id
-	Label   string
-	Value   string // an opaque, single-use token
-	Confirm string // a confirmation question; "" asks none
-	Danger  bool
+	ID      string `json:"id"` // Slack action_id
+	Label   string `json:"label"`
+	Value   string `json:"value"` // an opaque, single-use token
+	Confirm string `json:"confirm,omitempty"`
+	Danger  bool   `json:"danger,omitempty"`
 }
 
 // New makes the notification of a match. shownLabels is the allowlist of
@@ -86,7 +100,7 @@ func (n Notification) Summary() string {
 
 // DefaultSummary describes an event in one line, for people.
 func DefaultSummary(ev event.Event) string {
-	what := ev.Type + " " + nameOrID(ev)
+	what := ev.Type + " " + NameOrID(ev)
 	switch {
 	case ev.Type == event.SelfType:
 		return selfSummary(ev)
@@ -132,7 +146,8 @@ func selfSummary(ev event.Event) string {
 	}
 }
 
-func nameOrID(ev event.Event) string {
+// NameOrID names an event's object for people: its name, else its short ID.
+func NameOrID(ev event.Event) string {
 	if ev.Name != "" {
 		return ev.Name
 	}
@@ -155,7 +170,7 @@ func (n Notification) Fields() []Field {
 		}
 	}
 	if ev.Type == event.ContainerType {
-		add("Container", nameOrID(ev))
+		add("Container", NameOrID(ev))
 	}
 	add("Image", ev.Image)
 	if ev.ExitCode >= 0 {
@@ -164,20 +179,21 @@ func (n Notification) Fields() []Field {
 	add("Host", ev.Host)
 	add("Compose", composeName(ev.Labels))
 	for k, v := range sortedLabels(ev.Labels) {
-		if k != composeProject && k != composeService {
+		if k != ComposeProject && k != composeService {
 			add(k, v)
 		}
 	}
 	return fs
 }
 
+// Compose labels, shown together as project/service.
 const (
-	composeProject = "com.docker.compose.project"
+	ComposeProject = "com.docker.compose.project"
 	composeService = "com.docker.compose.service"
 )
 
 func composeName(labels map[string]string) string {
-	p, s := labels[composeProject], labels[composeService]
+	p, s := labels[ComposeProject], labels[composeService]
 	switch {
 	case p != "" && s != "":
 		return p + "/" + s

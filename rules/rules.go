@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"text/template"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -22,15 +23,24 @@ type Spec struct {
 	Notify   []string // destination names; empty means every destination
 	Template string   // text/template over Env; empty means the default text
 	Enabled  bool
+	// GroupWindow: matches on the same host and compose project within
+	// this window become one message, updated while more come; 0 sends
+	// each match on its own.
+	GroupWindow time.Duration
+	// Cooldown: after a message about a container, more matches for it
+	// within this time are counted, not sent.
+	Cooldown time.Duration
 }
 
 // Rule is a compiled, enabled rule.
 type Rule struct {
-	Name     string
-	When     string
-	Notify   []string
-	program  *vm.Program
-	template *template.Template
+	Name        string
+	When        string
+	Notify      []string
+	GroupWindow time.Duration
+	Cooldown    time.Duration
+	program     *vm.Program
+	template    *template.Template
 }
 
 // Match is one rule that matched one event.
@@ -108,7 +118,7 @@ func compileRule(s Spec) (*Rule, error) {
 		}
 		return nil, ce
 	}
-	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, program: program}
+	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, GroupWindow: s.GroupWindow, Cooldown: s.Cooldown, program: program}
 	if s.Template != "" {
 		r.template, err = template.New(s.Name).Option("missingkey=error").Funcs(template.FuncMap{
 			"exitMeaning": event.ExitMeaning,

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/whalewatch/whalewatch/actions"
-	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/rules"
 )
 
@@ -83,11 +82,9 @@ type Config struct {
 
 	// Filled by Load from the dynamic variables.
 	Destinations []Destination `env:"-"`
-	Rules        []rules.Spec  `env:"-"`
-	// Engine holds the enabled rules, compiled once by Load.
-	Engine *rules.Engine `env:"-"`
-	// RuleOptions are the rules' grouping and cooldown, by rule name.
-	RuleOptions map[string]notify.RuleOptions `env:"-"`
+	// Rules are checked by Load (they compile); the caller compiles them
+	// again to run them.
+	Rules []rules.Spec `env:"-"`
 }
 
 // Destination kinds.
@@ -385,9 +382,8 @@ func (c *Config) loadRules(vars map[string]string) []error {
 	if c.DefaultRules {
 		specs = rules.Defaults()
 	}
-	c.RuleOptions = map[string]notify.RuleOptions{}
-	for _, s := range specs {
-		c.RuleOptions[s.Name] = notify.RuleOptions{GroupWindow: defaultGroupWindow}
+	for i := range specs {
+		specs[i].GroupWindow = defaultGroupWindow
 	}
 	names := map[string]bool{}
 	for k := range vars {
@@ -410,7 +406,7 @@ func (c *Config) loadRules(vars map[string]string) []error {
 		}
 		i := slices.IndexFunc(specs, func(s rules.Spec) bool { return s.Name == name })
 		if i < 0 {
-			specs = append(specs, rules.Spec{Name: name})
+			specs = append(specs, rules.Spec{Name: name, GroupWindow: defaultGroupWindow})
 			i = len(specs) - 1
 		}
 		s := &specs[i]
@@ -421,14 +417,13 @@ func (c *Config) loadRules(vars map[string]string) []error {
 			s.Template = re.Template
 		}
 		s.Enabled = re.Enabled
-		opt := notify.RuleOptions{GroupWindow: defaultGroupWindow, Cooldown: re.Cooldown}
+		s.Cooldown = re.Cooldown
 		if re.GroupWindow != nil {
-			opt.GroupWindow = *re.GroupWindow
+			s.GroupWindow = *re.GroupWindow
 		}
-		if opt.GroupWindow < 0 || opt.Cooldown < 0 {
+		if s.GroupWindow < 0 || s.Cooldown < 0 {
 			errs = append(errs, fmt.Errorf("%sGROUP_WINDOW/_COOLDOWN: must not be negative", prefix))
 		}
-		c.RuleOptions[name] = opt
 		for _, d := range re.Notify {
 			d = strings.ToLower(strings.TrimSpace(d))
 			if !slices.ContainsFunc(c.Destinations, func(x Destination) bool { return x.Name == d }) {
@@ -439,11 +434,9 @@ func (c *Config) loadRules(vars map[string]string) []error {
 		}
 	}
 	c.Rules = specs
-	engine, err := rules.Compile(specs)
-	if err != nil {
+	if _, err := rules.Compile(specs); err != nil {
 		errs = append(errs, err)
 	}
-	c.Engine = engine
 	return errs
 }
 

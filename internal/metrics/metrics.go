@@ -15,11 +15,17 @@ type Metrics struct {
 	StreamConnected  *prometheus.GaugeVec   // host
 	EventLag         prometheus.Histogram
 
-	RuleMatches    *prometheus.CounterVec // rule
-	RuleErrors     *prometheus.CounterVec // rule
-	MatchesHeld    *prometheus.CounterVec // reason (muted, crashloop, grouped)
-	Notifications  *prometheus.CounterVec // destination, outcome (sent, failed, retried, dropped)
-	QueueDepth     *prometheus.GaugeVec   // destination
+	RuleMatches   *prometheus.CounterVec // rule
+	RuleErrors    *prometheus.CounterVec // rule
+	MatchesHeld   *prometheus.CounterVec // reason (muted, crashloop, grouped)
+	Notifications *prometheus.CounterVec // destination, outcome (sent, failed, retried, dropped)
+	QueueDepth    *prometheus.GaugeVec   // destination
+	// NotificationsDuplicate: notifications refused by the outbox because
+	// their id was already queued or delivered (replayed after a crash).
+	NotificationsDuplicate prometheus.Counter
+	// InspectsFailed: inspects that could not settle an event (OOM check,
+	// a label-shadowed attribute, a reconciled death), by purpose.
+	InspectsFailed *prometheus.CounterVec
 	ActionRequests *prometheus.CounterVec // verb, outcome
 }
 
@@ -62,11 +68,18 @@ func New() *Metrics {
 		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "whalewatch_queue_depth", Help: "Notifications waiting for a destination.",
 		}, []string{"destination"}),
+		NotificationsDuplicate: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "whalewatch_notifications_duplicate_total", Help: "Notifications not queued again: their id was already queued or delivered.",
+		}),
+		InspectsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_inspects_failed_total", Help: "Container inspects that failed or timed out, by purpose (oom, shadowed, reconcile).",
+		}, []string{"purpose"}),
 		ActionRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_action_requests_total", Help: "Slack action requests by verb and outcome.",
 		}, []string{"verb", "outcome"}),
 	}
 	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.StreamReconnects,
-		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth, m.ActionRequests)
+		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth,
+		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests)
 	return m
 }

@@ -1,6 +1,8 @@
 // Package state is whalewatch's durable memory in STATE_DIR: the outbox of
-// notifications not yet delivered, each daemon's event cursor and the
-// containers it knew running, and mutes. One bbolt file, whalewatch.db.
+// notifications not yet delivered (and the ids delivered recently), the
+// alert core's checkpoint (each daemon's cursor, the containers running at
+// it, groups and crash loops), Slack threads, pending buttons and mutes.
+// One bbolt file, whalewatch.db, with a format version.
 package state
 
 import (
@@ -10,18 +12,39 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/whalewatch/whalewatch/event"
 )
 
 var (
-	bucketOutbox = []byte("outbox")  // outbox/<destination>/<seq> → notification JSON
-	bucketCursor = []byte("cursors") // <host> → Checkpoint JSON
-	bucketMutes  = []byte("mutes")   // <glob> → until (RFC 3339)
+	bucketMeta    = []byte("meta")    // "format" → FormatVersion (decimal)
+	bucketOutbox  = []byte("outbox")  // outbox/<destination>/<seq> → notification JSON
+	bucketIDs     = []byte("ids")     // <destination>\x00<id> → expiry (unix ns): queued or delivered recently
+	bucketCursor  = []byte("cursors") // <host> → cursor (decimal timeNano)
+	bucketRunning = []byte("running") // <host> → map[id]event.Container JSON, the set at the cursor
+	bucketCore    = []byte("core")    // "state" → the alert core's own versioned JSON
+	bucketThreads = []byte("threads") // <group key> → Thread JSON
+	bucketButtons = []byte("buttons") // <token> → button JSON with its expiry
+	bucketMutes   = []byte("mutes")   // <glob> → until (RFC 3339)
+
+	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketIDs, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketMutes}
 )
+
+// FormatVersion is the layout of whalewatch.db this code writes. A file
+// without a version is format 1 (before checkpoints were split): its
+// outbox and mutes are read, its old checkpoints are dropped with a
+// warning (the streams start live and reconcile). A newer file is refused.
+const FormatVersion = 2
+
+// IDTTL is how long a notification id is remembered after it was queued:
+// the same id offered again within it is refused (a replay after a crash).
+const IDTTL = 24 * time.Hour
 
 // Store is the open state file.
 type Store struct {
@@ -33,6 +56,13 @@ type Store struct {
 	counts map[string]int // outbox entries per destination, counted once then kept
 
 	muteGen atomic.Int64 // bumped by every SetMute
+
+	// Upgraded tells that Open found a format-1 file and dropped its old
+	// checkpoints (the caller logs it).
+	Upgraded bool
+	// Duplicates counts notifications refused because their id was known.
+	Duplicates atomic.Int64
+	lastPrune  time.Time
 }
 
 // Open opens (or creates) the state in dir. With dir empty the state
@@ -54,19 +84,45 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("STATE_DIR: open %s: %w", filepath.Join(dir, "whalewatch.db"), err)
 	}
 	s.db = db
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketOutbox, bucketCursor, bucketMutes} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.Update(s.prepare); err != nil {
 		_ = db.Close()
-		return nil, err
+		return nil, fmt.Errorf("STATE_DIR: %s: %w", filepath.Join(dir, "whalewatch.db"), err)
 	}
 	return s, nil
+}
+
+// prepare checks the file's format version, upgrades a format-1 file and
+// creates the buckets.
+func (s *Store) prepare(tx *bolt.Tx) error {
+	version := 1
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		v, err := strconv.Atoi(string(meta.Get([]byte("format"))))
+		if err != nil {
+			return fmt.Errorf("unreadable format version %q", meta.Get([]byte("format")))
+		}
+		version = v
+	} else if tx.Bucket(bucketOutbox) == nil {
+		version = FormatVersion // a new file
+	}
+	switch {
+	case version > FormatVersion:
+		return fmt.Errorf("written by a newer whalewatch (state format %d; this one reads up to %d): use that version or another STATE_DIR", version, FormatVersion)
+	case version < FormatVersion:
+		// Format 1 kept a JSON checkpoint per host in "cursors", whose
+		// running set could lag its cursor: drop it rather than trust it.
+		if tx.Bucket(bucketCursor) != nil {
+			if err := tx.DeleteBucket(bucketCursor); err != nil {
+				return err
+			}
+			s.Upgraded = true
+		}
+	}
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put([]byte("format"), []byte(strconv.Itoa(FormatVersion)))
 }
 
 // Durable tells whether the state survives a restart.
@@ -89,41 +145,159 @@ type Entry struct {
 	Data []byte
 }
 
-// Enqueue appends data to the queue of each destination in one
-// transaction. A destination whose queue already holds max entries gets
-// nothing; Enqueue returns those destinations.
-func (s *Store) Enqueue(dests []string, data []byte, max int) (full []string, err error) {
+// Message is one notification to queue for some destinations.
+type Message struct {
+	ID    string
+	Data  []byte
+	Dests []string
+}
+
+// Snapshot is the alert core's checkpoint: where each daemon's stream may
+// resume, the containers running at that point (only hosts whose set
+// changed since the last commit), and the core's own state.
+type Snapshot struct {
+	Cursors map[string]int64
+	Running map[string]map[string]event.Container
+	Core    []byte // nil: unchanged
+}
+
+// Outcome is what Commit did with each message's destinations.
+type Outcome struct {
+	Queued    map[string]int // destination → messages queued
+	Full      map[string]int // destination → messages dropped: its queue was full
+	Duplicate int            // message-destination pairs refused: id known
+}
+
+// Commit queues msgs and saves snap in one transaction, so the outbox and
+// the checkpoint never disagree, whatever instant whalewatch is killed at.
+// A destination whose queue holds max entries gets nothing; an id the
+// destination already holds or was given within IDTTL is refused.
+func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var added []string
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		full, added = nil, nil
-		for _, d := range dests {
-			if s.lenLocked(tx, d) >= max {
-				full = append(full, d)
-				continue
+	var out Outcome
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		out = Outcome{Queued: map[string]int{}, Full: map[string]int{}}
+		ids := tx.Bucket(bucketIDs)
+		expiry := make([]byte, 8)
+		binary.BigEndian.PutUint64(expiry, uint64(now.Add(IDTTL).UnixNano()))
+		for _, m := range msgs {
+			for _, d := range m.Dests {
+				idKey := []byte(d + "\x00" + m.ID)
+				if v := ids.Get(idKey); v != nil && int64(binary.BigEndian.Uint64(v)) > now.UnixNano() {
+					out.Duplicate++
+					continue
+				}
+				if s.lenLocked(tx, d)+out.Queued[d] >= max {
+					out.Full[d]++
+					continue
+				}
+				b, err := tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(d))
+				if err != nil {
+					return err
+				}
+				seq, err := b.NextSequence()
+				if err != nil {
+					return err
+				}
+				if err := b.Put(key(seq), m.Data); err != nil {
+					return err
+				}
+				if err := ids.Put(idKey, expiry); err != nil {
+					return err
+				}
+				out.Queued[d]++
 			}
-			b, err := tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(d))
-			if err != nil {
-				return err
-			}
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := b.Put(key(seq), data); err != nil {
-				return err
-			}
-			added = append(added, d)
+		}
+		if err := saveSnapshot(tx, snap); err != nil {
+			return err
+		}
+		if now.Sub(s.lastPrune) >= time.Hour {
+			return pruneIDs(ids, now)
 		}
 		return nil
 	})
-	if err == nil {
-		for _, d := range added {
-			s.counts[d]++
+	if err != nil {
+		return Outcome{}, err
+	}
+	if now.Sub(s.lastPrune) >= time.Hour {
+		s.lastPrune = now
+	}
+	for d, n := range out.Queued {
+		s.counts[d] += n
+	}
+	s.Duplicates.Add(int64(out.Duplicate))
+	return out, nil
+}
+
+func saveSnapshot(tx *bolt.Tx, snap Snapshot) error {
+	for host, cursor := range snap.Cursors {
+		if err := tx.Bucket(bucketCursor).Put([]byte(host), []byte(strconv.FormatInt(cursor, 10))); err != nil {
+			return err
 		}
 	}
-	return full, err
+	for host, running := range snap.Running {
+		data, err := json.Marshal(running)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketRunning).Put([]byte(host), data); err != nil {
+			return err
+		}
+	}
+	if snap.Core != nil {
+		return tx.Bucket(bucketCore).Put([]byte("state"), snap.Core)
+	}
+	return nil
+}
+
+func pruneIDs(ids *bolt.Bucket, now time.Time) error {
+	c := ids.Cursor()
+	for k, v := c.First(); k != nil; {
+		if int64(binary.BigEndian.Uint64(v)) <= now.UnixNano() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			k, v = c.Seek(k)
+			continue
+		}
+		k, v = c.Next()
+	}
+	return nil
+}
+
+// LoadSnapshot reads the last committed checkpoint.
+func (s *Store) LoadSnapshot() (Snapshot, error) {
+	snap := Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]event.Container{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketCursor).ForEach(func(k, v []byte) error {
+			cursor, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return fmt.Errorf("cursor of %s: %w", k, err)
+			}
+			snap.Cursors[string(k)] = cursor
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketRunning).ForEach(func(k, v []byte) error {
+			var running map[string]event.Container
+			if err := json.Unmarshal(v, &running); err != nil {
+				return fmt.Errorf("running containers of %s: %w", k, err)
+			}
+			snap.Running[string(k)] = running
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if v := tx.Bucket(bucketCore).Get([]byte("state")); v != nil {
+			snap.Core = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return snap, err
 }
 
 // lenLocked counts a queue, walking it only the first time.
@@ -195,42 +369,101 @@ func key(seq uint64) []byte {
 	return k
 }
 
-// ---- event cursors -----------------------------------------------------------
+// ---- Slack threads -------------------------------------------------------------
 
-// Checkpoint is where a daemon's stream may resume, and which containers
-// were running then (to find those that die while whalewatch is down).
-type Checkpoint struct {
-	Cursor  int64                `json:"cursor"`
-	Running map[string]Container `json:"running,omitempty"`
+// Thread is the Slack message that stands for a group: its updates edit it.
+type Thread struct {
+	Channel string    `json:"channel"`
+	TS      string    `json:"ts"`
+	At      time.Time `json:"at"`
 }
 
-// Container is what a checkpoint remembers of a running container.
-type Container struct {
-	Name   string            `json:"name"`
-	Image  string            `json:"image"`
-	Labels map[string]string `json:"labels,omitempty"`
-}
+// threadTTL: groups older than this are no longer edited in place.
+const threadTTL = 7 * 24 * time.Hour
 
-// SaveCheckpoint stores a host's checkpoint.
-func (s *Store) SaveCheckpoint(host string, cp Checkpoint) error {
-	data, err := json.Marshal(cp)
+// SaveThread remembers the message of a group (and forgets old ones).
+func (s *Store) SaveThread(group string, t Thread) error {
+	data, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketCursor).Put([]byte(host), data) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketThreads)
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var old Thread
+			if json.Unmarshal(v, &old) != nil || time.Since(old.At) > threadTTL {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return b.Put([]byte(group), data)
+	})
 }
 
-// LoadCheckpoint reads a host's checkpoint; ok is false when there is none.
-func (s *Store) LoadCheckpoint(host string) (cp Checkpoint, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketCursor).Get([]byte(host))
+// Thread finds the message of a group.
+func (s *Store) Thread(group string) (Thread, bool) {
+	var t Thread
+	var ok bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketThreads).Get([]byte(group)); v != nil {
+			ok = json.Unmarshal(v, &t) == nil
+		}
+		return nil
+	})
+	return t, ok
+}
+
+// ---- pending buttons --------------------------------------------------------------
+
+type button struct {
+	Data    []byte    `json:"data"`
+	Expires time.Time `json:"expires"`
+}
+
+// PutButton keeps what a button's token stands for until it expires.
+func (s *Store) PutButton(token string, data []byte, expires time.Time) error {
+	v, err := json.Marshal(button{Data: data, Expires: expires})
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketButtons)
+		now := time.Now()
+		c := b.Cursor()
+		for k, old := c.First(); k != nil; k, old = c.Next() {
+			var bt button
+			if json.Unmarshal(old, &bt) != nil || now.After(bt.Expires) {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return b.Put([]byte(token), v)
+	})
+}
+
+// TakeButton removes a token and returns what it stood for; ok is false
+// when it is unknown, used or expired.
+func (s *Store) TakeButton(token string, now time.Time) (data []byte, ok bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketButtons)
+		v := b.Get([]byte(token))
 		if v == nil {
 			return nil
 		}
-		ok = true
-		return json.Unmarshal(v, &cp)
+		var bt button
+		if err := json.Unmarshal(v, &bt); err != nil {
+			return err
+		}
+		if err := b.Delete([]byte(token)); err != nil {
+			return err
+		}
+		data, ok = bt.Data, !now.After(bt.Expires)
+		return nil
 	})
-	return cp, ok, err
+	return data, ok, err
 }
 
 // ---- mutes ---------------------------------------------------------------------

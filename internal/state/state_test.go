@@ -2,9 +2,19 @@ package state
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/whalewatch/whalewatch/event"
 )
+
+func msg(i int, dests ...string) Message {
+	return Message{ID: fmt.Sprint("id", i), Data: []byte(fmt.Sprint(i)), Dests: dests}
+}
 
 func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
@@ -12,9 +22,11 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now()
 	for i := range 5 {
-		if full, err := s.Enqueue([]string{"a", "b"}, []byte(fmt.Sprint(i)), 4); err != nil || (i < 4 && len(full) > 0) || (i == 4 && len(full) != 2) {
-			t.Fatalf("enqueue %d: full=%v err=%v", i, full, err)
+		res, err := s.Commit([]Message{msg(i, "a", "b")}, Snapshot{}, 4, now)
+		if err != nil || (i < 4 && len(res.Full) > 0) || (i == 4 && len(res.Full) != 2) {
+			t.Fatalf("commit %d: %+v err=%v", i, res, err)
 		}
 	}
 	e, ok, _ := s.First("a")
@@ -24,7 +36,8 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 	if err := s.Remove("a", e.Seq); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveCheckpoint("h", Checkpoint{Cursor: 42, Running: map[string]Container{"c1": {Name: "web"}}}); err != nil {
+	snap := Snapshot{Cursors: map[string]int64{"h": 42}, Running: map[string]map[string]event.Container{"h": {"c1": {Name: "web"}}}, Core: []byte(`{"version":1}`)}
+	if _, err := s.Commit(nil, snap, 4, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetMute("web-*", time.Now().Add(time.Hour)); err != nil {
@@ -43,9 +56,9 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 	if e, _, _ := s.First("a"); string(e.Data) != "1" {
 		t.Errorf("first after reopen = %q", e.Data)
 	}
-	cp, ok, err := s.LoadCheckpoint("h")
-	if !ok || err != nil || cp.Cursor != 42 || cp.Running["c1"].Name != "web" {
-		t.Errorf("checkpoint = %+v %v %v", cp, ok, err)
+	got, err := s.LoadSnapshot()
+	if err != nil || got.Cursors["h"] != 42 || got.Running["h"]["c1"].Name != "web" || string(got.Core) != `{"version":1}` {
+		t.Errorf("snapshot = %+v %v", got, err)
 	}
 	mutes, _ := s.Mutes(time.Now())
 	if _, ok := mutes["web-*"]; !ok {
@@ -53,6 +66,93 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 	}
 	if m, _ := s.Mutes(time.Now().Add(2 * time.Hour)); len(m) != 0 {
 		t.Errorf("expired mute still in force: %v", m)
+	}
+}
+
+// An id already queued, or delivered within IDTTL, is refused; after the
+// TTL it is accepted again.
+func TestCommitRefusesKnownIDsForTheirTTL(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	commit := func(at time.Time) Outcome {
+		t.Helper()
+		res, err := s.Commit([]Message{msg(1, "a")}, Snapshot{}, 10, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := commit(now); res.Queued["a"] != 1 {
+		t.Fatalf("first: %+v", res)
+	}
+	if res := commit(now); res.Duplicate != 1 || res.Queued["a"] != 0 {
+		t.Errorf("while queued: %+v", res)
+	}
+	e, _, _ := s.First("a")
+	_ = s.Remove("a", e.Seq) // delivered
+	if res := commit(now.Add(time.Hour)); res.Duplicate != 1 {
+		t.Errorf("an hour after delivery: %+v", res)
+	}
+	if res := commit(now.Add(IDTTL + time.Minute)); res.Queued["a"] != 1 {
+		t.Errorf("after the TTL: %+v", res)
+	}
+}
+
+// A file from a newer whalewatch is refused with a clear message; a
+// format-1 file keeps its outbox and drops its old checkpoints.
+func TestFormatVersion(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "whalewatch.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		out, _ := tx.CreateBucket(bucketOutbox)
+		q, _ := out.CreateBucket([]byte("stdout"))
+		_ = q.Put(key(1), []byte(`{"ID":"msg_1","Rule":"CRASHED"}`))
+		cur, _ := tx.CreateBucket(bucketCursor)
+		return cur.Put([]byte("h"), []byte(`{"cursor":42,"running":{}}`))
+	})
+	_ = db.Close()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Upgraded || s.Len("stdout") != 1 {
+		t.Errorf("upgrade: upgraded=%v outbox=%d", s.Upgraded, s.Len("stdout"))
+	}
+	if snap, err := s.LoadSnapshot(); err != nil || len(snap.Cursors) != 0 {
+		t.Errorf("old checkpoint kept: %+v %v", snap, err)
+	}
+	_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("format"), []byte("99")) })
+	s.Close()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "newer whalewatch (state format 99") {
+		t.Errorf("newer file: %v", err)
+	}
+}
+
+// A button is taken once, survives a reopen, and not after it expires.
+func TestButtonsAreSingleUseAndDurable(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	now := time.Now()
+	_ = s.PutButton("t1", []byte("start web"), now.Add(time.Hour))
+	_ = s.PutButton("t2", []byte("stop web"), now.Add(time.Hour))
+	s.Close()
+	s, _ = Open(dir)
+	defer s.Close()
+	if data, ok, err := s.TakeButton("t1", now); !ok || err != nil || string(data) != "start web" {
+		t.Errorf("take after reopen: %q %v %v", data, ok, err)
+	}
+	if _, ok, _ := s.TakeButton("t1", now); ok {
+		t.Error("taken twice")
+	}
+	if _, ok, _ := s.TakeButton("t2", now.Add(2*time.Hour)); ok {
+		t.Error("expired button taken")
 	}
 }
 
@@ -64,7 +164,7 @@ func TestTemporaryStateIsRemoved(t *testing.T) {
 	if s.Durable() {
 		t.Error("temporary state claims to be durable")
 	}
-	if _, err := s.Enqueue([]string{"a"}, []byte("x"), 10); err != nil {
+	if _, err := s.Commit([]Message{msg(1, "a")}, Snapshot{}, 10, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

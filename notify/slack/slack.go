@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/whalewatch/whalewatch/internal/redact"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 )
 
@@ -37,18 +37,15 @@ type Bot struct {
 	api     *slack.Client
 	channel string
 	pace    pacer // this channel (about one message a second) and the workspace
-
-	mu      sync.Mutex
-	threads map[string]posted // group key → its message
+	threads Threads
 }
 
-type posted struct {
-	channel, ts string
-	at          time.Time
+// Threads remembers which message stands for each group, across restarts
+// (the state file), so an update after a restart edits the same message.
+type Threads interface {
+	Thread(group string) (state.Thread, bool)
+	SaveThread(group string, t state.Thread) error
 }
-
-// maxThreads bounds the groups remembered; old ones are forgotten first.
-const maxThreads = 5000
 
 // Workspace is shared by every Bot of one token: Slack also limits a
 // workspace as a whole.
@@ -61,12 +58,12 @@ func NewWorkspace(perSecond float64) *Workspace {
 
 // NewBot returns a notifier posting to channel. apiURL is Slack's Web API
 // base URL (ends in "/"); tests point it at a local server.
-func NewBot(token, channel, apiURL string, client *http.Client, ws *Workspace) *Bot {
+func NewBot(token, channel, apiURL string, client *http.Client, ws *Workspace, threads Threads) *Bot {
 	return &Bot{
 		api:     slack.New(token, slack.OptionAPIURL(apiURL), slack.OptionHTTPClient(client)),
 		channel: channel,
 		pace:    newPacer(rate.NewLimiter(1, 3), ws),
-		threads: map[string]posted{},
+		threads: threads,
 	}
 }
 
@@ -74,10 +71,7 @@ func NewBot(token, channel, apiURL string, client *http.Client, ws *Workspace) *
 // group's message.
 func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
 	if n.Group != nil && n.Group.Seq > 1 {
-		b.mu.Lock()
-		first, ok := b.threads[n.Group.Key]
-		b.mu.Unlock()
-		if ok {
+		if first, ok := b.threads.Thread(n.Group.Key); ok {
 			return b.update(ctx, first, n)
 		}
 	}
@@ -88,31 +82,21 @@ func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
 		slack.MsgOptionText(FallbackText(n), false),
 		slack.MsgOptionBlocks(Blocks(n)...))
 	if err == nil && n.Group != nil {
-		b.remember(n.Group.Key, posted{channel, ts, time.Now()})
+		if serr := b.threads.SaveThread(n.Group.Key, state.Thread{Channel: channel, TS: ts, At: time.Now()}); serr != nil {
+			// Posted all the same; later updates become new messages.
+			return false, fmt.Errorf("posted, but cannot remember the message for updates: %w", serr)
+		}
 	}
 	return Classify(err)
 }
 
-func (b *Bot) remember(key string, p posted) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.threads) >= maxThreads {
-		for k, old := range b.threads {
-			if time.Since(old.at) > 6*time.Hour || len(b.threads) >= maxThreads {
-				delete(b.threads, k)
-			}
-		}
-	}
-	b.threads[key] = p
-}
-
 // update edits a group's message with the summary and puts what is new
 // into its thread. Retrying repeats both, which only edits again.
-func (b *Bot) update(ctx context.Context, first posted, n notify.Notification) (bool, error) {
+func (b *Bot) update(ctx context.Context, first state.Thread, n notify.Notification) (bool, error) {
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
-	_, _, _, err := b.api.UpdateMessageContext(ctx, first.channel, first.ts,
+	_, _, _, err := b.api.UpdateMessageContext(ctx, first.Channel, first.TS,
 		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(Blocks(n)...))
 	if err != nil {
 		return Classify(err)
@@ -120,7 +104,7 @@ func (b *Bot) update(ctx context.Context, first posted, n notify.Notification) (
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
-	_, _, err = b.api.PostMessageContext(ctx, first.channel, slack.MsgOptionTS(first.ts),
+	_, _, err = b.api.PostMessageContext(ctx, first.Channel, slack.MsgOptionTS(first.TS),
 		slack.MsgOptionText(escape(truncate(n.Summary(), maxSection/escapeGrowth)), false))
 	return Classify(err)
 }

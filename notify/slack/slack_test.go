@@ -14,6 +14,7 @@ import (
 
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/slack"
 )
@@ -28,7 +29,7 @@ func crash(name string) notify.Notification {
 
 func TestBotPostsBlocksAndFallback(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t))
 	if retry, err := bot.Notify(context.Background(), crash("web-1")); err != nil || retry {
 		t.Fatalf("Notify = %v, %v", retry, err)
 	}
@@ -62,7 +63,7 @@ func TestBotPostsBlocksAndFallback(t *testing.T) {
 // Container names and labels are untrusted: nobody may ping the channel.
 func TestBotEscapesUntrustedText(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t))
 	n := crash("<!channel> <https://evil.example|click> & co")
 	if _, err := bot.Notify(context.Background(), n); err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestBotEscapesUntrustedText(t *testing.T) {
 
 func TestBotRespectsSlackLimits(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil)
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t))
 	n := crash(strings.Repeat("&", 5000))
 	n.Text = strings.Repeat("<", 10000)
 	if _, err := bot.Notify(context.Background(), n); err != nil {
@@ -106,20 +107,20 @@ func TestBotClassifiesFailures(t *testing.T) {
 	ctx := context.Background()
 
 	api.RateLimit(1, 3)
-	retry, err := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil).Notify(ctx, crash("a"))
+	retry, err := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a"))
 	var ra *notify.RetryAfterError
 	if !retry || !errors.As(err, &ra) || ra.After != 3*time.Second {
 		t.Errorf("429: retry=%v err=%v", retry, err)
 	}
-	if retry, err := slack.NewBot("xoxb-test", "C404", api.APIURL(), http.DefaultClient, nil).Notify(ctx, crash("a")); retry || err == nil || !strings.Contains(err.Error(), "channel_not_found") {
+	if retry, err := slack.NewBot("xoxb-test", "C404", api.APIURL(), http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a")); retry || err == nil || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Errorf("channel_not_found: retry=%v err=%v", retry, err)
 	}
-	if retry, err := slack.NewBot("xoxb-invalid", "C1", api.APIURL(), http.DefaultClient, nil).Notify(ctx, crash("a")); retry || err == nil {
+	if retry, err := slack.NewBot("xoxb-invalid", "C1", api.APIURL(), http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a")); retry || err == nil {
 		t.Errorf("invalid_auth: retry=%v err=%v", retry, err)
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }))
 	defer down.Close()
-	if retry, err := slack.NewBot("xoxb-test", "C1", down.URL+"/", http.DefaultClient, nil).Notify(ctx, crash("a")); !retry || err == nil {
+	if retry, err := slack.NewBot("xoxb-test", "C1", down.URL+"/", http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a")); !retry || err == nil {
 		t.Errorf("502: retry=%v err=%v", retry, err)
 	}
 }
@@ -155,17 +156,30 @@ func TestWebhookPostsAndNeverLeaksItsURL(t *testing.T) {
 	}
 }
 
+// threads is a state file for one test, holding the Slack threads.
+func threads(t *testing.T) *state.Store {
+	t.Helper()
+	s, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // A group's first message is posted; its update edits that message in
-// place and adds the details in its thread.
+// place and adds the details in its thread — also when whalewatch was
+// restarted in between (the message is remembered in the state file).
 func TestBotUpdatesGroupsInPlace(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100))
+	store := threads(t)
 	first := crash("web-1")
 	first.Group = &notify.Group{Key: "g1", Seq: 1, Count: 1}
 	update := crash("web-2")
 	update.Text = "CRASHED: 2 more matches (3 in all): web-2 (exit 137), web-3 (exit 137)"
 	update.Group = &notify.Group{Key: "g1", Seq: 2, Count: 3, New: []string{"web-2", "web-3"}}
 	for _, n := range []notify.Notification{first, update} {
+		bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store) // a new process each time
 		if _, err := bot.Notify(context.Background(), n); err != nil {
 			t.Fatal(err)
 		}

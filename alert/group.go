@@ -1,0 +1,159 @@
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/whalewatch/whalewatch/notify"
+)
+
+// ruleOptions are a rule's noise controls (from its rules.Rule).
+type ruleOptions struct {
+	groupWindow, cooldown time.Duration
+}
+
+// grouper turns a storm of matches into few messages. The first match of a
+// group goes out at once; later ones are gathered and summarised when the
+// window closes, in one update of the same group, until a window passes
+// without new matches. Its exported fields are its persisted state.
+type grouper struct {
+	options map[string]ruleOptions
+
+	Groups     map[string]*group    `json:"groups"`
+	Cooldowns  map[string]time.Time `json:"cooldowns"`  // rule|host|container → until
+	Suppressed map[string][]string  `json:"suppressed"` // by the same key: IDs held back by the cooldown
+}
+
+type group struct {
+	Key      string                `json:"key"`
+	Rule     string                `json:"rule"`
+	To       []string              `json:"to,omitempty"`
+	Seq      int                   `json:"seq"`
+	Count    int                   `json:"count"`
+	Pending  []notify.Notification `json:"pending,omitempty"` // gathered since the last message
+	Deadline time.Time             `json:"deadline"`
+}
+
+func newGrouper(options map[string]ruleOptions) *grouper {
+	return &grouper{options: options, Groups: map[string]*group{}, Cooldowns: map[string]time.Time{}, Suppressed: map[string][]string{}}
+}
+
+// add takes one match and returns what to send now.
+func (g *grouper) add(o notify.Outgoing, now time.Time) []notify.Outgoing {
+	opt := g.options[o.N.Rule]
+	ev := o.N.Event
+	if opt.cooldown > 0 && ev.ActorID != "" {
+		ck := o.N.Rule + "|" + ev.Host + "|" + ev.ActorID
+		if now.Before(g.Cooldowns[ck]) {
+			g.Suppressed[ck] = append(g.Suppressed[ck], o.N.ID)
+			return nil
+		}
+		g.Cooldowns[ck] = now.Add(opt.cooldown)
+		if held := g.Suppressed[ck]; len(held) > 0 {
+			o.N.Text = fmt.Sprintf("%s (and %d more times during the cooldown before)", o.N.Summary(), len(held))
+			o.N.Group = &notify.Group{Key: groupID(ck, o.N.ID), Seq: 1, Count: len(held) + 1, Covers: held}
+			delete(g.Suppressed, ck)
+		}
+	}
+	if opt.groupWindow <= 0 {
+		return []notify.Outgoing{o}
+	}
+	key := o.N.Rule + "|" + ev.Host + "|" + ev.Labels[notify.ComposeProject]
+	if gr, ok := g.Groups[key]; ok {
+		gr.Pending = append(gr.Pending, o.N)
+		gr.Count++
+		return nil
+	}
+	gr := &group{Key: groupID(key, o.N.ID), Rule: o.N.Rule, To: o.To, Seq: 1, Count: 1, Deadline: now.Add(opt.groupWindow)}
+	g.Groups[key] = gr
+	var covers []string
+	if o.N.Group != nil {
+		covers = o.N.Group.Covers
+	}
+	o.N.Group = &notify.Group{Key: gr.Key, Seq: 1, Count: 1, New: []string{notify.NameOrID(ev)}, Covers: covers}
+	return []notify.Outgoing{o}
+}
+
+// withdraw takes the matches about one container out of every group (a
+// crash-loop message accounts for them instead) and returns their IDs.
+func (g *grouper) withdraw(host, actorID string) []string {
+	var ids []string
+	for _, gr := range g.Groups {
+		kept := gr.Pending[:0]
+		for _, n := range gr.Pending {
+			if n.Event.Host == host && n.Event.ActorID == actorID {
+				ids = append(ids, n.ID)
+				gr.Count--
+				continue
+			}
+			kept = append(kept, n)
+		}
+		gr.Pending = kept
+	}
+	return ids
+}
+
+// tick closes the windows that are over and returns their summaries.
+func (g *grouper) tick(now time.Time) (out []notify.Outgoing, changed bool) {
+	for key, gr := range g.Groups {
+		if now.Before(gr.Deadline) {
+			continue
+		}
+		changed = true
+		if len(gr.Pending) == 0 {
+			delete(g.Groups, key) // a quiet window ends the group
+			continue
+		}
+		gr.Seq++
+		out = append(out, notify.Outgoing{N: gr.summary(), To: gr.To})
+		gr.Pending = nil
+		gr.Deadline = now.Add(g.options[gr.Rule].groupWindow)
+	}
+	for k, until := range g.Cooldowns {
+		if now.After(until) && len(g.Suppressed[k]) == 0 {
+			delete(g.Cooldowns, k)
+			changed = true
+		}
+	}
+	return out, changed
+}
+
+// summary is the update of a group: how many, which.
+func (gr *group) summary() notify.Notification {
+	last := gr.Pending[len(gr.Pending)-1]
+	var names, covers []string
+	for _, n := range gr.Pending {
+		name := notify.NameOrID(n.Event)
+		if n.Event.ExitCode >= 0 {
+			name += fmt.Sprintf(" (exit %d)", n.Event.ExitCode)
+		}
+		names = append(names, name)
+		covers = append(covers, n.ID)
+		if n.Group != nil {
+			covers = append(covers, n.Group.Covers...)
+		}
+	}
+	where := "on " + last.Event.Host
+	if p := last.Event.Labels[notify.ComposeProject]; p != "" {
+		where = "of compose project " + p + " " + where
+	}
+	shown := names
+	if len(shown) > 20 {
+		shown = append(shown[:20:20], fmt.Sprintf("and %d more", len(names)-20))
+	}
+	n := last
+	n.ID = groupID(gr.Key, fmt.Sprint(gr.Seq))
+	n.Text = fmt.Sprintf("%s: %d more matches %s (%d in all): %s", gr.Rule, len(gr.Pending), where, gr.Count, strings.Join(shown, ", "))
+	n.Actions = nil
+	n.Group = &notify.Group{Key: gr.Key, Seq: gr.Seq, Count: gr.Count, New: names, Covers: covers}
+	return n
+}
+
+// groupID derives a stable ID from what a message is about.
+func groupID(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return "grp_" + hex.EncodeToString(sum[:12])
+}

@@ -1,0 +1,293 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/whalewatch/whalewatch/event"
+)
+
+// maxInspects bounds the inspects in flight for one daemon.
+const maxInspects = 8
+
+// Why an inspect was asked for.
+const (
+	purposeOOM       = "oom"       // a SIGKILL death: was it the kernel?
+	purposeShadowed  = "shadowed"  // a label shadows the exit code: what was it?
+	purposeReconcile = "reconcile" // found dead after a gap: how did it end?
+)
+
+type inspectJob struct {
+	id      string
+	purpose string
+	seq     uint64
+	known   event.Container // purposeReconcile: what we knew of it
+}
+
+type inspectResult struct {
+	job   inspectJob
+	state *container.State
+	err   error
+}
+
+// held are a container's events waiting behind one that needs settling;
+// they are passed on in order once it is.
+type held struct {
+	events   []event.Event
+	oomUntil time.Time // the head waits for its oom event until then
+	job      uint64    // the head's inspect in flight, 0 when none
+	shadowed []string  // the head's attributes that a label shadows
+}
+
+// inspector settles the events that the stream alone cannot: it inspects
+// beside the reader (never stalling it) and holds a container's later
+// events until its earlier one is settled, so order is kept. One per
+// session; only the session goroutine calls its methods.
+type inspector struct {
+	src     *Source
+	since   int64 // the session's starting cursor: the time of reconciled deaths whose end is unknown
+	held    map[string]*held
+	results chan inspectResult
+	slots   chan struct{}
+	seq     uint64
+	wg      sync.WaitGroup
+	closing bool // the session is over: settleAll inspects in turn
+}
+
+func newInspector(src *Source, since int64) *inspector {
+	return &inspector{src: src, since: since, held: map[string]*held{},
+		results: make(chan inspectResult), slots: make(chan struct{}, maxInspects)}
+}
+
+// add passes ev on, or holds it while it (or an earlier event of its
+// container) waits to be settled.
+func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamState, ev event.Event) {
+	h, ok := in.held[ev.ActorID]
+	if !ok || ev.Type != event.ContainerType {
+		in.pass(ctx, out, st, ev)
+		return
+	}
+	head := &h.events[0]
+	if ev.Action == "oom" && mayBeOOM(*head) {
+		// The oom event came after its die: the death is settled.
+		head.OOMKilled = true
+		h.oomUntil, h.job = time.Time{}, 0
+		in.src.emit(out, st, ev)
+		if len(h.shadowed) == 0 {
+			in.release(ctx, out, st, ev.ActorID)
+			return
+		}
+		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
+		return
+	}
+	h.events = append(h.events, ev)
+}
+
+// pass emits ev unless it needs settling, in which case it heads a hold.
+func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *streamState, ev event.Event) {
+	if ev.Type != event.ContainerType {
+		in.src.emit(out, st, ev)
+		return
+	}
+	if shadowed := st.shadowedOn(ev); len(shadowed) > 0 {
+		if ev.Action != "die" {
+			// Only a death's attributes can be checked (with inspect); the
+			// others are the label's, so they are dropped, not believed.
+			for _, k := range shadowed {
+				delete(ev.Attributes, k)
+				if k == "exitCode" {
+					ev.ExitCode = -1
+				}
+			}
+			in.src.emit(out, st, ev)
+			return
+		}
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed}
+		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
+		return
+	}
+	if mayBeOOM(ev) {
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.OOMWait)}
+		return
+	}
+	in.src.emit(out, st, ev)
+}
+
+// mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
+func mayBeOOM(ev event.Event) bool {
+	return ev.Type == event.ContainerType && ev.Action == "die" && ev.ExitCode == 137 && !ev.Intentional && !ev.OOMKilled
+}
+
+// oomWaitsOver asks the daemon about the deaths whose oom event is late.
+func (in *inspector) oomWaitsOver(ctx context.Context, now time.Time) {
+	for id, h := range in.held {
+		if !h.oomUntil.IsZero() && !now.Before(h.oomUntil) {
+			h.oomUntil = time.Time{}
+			in.start(ctx, inspectJob{id: id, purpose: purposeOOM})
+		}
+	}
+}
+
+// start inspects beside the reader; the result comes back on results.
+func (in *inspector) start(ctx context.Context, job inspectJob) {
+	in.seq++
+	job.seq = in.seq
+	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile {
+		h.job = job.seq
+	}
+	if in.closing {
+		return
+	}
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		select {
+		case in.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		r := in.inspect(ctx, job)
+		<-in.slots
+		select {
+		case in.results <- r:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult {
+	ctx, cancel := context.WithTimeout(ctx, in.src.InspectTimeout)
+	defer cancel()
+	res, err := in.src.Docker.ContainerInspect(ctx, job.id, client.ContainerInspectOptions{})
+	if err == nil && res.Container.State == nil {
+		err = errNoState
+	}
+	if err != nil {
+		return inspectResult{job: job, err: err}
+	}
+	return inspectResult{job: job, state: res.Container.State}
+}
+
+var errNoState = errors.New("inspect returned no state")
+
+// settled applies an inspect's result.
+func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *streamState, r inspectResult) {
+	if r.err != nil {
+		in.src.Metrics.InspectsFailed.WithLabelValues(r.job.purpose).Inc()
+		in.src.Log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
+	}
+	if r.job.purpose == purposeReconcile {
+		in.src.emit(out, st, in.reconciledDeath(r))
+		delete(st.running, r.job.id)
+		return
+	}
+	h, ok := in.held[r.job.id]
+	if !ok || h.job != r.job.seq {
+		return // settled meanwhile (its oom event came)
+	}
+	h.job = 0
+	head := &h.events[0]
+	if r.job.purpose == purposeShadowed {
+		settleShadowed(head, h.shadowed, r)
+	}
+	if r.state != nil && r.state.OOMKilled {
+		head.OOMKilled = true
+	}
+	in.release(ctx, out, st, r.job.id)
+}
+
+// settleShadowed puts the daemon's truth in place of a label's values.
+func settleShadowed(ev *event.Event, shadowed []string, r inspectResult) {
+	for _, k := range shadowed {
+		delete(ev.Attributes, k)
+	}
+	if !slices.Contains(shadowed, "exitCode") {
+		return
+	}
+	ev.ExitCode = -1 // unknown unless the daemon says: a crash, not a success
+	if r.state != nil {
+		ev.ExitCode = r.state.ExitCode
+		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
+		ev.Verified = append(ev.Verified, "exitCode")
+	}
+}
+
+// release passes on a container's settled head and what waited behind it,
+// up to the next event that needs settling. An OOM kill known only from
+// inspect gets an oom event in place of the daemon's (whose late original
+// is then dropped as a repeat): one OOM report whatever the order.
+func (in *inspector) release(ctx context.Context, out chan<- event.Item, st *streamState, id string) {
+	h := in.held[id]
+	delete(in.held, id)
+	head := h.events[0]
+	if head.OOMKilled && !st.oomPassed[id] {
+		st.oomPassed[id] = true
+		oom := head
+		oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
+		oom.Attributes = map[string]string{"name": head.Name, "image": head.Image}
+		in.src.emit(out, st, oom)
+	}
+	in.src.emit(out, st, head)
+	for i, ev := range h.events[1:] {
+		in.pass(ctx, out, st, ev)
+		if next, ok := in.held[id]; ok {
+			next.events = append(next.events, h.events[i+2:]...)
+			return
+		}
+	}
+}
+
+// settleAll settles what is still held when a session ends, inspecting
+// in turn (the reader is gone, nothing to stall).
+func (in *inspector) settleAll(ctx context.Context, out chan<- event.Item, st *streamState) {
+	in.closing = true
+	for len(in.held) > 0 {
+		for id, h := range in.held {
+			purpose := purposeOOM
+			if len(h.shadowed) > 0 {
+				purpose = purposeShadowed
+			}
+			in.seq++
+			h.job, h.oomUntil = in.seq, time.Time{}
+			in.settled(ctx, out, st, in.inspect(ctx, inspectJob{id: id, purpose: purpose, seq: in.seq}))
+		}
+	}
+}
+
+// reconciledDeath makes the die event the stream never carried.
+func (in *inspector) reconciledDeath(r inspectResult) event.Event {
+	c := r.job.known
+	ev := event.Event{
+		Host: in.src.Host, Type: event.ContainerType, Action: "die", ActorID: r.job.id,
+		Name: c.Name, Image: c.Image, Labels: c.Labels, ExitCode: -1,
+		Attributes: map[string]string{"name": c.Name, "image": c.Image},
+		Reconciled: true, TimeNano: in.since,
+	}
+	switch {
+	case r.state != nil:
+		ev.ExitCode, ev.OOMKilled = r.state.ExitCode, r.state.OOMKilled
+		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
+		if t, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt); err == nil && !t.IsZero() {
+			ev.TimeNano = t.UnixNano()
+		}
+	default:
+		// Removed while the stream was down: the exit code is lost.
+		ev.Attributes["whalewatch.removed"] = "true"
+	}
+	if ev.TimeNano == 0 {
+		ev.TimeNano = time.Now().UnixNano()
+	}
+	// The time comes from what the death is about (its end, or the cursor
+	// it followed), never from when it was found: a second look after a
+	// crash names it the same, so its notification keeps its id.
+	ev.Time = time.Unix(0, ev.TimeNano).UTC()
+	in.src.Log.Info("container died while the stream was down", "container", c.Name, "exit_code", ev.ExitCode)
+	return ev
+}
