@@ -61,7 +61,7 @@ type Core struct {
 	groups *grouper
 	loops  *crashLoops
 
-	cursors      map[string]int64                        // host → highest timeNano handled
+	cursors      map[string]int64                      // host → highest timeNano handled
 	running      map[string]map[string]event.Container // host → containers running at the cursor
 	runningDirty map[string]bool
 	cursorDirty  bool
