@@ -26,7 +26,7 @@ func (r *recorder) Commit(out []notify.Outgoing, _ state.Snapshot) error {
 type noMutes struct{}
 
 func (noMutes) Mutes(time.Time) (map[string]time.Time, error) { return nil, nil }
-func (noMutes) MuteGeneration() int64                          { return 0 }
+func (noMutes) MuteGeneration() int64                         { return 0 }
 
 func newCore(t *testing.T, window time.Duration) (*alert.Core, *recorder) {
 	t.Helper()
