@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/internal/testdocker"
+	"github.com/whalewatch/whalewatch/notify/webhook"
 )
 
 // delivered lists accepted payloads that concern a name with the prefix,
@@ -161,90 +163,118 @@ func metricValue(t *testing.T, metrics, name string) float64 {
 	return 0
 }
 
-// kill -9 while notifications are queued and containers keep dying; the
-// restart delivers everything (duplicates keep their webhook-id).
+// kill -9 while notifications are queued and containers keep dying, with
+// and without grouping: the restart delivers every death; what is sent
+// twice is at most what was in flight at the kill, with the same
+// webhook-id, and no death is reported under two ids.
 func TestNothingIsLostAcrossKill9(t *testing.T) {
+	for _, grouped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grouped=%v", grouped), func(t *testing.T) { testKill9(t, grouped) })
+	}
+}
+
+func testKill9(t *testing.T, grouped bool) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
 	sink := newScriptedSink(t, time.Second, nil) // slow: notifications pile up in the outbox
 	stateDir := t.TempDir()
 	env := ungrouped("WEBHOOK_URL="+sink.URL, "STATE_DIR="+stateDir)
+	labels := map[string]string{}
+	tag := "k9u"
+	if grouped {
+		env = []string{"WEBHOOK_URL=" + sink.URL, "STATE_DIR=" + stateDir, "RULE_CRASHED_GROUP_WINDOW=2s"}
+		labels["com.docker.compose.project"] = "k9-" + testdocker.RunID
+		tag = "k9g"
+	}
 	p := start(t, env...)
-	prefix := "wwtest-" + testdocker.RunID + "-k9-"
+	prefix := "wwtest-" + testdocker.RunID + "-" + tag + "-"
 	var want []string
 	for i := range 15 {
-		want = append(want, testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("k9-a%02d", i), Args: []string{"exit", "2"}}).Name)
+		want = append(want, testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("%s-a%02d", tag, i), Args: []string{"exit", "2"}, Labels: labels}).Name)
+		time.Sleep(100 * time.Millisecond) // a storm spread over a few group windows
 	}
 	// These die while whalewatch is dead.
 	for i := range 10 {
-		want = append(want, testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("k9-b%02d", i), Args: []string{"exit", "2", "5s"}}).Name)
+		want = append(want, testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("%s-b%02d", tag, i), Args: []string{"exit", "2", "6s"}, Labels: labels}).Name)
 	}
-	eventually(t, "some delivered", 30*time.Second, func() bool { _, names := sink.delivered(prefix); return len(names) >= 3 })
-	time.Sleep(1500 * time.Millisecond) // a checkpoint with the running containers
+	eventually(t, "some delivered", 30*time.Second, func() bool { msgs, _ := sink.delivered(prefix); return len(msgs) >= 2 })
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-p.done
-	_, before := sink.delivered(prefix)
-	t.Logf("killed with %d of %d delivered", len(before), len(want))
-	time.Sleep(6 * time.Second)
+	before, names := sink.delivered(prefix)
+	t.Logf("killed with %d messages delivered, accounting for %d of %d deaths", len(before), len(names), len(want))
+	time.Sleep(7 * time.Second)
 	start(t, env...)
 	eventually(t, "everything delivered after the restart", 90*time.Second, func() bool {
 		_, names := sink.delivered(prefix)
 		return len(names) == len(want)
 	})
 	msgs, names := sink.delivered(prefix)
-	ids := map[string]map[string]bool{}
+	byID := map[string]int{}
 	for _, m := range msgs {
-		if ids[m.payload.Name] == nil {
-			ids[m.payload.Name] = map[string]bool{}
-		}
-		ids[m.payload.Name][m.header.Get("webhook-id")] = true
+		byID[m.header.Get("webhook-id")]++
 	}
-	dups := 0
-	for name, count := range names {
+	resent := 0
+	for _, n := range byID {
+		resent += n - 1
+	}
+	twice := 0
+	for _, count := range names {
 		if count > 1 {
-			dups++
-			if len(ids[name]) != 1 {
-				t.Errorf("%s redelivered with a new webhook-id: %v", name, ids[name])
-			}
+			twice++
 		}
 	}
-	t.Logf("after the restart: %d of %d delivered, %d delivered twice (same webhook-id)", len(names), len(want), dups)
+	t.Logf("after the restart: %d of %d deaths in %d messages; %d messages sent again (same webhook-id), %d deaths in them",
+		len(names), len(want), len(msgs), resent, twice)
+	if resent > 1 {
+		t.Errorf("%d messages sent again; only the one in flight at the kill may be", resent)
+	}
+	if resent == 0 && twice > 0 {
+		t.Errorf("%d deaths reported twice under different webhook-ids", twice)
+	}
 }
 
-// A container in a restart loop: one crash-loop message (and at most a
-// couple of crash messages before it), not dozens; removing it ends the loop.
-func TestCrashLoopIsOneMessage(t *testing.T) {
+// A container in a restart loop for a minute: the first crash, the loop
+// (edited in place while it lasts) and its end — at most three messages;
+// the loop's messages account for every death.
+func TestCrashLoopIsAtMostThreeMessages(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
 	sink := newScriptedSink(t, 0, nil)
 	start(t, "WEBHOOK_URL="+sink.URL, "CRASHLOOP_DEATHS=4", "CRASHLOOP_WINDOW=1m")
 	ct := testdocker.Run(t, c, testdocker.Spec{Name: "loop", Args: []string{"exit", "1"}, Restart: container.RestartPolicyAlways})
-	loopMsgs := func() (first, all int) {
+	began := time.Now()
+	about := func() (inChannel, edits []webhook.Payload) {
 		for _, a := range sink.all() {
-			if a.payload.Name == ct.Name && a.payload.Rule == "CRASHLOOP" {
-				all++
-				if a.payload.Group != nil && a.payload.Group.Seq == 1 {
-					first++
-				}
+			if a.payload.Name != ct.Name {
+				continue
+			}
+			if g := a.payload.Group; a.payload.Rule == "CRASHLOOP" && g != nil && g.Seq > 1 && !g.Final {
+				edits = append(edits, a.payload)
+			} else {
+				inChannel = append(inChannel, a.payload)
 			}
 		}
 		return
 	}
-	eventually(t, "crash loop message", 30*time.Second, func() bool { f, _ := loopMsgs(); return f == 1 })
-	time.Sleep(8 * time.Second) // it keeps dying
+	eventually(t, "crash loop message", 30*time.Second, func() bool {
+		msgs, _ := about()
+		return slices.ContainsFunc(msgs, func(p webhook.Payload) bool { return p.Rule == "CRASHLOOP" })
+	})
+	time.Sleep(time.Minute - time.Since(began)) // it keeps dying
 	testdocker.Remove(c, ct.ID)
-	eventually(t, "loop over", 20*time.Second, func() bool { _, all := loopMsgs(); return all == 2 })
-	var crashed int
-	for _, a := range sink.all() {
-		if a.payload.Name == ct.Name && a.payload.Rule == "CRASHED" {
-			crashed++
-		}
+	eventually(t, "loop over", 30*time.Second, func() bool {
+		msgs, _ := about()
+		return slices.ContainsFunc(msgs, func(p webhook.Payload) bool { return p.Group != nil && p.Group.Final })
+	})
+	msgs, edits := about()
+	var shown []string
+	for _, m := range msgs {
+		shown = append(shown, m.Rule+": "+m.Summary)
 	}
-	first, all := loopMsgs()
-	t.Logf("crash loop: %d CRASHED, %d CRASHLOOP messages", crashed, all)
-	if first != 1 || crashed > 2 {
-		t.Errorf("%d loop starts and %d crash messages; want 1 and at most 2", first, crashed)
+	t.Logf("crash loop for a minute: %d messages, %d edits:\n%s", len(msgs), len(edits), strings.Join(shown, "\n"))
+	if len(msgs) > 3 {
+		t.Errorf("%d messages in the channel; want at most 3", len(msgs))
 	}
 }

@@ -217,6 +217,9 @@ func TestNotificationsReachWebhookAndSlack(t *testing.T) {
 		return testdocker.Run(t, c, spec).Name
 	}
 	crash := run("crash", testdocker.Spec{Args: []string{"exit", "3"}})
+	// Docker copies labels over event attributes: this one's die event says
+	// exitCode "0". It must still be reported, with its real exit code.
+	shadowed := run("shadowed", testdocker.Spec{Args: []string{"exit", "3"}, Labels: map[string]string{"exitCode": "0", "signal": "SIGTERM"}})
 	clean := run("clean", testdocker.Spec{Args: []string{"exit", "0"}})
 	oom := run("oom", testdocker.Spec{Args: []string{"oom"}, Memory: 16 << 20})
 	sick := run("sick", testdocker.Spec{Args: []string{"sleep"},
@@ -226,7 +229,7 @@ func TestNotificationsReachWebhookAndSlack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := map[string]string{crash: "CRASHED", oom: "OOM", sick: "UNHEALTHY"}
+	want := map[string]string{crash: "CRASHED", shadowed: "CRASHED", oom: "OOM", sick: "UNHEALTHY"}
 	eventually(t, "webhook posts", 30*time.Second, func() bool {
 		for name := range want {
 			if len(sink.about(name)) == 0 {
@@ -235,7 +238,10 @@ func TestNotificationsReachWebhookAndSlack(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(2 * time.Second) // anything extra would arrive by now
+	// Anything extra (a repeated oom event, a second report) comes before
+	// the death of a container started after all of them.
+	sentinel := run("sentinel", testdocker.Spec{Args: []string{"exit", "5"}})
+	eventually(t, "the sentinel", 30*time.Second, func() bool { return len(sink.about(sentinel)) > 0 })
 	for name, rule := range want {
 		got := sink.about(name)
 		if len(got) != 1 || got[0].Rule != rule {
@@ -246,6 +252,9 @@ func TestNotificationsReachWebhookAndSlack(t *testing.T) {
 		if got := sink.about(name); len(got) != 0 {
 			t.Errorf("%s: unexpected notifications %+v", name, got)
 		}
+	}
+	if got := sink.about(shadowed); len(got) == 1 && (got[0].ExitCode == nil || *got[0].ExitCode != 3) {
+		t.Errorf("label-shadowed death reported with exit code %v, want 3 (from inspect): %+v", got[0].ExitCode, got[0])
 	}
 	crashed := sink.about(crash)[0]
 	if crashed.Image != "whalewatch-test/testprog:latest" || crashed.ExitCode == nil || *crashed.ExitCode != 3 || crashed.Host == "" {
