@@ -70,7 +70,9 @@ func TestDeliveryRetriesInOrderHonouringRetryAfter(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // one dies after the other
 	}
 	eventually(t, "all delivered", 60*time.Second, func() bool { _, names := sink.delivered(prefix); return len(names) == 3 })
-	time.Sleep(time.Second)
+	// A sentinel: delivery is in order, so a repeat would come before it.
+	sentinel := testdocker.Run(t, c, testdocker.Spec{Name: "sentinel-after-retries", Args: []string{"exit", "4"}})
+	eventually(t, "the sentinel", 60*time.Second, func() bool { return len(sink.about(sentinel.Name)) == 1 })
 	msgs, names := sink.delivered(prefix)
 	var order []string
 	for _, m := range msgs {

@@ -14,16 +14,16 @@ import (
 // healthcheck asks the running whalewatch's /readyz (on HTTP_ADDR) whether
 // its event streams are up: the image's HEALTHCHECK, no shell or curl needed.
 func healthcheck(environ []string, stdout, stderr io.Writer) int {
-	cfg, err := config.Load(environ)
+	addr, err := config.HTTPAddrOnly(environ)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
-	if cfg.HTTPAddr == "off" {
+	if addr == "off" {
 		fmt.Fprintln(stderr, "healthcheck: HTTP_ADDR is off; nothing to ask")
 		return exitFailure
 	}
-	host, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: HTTP_ADDR: %v\n", err)
 		return exitBadConfig

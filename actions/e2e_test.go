@@ -62,6 +62,17 @@ func (r *responses) all() []slack.WebhookMessage {
 	return append([]slack.WebhookMessage(nil), r.msgs...)
 }
 
+// sentinel sends a harmless signed command and waits for its reply: what
+// earlier requests would have done is done by then.
+func (f *fixture) sentinel(t *testing.T, container string) {
+	t.Helper()
+	before := len(f.replies.all())
+	if status, _ := f.post(t, "/slack/commands", f.command("UADMIN", "COPS", "logs "+container+" --tail 1"), nil); status != 200 {
+		t.Fatalf("sentinel: status %d", status)
+	}
+	f.replies.wait(t, before+1)
+}
+
 func (r *responses) wait(t *testing.T, n int) []slack.WebhookMessage {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -260,10 +271,9 @@ func TestForgedRequestsAreRejected(t *testing.T) {
 	if statuses[0] != 200 || statuses[1] != 401 {
 		t.Errorf("replay: statuses %v, want [200 401]", statuses)
 	}
-	f.replies.wait(t, 1)
-	time.Sleep(500 * time.Millisecond)
-	if n := len(f.replies.all()); n != 1 {
-		t.Errorf("%d replies; only the one genuine request may act", n)
+	f.sentinel(t, ct.Name)
+	if n := len(f.replies.wait(t, 2)); n != 2 {
+		t.Errorf("%d replies; only the one genuine request (and the sentinel) may act", n)
 	}
 }
 
@@ -376,8 +386,7 @@ func TestButtonFlow(t *testing.T) {
 	if msg := f.replies.wait(t, 2)[1]; msg.Text != "⛔ This button was already used or has expired." {
 		t.Errorf("second click: %+v", msg)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(api.Calls("chat.update")); n != 1 {
+	if n := len(api.Calls("chat.update")); n != 1 { // the refusal's reply is the last thing its job does
 		t.Errorf("%d chat.update calls, want 1", n)
 	}
 }
@@ -436,14 +445,14 @@ func TestSocketMode(t *testing.T) {
 		}
 	}
 	f.replies.wait(t, 1)
-	time.Sleep(500 * time.Millisecond)
-	if n := len(f.replies.all()); n != 1 {
-		t.Errorf("%d results for one re-delivered command", n)
+	f.sentinel(t, ct.Name)
+	if n := len(f.replies.wait(t, 2)); n != 2 {
+		t.Errorf("%d results for one re-delivered command (and the sentinel)", n)
 	}
 	if !f.running(t, ct.ID) {
 		t.Error("container not started over Socket Mode")
 	}
-	if n := strings.Count(f.log.String(), `"result":"done"`); n != 1 {
-		t.Errorf("%d done audit records, want 1", n)
+	if n := strings.Count(f.log.String(), `"verb":"start"`); n != 1 {
+		t.Errorf("%d start audit records, want 1", n)
 	}
 }

@@ -158,6 +158,18 @@ func Load(environ []string) (*Config, error) {
 	return &cfg, nil
 }
 
+// HTTPAddrOnly reads HTTP_ADDR alone: the healthcheck needs nothing else,
+// and must not fail on a setting (or a secret file) it has no use for.
+func HTTPAddrOnly(environ []string) (string, error) {
+	var ops struct {
+		HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:9180"`
+	}
+	if err := errors.Join(parseEnv(&ops, toMap(environ), "")...); err != nil {
+		return "", err
+	}
+	return ops.HTTPAddr, nil
+}
+
 func toMap(environ []string) map[string]string {
 	m := make(map[string]string, len(environ))
 	for _, kv := range environ {
