@@ -282,31 +282,27 @@ func (c *Core) Run(ctx context.Context, queue <-chan event.Item) {
 		select {
 		case it := <-queue:
 			c.Handle(it, time.Now())
-			for range maxBatch {
-				select {
-				case it := <-queue:
-					c.Handle(it, time.Now())
-					continue
-				default:
-				}
-				break
-			}
+			c.drain(queue, maxBatch)
 			commit(false)
 		case now := <-ticker.C:
 			c.Tick(now)
 			commit(true)
 		case <-ctx.Done():
-			for {
-				select {
-				case it := <-queue:
-					c.Handle(it, time.Now())
-					continue
-				default:
-				}
-				break
-			}
+			c.drain(queue, cap(queue))
 			c.CloseGroups(time.Now())
 			commit(true)
+			return
+		}
+	}
+}
+
+// drain handles up to max items that are already queued.
+func (c *Core) drain(queue <-chan event.Item, max int) {
+	for range max {
+		select {
+		case it := <-queue:
+			c.Handle(it, time.Now())
+		default:
 			return
 		}
 	}
