@@ -33,11 +33,16 @@ type Button struct {
 	Danger  bool
 }
 
-// ButtonStore keeps what pending buttons stand for, across restarts (the
-// state file): a token is taken once, and not after it expires.
-type ButtonStore interface {
+// Store is the state file as actions use it, so that a restart neither
+// forgets a pending button nor reopens a replay window.
+type Store interface {
+	// PutButton keeps what a button stands for; TakeButton uses it up
+	// (ok is false when unknown, used or expired).
 	PutButton(token string, data []byte, expires time.Time) error
 	TakeButton(token string, now time.Time) (data []byte, ok bool, err error)
+	// FirstUse records key until expires; false means it was already
+	// recorded: a replayed request.
+	FirstUse(key string, expires, now time.Time) (bool, error)
 }
 
 // Offer returns the buttons an alert about t may carry: what the
@@ -82,14 +87,15 @@ func (s *Service) Interaction(cb slack.InteractionCallback) {
 	}
 	caller := Caller{TeamID: cb.Team.ID, UserID: cb.User.ID, UserName: cb.User.Name, ChannelID: cb.Channel.ID}
 	if !s.enqueue(func(ctx context.Context) { s.click(ctx, caller, a.Value, cb) }) {
-		s.reply(context.Background(), cb.ResponseURL, ackBusy, false)
+		// Answering now would delay the acknowledgement; the button stays.
+		s.audit(caller, Verb(strings.TrimPrefix(a.ActionID, actionIDPrefix)), Target{}, "denied", errBusy)
 	}
 }
 
 func (s *Service) click(ctx context.Context, caller Caller, token string, cb slack.InteractionCallback) {
 	p, ok := s.takeButton(token)
 	if !ok {
-		s.audit(ctx, caller, Verb(strings.TrimPrefix(cb.ActionCallback.BlockActions[0].ActionID, actionIDPrefix)), Target{}, "denied", errButtonUsed)
+		s.audit(caller, Verb(strings.TrimPrefix(cb.ActionCallback.BlockActions[0].ActionID, actionIDPrefix)), Target{}, "denied", errButtonUsed)
 		s.reply(ctx, cb.ResponseURL, "⛔ This button was already used or has expired.", false)
 		return
 	}
@@ -107,12 +113,12 @@ func (s *Service) click(ctx context.Context, caller Caller, token string, cb sla
 		if t.Name == "" {
 			t.Name = p.Name
 		}
-		s.audit(ctx, caller, p.Verb, t, "denied", err)
+		s.audit(caller, p.Verb, t, "denied", err)
 		s.reply(ctx, cb.ResponseURL, "⛔ "+err.Error(), false)
 		return
 	}
 	err = s.do(ctx, p.Verb, t)
-	s.audit(ctx, caller, p.Verb, t, outcome(err), err)
+	s.audit(caller, p.Verb, t, outcome(err), err)
 	note := fmt.Sprintf("✅ <@%s> %s %s at %s", caller.UserID, pastTense(p.Verb), code(t.Name), time.Now().UTC().Format("15:04 UTC"))
 	if err != nil {
 		note = fmt.Sprintf("❌ <@%s> tried to %s %s: %s", caller.UserID, p.Verb, code(t.Name), escape(err.Error()))
@@ -165,12 +171,12 @@ func (s *Service) putBackButton(token string, a pendingAction) error {
 	if err != nil {
 		return err
 	}
-	return s.Buttons.PutButton(token, data, a.Expires)
+	return s.Store.PutButton(token, data, a.Expires)
 }
 
 // takeButton uses a token up; ok is false when it is unknown, used or expired.
 func (s *Service) takeButton(token string) (pendingAction, bool) {
-	data, ok, err := s.Buttons.TakeButton(token, time.Now())
+	data, ok, err := s.Store.TakeButton(token, time.Now())
 	if err != nil {
 		s.Log.Error("cannot read a button", "err", err)
 		return pendingAction{}, false

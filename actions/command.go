@@ -32,7 +32,7 @@ const (
 // from the user ever reaches Docker.
 var containerRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
-var errUsage = errors.New("usage")
+var errUsage = errors.New("not a command, or not its arguments")
 
 // parseCommand reads "start web", "logs web --tail 50", "ps shop", "help".
 func parseCommand(text string) (command, error) {
@@ -57,10 +57,13 @@ func parseCommand(text string) (command, error) {
 		}
 		return c, nil
 	case "mute", "unmute":
-		if len(args) != map[string]int{"mute": 2, "unmute": 1}[c.name] || !nameGlob.MatchString(args[0]) {
+		if len(args) != map[string]int{"mute": 2, "unmute": 1}[c.name] {
 			return c, errUsage
 		}
-		c.target = args[0]
+		c.target = args[0] // for the audit line; checked next
+		if !nameGlob.MatchString(args[0]) {
+			return c, fmt.Errorf("%w: %q is not a container name glob", errUsage, args[0])
+		}
 		if c.name == "mute" {
 			d, err := time.ParseDuration(args[1])
 			if err != nil || d <= 0 || d > maxMute {
@@ -73,10 +76,10 @@ func parseCommand(text string) (command, error) {
 		if len(args) == 0 {
 			return c, errUsage
 		}
+		c.target = args[0] // for the audit line; checked next
 		if !containerRef.MatchString(args[0]) {
 			return c, fmt.Errorf("%w: %q is not a container name or ID", errUsage, args[0])
 		}
-		c.target = args[0]
 		rest := args[1:]
 		if c.name == string(Logs) {
 			c.tail = defaultTail

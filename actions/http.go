@@ -2,17 +2,17 @@ package actions
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
-
-	"github.com/whalewatch/whalewatch/internal/seen"
 )
 
 // maxBody bounds a Slack request; real ones are a few KB.
@@ -24,14 +24,16 @@ const maxBody = 64 << 10
 type HTTPHandler struct {
 	service *Service
 	secret  string
-	mu      sync.Mutex
-	replays *seen.Set // signatures seen within the window
 }
 
 // NewHTTPHandler returns the handler for the signing secret.
 func NewHTTPHandler(s *Service, signingSecret string) *HTTPHandler {
-	return &HTTPHandler{service: s, secret: signingSecret, replays: seen.New(100000, 5*time.Minute)}
+	return &HTTPHandler{service: s, secret: signingSecret}
 }
+
+// replayWindow: Slack's signatures are good for five minutes either way
+// of the request's timestamp; a seen one is remembered that long and more.
+const replayWindow = 11 * time.Minute
 
 // Register adds the endpoints to mux.
 func (h *HTTPHandler) Register(mux *http.ServeMux) {
@@ -92,8 +94,8 @@ func (h *HTTPHandler) verify(w http.ResponseWriter, r *http.Request) bool {
 		_, _ = sv.Write(body)
 		err = sv.Ensure()
 	}
-	if err == nil && !h.fresh(r.Header.Get("X-Slack-Signature")) {
-		err = errors.New("replayed signature")
+	if err == nil {
+		err = h.firstUse(r.Header.Get("X-Slack-Signature"))
 	}
 	if err != nil {
 		h.service.Log.Warn("rejected a Slack request", "path", r.URL.Path, "reason", err.Error())
@@ -110,8 +112,21 @@ func (h *HTTPHandler) verify(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (h *HTTPHandler) fresh(signature string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.replays.Add(signature, time.Now())
+// firstUse refuses a signature already used. It is compared as the MAC it
+// encodes, not as text: hex is read in any letter case, so "V0=AB…" and
+// "v0=ab…" are the same request.
+func (h *HTTPHandler) firstUse(signature string) error {
+	mac, err := hex.DecodeString(strings.TrimPrefix(signature, "v0="))
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	now := time.Now()
+	first, err := h.service.Store.FirstUse("slack-signature:"+hex.EncodeToString(mac), now.Add(replayWindow), now)
+	switch {
+	case err != nil:
+		return fmt.Errorf("replay check: %w", err)
+	case !first:
+		return errors.New("replayed signature")
+	}
+	return nil
 }

@@ -83,7 +83,11 @@ var (
 	ErrTeam      = errors.New("this Slack workspace is not allowed to act")
 	ErrUser      = errors.New("you are not allowed to do that")
 	ErrChannel   = errors.New("actions are not allowed in this channel")
-	ErrContainer = errors.New("no such container, or it does not allow that")
+	// The container refusals are told only to callers allowed to act, so
+	// they reveal nothing to a stranger.
+	ErrNotAllowlisted   = errors.New("that container does not allow this (its whalewatch.actions label or ACTIONS_CONTAINERS)")
+	ErrUnknownContainer = errors.New("no container has that name or ID")
+	ErrAmbiguous        = errors.New("several containers match; give the full name or ID")
 	ErrSelf      = errors.New("whalewatch does not act on its own container")
 )
 
@@ -110,7 +114,7 @@ func (p Policy) Authorize(c Caller, v Verb, t Target) error {
 		return ErrSelf
 	}
 	if !slices.Contains(p.ContainerVerbs(t), v) {
-		return ErrContainer
+		return ErrNotAllowlisted
 	}
 	return nil
 }

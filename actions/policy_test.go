@@ -36,7 +36,7 @@ func TestAuthorizeTable(t *testing.T) {
 		{admin, Start, web, nil},
 		{admin, Restart, web, nil},
 		{admin, Logs, web, nil},
-		{admin, Stop, web, ErrContainer}, // no glob or label allows stop on web
+		{admin, Stop, web, ErrNotAllowlisted}, // no glob or label allows stop on web
 		{admin, Stop, db, nil},           // the label allows it
 		{admin, Start, db, nil},          // label, with spaces
 		{admin, Restart, db, nil},        // glob restart:*

@@ -57,8 +57,8 @@ type Service struct {
 	ButtonTTL time.Duration
 	// Mutes keeps /docker mute; nil turns the command off.
 	Mutes Mutes
-	// Buttons keeps what alert buttons stand for.
-	Buttons ButtonStore
+	// Store keeps buttons and the requests already seen.
+	Store Store
 
 	jobs     chan func(context.Context)
 	mu       sync.Mutex
@@ -66,9 +66,9 @@ type Service struct {
 }
 
 // NewService returns a Service with its queue; start it with Run.
-func NewService(d Docker, p Policy, buttons ButtonStore, log *slog.Logger, m *metrics.Metrics) *Service {
+func NewService(d Docker, p Policy, store Store, log *slog.Logger, m *metrics.Metrics) *Service {
 	return &Service{
-		Docker: d, Policy: p, Buttons: buttons, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
+		Docker: d, Policy: p, Store: store, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
 		Command: "/docker", Timeout: 30 * time.Second, PerMinute: 6, ButtonTTL: time.Hour,
 		jobs: make(chan func(context.Context), 64), limiters: map[string]*rate.Limiter{},
 	}
@@ -116,14 +116,15 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 	caller := Caller{TeamID: cmd.TeamID, UserID: cmd.UserID, UserName: cmd.UserName, ChannelID: cmd.ChannelID}
 	c, err := parseCommand(cmd.Text)
 	if err != nil {
-		return usage(s.Command)
+		s.audit(caller, Verb(c.name), Target{Name: c.target}, "denied", err)
+		return "⛔ " + escape(err.Error()) + "\n" + usage(s.Command)
 	}
 	switch c.name {
 	case "help":
 		return s.help(caller)
 	case "ps":
 		if err := s.Policy.AllowCaller(caller, Logs); err != nil {
-			s.audit(context.Background(), caller, "ps", Target{}, "denied", err)
+			s.audit(caller, "ps", Target{}, "denied", err)
 			return "⛔ " + err.Error()
 		}
 		if !s.enqueue(func(ctx context.Context) { s.ps(ctx, caller, c.filter, cmd.ResponseURL) }) {
@@ -136,11 +137,11 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 	}
 	verb := Verb(c.name)
 	if err := s.Policy.AllowCaller(caller, verb); err != nil {
-		s.audit(context.Background(), caller, verb, Target{Name: c.target}, "denied", err)
+		s.audit(caller, verb, Target{Name: c.target}, "denied", err)
 		return "⛔ " + err.Error()
 	}
 	if verb.mutating() && !s.allowRate(caller.UserID) {
-		s.audit(context.Background(), caller, verb, Target{Name: c.target}, "denied", errRate)
+		s.audit(caller, verb, Target{Name: c.target}, "denied", errRate)
 		return "⛔ " + errRate.Error()
 	}
 	if !s.enqueue(func(ctx context.Context) { s.act(ctx, caller, verb, c, cmd.ResponseURL) }) {
@@ -149,7 +150,10 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 	return ackWorking
 }
 
-var errRate = errors.New("too many actions; wait a minute")
+var (
+	errRate = errors.New("too many actions; wait a minute")
+	errBusy = errors.New("whalewatch is busy; try again in a moment")
+)
 
 // mute silences notifications about containers whose name matches a glob;
 // it needs the same rights as start/stop/restart.
@@ -166,7 +170,7 @@ func (s *Service) mute(caller Caller, c command) string {
 		}
 		err = s.Mutes.SetMute(c.target, until)
 	}
-	s.audit(context.Background(), caller, verb, Target{Name: c.target}, map[bool]string{true: "denied", false: "done"}[err != nil], err)
+	s.audit(caller, verb, Target{Name: c.target}, map[bool]string{true: "denied", false: "done"}[err != nil], err)
 	if err != nil {
 		return "⛔ " + err.Error()
 	}
@@ -194,13 +198,13 @@ func (s *Service) act(ctx context.Context, caller Caller, verb Verb, c command, 
 		err = s.Policy.Authorize(caller, verb, target)
 	}
 	if err != nil {
-		s.audit(ctx, caller, verb, target, "denied", err)
+		s.audit(caller, verb, target, "denied", err)
 		s.reply(ctx, responseURL, "⛔ "+err.Error(), false)
 		return
 	}
 	if verb == Logs {
 		text, err := s.logs(ctx, target, c.tail)
-		s.audit(ctx, caller, verb, target, outcome(err), err)
+		s.audit(caller, verb, target, outcome(err), err)
 		if err != nil {
 			s.reply(ctx, responseURL, "❌ logs of "+code(target.Name)+" failed: "+escape(err.Error()), false)
 			return
@@ -209,7 +213,7 @@ func (s *Service) act(ctx context.Context, caller Caller, verb Verb, c command, 
 		return
 	}
 	err = s.do(ctx, verb, target)
-	s.audit(ctx, caller, verb, target, outcome(err), err)
+	s.audit(caller, verb, target, outcome(err), err)
 	if err != nil {
 		s.reply(ctx, responseURL, fmt.Sprintf("❌ %s %s failed: %s", verb, code(target.Name), escape(err.Error())), false)
 		return
@@ -240,7 +244,7 @@ func pastTense(v Verb) string {
 // name, a full ID, or an unambiguous ID prefix of at least 12 characters.
 func (s *Service) resolve(ctx context.Context, ref string) (Target, error) {
 	if !containerRef.MatchString(ref) {
-		return Target{Name: ref}, ErrContainer
+		return Target{Name: ref}, ErrUnknownContainer
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
@@ -254,8 +258,12 @@ func (s *Service) resolve(ctx context.Context, ref string) (Target, error) {
 			found = append(found, c)
 		}
 	}
-	if len(found) != 1 {
-		return Target{Name: ref}, ErrContainer
+	switch len(found) {
+	case 0:
+		return Target{Name: ref}, ErrUnknownContainer
+	case 1:
+	default:
+		return Target{Name: ref}, ErrAmbiguous
 	}
 	return targetOf(found[0]), nil
 }
@@ -274,7 +282,7 @@ func (s *Service) targetByID(ctx context.Context, id string) (Target, error) {
 	defer cancel()
 	res, err := s.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return Target{ID: id}, ErrContainer
+		return Target{ID: id}, ErrUnknownContainer
 	}
 	t := Target{ID: res.Container.ID, Name: strings.TrimPrefix(res.Container.Name, "/")}
 	if res.Container.Config != nil {
@@ -328,7 +336,7 @@ func (s *Service) ps(ctx context.Context, caller Caller, filter, responseURL str
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
-	s.audit(ctx, caller, "ps", Target{Name: filter}, outcome(err), err)
+	s.audit(caller, "ps", Target{Name: filter}, outcome(err), err)
 	if err != nil {
 		s.reply(ctx, responseURL, "❌ could not list containers: "+escape(err.Error()), false)
 		return
@@ -386,7 +394,10 @@ func (s *Service) reply(ctx context.Context, responseURL, text string, inChannel
 
 // audit records a decision: a structured log line, a metric and, when
 // configured, a post to the audit channel.
-func (s *Service) audit(ctx context.Context, c Caller, verb Verb, t Target, result string, reason error) {
+// audit records a decision: a log line and a metric at once, and a line in
+// the audit channel posted by a worker, so that a slow Slack API never
+// delays an acknowledgement.
+func (s *Service) audit(c Caller, verb Verb, t Target, result string, reason error) {
 	attrs := []any{"user_id", c.UserID, "user_name", c.UserName, "team_id", c.TeamID, "channel", c.ChannelID,
 		"verb", string(verb), "container_id", t.ID, "container", t.Name, "result", result}
 	if reason != nil {
@@ -402,10 +413,21 @@ func (s *Service) audit(ctx context.Context, c Caller, verb Verb, t Target, resu
 	if reason != nil {
 		text += " (" + escape(reason.Error()) + ")"
 	}
-	if _, _, err := s.Slack.PostMessageContext(ctx, s.AuditChannel, slack.MsgOptionText(text, false)); err != nil {
-		s.Log.Warn("audit post failed", "err", err)
+	posted := s.enqueue(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, auditPostTimeout)
+		defer cancel()
+		if _, _, err := s.Slack.PostMessageContext(ctx, s.AuditChannel, slack.MsgOptionText(text, false)); err != nil {
+			s.Log.Warn("audit post failed; the audit line is in this log", "err", err)
+		}
+	})
+	if !posted {
+		s.Log.Warn("audit post dropped (too much waiting); the audit line is in this log")
 	}
 }
+
+// auditPostTimeout bounds one audit post, so a hanging Slack API cannot
+// hold a worker for long.
+const auditPostTimeout = 10 * time.Second
 
 // escape makes untrusted text inert in Slack mrkdwn.
 func escape(s string) string { return slackutilsx.EscapeMessage(s) }

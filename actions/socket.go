@@ -7,8 +7,6 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
-
-	"github.com/whalewatch/whalewatch/internal/seen"
 )
 
 // RunSocketMode receives slash commands and button clicks over Slack's
@@ -16,7 +14,6 @@ import (
 // acknowledged at once; re-delivered envelopes are dropped.
 func (s *Service) RunSocketMode(ctx context.Context, api *slack.Client) error {
 	client := socketmode.New(api)
-	envelopes := seen.New(10000, time.Hour)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
@@ -28,7 +25,7 @@ func (s *Service) RunSocketMode(ctx context.Context, api *slack.Client) error {
 				if !ok {
 					return
 				}
-				s.socketEvent(client, envelopes, evt)
+				s.socketEvent(client, evt)
 			}
 		}
 	})
@@ -39,7 +36,11 @@ func (s *Service) RunSocketMode(ctx context.Context, api *slack.Client) error {
 	return err
 }
 
-func (s *Service) socketEvent(client *socketmode.Client, envelopes *seen.Set, evt socketmode.Event) {
+// envelopeWindow: how long an envelope id is remembered; Slack re-delivers
+// an unacknowledged envelope within seconds.
+const envelopeWindow = time.Hour
+
+func (s *Service) socketEvent(client *socketmode.Client, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:
@@ -51,7 +52,14 @@ func (s *Service) socketEvent(client *socketmode.Client, envelopes *seen.Set, ev
 	if evt.Request == nil {
 		return
 	}
-	if !envelopes.Add(evt.Request.EnvelopeID, time.Now()) {
+	now := time.Now()
+	first, err := s.Store.FirstUse("socket-envelope:"+evt.Request.EnvelopeID, now.Add(envelopeWindow), now)
+	if err != nil {
+		s.Log.Error("cannot check a Socket Mode envelope for replay; dropping it", "err", err)
+		_ = client.Ack(*evt.Request)
+		return
+	}
+	if !first {
 		_ = client.Ack(*evt.Request) // acknowledge again, act once
 		s.Log.Info("dropped a re-delivered Socket Mode envelope", "envelope", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
 		return

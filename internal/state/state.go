@@ -31,9 +31,10 @@ var (
 	bucketCore    = []byte("core")    // "state" → the alert core's own versioned JSON
 	bucketThreads = []byte("threads") // <group key> → Thread JSON
 	bucketButtons = []byte("buttons") // <token> → button JSON with its expiry
+	bucketReplays = []byte("replays") // <key> → expiry (unix ns): Slack requests already acted on
 	bucketMutes   = []byte("mutes")   // <glob> → until (RFC 3339)
 
-	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketIDs, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketMutes}
+	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketIDs, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketReplays, bucketMutes}
 )
 
 // FormatVersion is the layout of whalewatch.db this code writes. A file
@@ -258,6 +259,7 @@ func saveSnapshot(tx *bolt.Tx, snap Snapshot) error {
 	return nil
 }
 
+// pruneIDs deletes the keys whose expiry has passed.
 func pruneIDs(ids *bolt.Bucket, now time.Time) error {
 	c := ids.Cursor()
 	for k, v := c.First(); k != nil; {
@@ -471,6 +473,30 @@ func (s *Store) TakeButton(token string, now time.Time) (data []byte, ok bool, e
 		return nil
 	})
 	return data, ok, err
+}
+
+// ---- replay protection --------------------------------------------------------------
+
+// FirstUse records key until expires. It reports false when key is already
+// recorded and not expired: a replay. Kept in the file, so a restart does
+// not reopen the window.
+func (s *Store) FirstUse(key string, expires, now time.Time) (first bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketReplays)
+		if v := b.Get([]byte(key)); v != nil && int64(binary.BigEndian.Uint64(v)) > now.UnixNano() {
+			return nil
+		}
+		if b.Stats().KeyN > 1000 {
+			if err := pruneIDs(b, now); err != nil {
+				return err
+			}
+		}
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, uint64(expires.UnixNano()))
+		first = true
+		return b.Put([]byte(key), v)
+	})
+	return first, err
 }
 
 // ---- mutes ---------------------------------------------------------------------
