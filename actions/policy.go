@@ -80,15 +80,15 @@ func ParseVerbGlobs(items []string) ([]VerbGlob, error) {
 
 // Errors a caller may see. They say what is missing, never more.
 var (
-	ErrTeam      = errors.New("this Slack workspace is not allowed to act")
-	ErrUser      = errors.New("you are not allowed to do that")
-	ErrChannel   = errors.New("actions are not allowed in this channel")
+	ErrTeam    = errors.New("this Slack workspace is not allowed to act")
+	ErrUser    = errors.New("you are not allowed to do that")
+	ErrChannel = errors.New("actions are not allowed in this channel")
 	// The container refusals are told only to callers allowed to act, so
 	// they reveal nothing to a stranger.
 	ErrNotAllowlisted   = errors.New("that container does not allow this (its whalewatch.actions label or ACTIONS_CONTAINERS)")
 	ErrUnknownContainer = errors.New("no container has that name or ID")
 	ErrAmbiguous        = errors.New("several containers match; give the full name or ID")
-	ErrSelf      = errors.New("whalewatch does not act on its own container")
+	ErrSelf             = errors.New("whalewatch does not act on its own container")
 )
 
 // AllowCaller checks team, user and channel for a verb.

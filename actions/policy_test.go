@@ -37,12 +37,12 @@ func TestAuthorizeTable(t *testing.T) {
 		{admin, Restart, web, nil},
 		{admin, Logs, web, nil},
 		{admin, Stop, web, ErrNotAllowlisted}, // no glob or label allows stop on web
-		{admin, Stop, db, nil},           // the label allows it
-		{admin, Start, db, nil},          // label, with spaces
-		{admin, Restart, db, nil},        // glob restart:*
-		{admin, Start, self, ErrSelf},    // never itself, whatever its label says
-		{reader, Logs, web, nil},         // read-only user may read
-		{reader, Start, web, ErrUser},    // … and nothing else
+		{admin, Stop, db, nil},                // the label allows it
+		{admin, Start, db, nil},               // label, with spaces
+		{admin, Restart, db, nil},             // glob restart:*
+		{admin, Start, self, ErrSelf},         // never itself, whatever its label says
+		{reader, Logs, web, nil},              // read-only user may read
+		{reader, Start, web, ErrUser},         // … and nothing else
 		{Caller{TeamID: "T1", UserID: "USTRANGER", ChannelID: "COPS"}, Logs, web, ErrUser},
 		{Caller{TeamID: "T1", UserID: "UADMIN", ChannelID: "CRANDOM"}, Start, web, ErrChannel},
 		{Caller{TeamID: "T2", UserID: "UADMIN", ChannelID: "COPS"}, Start, web, ErrTeam},

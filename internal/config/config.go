@@ -7,13 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/notify/webhook"
 	"github.com/whalewatch/whalewatch/rules"
 )
 
@@ -23,6 +29,9 @@ type Config struct {
 	// web1=tcp://10.0.0.5:2376). Empty: the one daemon of DOCKER_HOST or
 	// the default socket.
 	DockerHosts map[string]string `env:"DOCKER_HOSTS" envKeyValSeparator:"="`
+	// DockerHost is the one daemon's address when DOCKER_HOSTS is empty
+	// (the Docker client reads it; checked here).
+	DockerHost string `env:"DOCKER_HOST"`
 	// HostName names the default daemon in messages (default: the daemon's
 	// own host name).
 	HostName string `env:"HOST_NAME"`
@@ -233,12 +242,28 @@ func (c *Config) check() []error {
 	} else if !strings.HasSuffix(c.SlackAPIURL, "/") {
 		errs = append(errs, errors.New("SLACK_API_URL: must end in /"))
 	}
+	if err := checkListenAddr(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("HTTP_ADDR: %w", err))
+	}
+	errs = append(errs, checkDurations(c)...)
 	errs = append(errs, c.checkActions()...)
+	if c.SlackBotToken != "" && !strings.HasPrefix(c.SlackBotToken, "xoxb-") {
+		errs = append(errs, errors.New("SLACK_BOT_TOKEN: not a bot token (xoxb-…)"))
+	}
+	if c.SlackChannel != "" && !slackIDRE.MatchString(c.SlackChannel) && !channelNameRE.MatchString(c.SlackChannel) {
+		errs = append(errs, fmt.Errorf("SLACK_CHANNEL: %q is not a channel ID (C…) or #name", c.SlackChannel))
+	}
+	if err := checkStateDir(c.StateDir); err != nil {
+		errs = append(errs, fmt.Errorf("STATE_DIR: %w", err))
+	}
+	if err := checkDockerURL(c.DockerHost); err != nil {
+		errs = append(errs, fmt.Errorf("DOCKER_HOST: %w", err))
+	}
 	for name, u := range c.DockerHosts {
 		if !nameRE.MatchString(strings.ToUpper(name)) {
 			errs = append(errs, fmt.Errorf("DOCKER_HOSTS: %q is not a valid host name (letters, digits, _)", name))
 		}
-		if _, err := url.Parse(u); err != nil || !strings.Contains(u, "://") {
+		if err := checkDockerURL(u); err != nil || u == "" {
 			errs = append(errs, fmt.Errorf("DOCKER_HOSTS: host %s: %q is not a URL like tcp://host:2376 or unix:///path", name, u))
 		}
 	}
@@ -257,6 +282,23 @@ func (c *Config) checkActions() []error {
 		errs = append(errs, fmt.Errorf("ACTIONS_CONTAINERS: %w", err))
 	}
 	c.ActionGlobs = globs
+	for _, list := range []struct {
+		name string
+		ids  []string
+	}{
+		{"ACTIONS_ALLOWED_TEAMS", c.ActionsAllowedTeams}, {"ACTIONS_ALLOWED_USERS", c.ActionsAllowedUsers},
+		{"ACTIONS_READ_USERS", c.ActionsReadUsers}, {"ACTIONS_ALLOWED_CHANNELS", c.ActionsAllowedChannels},
+		{"ACTIONS_AUDIT_CHANNEL", strings.Fields(c.ActionsAuditChannel)},
+	} {
+		for _, id := range list.ids {
+			if !slackIDRE.MatchString(id) {
+				errs = append(errs, fmt.Errorf("%s: %q is not a Slack ID (like U024BE7LH or C024BE91L; names change, IDs do not)", list.name, id))
+			}
+		}
+	}
+	if c.SlackSigningSecret != "" && (len(c.SlackSigningSecret) < 8 || strings.ContainsAny(c.SlackSigningSecret, " \t\n")) {
+		errs = append(errs, errors.New("SLACK_SIGNING_SECRET: not a signing secret (Slack's are 32 characters, without spaces)"))
+	}
 	if c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-") {
 		errs = append(errs, errors.New("SLACK_APP_TOKEN: not an app-level token (xapp-…)"))
 	}
@@ -278,6 +320,99 @@ func (c *Config) checkActions() []error {
 	return errs
 }
 
+// checkListenAddr accepts "off" or host:port with a port from 0 to 65535.
+func checkListenAddr(addr string) error {
+	if addr == "off" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (or off): %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !hostnameRE.MatchString(host) {
+		return fmt.Errorf("%q: %q is not an IP address or host name", addr, host)
+	}
+	return nil
+}
+
+var (
+	slackIDRE     = regexp.MustCompile(`^[A-Z][A-Z0-9]+$`)
+	channelNameRE = regexp.MustCompile(`^#[a-z0-9][a-z0-9_-]{0,79}$`)
+)
+
+// checkDockerURL accepts what the Docker client dials ("" is the default socket).
+func checkDockerURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "http", "https", "npipe"}, u.Scheme) || (u.Host == "" && u.Path == "") {
+		return fmt.Errorf("%q is not a daemon address like unix:///var/run/docker.sock or tcp://host:2376", raw)
+	}
+	return nil
+}
+
+// checkStateDir: a directory, or one that can be made (its parent exists).
+func checkStateDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if info, err := os.Stat(dir); err == nil {
+		if !info.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if info, err := os.Stat(filepath.Dir(filepath.Clean(dir))); err != nil || !info.IsDir() {
+		return fmt.Errorf("%s does not exist and cannot be made (no parent directory)", dir)
+	}
+	return nil
+}
+
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+
+// positiveDurations must be more than zero; every other duration must
+// not be negative.
+var positiveDurations = map[string]bool{"NOTIFY_TIMEOUT": true, "ACTIONS_TIMEOUT": true, "ACTIONS_BUTTON_TTL": true,
+	"CRASHLOOP_WINDOW": true, "CRASHLOOP_QUIET": true, "NOTIFY_RETRY_FOR": true}
+
+func checkDurations(c *Config) []error {
+	var errs []error
+	v, t := reflect.ValueOf(c).Elem(), reflect.TypeOf(c).Elem()
+	for i := range t.NumField() {
+		d, ok := v.Field(i).Interface().(time.Duration)
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		switch {
+		case !ok:
+		case d < 0:
+			errs = append(errs, fmt.Errorf("%s: %s is negative", name, d))
+		case d == 0 && positiveDurations[name]:
+			errs = append(errs, fmt.Errorf("%s: must be more than 0", name))
+		}
+	}
+	return errs
+}
+
+// checkWebhook checks a webhook destination's secret and template, naming
+// the variable they came from.
+func checkWebhook(prefix string, d Destination) []error {
+	var errs []error
+	if d.Secret != "" {
+		if err := webhook.CheckSecret(d.Secret); err != nil {
+			errs = append(errs, fmt.Errorf("%sSECRET: %w", prefix, err))
+		}
+	}
+	if d.Template != "" {
+		if err := webhook.CheckTemplate(d.Template); err != nil {
+			errs = append(errs, fmt.Errorf("%sTEMPLATE: %w", prefix, err))
+		}
+	}
+	return errs
+}
+
 // checkURL tells whether raw is an http(s) URL without echoing it: URLs
 // of webhooks are secrets.
 func checkURL(variable, raw string) error {
@@ -295,8 +430,10 @@ func (c *Config) loadDestinations(vars map[string]string) []error {
 		if err := checkURL("WEBHOOK_URL", c.WebhookURL); err != nil {
 			errs = append(errs, err)
 		}
-		c.Destinations = append(c.Destinations, Destination{Name: KindWebhook, Kind: KindWebhook, URL: c.WebhookURL,
-			Secret: c.WebhookSecret, Headers: c.WebhookHeaders, Template: c.WebhookTemplate})
+		d := Destination{Name: KindWebhook, Kind: KindWebhook, URL: c.WebhookURL,
+			Secret: c.WebhookSecret, Headers: c.WebhookHeaders, Template: c.WebhookTemplate}
+		errs = append(errs, checkWebhook("WEBHOOK_", d)...)
+		c.Destinations = append(c.Destinations, d)
 	} else if c.WebhookSecret != "" || len(c.WebhookHeaders) > 0 || c.WebhookTemplate != "" {
 		errs = append(errs, errors.New("WEBHOOK_SECRET, WEBHOOK_HEADERS or WEBHOOK_TEMPLATE set without WEBHOOK_URL"))
 	}
@@ -374,6 +511,9 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 				errs = append(errs, err)
 			}
 		}
+		if d.Kind == KindWebhook {
+			errs = append(errs, checkWebhook(prefix, *d)...)
+		}
 	case KindSlack:
 		need("TOKEN", d.Token)
 		need("CHANNEL", d.Channel)
@@ -433,8 +573,11 @@ func (c *Config) loadRules(vars map[string]string) []error {
 		if re.GroupWindow != nil {
 			s.GroupWindow = *re.GroupWindow
 		}
-		if s.GroupWindow < 0 || s.Cooldown < 0 {
-			errs = append(errs, fmt.Errorf("%sGROUP_WINDOW/_COOLDOWN: must not be negative", prefix))
+		if s.GroupWindow < 0 {
+			errs = append(errs, fmt.Errorf("%sGROUP_WINDOW: must not be negative", prefix))
+		}
+		if s.Cooldown < 0 {
+			errs = append(errs, fmt.Errorf("%sCOOLDOWN: must not be negative", prefix))
 		}
 		for _, d := range re.Notify {
 			d = strings.ToLower(strings.TrimSpace(d))

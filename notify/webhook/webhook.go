@@ -95,7 +95,7 @@ func New(cfg Config, client *http.Client) (*Notifier, error) {
 	if cfg.Template != "" {
 		t, err := template.New("webhook").Option("missingkey=zero").Parse(cfg.Template)
 		if err != nil {
-			return nil, fmt.Errorf("template: %w", err)
+			return nil, err
 		}
 		w.template = t
 		sample := notify.New("SAMPLE", "", event.Event{Type: "container", Action: "die", Name: "sample", ExitCode: 1}, nil)
@@ -106,11 +106,25 @@ func New(cfg Config, client *http.Client) (*Notifier, error) {
 	return w, nil
 }
 
+// CheckSecret tells whether a signing secret is usable: "whsec_" and
+// base64, or any other text used as it is.
+func CheckSecret(secret string) error {
+	_, err := secretKey(secret)
+	return err
+}
+
+// CheckTemplate parses a body template and renders it for a sample
+// notification; the result must be valid JSON.
+func CheckTemplate(tmpl string) error {
+	_, err := New(Config{Template: tmpl}, nil)
+	return err
+}
+
 func secretKey(secret string) ([]byte, error) {
 	if b64, ok := strings.CutPrefix(secret, "whsec_"); ok {
 		key, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
-			return nil, fmt.Errorf("secret: whsec_ value is not base64")
+			return nil, fmt.Errorf("the part after whsec_ is not base64")
 		}
 		return key, nil
 	}

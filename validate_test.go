@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// badValues gives every variable of config.example.env a wrong value (and
+// what it needs beside it to be read at all). validate must refuse each
+// with exit 2, naming the variable, and run must refuse it the same way
+// before it starts anything.
+var badValues = map[string][]string{
+	"ACTIONS_ALLOWED_CHANNELS":   {"ACTIONS_ALLOWED_CHANNELS=#ops"},
+	"ACTIONS_ALLOWED_TEAMS":      {"ACTIONS_ALLOWED_TEAMS=acme"},
+	"ACTIONS_ALLOWED_USERS":      {"ACTIONS_ALLOWED_USERS=@bob"},
+	"ACTIONS_AUDIT_CHANNEL":      {"ACTIONS_AUDIT_CHANNEL=#audit"},
+	"ACTIONS_BUTTON_TTL":         {"ACTIONS_BUTTON_TTL=soon"},
+	"ACTIONS_CONTAINERS":         {"ACTIONS_CONTAINERS=frobnicate:web-*"},
+	"ACTIONS_RATE_PER_MINUTE":    {"ACTIONS_RATE_PER_MINUTE=0"},
+	"ACTIONS_READ_USERS":         {"ACTIONS_READ_USERS=@carol"},
+	"ACTIONS_TIMEOUT":            {"ACTIONS_TIMEOUT=0s"},
+	"CRASHLOOP_DEATHS":           {"CRASHLOOP_DEATHS=many"},
+	"CRASHLOOP_QUIET":            {"CRASHLOOP_QUIET=-1m"},
+	"CRASHLOOP_WINDOW":           {"CRASHLOOP_WINDOW=0s"},
+	"DEFAULT_RULES":              {"DEFAULT_RULES=perhaps"},
+	"DEST_OPS_CHANNEL":           {"DEST_OPS_TYPE=slack", "DEST_OPS_TOKEN=xoxb-1"},
+	"DEST_OPS_TOKEN":             {"DEST_OPS_TYPE=slack", "DEST_OPS_CHANNEL=C1"},
+	"DEST_OPS_TOKEN_FILE":        {"DEST_OPS_TYPE=slack", "DEST_OPS_CHANNEL=C1", "DEST_OPS_TOKEN_FILE=/nonexistent/token"},
+	"DEST_OPS_TYPE":              {"DEST_OPS_TYPE=pager"},
+	"DEST_PAGER_HEADERS":         {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=http://127.0.0.1:1/", "DEST_PAGER_HEADERS=novalue"},
+	"DEST_PAGER_SECRET":          {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=http://127.0.0.1:1/", "DEST_PAGER_SECRET=whsec_not*base64"},
+	"DEST_PAGER_SECRET_FILE":     {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=http://127.0.0.1:1/", "DEST_PAGER_SECRET_FILE=/nonexistent/secret"},
+	"DEST_PAGER_TEMPLATE":        {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=http://127.0.0.1:1/", "DEST_PAGER_TEMPLATE={{.name"},
+	"DEST_PAGER_TYPE":            {"DEST_PAGER_TYPE=carrier-pigeon"},
+	"DEST_PAGER_URL":             {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=ftp://127.0.0.1/"},
+	"DEST_PAGER_URL_FILE":        {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL_FILE=/nonexistent/url"},
+	"DOCKER_HOST":                {"DOCKER_HOST=docker.example:2375"},
+	"DOCKER_HOSTS":               {"DOCKER_HOSTS=web1=docker.example:2375"},
+	"EVENT_QUEUE_SIZE":           {"EVENT_QUEUE_SIZE=0"},
+	"HTTP_ADDR":                  {"HTTP_ADDR=::nope"},
+	"LOG_FORMAT":                 {"LOG_FORMAT=xml"},
+	"LOG_LEVEL":                  {"LOG_LEVEL=loud"},
+	"NOTIFY_QUEUE_SIZE":          {"NOTIFY_QUEUE_SIZE=-1"},
+	"NOTIFY_RETRY_FOR":           {"NOTIFY_RETRY_FOR=a while"},
+	"NOTIFY_TIMEOUT":             {"NOTIFY_TIMEOUT=0s"},
+	"RULE_WEB_DOWN_COOLDOWN":     {"RULE_WEB_DOWN_WHEN=true", "RULE_WEB_DOWN_COOLDOWN=-1s"},
+	"RULE_WEB_DOWN_ENABLED":      {"RULE_WEB_DOWN_WHEN=true", "RULE_WEB_DOWN_ENABLED=perhaps"},
+	"RULE_WEB_DOWN_GROUP_WINDOW": {"RULE_WEB_DOWN_WHEN=true", "RULE_WEB_DOWN_GROUP_WINDOW=long"},
+	"RULE_WEB_DOWN_NOTIFY":       {"RULE_WEB_DOWN_WHEN=true", "RULE_WEB_DOWN_NOTIFY=nowhere"},
+	"RULE_WEB_DOWN_TEMPLATE":     {"RULE_WEB_DOWN_WHEN=true", "RULE_WEB_DOWN_TEMPLATE={{.Name"},
+	"RULE_WEB_DOWN_WHEN":         {"RULE_WEB_DOWN_WHEN=Nmae == 1"},
+	"SHUTDOWN_TIMEOUT":           {"SHUTDOWN_TIMEOUT=-1s"},
+	"SLACK_API_URL":              {"SLACK_API_URL=ftp://slack.example/api/"},
+	"SLACK_APP_TOKEN":            {"SLACK_BOT_TOKEN=xoxb-1", "SLACK_CHANNEL=C1", "SLACK_APP_TOKEN=xoxb-2"},
+	"SLACK_APP_TOKEN_FILE":       {"SLACK_APP_TOKEN_FILE=/nonexistent/token"},
+	"SLACK_BOT_TOKEN":            {"SLACK_BOT_TOKEN=hunter2", "SLACK_CHANNEL=C1"},
+	"SLACK_BOT_TOKEN_FILE":       {"SLACK_BOT_TOKEN_FILE=/nonexistent/token"},
+	"SLACK_CHANNEL":              {"SLACK_BOT_TOKEN=xoxb-1", "SLACK_CHANNEL=alerts channel"},
+	"SLACK_COMMAND":              {"SLACK_COMMAND=docker"},
+	"SLACK_RATE_PER_SECOND":      {"SLACK_RATE_PER_SECOND=0"},
+	"SLACK_SIGNING_SECRET":       {"SLACK_SIGNING_SECRET=short"},
+	"SLACK_SIGNING_SECRET_FILE":  {"SLACK_SIGNING_SECRET_FILE=/nonexistent/secret"},
+	"SLACK_WEBHOOK_URL":          {"SLACK_WEBHOOK_URL=hooks.slack.example/x"},
+	"SLACK_WEBHOOK_URL_FILE":     {"SLACK_WEBHOOK_URL_FILE=/nonexistent/url"},
+	"STATE_DIR":                  {"STATE_DIR=/etc/passwd"},
+	"WEBHOOK_HEADERS":            {"WEBHOOK_URL=http://127.0.0.1:1/", "WEBHOOK_HEADERS=novalue"},
+	"WEBHOOK_SECRET":             {"WEBHOOK_URL=http://127.0.0.1:1/", "WEBHOOK_SECRET=whsec_not*base64"},
+	"WEBHOOK_SECRET_FILE":        {"WEBHOOK_SECRET_FILE=/nonexistent/secret"},
+	"WEBHOOK_TEMPLATE":           {"WEBHOOK_URL=http://127.0.0.1:1/", "WEBHOOK_TEMPLATE={\"text\": {{.summary}}"},
+	"WEBHOOK_URL":                {"WEBHOOK_URL=ftp://127.0.0.1/"},
+	"WEBHOOK_URL_FILE":           {"WEBHOOK_URL_FILE=/nonexistent/url"},
+}
+
+// freeText are variables no value of which is wrong.
+var freeText = map[string]string{
+	"HOST_NAME":         "any display name",
+	"LABELS_SHOWN":      "any label keys",
+	"DOCKER_CERT_PATH":  "read by the Docker SDK when TLS is on",
+	"DOCKER_TLS_VERIFY": "read by the Docker SDK: any non-empty value turns verification on",
+}
+
+func TestEveryBadVariableIsRefusedByValidateAndRun(t *testing.T) {
+	example, err := os.ReadFile("config.example.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`(?m)^#? ?([A-Z][A-Z0-9_]+)=`).FindAllStringSubmatch(string(example), -1)
+	var names []string
+	for _, m := range vars {
+		if !slices.Contains(names, m[1]) {
+			names = append(names, m[1])
+		}
+	}
+	for _, name := range names {
+		env, ok := badValues[name]
+		if !ok {
+			if _, free := freeText[name]; !free {
+				t.Errorf("%s is in config.example.env but has no bad value in this test", name)
+			}
+			continue
+		}
+		for _, cmd := range []string{"validate", "run"} {
+			var stdout, stderr bytes.Buffer
+			env := append(env, "HTTP_ADDR="+httpAddrOf(env))
+			var code int
+			if cmd == "validate" {
+				code = validate(env, &stdout, &stderr)
+			} else {
+				// A run that got past the checks would watch until this ends.
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				code = watch(ctx, env, &stdout, &stderr)
+				cancel()
+			}
+			if code != exitBadConfig || !strings.Contains(stderr.String(), name) {
+				t.Errorf("%s %v: exit %d, want 2 naming %s:\n%s%s", cmd, env, code, name, stdout.String(), stderr.String())
+			}
+			if strings.Contains(stderr.String(), "starting") {
+				t.Errorf("run %v: started before refusing:\n%s", env, stderr.String())
+			}
+		}
+	}
+}
+
+// httpAddrOf keeps a test's own HTTP_ADDR, else turns the endpoints off
+// (a run that wrongly got past the checks must not take a port).
+func httpAddrOf(env []string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "HTTP_ADDR="); ok {
+			return v
+		}
+	}
+	return "off"
+}
