@@ -404,7 +404,7 @@ func (s *Service) audit(c Caller, verb Verb, t Target, result string, reason err
 		attrs = append(attrs, "reason", reason.Error())
 	}
 	s.Log.Info("audit", attrs...)
-	s.Metrics.ActionRequests.WithLabelValues(string(verb), result).Inc()
+	s.Metrics.ActionRequests.WithLabelValues(metrics.Bounded(string(verb), knownVerbs), result).Inc()
 	if s.Slack == nil || s.AuditChannel == "" {
 		return
 	}
@@ -424,6 +424,10 @@ func (s *Service) audit(c Caller, verb Verb, t Target, result string, reason err
 		s.Log.Warn("audit post dropped (too much waiting); the audit line is in this log")
 	}
 }
+
+// knownVerbs label the action metrics; any other word is "other".
+var knownVerbs = map[string]bool{"start": true, "stop": true, "restart": true, "logs": true, "ps": true,
+	"mute": true, "unmute": true, "help": true, "": true}
 
 // auditPostTimeout bounds one audit post, so a hanging Slack API cannot
 // hold a worker for long.

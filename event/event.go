@@ -79,3 +79,25 @@ type Item struct {
 	Event  Event
 	Listed map[string]Container
 }
+
+// KnownTypes and KnownActions are the event types and actions Docker
+// documents (and whalewatch's own); metrics label anything else "other",
+// since a daemon's strings must not grow the number of series.
+var (
+	KnownTypes = set("container", "image", "plugin", "volume", "network", "daemon", "service", "node",
+		"secret", "config", "builder", SelfType)
+	KnownActions = set("attach", "commit", "copy", "create", "destroy", "detach", "die", "exec_create",
+		"exec_detach", "exec_die", "exec_start", "export", "health_status", "kill", "oom", "pause", "rename",
+		"resize", "restart", "start", "stop", "top", "unpause", "update", "prune", "delete", "import", "load",
+		"pull", "push", "save", "tag", "untag", "enable", "disable", "install", "remove", "mount", "unmount",
+		"connect", "disconnect", "reload", "daemon_unreachable", "stream_restored", "events_dropped",
+		"notifications_dropped", "delivery_failed")
+)
+
+func set(items ...string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, s := range items {
+		m[s] = true
+	}
+	return m
+}

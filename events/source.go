@@ -212,7 +212,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			return fmt.Errorf("event stream: %w", err)
 		case m := <-stream.Messages:
 			ev, isNew := st.accept(s.Host, m, s.IntentWindow)
-			s.Metrics.EventsReceived.WithLabelValues(s.Host, ev.Type, ev.Action).Inc()
+			s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(ev.Type, event.KnownTypes), metrics.Bounded(ev.Action, event.KnownActions)).Inc()
 			if !isNew {
 				s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
 				continue

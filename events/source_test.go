@@ -218,3 +218,26 @@ func TestSourceReportsShadowedDeathWhenInspectFails(t *testing.T) {
 		t.Errorf("die = %+v; want the exit code unknown", die)
 	}
 }
+
+// A daemon's strings become label values only from known sets: random
+// types and actions keep the series of events_received few.
+func TestSourceMetricsStayBounded(t *testing.T) {
+	f := &fakeDocker{messages: make(chan events.Message)}
+	m := metrics.New()
+	out := run(t, NewSource("h", f, quiet(), m), 4096)
+	rng := rand.New(rand.NewSource(7))
+	for i := range 500 {
+		f.messages <- events.Message{Type: events.Type(fmt.Sprint("t", rng.Int63())), Action: events.Action(fmt.Sprint("a", rng.Int63())), TimeNano: int64(i + 1)}
+	}
+	f.messages <- msg("destroy", "sentinel", 1000, nil)
+	until(t, out, func(ev event.Event) bool { return ev.ActorID == "sentinel" })
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		if fam.GetName() == "whalewatch_events_received_total" && len(fam.GetMetric()) > 2 {
+			t.Errorf("%d series after 500 random types and actions", len(fam.GetMetric()))
+		}
+	}
+}

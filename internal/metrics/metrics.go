@@ -83,3 +83,13 @@ func New() *Metrics {
 		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests)
 	return m
 }
+
+// Bounded is v when known holds it, else "other": label values from
+// outside (a daemon's event names, a user's words) must not grow the
+// number of series.
+func Bounded(v string, known map[string]bool) string {
+	if known[v] {
+		return v
+	}
+	return "other"
+}
