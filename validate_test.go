@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -136,4 +138,30 @@ func httpAddrOf(env []string) string {
 		}
 	}
 	return "off"
+}
+
+// Every fuzz target is run by the test script, so CI fuzzes it.
+func TestEveryFuzzTargetRunsInCI(t *testing.T) {
+	script, err := os.ReadFile("scripts/test.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`).FindAllStringSubmatch(string(src), -1) {
+			if want := "./" + filepath.Dir(path) + ":" + m[1]; !strings.Contains(string(script), want) {
+				t.Errorf("%s is not fuzzed by scripts/test.sh (add %s)", m[1], want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

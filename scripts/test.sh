@@ -27,3 +27,17 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 30m "$@" ./...
+
+# Each parser of outside input is fuzzed for a bounded time (FUZZTIME, 10s
+# by default; 0 skips). A crash fails the run; go test keeps its input in
+# the package's testdata/fuzz, to be fixed and kept as a seed.
+fuzztime=${FUZZTIME:-10s}
+if [ "$fuzztime" != "0" ]; then
+  for target in ./events:FuzzReadAndReplay ./rules:FuzzMatchAnyEvent ./notify/slack:FuzzSlackTextIsInert \
+    ./notify/webhook:FuzzWebhookBodyIsValidJSON ./actions:FuzzParseCommand ./actions:FuzzSignedPayloads \
+    ./actions:FuzzVerifierRefusesForgeries; do
+    pkg=${target%%:*} name=${target##*:}
+    echo "fuzzing $name ($pkg) for $fuzztime"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"
+  done
+fi
