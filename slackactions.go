@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/slack-go/slack"
@@ -21,7 +22,7 @@ import (
 // newActions wires Slack actions on the first daemon.
 func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client, store *state.Store) (*actions.Service, *slack.Client) {
 	policy := actions.Policy{
-		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, ReadUsers: cfg.ActionsReadUsers,
+		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, Groups: cfg.ActionsAllowedGroups, ReadUsers: cfg.ActionsReadUsers,
 		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
 	}
 	svc := actions.NewService(docker, policy, store, log.With("component", "actions"), m)
@@ -33,9 +34,16 @@ func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker
 		api = slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(svc.HTTP),
 			slack.OptionAppLevelToken(cfg.SlackAppToken))
 		svc.Slack, svc.AuditChannel = api, cfg.ActionsAuditChannel
+		if len(policy.Groups) > 0 {
+			svc.UseGroups(api, groupsTTL)
+		}
 	}
 	return svc, api
 }
+
+// groupsTTL is how long the members of ACTIONS_ALLOWED_GROUPS are trusted
+// without asking Slack again.
+const groupsTTL = 5 * time.Minute
 
 // offerButtons offers "Start again" on a crash, "Restart" when unhealthy
 // and "Stop" on a crash loop, for containers that allow it.

@@ -19,6 +19,7 @@ import (
 // before it starts anything.
 var badValues = map[string][]string{
 	"ACTIONS_ALLOWED_CHANNELS":   {"ACTIONS_ALLOWED_CHANNELS=#ops"},
+	"ACTIONS_ALLOWED_GROUPS":     {"ACTIONS_ALLOWED_GROUPS=S0123456"},
 	"ACTIONS_ALLOWED_TEAMS":      {"ACTIONS_ALLOWED_TEAMS=acme"},
 	"ACTIONS_ALLOWED_USERS":      {"ACTIONS_ALLOWED_USERS=@bob"},
 	"ACTIONS_AUDIT_CHANNEL":      {"ACTIONS_AUDIT_CHANNEL=#audit"},

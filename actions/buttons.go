@@ -85,7 +85,7 @@ func (s *Service) Interaction(cb slack.InteractionCallback) {
 	if !strings.HasPrefix(a.ActionID, actionIDPrefix) {
 		return
 	}
-	caller := Caller{TeamID: cb.Team.ID, UserID: cb.User.ID, UserName: cb.User.Name, ChannelID: cb.Channel.ID}
+	caller := s.caller(cb.Team.ID, cb.User.ID, cb.User.Name, cb.Channel.ID)
 	if !s.enqueue(func(ctx context.Context) { s.click(ctx, caller, a.Value, cb) }) {
 		// Answering now would delay the acknowledgement; the button stays.
 		s.audit(caller, Verb(strings.TrimPrefix(a.ActionID, actionIDPrefix)), Target{}, "denied", errBusy)

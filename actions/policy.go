@@ -35,6 +35,9 @@ const ActionsLabel = "whalewatch.actions"
 // Caller is who asks, and where.
 type Caller struct {
 	TeamID, UserID, UserName, ChannelID string
+	// Groups are the allowed user groups the caller is in (as last read
+	// from Slack).
+	Groups []string
 }
 
 // Target is the container a request resolved to.
@@ -55,6 +58,7 @@ type VerbGlob struct {
 type Policy struct {
 	Teams     []string // Slack team IDs
 	Users     []string // may do everything the containers allow
+	Groups    []string // Slack user groups whose members may do what Users may
 	ReadUsers []string // may only use read-only commands (ps, logs)
 	Channels  []string
 	Globs     []VerbGlob // from ACTIONS_CONTAINERS
@@ -96,7 +100,8 @@ func (p Policy) AllowCaller(c Caller, v Verb) error {
 	if len(p.Teams) > 0 && !slices.Contains(p.Teams, c.TeamID) {
 		return ErrTeam
 	}
-	if !slices.Contains(p.Users, c.UserID) && (v.mutating() || !slices.Contains(p.ReadUsers, c.UserID)) {
+	member := slices.ContainsFunc(c.Groups, func(g string) bool { return slices.Contains(p.Groups, g) })
+	if !slices.Contains(p.Users, c.UserID) && !member && (v.mutating() || !slices.Contains(p.ReadUsers, c.UserID)) {
 		return ErrUser
 	}
 	if !slices.Contains(p.Channels, c.ChannelID) {

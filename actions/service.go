@@ -59,6 +59,8 @@ type Service struct {
 	Mutes Mutes
 	// Store keeps buttons and the requests already seen.
 	Store Store
+	// groups knows the members of Policy.Groups; see UseGroups.
+	groups *groupCache
 
 	jobs     chan func(context.Context)
 	mu       sync.Mutex
@@ -74,10 +76,28 @@ func NewService(d Docker, p Policy, store Store, log *slog.Logger, m *metrics.Me
 	}
 }
 
+// UseGroups lets members of Policy.Groups act: their membership is read
+// with api, kept for ttl, and read again when a caller is not found.
+func (s *Service) UseGroups(api GroupMembers, ttl time.Duration) {
+	s.groups = newGroupCache(api, s.Policy.Groups, ttl, s.Log)
+}
+
+// caller is who sent a request, with the allowed groups they are in.
+func (s *Service) caller(team, user, userName, channel string) Caller {
+	c := Caller{TeamID: team, UserID: user, UserName: userName, ChannelID: channel}
+	if s.groups != nil && !slices.Contains(s.Policy.Users, user) {
+		c.Groups = s.groups.of(user)
+	}
+	return c
+}
+
 // Run works through requests until ctx ends, with a few workers so one
 // slow Docker call does not hold up the rest.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if s.groups != nil {
+		wg.Go(func() { s.groups.run(ctx) })
+	}
 	for range 4 {
 		wg.Go(func() {
 			for {
@@ -113,7 +133,7 @@ const (
 // SlashCommand answers a verified slash command. The returned text is the
 // immediate (ephemeral) acknowledgement; results go to cmd.ResponseURL.
 func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
-	caller := Caller{TeamID: cmd.TeamID, UserID: cmd.UserID, UserName: cmd.UserName, ChannelID: cmd.ChannelID}
+	caller := s.caller(cmd.TeamID, cmd.UserID, cmd.UserName, cmd.ChannelID)
 	c, err := parseCommand(cmd.Text)
 	if err != nil {
 		s.audit(caller, Verb(c.name), Target{Name: c.target}, "denied", err)

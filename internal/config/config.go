@@ -58,6 +58,7 @@ type Config struct {
 	SlackCommand           string             `env:"SLACK_COMMAND" envDefault:"/docker"`
 	ActionsAllowedTeams    []string           `env:"ACTIONS_ALLOWED_TEAMS"`
 	ActionsAllowedUsers    []string           `env:"ACTIONS_ALLOWED_USERS"`
+	ActionsAllowedGroups   []string           `env:"ACTIONS_ALLOWED_GROUPS"`
 	ActionsReadUsers       []string           `env:"ACTIONS_READ_USERS"`
 	ActionsAllowedChannels []string           `env:"ACTIONS_ALLOWED_CHANNELS"`
 	ActionsContainers      []string           `env:"ACTIONS_CONTAINERS"`
@@ -287,6 +288,7 @@ func (c *Config) checkActions() []error {
 		ids  []string
 	}{
 		{"ACTIONS_ALLOWED_TEAMS", c.ActionsAllowedTeams}, {"ACTIONS_ALLOWED_USERS", c.ActionsAllowedUsers},
+		{"ACTIONS_ALLOWED_GROUPS", c.ActionsAllowedGroups},
 		{"ACTIONS_READ_USERS", c.ActionsReadUsers}, {"ACTIONS_ALLOWED_CHANNELS", c.ActionsAllowedChannels},
 		{"ACTIONS_AUDIT_CHANNEL", strings.Fields(c.ActionsAuditChannel)},
 	} {
@@ -298,6 +300,9 @@ func (c *Config) checkActions() []error {
 	}
 	if c.SlackSigningSecret != "" && (len(c.SlackSigningSecret) < 8 || strings.ContainsAny(c.SlackSigningSecret, " \t\n")) {
 		errs = append(errs, errors.New("SLACK_SIGNING_SECRET: not a signing secret (Slack's are 32 characters, without spaces)"))
+	}
+	if len(c.ActionsAllowedGroups) > 0 && c.SlackBotToken == "" {
+		errs = append(errs, errors.New("ACTIONS_ALLOWED_GROUPS: needs SLACK_BOT_TOKEN (with usergroups:read) to read the groups"))
 	}
 	if c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-") {
 		errs = append(errs, errors.New("SLACK_APP_TOKEN: not an app-level token (xapp-…)"))

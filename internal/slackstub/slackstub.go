@@ -45,6 +45,17 @@ type Server struct {
 	rateLimited int // answer this many next calls with 429
 	retryAfter  int
 	seq         int
+	groups      map[string][]string // user group → members
+}
+
+// SetGroup sets the members of a user group (usergroups.users.list).
+func (s *Server) SetGroup(id string, users ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.groups == nil {
+		s.groups = map[string][]string{}
+	}
+	s.groups[id] = users
 }
 
 // New starts a stand-in; it stops when the test ends.
@@ -115,6 +126,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		token = r.Form.Get("token")
 	}
 	s.calls = append(s.calls, Call{Method: method, Form: r.Form, Token: token})
+	members, isGroup := s.groups[r.Form.Get("usergroup")]
 	s.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json")
@@ -124,6 +136,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
 	case channel == "C404":
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "channel_not_found"})
+	case method == "usergroups.users.list" && !isGroup:
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "no_such_subteam"})
+	case method == "usergroups.users.list":
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "users": members})
 	case method == "chat.update":
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": channel, "ts": r.Form.Get("ts")})
 	default:
