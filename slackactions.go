@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/client"
 	"github.com/slack-go/slack"
 
 	"github.com/whalewatch/whalewatch/actions"
@@ -19,13 +18,17 @@ import (
 	"github.com/whalewatch/whalewatch/notify"
 )
 
-// newActions wires Slack actions on the first daemon.
-func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, docker *client.Client, store *state.Store) (*actions.Service, *slack.Client) {
+// newActions wires Slack actions on every watched daemon.
+func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) (*actions.Service, *slack.Client) {
 	policy := actions.Policy{
 		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, Groups: cfg.ActionsAllowedGroups, ReadUsers: cfg.ActionsReadUsers,
 		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
 	}
-	svc := actions.NewService(docker, policy, store, log.With("component", "actions"), m)
+	hosts := make([]actions.Host, len(d.sources))
+	for i, src := range d.sources {
+		hosts[i] = actions.Host{Name: src.Host, Docker: d.clients[i]}
+	}
+	svc := actions.NewService(hosts, policy, store, log.With("component", "actions"), m)
 	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.SlackCommand, cfg.ActionsTimeout, cfg.ActionsRatePerMinute, cfg.ActionsButtonTTL
 	svc.HTTP = &http.Client{Timeout: cfg.NotifyTimeout}
 	svc.Mutes = store
@@ -52,7 +55,7 @@ func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []n
 		if ev.Type != event.ContainerType {
 			return nil
 		}
-		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels}
+		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels, Host: ev.Host}
 		var buttons []actions.Button
 		switch {
 		case crashLoop:

@@ -80,7 +80,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	mux := http.NewServeMux()
 	registerOps(mux, m, d.sources)
 	if cfg.ActionsEnabled() {
-		svc, api := newActions(cfg, log, m, d.clients[0], store)
+		svc, api := newActions(cfg, log, m, d, store)
 		offer = offerButtons(svc)
 		extra = append(extra, svc.Run)
 		if cfg.SlackSigningSecret != "" {

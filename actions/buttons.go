@@ -54,7 +54,7 @@ func (s *Service) Offer(t Target, situation string) []Button {
 		if !slices.Contains(verbs, v) {
 			return
 		}
-		token, err := s.putButton(pendingAction{Verb: v, ContainerID: t.ID, Name: t.Name, Expires: time.Now().Add(s.ButtonTTL)})
+		token, err := s.putButton(pendingAction{Verb: v, Host: t.Host, ContainerID: t.ID, Name: t.Name, Expires: time.Now().Add(s.ButtonTTL)})
 		if err != nil {
 			s.Log.Error("cannot keep a button; the alert goes without it", "container", t.Name, "verb", v, "err", err)
 			return
@@ -99,7 +99,7 @@ func (s *Service) click(ctx context.Context, caller Caller, token string, cb sla
 		s.reply(ctx, cb.ResponseURL, "⛔ This button was already used or has expired.", false)
 		return
 	}
-	t, err := s.targetByID(ctx, p.ContainerID)
+	t, err := s.targetByID(ctx, p.Host, p.ContainerID)
 	if err == nil {
 		err = s.Policy.Authorize(caller, p.Verb, t)
 	}
@@ -153,6 +153,7 @@ func (s *Service) markDone(ctx context.Context, cb slack.InteractionCallback, no
 // pendingAction is what a button's token stands for.
 type pendingAction struct {
 	Verb        Verb      `json:"verb"`
+	Host        string    `json:"host"` // the host of the alert: the button acts there
 	ContainerID string    `json:"container_id"`
 	Name        string    `json:"name"`
 	Expires     time.Time `json:"expires"`

@@ -13,6 +13,7 @@ import (
 type command struct {
 	name    string // start, stop, restart, logs, ps, mute, unmute, help
 	target  string // container name or ID (or a name glob for mute), validated
+	host    string // the Docker host after "@" (name@host), validated; "" for any
 	filter  string // ps
 	tail    int    // logs
 	muteFor time.Duration
@@ -31,6 +32,9 @@ const (
 // containerRef is what a container name or ID may look like; nothing else
 // from the user ever reaches Docker.
 var containerRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// hostRef is what a Docker host's name (DOCKER_HOSTS, or the daemon's own) may look like.
+var hostRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 var errUsage = errors.New("not a command, or not its arguments")
 
@@ -77,8 +81,14 @@ func parseCommand(text string) (command, error) {
 			return c, errUsage
 		}
 		c.target = args[0] // for the audit line; checked next
-		if !containerRef.MatchString(args[0]) {
-			return c, fmt.Errorf("%w: %q is not a container name or ID", errUsage, args[0])
+		if name, host, ok := strings.Cut(args[0], "@"); ok {
+			if !hostRef.MatchString(host) {
+				return c, fmt.Errorf("%w: %q is not a Docker host name", errUsage, host)
+			}
+			c.target, c.host = name, host
+		}
+		if !containerRef.MatchString(c.target) {
+			return c, fmt.Errorf("%w: %q is not a container name or ID", errUsage, c.target)
 		}
 		rest := args[1:]
 		if c.name == string(Logs) {
@@ -103,5 +113,6 @@ func parseCommand(text string) (command, error) {
 
 func usage(cmd string) string {
 	return fmt.Sprintf("Usage:\n`%[1]s start <container>` · `%[1]s stop <container>` · `%[1]s restart <container>`\n"+
-		"`%[1]s ps [filter]` · `%[1]s logs <container> [--tail N]` · `%[1]s mute <name-glob> <duration>` · `%[1]s unmute <name-glob>` · `%[1]s help`", cmd)
+		"`%[1]s ps [filter]` · `%[1]s logs <container> [--tail N]` · `%[1]s mute <name-glob> <duration>` · `%[1]s unmute <name-glob>` · `%[1]s help`\n"+
+		"A container is its name, its ID, or name@host when whalewatch watches several hosts.", cmd)
 }

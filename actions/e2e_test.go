@@ -125,7 +125,7 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	f.svc = actions.NewService(c, policy, store, slog.New(slog.NewJSONHandler(f.log, nil)), metrics.New())
+	f.svc = actions.NewService(actions.OneHost(c), policy, store, slog.New(slog.NewJSONHandler(f.log, nil)), metrics.New())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = f.svc.Run(ctx); close(done) }()
@@ -461,5 +461,69 @@ func TestSocketMode(t *testing.T) {
 	}
 	if n := strings.Count(f.log.String(), `"verb":"start"`); n != 1 {
 		t.Errorf("%d start audit records, want 1", n)
+	}
+}
+
+// With several daemons, name@host picks one; a bare name on several hosts
+// is refused with the candidates; a button acts on the host of its alert.
+// Two real daemons: the test's and a private one.
+func TestActionsOnSeveralDaemons(t *testing.T) {
+	f := setup(t)
+	other := testdocker.StartPrivateDaemon(t, "").Client(t)
+	testdocker.Image(t, other)
+	f.svc.Hosts = []actions.Host{{Name: "host-a", Docker: f.c}, {Name: "host-b", Docker: other}}
+	twinA := testdocker.Run(t, f.c, testdocker.Spec{Name: "twin", NoStart: true, Labels: allVerbs})
+	twinB := testdocker.Run(t, other, testdocker.Spec{Name: "twin", NoStart: true, Labels: allVerbs})
+	solo := testdocker.Run(t, other, testdocker.Spec{Name: "solo", NoStart: true, Labels: allVerbs})
+	runningOn := func(c *client.Client, id string) bool {
+		res, err := c.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Container.State.Running
+	}
+	say := func(text string) string {
+		t.Helper()
+		n := len(f.replies.all())
+		if _, body := f.post(t, "/slack/commands", f.command("UADMIN", "COPS", text), nil); !strings.Contains(body, "Working on it") {
+			t.Fatalf("%q: ack %s", text, body)
+		}
+		return f.replies.wait(t, n+1)[n].Text
+	}
+	if got := say("start " + twinA.Name); !strings.Contains(got, twinA.Name+"@host-a") || !strings.Contains(got, twinB.Name+"@host-b") {
+		t.Errorf("a bare name on two hosts: %q, want both candidates", got)
+	}
+	if got := say("start " + twinB.Name + "@host-b"); !strings.HasPrefix(got, "✅") || !runningOn(other, twinB.ID) || runningOn(f.c, twinA.ID) {
+		t.Errorf("start twin@host-b: %q; running on b=%v a=%v", got, runningOn(other, twinB.ID), runningOn(f.c, twinA.ID))
+	}
+	if got := say("start " + solo.Name); !strings.HasPrefix(got, "✅") || !runningOn(other, solo.ID) {
+		t.Errorf("a name on one host only: %q", got)
+	}
+	if got := say("start " + solo.Name + "@host-c"); !strings.Contains(got, `no Docker host is named "host-c"`) {
+		t.Errorf("unknown host: %q", got)
+	}
+
+	// A button of an alert from host-b stops the container there.
+	buttons := f.svc.Offer(actions.Target{ID: solo.ID, Name: solo.Name, Labels: allVerbs, Host: "host-b"}, actions.SituationCrashLoop)
+	i := slices.IndexFunc(buttons, func(b actions.Button) bool { return b.Label == "Stop" })
+	if i < 0 {
+		t.Fatalf("no Stop button: %+v", buttons)
+	}
+	payload, _ := json.Marshal(map[string]any{
+		"type": "block_actions", "team": map[string]string{"id": "T1"}, "trigger_id": "b1",
+		"user": map[string]string{"id": "UADMIN"}, "channel": map[string]string{"id": "COPS"},
+		"message":      map[string]any{"ts": "1700000000.000100", "text": "fallback"},
+		"response_url": f.replies.URL + "/response",
+		"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": buttons[i].ID, "value": buttons[i].Value, "type": "button"}},
+	})
+	if status, _ := f.post(t, "/slack/interactions", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil); status != 200 {
+		t.Fatalf("click: %d", status)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for runningOn(other, solo.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the button did not stop the container on host-b; replies %+v\nlog %s", f.replies.all(), f.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -45,7 +45,7 @@ func FuzzSignedPayloads(f *testing.F) {
 	f.Add(`payload={"type":"view_submission"`, true)
 	f.Add(`command=/docker&text=start+web&user_id=U1&channel_id=C1`, false)
 	f.Add(`payload=%ZZ`, true)
-	svc := NewService(idleDocker{}, Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(f), quietLog(), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(f), quietLog(), metrics.New())
 	svc.PerMinute = 1 << 30
 	mux := http.NewServeMux()
 	NewHTTPHandler(svc, testSecret).Register(mux)
@@ -83,7 +83,7 @@ func FuzzVerifierRefusesForgeries(f *testing.F) {
 	f.Add("v0=00", "1700000000")
 	f.Add("V0=ABCDEF", "")
 	f.Add("", "-1")
-	svc := NewService(idleDocker{}, Policy{}, tempStore(f), quietLog(), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), Policy{}, tempStore(f), quietLog(), metrics.New())
 	mux := http.NewServeMux()
 	NewHTTPHandler(svc, testSecret).Register(mux)
 	body := "command=/docker&text=start+web&user_id=U1&channel_id=C1"

@@ -19,7 +19,7 @@ import (
 func TestUserGroupsAllowTheirMembers(t *testing.T) {
 	api := slackstub.New(t)
 	api.SetGroup("S0ONCALL", "U9")
-	svc := NewService(idleDocker{}, Policy{Groups: []string{"S0ONCALL"}, Channels: []string{"C1"}}, tempStore(t), quietLog(), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), Policy{Groups: []string{"S0ONCALL"}, Channels: []string{"C1"}}, tempStore(t), quietLog(), metrics.New())
 	svc.UseGroups(slack.New("xoxb-test", slack.OptionAPIURL(api.APIURL())), time.Hour)
 	svc.groups.minRefresh = 20 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())

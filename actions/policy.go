@@ -43,6 +43,7 @@ type Caller struct {
 // Target is the container a request resolved to.
 type Target struct {
 	ID, Name string
+	Host     string // the Docker host it is on ("" with one host)
 	Labels   map[string]string
 	Running  bool
 }

@@ -144,7 +144,7 @@ func TestParseMute(t *testing.T) {
 }
 
 func TestRateLimitPerUser(t *testing.T) {
-	svc := NewService(idleDocker{}, Policy{Users: []string{"U1", "U2"}, Channels: []string{"C1"}}, tempStore(t), slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1", "U2"}, Channels: []string{"C1"}}, tempStore(t), slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
 	svc.PerMinute = 2
 	cmd := func(user string) string {
 		return svc.SlashCommand(slack.SlashCommand{UserID: user, ChannelID: "C1", Text: "restart web"})

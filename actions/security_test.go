@@ -76,7 +76,7 @@ func TestReplayRefusedInAnyLetterCaseAndAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy := Policy{Users: []string{"U1"}, Channels: []string{"C1"}}
-	mux := serve(t, NewService(idleDocker{}, policy, store, quietLog(), metrics.New()))
+	mux := serve(t, NewService(OneHost(idleDocker{}), policy, store, quietLog(), metrics.New()))
 	body := commandBody("U1", "restart web")
 	ts := fmt.Sprint(time.Now().Unix())
 	sig := slackstub.Sign(testSecret, ts, []byte(body))
@@ -108,7 +108,7 @@ func TestReplayRefusedInAnyLetterCaseAndAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	mux = serve(t, NewService(idleDocker{}, policy, store, quietLog(), metrics.New()))
+	mux = serve(t, NewService(OneHost(idleDocker{}), policy, store, quietLog(), metrics.New()))
 	if got := post(mux, body, ts, sig); got != 401 {
 		t.Errorf("replay after a restart: status %d, want 401", got)
 	}
@@ -126,7 +126,7 @@ func TestAckDoesNotWaitForAHangingSlackAPI(t *testing.T) {
 	}))
 	defer hang.Close()
 	logs := &syncBuffer{}
-	svc := NewService(idleDocker{}, Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
+	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
 		slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
 	svc.Slack, svc.AuditChannel = slack.New("xoxb-test", slack.OptionAPIURL(hang.URL+"/")), "CAUDIT"
 	svc.Mutes = tempStore(t)
@@ -153,7 +153,7 @@ func TestAckDoesNotWaitForAHangingSlackAPI(t *testing.T) {
 // with the user, channel, verb and target; nothing reaches Docker.
 func TestMalformedNamesAreRefusedSpecificallyAndAudited(t *testing.T) {
 	logs := &syncBuffer{}
-	svc := NewService(idleDocker{}, Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
+	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
 		slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
 	for _, text := range []string{"start web;id", "restart $(id)", "stop ../web", "logs web --tail x", "mute /etc 1h"} {
 		ack := svc.SlashCommand(slack.SlashCommand{UserID: "U1", ChannelID: "C1", Text: text})

@@ -40,7 +40,8 @@ type Mutes interface {
 // Service carries out verified requests: it authorizes, acts, replies and
 // audits. Work runs on Run's workers, never on the request's goroutine.
 type Service struct {
-	Docker  Docker
+	// Hosts are the Docker daemons actions reach, by name.
+	Hosts   []Host
 	Policy  Policy
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
@@ -67,10 +68,19 @@ type Service struct {
 	limiters map[string]*rate.Limiter
 }
 
+// Host is one Docker daemon actions reach.
+type Host struct {
+	Name   string
+	Docker Docker
+}
+
+// OneHost is the hosts of a whalewatch that watches one daemon.
+func OneHost(d Docker) []Host { return []Host{{Docker: d}} }
+
 // NewService returns a Service with its queue; start it with Run.
-func NewService(d Docker, p Policy, store Store, log *slog.Logger, m *metrics.Metrics) *Service {
+func NewService(hosts []Host, p Policy, store Store, log *slog.Logger, m *metrics.Metrics) *Service {
 	return &Service{
-		Docker: d, Policy: p, Store: store, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
+		Hosts: hosts, Policy: p, Store: store, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
 		Command: "/docker", Timeout: 30 * time.Second, PerMinute: 6, ButtonTTL: time.Hour,
 		jobs: make(chan func(context.Context), 64), limiters: map[string]*rate.Limiter{},
 	}
@@ -213,7 +223,7 @@ func (s *Service) allowRate(user string) bool {
 
 // act resolves the container, authorizes, acts and replies.
 func (s *Service) act(ctx context.Context, caller Caller, verb Verb, c command, responseURL string) {
-	target, err := s.resolve(ctx, c.target)
+	target, err := s.resolve(ctx, c.target, c.host)
 	if err == nil {
 		err = s.Policy.Authorize(caller, verb, target)
 	}
@@ -262,30 +272,72 @@ func pastTense(v Verb) string {
 
 // resolve finds the one existing container a user's text names: an exact
 // name, a full ID, or an unambiguous ID prefix of at least 12 characters.
-func (s *Service) resolve(ctx context.Context, ref string) (Target, error) {
+func (s *Service) resolve(ctx context.Context, ref, host string) (Target, error) {
 	if !containerRef.MatchString(ref) {
 		return Target{Name: ref}, ErrUnknownContainer
 	}
+	hosts := s.Hosts
+	if host != "" {
+		i := slices.IndexFunc(s.Hosts, func(h Host) bool { return h.Name == host })
+		if i < 0 {
+			return Target{Name: ref}, fmt.Errorf("no Docker host is named %q (hosts: %s)", host, strings.Join(s.hostNames(), ", "))
+		}
+		hosts = s.Hosts[i : i+1]
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
-	if err != nil {
-		return Target{Name: ref}, fmt.Errorf("list containers: %w", err)
-	}
-	var found []container.Summary
-	for _, c := range list.Items {
-		if slices.Contains(c.Names, "/"+ref) || c.ID == ref || (len(ref) >= 12 && strings.HasPrefix(c.ID, ref)) {
-			found = append(found, c)
+	var found []Target
+	var errs []error
+	for _, h := range hosts {
+		list, err := h.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list containers on %s: %w", h.Name, err))
+			continue
+		}
+		for _, c := range list.Items {
+			if slices.Contains(c.Names, "/"+ref) || c.ID == ref || (len(ref) >= 12 && strings.HasPrefix(c.ID, ref)) {
+				t := targetOf(c)
+				t.Host = h.Name
+				found = append(found, t)
+			}
 		}
 	}
-	switch len(found) {
-	case 0:
-		return Target{Name: ref}, ErrUnknownContainer
-	case 1:
-	default:
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1 && len(hosts) > 1:
+		var where []string
+		for _, t := range found {
+			where = append(where, t.Name+"@"+t.Host)
+		}
+		return Target{Name: ref}, fmt.Errorf("%w: %s", ErrAmbiguous, strings.Join(where, ", "))
+	case len(found) > 1:
 		return Target{Name: ref}, ErrAmbiguous
+	case len(errs) > 0:
+		return Target{Name: ref}, errors.Join(errs...) // not found where we could look
 	}
-	return targetOf(found[0]), nil
+	return Target{Name: ref}, ErrUnknownContainer
+}
+
+func (s *Service) hostNames() []string {
+	names := make([]string, len(s.Hosts))
+	for i, h := range s.Hosts {
+		names[i] = h.Name
+	}
+	return names
+}
+
+// docker is the client of a target's host ("" is the only one, if there is one).
+func (s *Service) docker(host string) (Docker, error) {
+	if host == "" && len(s.Hosts) == 1 {
+		return s.Hosts[0].Docker, nil
+	}
+	for _, h := range s.Hosts {
+		if h.Name == host {
+			return h.Docker, nil
+		}
+	}
+	return nil, fmt.Errorf("no Docker host is named %q", host)
 }
 
 func targetOf(c container.Summary) Target {
@@ -297,14 +349,18 @@ func targetOf(c container.Summary) Target {
 }
 
 // targetByID re-reads a container by the ID we stored (buttons).
-func (s *Service) targetByID(ctx context.Context, id string) (Target, error) {
+func (s *Service) targetByID(ctx context.Context, host, id string) (Target, error) {
+	d, err := s.docker(host)
+	if err != nil {
+		return Target{ID: id, Host: host}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	res, err := s.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	res, err := d.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return Target{ID: id}, ErrUnknownContainer
+		return Target{ID: id, Host: host}, ErrUnknownContainer
 	}
-	t := Target{ID: res.Container.ID, Name: strings.TrimPrefix(res.Container.Name, "/")}
+	t := Target{ID: res.Container.ID, Name: strings.TrimPrefix(res.Container.Name, "/"), Host: host}
 	if res.Container.Config != nil {
 		t.Labels = res.Container.Config.Labels
 	}
@@ -316,16 +372,19 @@ func (s *Service) targetByID(ctx context.Context, id string) (Target, error) {
 
 // do carries out a mutating verb on a resolved container, by ID only.
 func (s *Service) do(ctx context.Context, verb Verb, t Target) error {
+	d, err := s.docker(t.Host)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	var err error
 	switch verb {
 	case Start:
-		_, err = s.Docker.ContainerStart(ctx, t.ID, client.ContainerStartOptions{})
+		_, err = d.ContainerStart(ctx, t.ID, client.ContainerStartOptions{})
 	case Stop:
-		_, err = s.Docker.ContainerStop(ctx, t.ID, client.ContainerStopOptions{})
+		_, err = d.ContainerStop(ctx, t.ID, client.ContainerStopOptions{})
 	case Restart:
-		_, err = s.Docker.ContainerRestart(ctx, t.ID, client.ContainerRestartOptions{})
+		_, err = d.ContainerRestart(ctx, t.ID, client.ContainerRestartOptions{})
 	default:
 		err = fmt.Errorf("%s is not an action", verb)
 	}
@@ -336,14 +395,18 @@ func (s *Service) do(ctx context.Context, verb Verb, t Target) error {
 }
 
 func (s *Service) logs(ctx context.Context, t Target, tail int) (string, error) {
+	d, err := s.docker(t.Host)
+	if err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	res, err := s.Docker.ContainerInspect(ctx, t.ID, client.ContainerInspectOptions{})
+	res, err := d.ContainerInspect(ctx, t.ID, client.ContainerInspectOptions{})
 	if err != nil {
 		return "", err
 	}
 	tty := res.Container.Config != nil && res.Container.Config.Tty
-	r, err := s.Docker.ContainerLogs(ctx, t.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(tail)})
+	r, err := d.ContainerLogs(ctx, t.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(tail)})
 	if err != nil {
 		return "", err
 	}
@@ -355,15 +418,38 @@ func (s *Service) logs(ctx context.Context, t Target, tail int) (string, error) 
 func (s *Service) ps(ctx context.Context, caller Caller, filter, responseURL string) {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+	var lines, failed []string
+	for _, h := range s.Hosts {
+		list, err := h.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("❌ could not list the containers of %s: %s", code(h.Name), escape(err.Error())))
+			continue
+		}
+		lines = append(lines, s.psLines(h.Name, list.Items, filter)...)
+	}
+	var err error
+	if len(failed) == len(s.Hosts) {
+		err = errors.New("no host answered")
+	}
 	s.audit(caller, "ps", Target{Name: filter}, outcome(err), err)
-	if err != nil {
-		s.reply(ctx, responseURL, "❌ could not list containers: "+escape(err.Error()), false)
+	slices.Sort(lines)
+	if len(lines) > 50 {
+		lines = append(lines[:50], fmt.Sprintf("… and %d more; add a filter", len(lines)-50))
+	}
+	lines = append(failed, lines...)
+	if len(lines) == 0 {
+		s.reply(ctx, responseURL, "No containers you may act on.", false)
 		return
 	}
+	s.reply(ctx, responseURL, strings.Join(lines, "\n"), false)
+}
+
+// psLines are the containers of one host the caller's verbs apply to.
+func (s *Service) psLines(host string, items []container.Summary, filter string) []string {
 	var lines []string
-	for _, c := range list.Items {
+	for _, c := range items {
 		t := targetOf(c)
+		t.Host = host
 		verbs := s.Policy.ContainerVerbs(t)
 		if len(verbs) == 0 || (filter != "" && !strings.Contains(t.Name, filter)) {
 			continue
@@ -372,17 +458,13 @@ func (s *Service) ps(ctx context.Context, caller Caller, filter, responseURL str
 		for i, v := range verbs {
 			names[i] = string(v)
 		}
-		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", code(t.Name), escape(c.Status), escape(c.Image), strings.Join(names, ", ")))
+		name := t.Name
+		if len(s.Hosts) > 1 {
+			name += "@" + host
+		}
+		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", code(name), escape(c.Status), escape(c.Image), strings.Join(names, ", ")))
 	}
-	slices.Sort(lines)
-	if len(lines) == 0 {
-		s.reply(ctx, responseURL, "No containers you may act on.", false)
-		return
-	}
-	if len(lines) > 50 {
-		lines = append(lines[:50], fmt.Sprintf("… and %d more; add a filter", len(lines)-50))
-	}
-	s.reply(ctx, responseURL, strings.Join(lines, "\n"), false)
+	return lines
 }
 
 func (s *Service) help(caller Caller) string {
