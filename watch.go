@@ -49,6 +49,10 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		return exitBadConfig
 	}
 	defer store.Close()
+	if err := store.UpgradeOutbox(notify.UpgradeFormat1); err != nil {
+		printConfigError(stderr, fmt.Errorf("STATE_DIR: %w", err))
+		return exitBadConfig
+	}
 	if !store.Durable() {
 		log.Warn("STATE_DIR is not set: queued notifications and the event cursor do not survive a restart")
 	}

@@ -6,8 +6,11 @@ package notify
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/whalewatch/whalewatch/event"
 )
@@ -30,6 +33,36 @@ type Notification struct {
 	// Group is set on messages that stand for several matches (grouping,
 	// crash loops); destinations that can update a message in place do.
 	Group *Group `json:"group,omitempty"`
+}
+
+// UpgradeFormat1 rewrites an outbox entry of state format 1, when a
+// Notification had no JSON tags (its Event's ActorID, ExitCode, TimeNano
+// and OOMKilled would not be read by today's names).
+func UpgradeFormat1(old []byte) ([]byte, error) {
+	var v1 struct {
+		ID, Rule, Text string
+		Actions        []Action
+		Group          *Group
+		Event          struct {
+			Host, Type, Action, Status, ActorID, Name, Image, Scope string
+			Attributes, Labels                                      map[string]string
+			ExitCode                                                int
+			Time                                                    time.Time
+			TimeNano                                                int64
+			Intentional, OOMKilled, Reconciled                      bool
+		}
+	}
+	if err := json.Unmarshal(old, &v1); err != nil {
+		return nil, err
+	}
+	if v1.ID == "" {
+		return nil, errors.New("no notification id: not a format-1 notification")
+	}
+	e := v1.Event
+	return json.Marshal(Notification{ID: v1.ID, Rule: v1.Rule, Text: v1.Text, Actions: v1.Actions, Group: v1.Group,
+		Event: event.Event{Host: e.Host, Type: e.Type, Action: e.Action, Status: e.Status, ActorID: e.ActorID,
+			Attributes: e.Attributes, Labels: e.Labels, Name: e.Name, Image: e.Image, ExitCode: e.ExitCode, Scope: e.Scope,
+			Time: e.Time, TimeNano: e.TimeNano, Intentional: e.Intentional, OOMKilled: e.OOMKilled, Reconciled: e.Reconciled}})
 }
 
 // Outgoing is a notification with its routing: destination names, or

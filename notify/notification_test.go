@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -72,5 +73,26 @@ func TestRetryableStatus(t *testing.T) {
 		if RetryableStatus(code) != want {
 			t.Errorf("RetryableStatus(%d) = %v", code, !want)
 		}
+	}
+}
+
+// An outbox entry of state format 1 (no JSON tags) is read with every field.
+func TestUpgradeFormat1(t *testing.T) {
+	old := `{"ID":"msg_1","Rule":"CRASHED","Event":{"Host":"h","Type":"container","Action":"die","ActorID":"abc",` +
+		`"ExitCode":3,"TimeNano":42,"OOMKilled":true,"Labels":{"ExitCode":"label"}},"Text":"","Actions":null,"Group":{"Key":"g","Seq":2,"Count":3,"New":["web"]}}`
+	data, err := UpgradeFormat1([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n Notification
+	if err := json.Unmarshal(data, &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.ID != "msg_1" || n.Event.ActorID != "abc" || n.Event.ExitCode != 3 || n.Event.TimeNano != 42 || !n.Event.OOMKilled ||
+		n.Event.Labels["ExitCode"] != "label" || n.Group == nil || n.Group.Seq != 2 {
+		t.Errorf("upgraded: %+v", n)
+	}
+	if _, err := UpgradeFormat1([]byte(`{"rule":"x"}`)); err == nil {
+		t.Error("an entry without an id was accepted")
 	}
 }

@@ -60,7 +60,8 @@ type Store struct {
 
 	// Upgraded tells that Open found a format-1 file and dropped its old
 	// checkpoints (the caller logs it).
-	Upgraded bool
+	Upgraded      bool
+	outboxFormat1 bool // entries to rewrite before use (UpgradeOutbox)
 	// Duplicates counts notifications refused because their id was known.
 	Duplicates atomic.Int64
 	lastPrune  time.Time
@@ -124,13 +125,57 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 			}
 			s.Upgraded = true
 		}
+		// Its outbox entries are in an older layout: UpgradeOutbox
+		// rewrites them, and only then is the file format 2.
+		s.outboxFormat1 = tx.Bucket(bucketOutbox).ForEachBucket(func([]byte) error { return errNotEmpty }) != nil
 	}
 	for _, b := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
 	}
+	if s.outboxFormat1 {
+		return nil
+	}
 	return tx.Bucket(bucketMeta).Put([]byte("format"), []byte(strconv.Itoa(FormatVersion)))
+}
+
+var (
+	errNotEmpty      = errors.New("not empty")
+	errOutboxFormat1 = errors.New("the outbox is in an older layout: UpgradeOutbox first")
+)
+
+// UpgradeOutbox rewrites, with convert, the entries a format-1 file holds,
+// and then marks the file format 2, in one transaction; an entry convert
+// refuses fails the whole upgrade (nothing is misread). It does nothing
+// for a file already in format 2.
+func (s *Store) UpgradeOutbox(convert func(old []byte) ([]byte, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.outboxFormat1 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketOutbox).ForEachBucket(func(dest []byte) error {
+			b := tx.Bucket(bucketOutbox).Bucket(dest)
+			return b.ForEach(func(k, v []byte) error {
+				data, err := convert(v)
+				if err != nil {
+					return fmt.Errorf("outbox entry %d of %s: %w", binary.BigEndian.Uint64(k), dest, err)
+				}
+				return b.Put(k, data)
+			})
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("format"), []byte(strconv.Itoa(FormatVersion)))
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade the outbox of an older whalewatch: %w", err)
+	}
+	s.outboxFormat1 = false
+	return nil
 }
 
 // Durable tells whether the state survives a restart.
@@ -183,6 +228,9 @@ type Outcome struct {
 func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.outboxFormat1 {
+		return Outcome{}, errOutboxFormat1
+	}
 	var out Outcome
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		out = Outcome{Queued: map[string]int{}, Full: map[string]int{}}
@@ -325,6 +373,12 @@ func (s *Store) lenLocked(tx *bolt.Tx, dest string) int {
 func (s *Store) First(dest string) (Entry, bool, error) {
 	var e Entry
 	var ok bool
+	s.mu.Lock()
+	format1 := s.outboxFormat1
+	s.mu.Unlock()
+	if format1 {
+		return e, false, errOutboxFormat1
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
 		if b == nil {

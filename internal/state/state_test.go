@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -124,6 +125,19 @@ func TestFormatVersion(t *testing.T) {
 	}
 	if !s.Upgraded || s.Len("stdout") != 1 {
 		t.Errorf("upgrade: upgraded=%v outbox=%d", s.Upgraded, s.Len("stdout"))
+	}
+	if _, _, err := s.First("stdout"); err == nil {
+		t.Error("a format-1 entry was read before its upgrade")
+	}
+	refuse := func([]byte) ([]byte, error) { return nil, errors.New("not a notification") }
+	if err := s.UpgradeOutbox(refuse); err == nil || !strings.Contains(err.Error(), "outbox entry 1 of stdout") {
+		t.Errorf("refused upgrade: %v", err)
+	}
+	if err := s.UpgradeOutbox(func(old []byte) ([]byte, error) { return append([]byte("v2:"), old...), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, err := s.First("stdout"); err != nil || !strings.HasPrefix(string(e.Data), "v2:") {
+		t.Errorf("after the upgrade: %q %v", e.Data, err)
 	}
 	if snap, err := s.LoadSnapshot(); err != nil || len(snap.Cursors) != 0 {
 		t.Errorf("old checkpoint kept: %+v %v", snap, err)
