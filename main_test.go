@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -241,7 +242,11 @@ func TestNotificationsReachWebhookAndSlack(t *testing.T) {
 	// Anything extra (a repeated oom event, a second report) comes before
 	// the death of a container started after all of them.
 	sentinel := run("sentinel", testdocker.Spec{Args: []string{"exit", "5"}})
-	eventually(t, "the sentinel", 30*time.Second, func() bool { return len(sink.about(sentinel)) > 0 })
+	eventually(t, "the sentinel", 30*time.Second, func() bool {
+		return len(sink.about(sentinel)) > 0 && slices.ContainsFunc(api.Calls("chat.postMessage"), func(c slackstub.Call) bool {
+			return strings.Contains(c.Form.Get("text"), sentinel) // Slack is paced: it may come later than the webhook
+		})
+	})
 	for name, rule := range want {
 		got := sink.about(name)
 		if len(got) != 1 || got[0].Rule != rule {
