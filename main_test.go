@@ -68,6 +68,18 @@ func (p *proc) logs() string {
 // and waits until its event stream is open.
 func start(t *testing.T, env ...string) *proc {
 	t.Helper()
+	p := launch(t, env...)
+	eventually(t, "event stream open", 15*time.Second, func() bool {
+		return strings.Contains(p.logs(), "docker event stream open") || strings.Contains(p.logs(), "docker event stream restored")
+	})
+	time.Sleep(200 * time.Millisecond)
+	return p
+}
+
+// launch runs whalewatch with env (plus DOCKER_HOST and a free HTTP port);
+// it stops when the test ends.
+func launch(t *testing.T, env ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(binary), done: make(chan struct{})}
 	p.cmd.Env = []string{"DOCKER_HOST=" + os.Getenv("DOCKER_HOST"), "HTTP_ADDR=127.0.0.1:0", "PATH=" + os.Getenv("PATH")}
 	p.cmd.Env = append(p.cmd.Env, env...)
@@ -106,10 +118,6 @@ func start(t *testing.T, env ...string) *proc {
 			t.Logf("whalewatch log:\n%s", p.logs())
 		}
 	})
-	eventually(t, "event stream open", 15*time.Second, func() bool {
-		return strings.Contains(p.logs(), "docker event stream open") || strings.Contains(p.logs(), "docker event stream restored")
-	})
-	time.Sleep(200 * time.Millisecond)
 	return p
 }
 

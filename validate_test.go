@@ -44,6 +44,9 @@ var badValues = map[string][]string{
 	"DEST_PAGER_URL":             {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=ftp://127.0.0.1/"},
 	"DEST_PAGER_URL_FILE":        {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL_FILE=/nonexistent/url"},
 	"DOCKER_HOST":                {"DOCKER_HOST=docker.example:2375"},
+	"DOCKER_CERT_PATH":           {"DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/nonexistent/certs"},
+	"DOCKER_TLS_VERIFY":          {"DOCKER_CERT_PATH=$CERTS"}, // a cert path, unverified
+	"DOCKER_WEB1_CERT_PATH":      {"DOCKER_HOSTS=web1=tcp://127.0.0.1:2376", "DOCKER_WEB1_CERT_PATH=/nonexistent/certs"},
 	"DOCKER_HOSTS":               {"DOCKER_HOSTS=web1=docker.example:2375"},
 	"EVENT_QUEUE_SIZE":           {"EVENT_QUEUE_SIZE=0"},
 	"HTTP_ADDR":                  {"HTTP_ADDR=::nope"},
@@ -82,10 +85,8 @@ var badValues = map[string][]string{
 
 // freeText are variables no value of which is wrong.
 var freeText = map[string]string{
-	"HOST_NAME":         "any display name",
-	"LABELS_SHOWN":      "any label keys",
-	"DOCKER_CERT_PATH":  "read by the Docker SDK when TLS is on",
-	"DOCKER_TLS_VERIFY": "read by the Docker SDK: any non-empty value turns verification on",
+	"HOST_NAME":    "any display name",
+	"LABELS_SHOWN": "any label keys",
 }
 
 func TestEveryBadVariableIsRefusedByValidateAndRun(t *testing.T) {
@@ -100,6 +101,12 @@ func TestEveryBadVariableIsRefusedByValidateAndRun(t *testing.T) {
 			names = append(names, m[1])
 		}
 	}
+	certs := t.TempDir() // TLS files that exist, for the cases that need them
+	for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if err := os.WriteFile(filepath.Join(certs, f), []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, name := range names {
 		env, ok := badValues[name]
 		if !ok {
@@ -110,7 +117,10 @@ func TestEveryBadVariableIsRefusedByValidateAndRun(t *testing.T) {
 		}
 		for _, cmd := range []string{"validate", "run"} {
 			var stdout, stderr bytes.Buffer
-			env := append(env, "HTTP_ADDR="+httpAddrOf(env))
+			env := append(slices.Clone(env), "HTTP_ADDR="+httpAddrOf(env))
+			for i := range env {
+				env[i] = strings.ReplaceAll(env[i], "$CERTS", certs)
+			}
 			var code int
 			if cmd == "validate" {
 				code = validate(env, &stdout, &stderr)

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -238,7 +240,14 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 		targets = append(targets, target{name: cfg.HostName, opts: []client.Opt{client.FromEnv}})
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
-		targets = append(targets, target{name: name, opts: []client.Opt{client.WithHost(cfg.DockerHosts[name]), client.WithTLSClientConfigFromEnv()}})
+		opts := []client.Opt{client.WithHost(cfg.DockerHosts[name])}
+		if dir := cfg.DockerCertPaths[name]; dir != "" {
+			// Always verified: the daemon's certificate against ca.pem only.
+			opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
+		} else if strings.HasPrefix(cfg.DockerHosts[name], "tcp://") {
+			log.Warn("this daemon is reached over TCP without TLS: anyone on the path can act as root on it; set DOCKER_<NAME>_CERT_PATH", "host", name)
+		}
+		targets = append(targets, target{name: name, opts: opts})
 	}
 	d := &daemons{}
 	for _, t := range targets {

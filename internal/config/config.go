@@ -29,6 +29,15 @@ type Config struct {
 	// web1=tcp://10.0.0.5:2376). Empty: the one daemon of DOCKER_HOST or
 	// the default socket.
 	DockerHosts map[string]string `env:"DOCKER_HOSTS" envKeyValSeparator:"="`
+	// DockerCertPaths are the TLS files (ca.pem, cert.pem, key.pem) of each
+	// DOCKER_HOSTS entry, from DOCKER_<NAME>_CERT_PATH, else DOCKER_CERT_PATH.
+	// The daemon's certificate is always verified.
+	DockerCertPaths map[string]string `env:"-"`
+	// DockerCertPath and DockerTLSVerify are the Docker client's own
+	// variables, checked here: a cert path without verification would
+	// make the client accept any certificate.
+	DockerCertPath  string `env:"DOCKER_CERT_PATH"`
+	DockerTLSVerify string `env:"DOCKER_TLS_VERIFY"`
 	// DockerHost is the one daemon's address when DOCKER_HOSTS is empty
 	// (the Docker client reads it; checked here).
 	DockerHost string `env:"DOCKER_HOST"`
@@ -147,6 +156,7 @@ const defaultGroupWindow = 10 * time.Second
 var (
 	nameRE      = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
 	ruleKeyRE   = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
+	hostCertRE  = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
 	destKeyRE   = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE)$`)
 	builtinDest = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook}
 )
@@ -161,6 +171,7 @@ func Load(environ []string) (*Config, error) {
 	errs = append(errs, cfg.secretsFromFiles()...)
 	errs = append(errs, cfg.check()...)
 	errs = append(errs, cfg.loadDestinations(vars)...)
+	errs = append(errs, cfg.loadCertPaths(vars)...)
 	errs = append(errs, cfg.loadRules(vars)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -323,6 +334,54 @@ func (c *Config) checkActions() []error {
 		errs = append(errs, errors.New("ACTIONS_RATE_PER_MINUTE: must be at least 1"))
 	}
 	return errs
+}
+
+// loadCertPaths reads DOCKER_<NAME>_CERT_PATH and checks every cert dir.
+func (c *Config) loadCertPaths(vars map[string]string) []error {
+	var errs []error
+	if c.DockerCertPath != "" {
+		if c.DockerTLSVerify == "" {
+			errs = append(errs, errors.New("DOCKER_TLS_VERIFY: empty while DOCKER_CERT_PATH is set, so the daemon's certificate would not be verified; set DOCKER_TLS_VERIFY=1"))
+		}
+		if err := checkCertDir(c.DockerCertPath); err != nil {
+			errs = append(errs, fmt.Errorf("DOCKER_CERT_PATH: %w", err))
+		}
+	}
+	c.DockerCertPaths = map[string]string{}
+	for name, u := range c.DockerHosts {
+		if strings.HasPrefix(u, "tcp://") && c.DockerCertPath != "" {
+			c.DockerCertPaths[name] = c.DockerCertPath
+		}
+	}
+	hosts := slices.Sorted(maps.Keys(c.DockerHosts))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		m := hostCertRE.FindStringSubmatch(k)
+		if m == nil {
+			continue
+		}
+		i := slices.IndexFunc(hosts, func(h string) bool { return strings.EqualFold(h, m[1]) })
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("%s: no DOCKER_HOSTS entry is named %s", k, strings.ToLower(m[1])))
+			continue
+		}
+		host := hosts[i]
+		if err := checkCertDir(vars[k]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			continue
+		}
+		c.DockerCertPaths[host] = vars[k]
+	}
+	return errs
+}
+
+// checkCertDir: the Docker client's TLS files are there and readable.
+func checkCertDir(dir string) error {
+	for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if _, err := os.ReadFile(filepath.Join(dir, f)); err != nil {
+			return fmt.Errorf("%s has no readable %s (ca.pem, cert.pem and key.pem are needed): %w", dir, f, err)
+		}
+	}
+	return nil
 }
 
 // checkListenAddr accepts "off" or host:port with a port from 0 to 65535.

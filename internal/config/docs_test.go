@@ -12,7 +12,7 @@ import (
 )
 
 // variables lists every variable the program reads, from the env tags;
-// DEST_ and RULE_ groups appear with <NAME> as their name.
+// DEST_, RULE_ and DOCKER_ groups appear with <NAME> as their name.
 func variables() []string {
 	var out []string
 	collect := func(v any, prefix string) {
@@ -27,7 +27,14 @@ func variables() []string {
 	collect(Config{}, "")
 	collect(destEnv{}, "DEST_<NAME>_")
 	collect(ruleEnv{}, "RULE_<NAME>_")
-	return out
+	return append(out, "DOCKER_<NAME>_CERT_PATH") // read by loadCertPaths
+}
+
+// the dynamic groups of variables, by their <NAME> prefix
+var groups = map[string]*regexp.Regexp{
+	"DEST_<NAME>_":   regexp.MustCompile(`^DEST_[A-Z0-9_]+?_`),
+	"RULE_<NAME>_":   regexp.MustCompile(`^RULE_[A-Z0-9_]+?_`),
+	"DOCKER_<NAME>_": regexp.MustCompile(`^DOCKER_[A-Z0-9_]+?_`),
 }
 
 // documented reads the variables config.example.env names (commented or not).
@@ -50,10 +57,6 @@ func TestDocsListEveryVariable(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
-	}
-	groups := map[string]*regexp.Regexp{
-		"DEST_<NAME>_": regexp.MustCompile(`^DEST_[A-Z0-9_]+?_`),
-		"RULE_<NAME>_": regexp.MustCompile(`^RULE_[A-Z0-9_]+?_`),
 	}
 	known := variables()
 	for _, v := range known {
