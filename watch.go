@@ -241,7 +241,14 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
 		opts := []client.Opt{client.WithHost(cfg.DockerHosts[name])}
-		if dir := cfg.DockerCertPaths[name]; dir != "" {
+		if strings.HasPrefix(cfg.DockerHosts[name], "ssh://") {
+			dial, err := events.SSHDialer(cfg.DockerHosts[name], cfg.SSHConfig)
+			if err != nil {
+				return nil, fmt.Errorf("docker host %s: %w", name, err)
+			}
+			// The dialer reaches the daemon; the URL only names it in requests.
+			opts = []client.Opt{client.WithHost("http://" + name + ".docker.invalid"), client.WithDialContext(dial)}
+		} else if dir := cfg.DockerCertPaths[name]; dir != "" {
 			// Always verified: the daemon's certificate against ca.pem only.
 			opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
 		} else if strings.HasPrefix(cfg.DockerHosts[name], "tcp://") {

@@ -39,6 +39,18 @@ announce() {
   echo "== tests against $(DOCKER_HOST=$1 docker version --format 'Docker {{.Server.Version}}, API {{.Server.APIVersion}} (the SDK negotiates it)')"
 }
 
+# The ssh:// daemon test runs a private sshd on 127.0.0.1.
+if [ ! -x /usr/sbin/sshd ]; then
+  echo "installing openssh-server (for the ssh:// daemon test; no service is started)…" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  norc=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then # keep apt from starting an sshd on port 22
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && norc=1
+  fi
+  apt-get update -qq >&2 && apt-get install -y -qq openssh-server >&2
+  if [ -n "$norc" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
 export WHALEWATCH_REQUIRE_DOCKER=1
 DOCKER_HOST=$(start scripts/private-dockerd.sh)
 export DOCKER_HOST

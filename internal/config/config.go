@@ -37,6 +37,9 @@ type Config struct {
 	// variables, checked here: a cert path without verification would
 	// make the client accept any certificate.
 	DockerCertPath  string `env:"DOCKER_CERT_PATH"`
+	// SSHConfig is the ssh configuration file for ssh:// daemons (ssh -F);
+	// empty: ssh's own (~/.ssh/config).
+	SSHConfig string `env:"SSH_CONFIG"`
 	DockerTLSVerify string `env:"DOCKER_TLS_VERIFY"`
 	// DockerHost is the one daemon's address when DOCKER_HOSTS is empty
 	// (the Docker client reads it; checked here).
@@ -264,6 +267,11 @@ func (c *Config) check() []error {
 	}
 	if c.SlackChannel != "" && !slackIDRE.MatchString(c.SlackChannel) && !channelNameRE.MatchString(c.SlackChannel) {
 		errs = append(errs, fmt.Errorf("SLACK_CHANNEL: %q is not a channel ID (C…) or #name", c.SlackChannel))
+	}
+	if c.SSHConfig != "" {
+		if _, err := os.ReadFile(c.SSHConfig); err != nil {
+			errs = append(errs, fmt.Errorf("SSH_CONFIG: %w", err))
+		}
 	}
 	if err := checkStateDir(c.StateDir); err != nil {
 		errs = append(errs, fmt.Errorf("STATE_DIR: %w", err))
