@@ -36,10 +36,10 @@ type Config struct {
 	// DockerCertPath and DockerTLSVerify are the Docker client's own
 	// variables, checked here: a cert path without verification would
 	// make the client accept any certificate.
-	DockerCertPath  string `env:"DOCKER_CERT_PATH"`
+	DockerCertPath string `env:"DOCKER_CERT_PATH"`
 	// SSHConfig is the ssh configuration file for ssh:// daemons (ssh -F);
 	// empty: ssh's own (~/.ssh/config).
-	SSHConfig string `env:"SSH_CONFIG"`
+	SSHConfig       string `env:"SSH_CONFIG"`
 	DockerTLSVerify string `env:"DOCKER_TLS_VERIFY"`
 	// DockerHost is the one daemon's address when DOCKER_HOSTS is empty
 	// (the Docker client reads it; checked here).
