@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -153,6 +154,10 @@ func DefaultSummary(ev event.Event) string {
 		return s
 	case ev.Action == "oom":
 		return what + " ran out of memory (OOM kill)"
+	case ev.Type == "node" && ev.Attributes["state.new"] != "" && ev.Attributes["state.old"] != "":
+		return fmt.Sprintf("%s is %s (was %s)", what, ev.Attributes["state.new"], ev.Attributes["state.old"])
+	case ev.Type == "service" && strings.HasPrefix(ev.Attributes["updatestate.new"], "rollback"):
+		return what + ": the update failed; " + strings.ReplaceAll(ev.Attributes["updatestate.new"], "_", " ")
 	case ev.Action == "health_status":
 		return what + " is " + ev.Status
 	case ev.Status != "":

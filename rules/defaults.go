@@ -19,6 +19,16 @@ func Defaults() []Spec {
 			When: `Type == "container" && Action == "health_status" && Status == "unhealthy"`,
 		},
 		{
+			// Swarm (seen on managers): a node the managers lost.
+			Name: "NODE_DOWN", Enabled: true,
+			When: `Type == "node" && Action == "update" && Attributes["state.new"] == "down"`,
+		},
+		{
+			// Swarm: a service update that failed and is being rolled back.
+			Name: "SERVICE_ROLLBACK", Enabled: true,
+			When: `Type == "service" && Action == "update" && Attributes["updatestate.new"] == "rollback_started"`,
+		},
+		{
 			// whalewatch's own reports: a daemon unreachable, a stream gap,
 			// events lost to a full queue.
 			Name: "WHALEWATCH", Enabled: true,

@@ -123,6 +123,36 @@ func TestDefaultsOnFixture(t *testing.T) {
 	}
 }
 
+// Swarm captures (a service created, scaled, updated, and an update that
+// failed and rolled back; a node drained): only the rollback is news.
+func TestDefaultsOnSwarmCaptures(t *testing.T) {
+	eng, err := Compile(Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, name := range []string{"docker-20.10-swarm-events.jsonl", "docker-20.10-swarm-rollback.jsonl"} {
+		f, err := os.Open("../testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := events.ReadJSONL(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range events.Replay("h", msgs) {
+			matches, _ := eng.Match(ev)
+			for _, m := range matches {
+				got = append(got, m.Rule.Name+":"+ev.Name+":"+ev.Attributes["updatestate.new"])
+			}
+		}
+	}
+	if want := "SERVICE_ROLLBACK:s2:rollback_started"; strings.Join(got, " ") != want {
+		t.Errorf("matches %v, want %s", got, want)
+	}
+}
+
 func TestDefaultsOnSelfAndReconciledEvents(t *testing.T) {
 	eng, err := Compile(Defaults())
 	if err != nil {
@@ -139,6 +169,8 @@ func TestDefaultsOnSelfAndReconciledEvents(t *testing.T) {
 		{event.Event{Type: "container", Action: "die", ExitCode: 143, Intentional: true}, ""},
 		{event.Event{Type: "container", Action: "exec_die", ExitCode: 1}, ""},
 		{event.Event{Type: "container", Action: "health_status", Status: "healthy"}, ""},
+		{event.Event{Type: "node", Action: "update", Attributes: map[string]string{"state.new": "down", "state.old": "ready"}}, "NODE_DOWN"},
+		{event.Event{Type: "node", Action: "update", Attributes: map[string]string{"availability.new": "drain"}}, ""},
 	} {
 		m, _ := eng.Match(tc.ev)
 		var got []string
