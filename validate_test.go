@@ -73,6 +73,7 @@ var badValues = map[string][]string{
 	"SLACK_SIGNING_SECRET":       {"SLACK_SIGNING_SECRET=short"},
 	"SLACK_SIGNING_SECRET_FILE":  {"SLACK_SIGNING_SECRET_FILE=/nonexistent/secret"},
 	"SLACK_WEBHOOK_URL":          {"SLACK_WEBHOOK_URL=hooks.slack.example/x"},
+	"SWARM_EVENTS":               {"SWARM_EVENTS=everywhere"},
 	"SSH_CONFIG":                 {"SSH_CONFIG=/nonexistent/ssh_config"},
 	"SLACK_WEBHOOK_URL_FILE":     {"SLACK_WEBHOOK_URL_FILE=/nonexistent/url"},
 	"STATE_DIR":                  {"STATE_DIR=/etc/passwd"},

@@ -268,7 +268,9 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 		if name == "" {
 			name = daemonName(ctx, c)
 		}
-		d.sources = append(d.sources, events.NewSource(name, c, log, m))
+		src := events.NewSource(name, c, log, m)
+		src.SwarmEvents = cfg.SwarmEvents
+		d.sources = append(d.sources, src)
 	}
 	return d, nil
 }

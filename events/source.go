@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,21 @@ type Docker interface {
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+	NodeInspect(ctx context.Context, nodeID string, options client.NodeInspectOptions) (client.NodeInspectResult, error)
 }
+
+// Which whalewatch reports Swarm-scope events (service, node, secret,
+// config): every manager's daemon sends them, so N managers watched — by
+// one whalewatch or by a global service — would report each N times.
+const (
+	// SwarmLeader: only the stream of the swarm's leader passes them (the
+	// default). No coordination is needed; around a leader election an
+	// event may be reported twice or not at all.
+	SwarmLeader = "leader"
+	SwarmAll    = "all" // every manager's stream passes them
+	SwarmOff    = "off" // none: container events only
+)
 
 // Source supervises the event stream of one daemon: it reconnects with
 // backoff, resumes where it stopped, drops replayed duplicates and, after a
@@ -51,6 +66,11 @@ type Source struct {
 	// IntentWindow: a die this soon after a kill of the same container
 	// counts as intentional (and as OOM after an oom event).
 	IntentWindow time.Duration
+	// SwarmEvents says whether this stream passes Swarm-scope events
+	// (SwarmLeader, SwarmAll, SwarmOff).
+	SwarmEvents string
+	// LeaderCheckEvery: how often a manager's leadership is checked.
+	LeaderCheckEvery time.Duration
 	// OOMWait is how long a SIGKILL death nobody asked for waits for its
 	// oom event, which the daemon may send after the die, before
 	// whalewatch asks the daemon instead.
@@ -66,6 +86,9 @@ type Source struct {
 	// connect reconciles against it as after a reconnect.
 	restored map[string]event.Container
 
+	// leader: this daemon is the swarm's leader (as last checked).
+	leader atomic.Bool
+
 	// downSince is when the stream was last lost (unix nanoseconds), 0
 	// while it is open; read by Ready from other goroutines.
 	downSince atomic.Int64
@@ -78,6 +101,7 @@ func NewSource(host string, docker Docker, log *slog.Logger, m *metrics.Metrics)
 		RetryMin: 500 * time.Millisecond, RetryMax: 30 * time.Second, HealthyAfter: time.Minute,
 		ReconcileGrace: 2 * time.Second, UnreachableAfter: 30 * time.Second,
 		GapNoticeAfter: 5 * time.Second, IntentWindow: defaultIntentWindow, InspectTimeout: 10 * time.Second, OOMWait: time.Second,
+		SwarmEvents: SwarmLeader, LeaderCheckEvery: 10 * time.Second,
 	}
 	s.downSince.Store(1) // never connected: not ready
 	return s
@@ -167,6 +191,9 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if st.cursor > 0 {
 		opts.Since = formatSince(st.cursor)
 	}
+	if s.SwarmEvents == SwarmLeader {
+		s.leader.Store(s.isLeader(ctx)) // before the first event; then beside the reader
+	}
 	stream := s.Docker.Events(ctx, opts)
 	st.connected = true
 	s.downSince.Store(0)
@@ -185,6 +212,11 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		s.Log.Info("docker event stream open", "containers", len(list.Items))
 	}
 
+	if s.SwarmEvents == SwarmLeader {
+		var leaderWatch sync.WaitGroup
+		defer leaderWatch.Wait()
+		leaderWatch.Go(func() { s.watchLeadership(ctx) })
+	}
 	ins := newInspector(s, st.cursor)
 	defer func() {
 		cancel()
@@ -217,6 +249,10 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 				s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
 				continue
 			}
+			if ev.Scope == "swarm" && !s.passesSwarm() {
+				s.Metrics.EventsSkipped.WithLabelValues(s.Host, "swarm_not_leader").Inc()
+				continue
+			}
 			if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") {
 				delete(missing, ev.ActorID) // the replay explained it
 			}
@@ -234,6 +270,44 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			s.reportDropped(out, st)
 		}
 	}
+}
+
+func (s *Source) passesSwarm() bool {
+	switch s.SwarmEvents {
+	case SwarmAll:
+		return true
+	case SwarmLeader:
+		return s.leader.Load()
+	}
+	return false
+}
+
+// watchLeadership keeps s.leader current until ctx ends, beside the reader.
+func (s *Source) watchLeadership(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.LeaderCheckEvery):
+		}
+		s.leader.Store(s.isLeader(ctx))
+	}
+}
+
+// isLeader asks the daemon whether it leads its swarm; false on any doubt.
+func (s *Source) isLeader(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	defer cancel()
+	info, err := s.Docker.Info(ctx, client.InfoOptions{})
+	if err != nil || !info.Info.Swarm.ControlAvailable {
+		return false
+	}
+	node, err := s.Docker.NodeInspect(ctx, info.Info.Swarm.NodeID, client.NodeInspectOptions{})
+	if err != nil {
+		s.Log.Warn("cannot tell whether this manager leads the swarm", "err", err)
+		return false
+	}
+	return node.Node.ManagerStatus != nil && node.Node.ManagerStatus.Leader
 }
 
 func (s *Source) selfEvent(action string, attrs map[string]string) event.Event {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -29,6 +30,10 @@ type fakeDocker struct {
 
 func (f *fakeDocker) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
 	return client.ContainerListResult{}, nil
+}
+
+func (f *fakeDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	return client.SystemInfoResult{}, nil // not in a swarm
 }
 
 func (f *fakeDocker) Events(context.Context, client.EventsListOptions) client.EventsResult {
@@ -238,6 +243,46 @@ func TestSourceMetricsStayBounded(t *testing.T) {
 	for _, fam := range families {
 		if fam.GetName() == "whalewatch_events_received_total" && len(fam.GetMetric()) > 2 {
 			t.Errorf("%d series after 500 random types and actions", len(fam.GetMetric()))
+		}
+	}
+}
+
+// managerDocker is a swarm manager, the leader or not.
+type managerDocker struct {
+	fakeDocker
+	leader bool
+}
+
+func (m *managerDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	var res client.SystemInfoResult
+	res.Info.Swarm.ControlAvailable, res.Info.Swarm.NodeID = true, "n1"
+	return res, nil
+}
+
+func (m *managerDocker) NodeInspect(_ context.Context, id string, _ client.NodeInspectOptions) (client.NodeInspectResult, error) {
+	var res client.NodeInspectResult
+	res.Node.ID, res.Node.ManagerStatus = id, &swarm.ManagerStatus{Leader: m.leader}
+	return res, nil
+}
+
+// Every manager sends Swarm-scope events; by default only the leader's
+// stream passes them, so N watched managers report each once.
+func TestSourcePassesSwarmEventsFromTheLeaderOnly(t *testing.T) {
+	for _, tc := range []struct {
+		mode   string
+		leader bool
+		passes bool
+	}{{SwarmLeader, true, true}, {SwarmLeader, false, false}, {SwarmAll, false, true}, {SwarmOff, true, false}} {
+		f := &managerDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, leader: tc.leader}
+		src := NewSource("h", f, quiet(), metrics.New())
+		src.SwarmEvents = tc.mode
+		out := run(t, src, 16)
+		f.messages <- events.Message{Type: "service", Action: "update", Scope: "swarm", TimeNano: 1,
+			Actor: events.Actor{ID: "s1", Attributes: map[string]string{"name": "web", "updatestate.new": "rollback_started"}}}
+		f.messages <- msg("destroy", "sentinel", 2, nil)
+		got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "sentinel" })
+		if passed := len(got) == 2; passed != tc.passes {
+			t.Errorf("mode %s, leader %v: passed %v, want %v", tc.mode, tc.leader, passed, tc.passes)
 		}
 	}
 }

@@ -44,6 +44,9 @@ type Config struct {
 	// DockerHost is the one daemon's address when DOCKER_HOSTS is empty
 	// (the Docker client reads it; checked here).
 	DockerHost string `env:"DOCKER_HOST"`
+	// SwarmEvents says which whalewatch reports Swarm-scope events:
+	// leader, all or off (see events.SwarmLeader).
+	SwarmEvents string `env:"SWARM_EVENTS" envDefault:"leader"`
 	// HostName names the default daemon in messages (default: the daemon's
 	// own host name).
 	HostName string `env:"HOST_NAME"`
@@ -267,6 +270,9 @@ func (c *Config) check() []error {
 	}
 	if c.SlackChannel != "" && !slackIDRE.MatchString(c.SlackChannel) && !channelNameRE.MatchString(c.SlackChannel) {
 		errs = append(errs, fmt.Errorf("SLACK_CHANNEL: %q is not a channel ID (C…) or #name", c.SlackChannel))
+	}
+	if !slices.Contains([]string{"leader", "all", "off"}, c.SwarmEvents) {
+		errs = append(errs, fmt.Errorf("SWARM_EVENTS: %q is not leader, all or off", c.SwarmEvents))
 	}
 	if c.SSHConfig != "" {
 		if _, err := os.ReadFile(c.SSHConfig); err != nil {

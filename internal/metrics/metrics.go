@@ -11,6 +11,7 @@ type Metrics struct {
 	EventsReceived   *prometheus.CounterVec // host, type, action
 	EventsDuplicate  *prometheus.CounterVec // host
 	EventsDropped    *prometheus.CounterVec // host
+	EventsSkipped    *prometheus.CounterVec // host, reason (swarm_not_leader)
 	StreamReconnects *prometheus.CounterVec // host
 	StreamConnected  *prometheus.GaugeVec   // host
 	EventLag         prometheus.Histogram
@@ -39,6 +40,9 @@ func New() *Metrics {
 		EventsDuplicate: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_events_duplicate_total", Help: "Replayed events dropped as already seen.",
 		}, []string{"host"}),
+		EventsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_events_skipped_total", Help: "Events passed over on purpose (swarm_not_leader: another manager's whalewatch reports Swarm events).",
+		}, []string{"host", "reason"}),
 		EventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_events_dropped_total", Help: "Events lost because the internal queue was full.",
 		}, []string{"host"}),
@@ -78,7 +82,7 @@ func New() *Metrics {
 			Name: "whalewatch_action_requests_total", Help: "Slack action requests by verb and outcome.",
 		}, []string{"verb", "outcome"}),
 	}
-	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.StreamReconnects,
+	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.EventsSkipped, m.StreamReconnects,
 		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth,
 		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests)
 	return m
