@@ -123,8 +123,13 @@ func TestImageBuildsAndReportsCrashes(t *testing.T) {
 // buildWhalewatchImage builds the Dockerfile with a Go builder image made
 // from this machine's toolchain (no registry is reachable) and a vendor/
 // directory (no module proxy inside the build).
+// buildWhalewatchImage builds the real Dockerfile, once per daemon and run.
 func buildWhalewatchImage(t *testing.T, c *client.Client) string {
 	t.Helper()
+	tag := "whalewatch-test/whalewatch:" + testdocker.RunID
+	if _, err := c.ImageInspect(context.Background(), tag); err == nil {
+		return tag
+	}
 	builder := goBuilderImage(t, c)
 	vendor := t.TempDir()
 	if out, err := exec.Command("go", "mod", "vendor", "-o", vendor).CombinedOutput(); err != nil {
@@ -144,7 +149,6 @@ func buildWhalewatchImage(t *testing.T, c *client.Client) string {
 		}
 		pw.CloseWithError(err)
 	}()
-	tag := "whalewatch-test/whalewatch:" + testdocker.RunID
 	v, r := "1.2.3-test", "abc123"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

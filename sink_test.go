@@ -63,9 +63,14 @@ func (s *scriptedSink) all() []attempt {
 // about lists the payloads about one name (a container, or a host for
 // whalewatch's own reports).
 func (s *scriptedSink) about(name string) []webhook.Payload {
+	return s.where(func(p webhook.Payload) bool { return p.Name == name })
+}
+
+// where lists the accepted payloads that keep says to.
+func (s *scriptedSink) where(keep func(webhook.Payload) bool) []webhook.Payload {
 	var out []webhook.Payload
 	for _, a := range s.all() {
-		if a.payload.Name == name {
+		if keep(a.payload) {
 			out = append(out, a.payload)
 		}
 	}
