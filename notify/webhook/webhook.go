@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/template"
@@ -217,6 +218,15 @@ func escapedData(p Payload) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, err
+	}
+	// An empty string is left out of the JSON (omitempty), but a template
+	// must see "" rather than print "<no value>" (found by fuzzing).
+	t := reflect.TypeOf(p)
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if _, ok := m[name]; !ok && t.Field(i).Type.Kind() == reflect.String {
+			m[name] = ""
+		}
 	}
 	return escapeStrings(m).(map[string]any), nil
 }
