@@ -1,0 +1,54 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+)
+
+// BenchmarkStreams is the cost of one event from a daemon's stream to the
+// shared queue, with one daemon and with three streaming at once into it:
+// the multi-host path must cost no more per event than one stream.
+func BenchmarkStreams(b *testing.B) {
+	for _, hosts := range []int{1, 3} {
+		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
+			queue := make(chan event.Item, b.N+hosts) // never full: a drop would not be measured
+			m := metrics.New()
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			feeds := make([]chan events.Message, hosts)
+			for h := range hosts {
+				feeds[h] = make(chan events.Message, 1024)
+				src := NewSource(fmt.Sprint("host-", h), &fakeDocker{messages: feeds[h]}, quiet(), m)
+				wg.Go(func() { _ = src.Run(ctx, queue) })
+			}
+			<-queue // each host's container list
+			for range hosts - 1 {
+				<-queue
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			done := make(chan struct{})
+			go func() {
+				for range b.N {
+					<-queue
+				}
+				close(done)
+			}()
+			for i := range b.N {
+				feeds[i%hosts] <- events.Message{Type: "container", Action: "exec_start", TimeNano: int64(i + 1),
+					Actor: events.Actor{ID: "c1", Attributes: map[string]string{"name": "web-1", "image": "shop/web"}}}
+			}
+			<-done
+			b.StopTimer()
+			cancel()
+			wg.Wait()
+		})
+	}
+}
