@@ -136,3 +136,62 @@ func copyImage(t *testing.T, from, to *client.Client, image string) {
 		t.Fatal(err)
 	}
 }
+
+// One whalewatch watching two managers of one swarm (DOCKER_HOSTS): every
+// manager sends each Swarm-scope event, and each is reported once — a
+// service created, updated, removed, a node drained and made active.
+func TestSwarmEventsFromTwoManagersAreReportedOnce(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("the docker CLI is needed for docker swarm")
+	}
+	m1, m2 := testdocker.StartPrivateDaemon(t, ""), testdocker.StartPrivateDaemon(t, "")
+	docker := func(d *testdocker.PrivateDaemon, args ...string) string {
+		t.Helper()
+		out, err := exec.Command("docker", append([]string{"-H", d.Host}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	p1, p2 := freePort(t), freePort(t)
+	docker(m1, "swarm", "init", "--advertise-addr", "127.0.0.1:"+p1, "--listen-addr", "127.0.0.1:"+p1, "--data-path-port", freeDataPathPort(t))
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "-H", m2.Host, "swarm", "leave", "--force").Run()
+		_ = exec.Command("docker", "-H", m1.Host, "swarm", "leave", "--force").Run()
+	})
+	token := docker(m1, "swarm", "join-token", "-q", "manager")
+	docker(m2, "swarm", "join", "--token", token, "--advertise-addr", "127.0.0.1:"+p2, "--listen-addr", "127.0.0.1:"+p2, "127.0.0.1:"+p1)
+
+	sink := newScriptedSink(t, 0, nil)
+	p := start(t, ungrouped("WEBHOOK_URL="+sink.URL, "DOCKER_HOSTS=m1="+m1.Host+",m2="+m2.Host,
+		`RULE_SWARM_WHEN=Scope == "swarm" && Type in ["service", "node"] && Action in ["create", "update", "remove"]`, "RULE_SWARM_GROUP_WINDOW=0")...)
+	eventually(t, "both streams open", 15*time.Second, func() bool { return strings.Count(p.logs(), "docker event stream open") == 2 })
+
+	service := "wwtest-" + testdocker.RunID + "-swarmsvc"
+	docker(m1, "service", "create", "--detach", "--name", service, "--replicas", "0", "whalewatch-test/none:1")
+	docker(m2, "service", "update", "--detach", "--replicas", "0", "--env-add", "X=1", service)
+	docker(m1, "service", "rm", service)
+	node := docker(m1, "node", "ls", "-q", "--filter", "role=manager")
+	first := strings.Fields(node)[0]
+	docker(m1, "node", "update", "--availability", "drain", first)
+	docker(m1, "node", "update", "--availability", "active", first)
+	// The sentinel: the last node update; the same event from the other
+	// manager would come with it.
+	eventually(t, "the node made active again", 30*time.Second, func() bool {
+		return len(sink.where(func(p webhook.Payload) bool { return p.Attributes["availability.new"] == "active" })) > 0
+	})
+	for _, what := range []struct {
+		name string
+		keep func(webhook.Payload) bool
+	}{
+		{"service create", func(p webhook.Payload) bool { return p.Name == service && p.Action == "create" }},
+		{"service update", func(p webhook.Payload) bool { return p.Name == service && p.Action == "update" }},
+		{"service remove", func(p webhook.Payload) bool { return p.Name == service && p.Action == "remove" }},
+		{"node drained", func(p webhook.Payload) bool { return p.Attributes["availability.new"] == "drain" }},
+	} {
+		eventually(t, what.name, 30*time.Second, func() bool { return len(sink.where(what.keep)) > 0 })
+		if got := sink.where(what.keep); len(got) != 1 {
+			t.Errorf("%s reported %d times, want once", what.name, len(got))
+		}
+	}
+}
