@@ -4,7 +4,10 @@
 # socket and data dir, beside any other daemon; nothing of a system daemon
 # is touched.
 #   docker29.sh start DIR   → prints the DOCKER_HOST to use
-#   docker29.sh stop DIR
+#   docker29.sh stop DIR           dockerd, then its containerd and shims
+#   docker29.sh stop-dockerd DIR   dockerd only: with --live-restore its
+#                                  containers live on, as across a dockerd restart
+# DOCKERD_FLAGS adds flags (e.g. --live-restore), as for private-dockerd.sh.
 # The binaries are built from the Go module proxy into $WHALEWATCH_CACHE
 # (default /var/cache/whalewatch/docker29) and kept for the next run.
 set -euo pipefail
@@ -81,13 +84,15 @@ state = "$dir/containerd/state"
 [metrics]
   address = ""
 TOML
-  "$bin/containerd" --config "$dir/containerd.toml" >>"$dir/containerd.log" 2>&1 </dev/null &
-  echo $! >"$dir/containerd.pid"
+  if ! alive "$dir/containerd.pid"; then # still running after stop-dockerd
+    "$bin/containerd" --config "$dir/containerd.toml" >>"$dir/containerd.log" 2>&1 </dev/null &
+    echo $! >"$dir/containerd.pid"
+  fi
   for _ in $(seq 50); do [ -S "$dir/containerd.sock" ] && break; sleep 0.2; done
   [ -S "$dir/containerd.sock" ] || { echo "containerd did not start:" >&2; tail -20 "$dir/containerd.log" >&2; exit 1; }
   "$bin/dockerd" --host "unix://$dir/docker.sock" --data-root "$dir/data" --exec-root "$dir/exec" \
     --pidfile "$dir/docker.pid" --containerd "$dir/containerd.sock" \
-    --iptables=false --ip6tables=false --bridge=none >>"$dir/dockerd.log" 2>&1 </dev/null &
+    --iptables=false --ip6tables=false --bridge=none ${DOCKERD_FLAGS:-} >>"$dir/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 100); do
     if DOCKER_HOST="unix://$dir/docker.sock" docker version >/dev/null 2>&1; then
       echo "unix://$dir/docker.sock"
@@ -98,6 +103,9 @@ TOML
   echo "Docker 29 dockerd did not come up; its log:" >&2
   tail -30 "$dir/dockerd.log" >&2
   exit 1
+  ;;
+stop-dockerd)
+  stop_pid "$dir/docker.pid"
   ;;
 stop)
   stop_pid "$dir/docker.pid"
@@ -110,7 +118,7 @@ stop)
   stop_pid "$dir/containerd.pid"
   ;;
 *)
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|stop-dockerd DIR" >&2
   exit 2
   ;;
 esac

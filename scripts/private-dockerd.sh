@@ -2,7 +2,7 @@
 # Starts or stops a private Docker daemon on its own socket and data dir,
 # so tests never touch the host's own daemon or containers.
 #   private-dockerd.sh start DIR   → prints the DOCKER_HOST to use
-#   private-dockerd.sh stop DIR
+#   private-dockerd.sh stop DIR      (stop-dockerd: the same, for docker29.sh's sake)
 # DOCKERD_FLAGS adds flags (e.g. --live-restore).
 set -euo pipefail
 cmd=${1:?start|stop}
@@ -31,7 +31,7 @@ start)
   tail -n 30 "$dir/dockerd.log" >&2
   exit 1
   ;;
-stop)
+stop | stop-dockerd)
   if [ -f "$dir/docker.pid" ]; then
     pid=$(cat "$dir/docker.pid")
     kill "$pid" 2>/dev/null || true

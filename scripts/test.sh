@@ -63,7 +63,9 @@ if [ "${DOCKER29:-1}" != 0 ]; then
     awk '{for (i = 2; i <= NF; i++) if ($i ~ /internal\/testdocker$/) {print $1; break}}')
   DOCKER_HOST=$(start scripts/docker29.sh)
   announce "$DOCKER_HOST"
-  go test -race -count=1 -timeout 30m "$@" $daemon_pkgs
+  # Tests that start daemons of their own (restarts, several hosts, TLS,
+  # Swarm) get Docker 29 ones too.
+  WHALEWATCH_PRIVATE_DOCKERD=docker29.sh go test -race -count=1 -timeout 30m "$@" $daemon_pkgs
 fi
 
 # Each parser of outside input is fuzzed for a bounded time (FUZZTIME, 10s

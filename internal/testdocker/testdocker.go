@@ -233,7 +233,9 @@ func StartPrivateDaemon(t *testing.T, flags string) *PrivateDaemon {
 	}
 	d := &PrivateDaemon{Dir: dir, flags: flags}
 	t.Cleanup(func() {
-		d.Stop(t)
+		if out, err := exec.Command(scriptPath(t), "stop", d.Dir).CombinedOutput(); err != nil {
+			t.Errorf("stop private dockerd: %v\n%s", err, out)
+		}
 		_ = os.RemoveAll(dir)
 	})
 	d.Start(t)
@@ -252,10 +254,11 @@ func (d *PrivateDaemon) Start(t *testing.T) {
 	d.Host = string(bytes.TrimSpace(out))
 }
 
-// Stop stops the daemon and waits for it to exit.
+// Stop stops the daemon (only dockerd: with --live-restore its containers
+// live on) and waits for it to exit.
 func (d *PrivateDaemon) Stop(t *testing.T) {
 	t.Helper()
-	if out, err := exec.Command(scriptPath(t), "stop", d.Dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(scriptPath(t), "stop-dockerd", d.Dir).CombinedOutput(); err != nil {
 		t.Errorf("stop private dockerd: %v\n%s", err, out)
 	}
 }
@@ -271,11 +274,18 @@ func (d *PrivateDaemon) Client(t *testing.T) *client.Client {
 	return c
 }
 
-// scriptPath finds scripts/private-dockerd.sh from any package directory.
+// scriptPath finds the script that runs private daemons, from any package
+// directory: scripts/private-dockerd.sh (Debian's 20.10), or the one
+// WHALEWATCH_PRIVATE_DOCKERD names (scripts/test.sh's Docker 29 pass sets
+// docker29.sh, so those tests run on Docker 29 too).
 func scriptPath(t *testing.T) string {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
 	if err != nil {
 		t.Fatalf("find module root: %v", err)
 	}
-	return filepath.Join(string(bytes.TrimSpace(out)), "scripts", "private-dockerd.sh")
+	script := os.Getenv("WHALEWATCH_PRIVATE_DOCKERD")
+	if script == "" {
+		script = "private-dockerd.sh"
+	}
+	return filepath.Join(string(bytes.TrimSpace(out)), "scripts", filepath.Base(script))
 }
