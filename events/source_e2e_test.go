@@ -387,14 +387,16 @@ func floodEvents(t *testing.T, c *client.Client, n int) {
 	}
 }
 
-// A daemon that stays away is reported while it is away.
+// A daemon that stays away is reported while it is away: once, not at
+// every retry.
 func TestSourceReportsUnreachableDaemon(t *testing.T) {
 	c, err := client.New(client.WithHost("unix:///nonexistent/docker.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &lockedLog{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	src := events.NewSource("gone", c, log, metrics.New())
 	src.RetryMin, src.RetryMax, src.UnreachableAfter = 10*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
 	out := make(chan event.Item, 10)
@@ -414,4 +416,36 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 	if src.Ready(time.Hour) {
 		t.Error("ready without ever connecting")
 	}
+	// Ten more retries (the source logs each): still the one report.
+	retries := strings.Count(logs.String(), "reconnecting")
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), "reconnecting") < retries+10 {
+		if time.Now().After(deadline) {
+			t.Fatal("the source stopped retrying")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case it := <-out:
+		t.Errorf("reported again after retries: %+v", it.Event)
+	default:
+	}
+}
+
+// lockedLog collects a log written from the source's goroutine.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

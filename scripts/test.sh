@@ -36,7 +36,7 @@ start() {
 }
 
 announce() {
-  echo "== tests against $(DOCKER_HOST=$1 docker version --format 'Docker {{.Server.Version}}, API {{.Server.APIVersion}} (the SDK negotiates it)')"
+  echo "== tests against $(DOCKER_HOST=$1 go run ./scripts/apiversion)"
 }
 
 # The ssh:// daemon test runs a private sshd on 127.0.0.1.
