@@ -26,6 +26,7 @@ import (
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 	"github.com/whalewatch/whalewatch/internal/state"
+	"github.com/whalewatch/whalewatch/internal/syncbuf"
 	"github.com/whalewatch/whalewatch/internal/testdocker"
 	"github.com/whalewatch/whalewatch/notify"
 	notifyslack "github.com/whalewatch/whalewatch/notify/slack"
@@ -86,30 +87,12 @@ func (r *responses) wait(t *testing.T, n int) []slack.WebhookMessage {
 	return r.all()
 }
 
-// logBuffer collects the service's log (the audit lines).
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type fixture struct {
 	c       *client.Client
 	svc     *actions.Service
 	server  *httptest.Server
 	replies *responses
-	log     *logBuffer
+	log     *syncbuf.Buffer // the service's log (the audit lines)
 }
 
 var allVerbs = map[string]string{actions.ActionsLabel: "start,stop,restart,logs"}
@@ -118,7 +101,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
-	f := &fixture{c: c, replies: newResponses(t), log: &logBuffer{}}
+	f := &fixture{c: c, replies: newResponses(t), log: &syncbuf.Buffer{}}
 	policy := actions.Policy{Teams: []string{"T1"}, Users: []string{"UADMIN"}, ReadUsers: []string{"UREAD"}, Channels: []string{"COPS"}}
 	store, err := state.Open("")
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +17,10 @@ import (
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 	"github.com/whalewatch/whalewatch/internal/state"
+	"github.com/whalewatch/whalewatch/internal/syncbuf"
 )
 
 const testSecret = "test-signing-secret"
-
-// syncBuffer is a log sink safe for the service's workers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // serve runs svc's workers and its HTTP endpoints until the test ends.
 func serve(t *testing.T, svc *Service) *http.ServeMux {
@@ -52,8 +34,9 @@ func serve(t *testing.T, svc *Service) *http.ServeMux {
 	return mux
 }
 
-func post(mux *http.ServeMux, body, ts, signature string) int {
-	req := httptest.NewRequest(http.MethodPost, "/slack/commands", strings.NewReader(body))
+// post sends body to path as Slack would, with the headers given.
+func post(mux *http.ServeMux, path, body, ts, signature string) int {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
 	req.Header.Set("X-Slack-Signature", signature)
@@ -97,7 +80,7 @@ func TestReplayRefusedInAnyLetterCaseAndAfterRestart(t *testing.T) {
 		{"mixed-case hex", "v0=" + string(mixed), 401},
 		{"upper-case prefix", "V0=" + hexPart, 401},
 	} {
-		if got := post(mux, body, ts, tc.signature); got != tc.want {
+		if got := post(mux, "/slack/commands", body, ts, tc.signature); got != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
 		}
 	}
@@ -109,7 +92,7 @@ func TestReplayRefusedInAnyLetterCaseAndAfterRestart(t *testing.T) {
 	}
 	defer store.Close()
 	mux = serve(t, NewService(OneHost(idleDocker{}), policy, store, quietLog(), metrics.New()))
-	if got := post(mux, body, ts, sig); got != 401 {
+	if got := post(mux, "/slack/commands", body, ts, sig); got != 401 {
 		t.Errorf("replay after a restart: status %d, want 401", got)
 	}
 }
@@ -125,7 +108,7 @@ func TestAckDoesNotWaitForAHangingSlackAPI(t *testing.T) {
 		}
 	}))
 	defer hang.Close()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
 		slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
 	svc.Slack, svc.AuditChannel = slack.New("xoxb-test", slack.OptionAPIURL(hang.URL+"/")), "CAUDIT"
@@ -135,7 +118,7 @@ func TestAckDoesNotWaitForAHangingSlackAPI(t *testing.T) {
 		body := commandBody(tc.user, tc.text)
 		ts := fmt.Sprint(time.Now().Unix())
 		began := time.Now()
-		if got := post(mux, body, ts, slackstub.Sign(testSecret, ts, []byte(body))); got != 200 {
+		if got := post(mux, "/slack/commands", body, ts, slackstub.Sign(testSecret, ts, []byte(body))); got != 200 {
 			t.Errorf("%s: status %d", tc.text, got)
 		}
 		if took := time.Since(began); took > 5*time.Second {
@@ -152,7 +135,7 @@ func TestAckDoesNotWaitForAHangingSlackAPI(t *testing.T) {
 // A malformed name is refused with its reason, which the audit records
 // with the user, channel, verb and target; nothing reaches Docker.
 func TestMalformedNamesAreRefusedSpecificallyAndAudited(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
 		slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
 	for _, text := range []string{"start web;id", "restart $(id)", "stop ../web", "logs web --tail x", "mute /etc 1h"} {

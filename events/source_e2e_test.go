@@ -19,6 +19,7 @@ import (
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/syncbuf"
 	"github.com/whalewatch/whalewatch/internal/testdocker"
 )
 
@@ -395,7 +396,7 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	logs := &lockedLog{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	src := events.NewSource("gone", c, log, metrics.New())
 	src.RetryMin, src.RetryMax, src.UnreachableAfter = 10*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
@@ -430,22 +431,4 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 		t.Errorf("reported again after retries: %+v", it.Event)
 	default:
 	}
-}
-
-// lockedLog collects a log written from the source's goroutine.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

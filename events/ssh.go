@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/whalewatch/whalewatch/internal/syncbuf"
 )
 
 // SSHDialer reaches the daemon of an ssh://[user@]host[:port] URL as the
@@ -56,8 +57,8 @@ func dialCommand(ctx context.Context, name string, args ...string) (net.Conn, er
 	if err != nil {
 		return nil, err
 	}
-	c := &commandConn{cmd: cmd, stdin: stdin, stdout: stdout}
-	cmd.Stderr = &c.stderr
+	c := &commandConn{cmd: cmd, stdin: stdin, stdout: stdout, stderr: &syncbuf.Buffer{Max: 4096}} // enough to say why
+	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", name, err)
 	}
@@ -69,7 +70,7 @@ type commandConn struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout io.ReadCloser
-	stderr lockedBuffer
+	stderr *syncbuf.Buffer
 	once   sync.Once
 }
 
@@ -102,30 +103,3 @@ type commandAddr struct{}
 
 func (commandAddr) Network() string { return "command" }
 func (commandAddr) String() string  { return "command" }
-
-// lockedBuffer is a bytes.Buffer that the command writes while we read.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 4096 {
-		return len(p), nil // enough to say why
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
