@@ -229,6 +229,7 @@ func (w *world) kill() {
 		w.mayResend++
 	}
 	w.inflight = nil
+	w.refused += int(w.store.Duplicates.Load())
 	if err := w.store.Close(); err != nil {
 		w.t.Fatal(err)
 	}
@@ -325,7 +326,7 @@ func (w *world) play() {
 		}
 		w.ack()
 	}
-	w.refused = int(w.store.Duplicates.Load())
+	w.refused += int(w.store.Duplicates.Load())
 }
 
 // check holds the history against what the destination received.
