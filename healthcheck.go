@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/whalewatch/whalewatch/internal/config"
+	"github.com/whalewatch/whalewatch/config"
 )
 
 // healthcheck asks the running whalewatch's /readyz (on HTTP_ADDR) whether

@@ -11,8 +11,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/event"
-	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/events"
-	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/whalewatch/whalewatch/internal/config"
+	"github.com/whalewatch/whalewatch/config"
 )
 
 // validate checks the configuration and prints what whalewatch would do.

@@ -21,9 +21,9 @@ import (
 
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/alert"
+	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
-	"github.com/whalewatch/whalewatch/internal/config"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"

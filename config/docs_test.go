@@ -39,7 +39,7 @@ var groups = map[string]*regexp.Regexp{
 
 // documented reads the variables config.example.env names (commented or not).
 func documented(t *testing.T) map[string]bool {
-	b, err := os.ReadFile("../../config.example.env")
+	b, err := os.ReadFile("../config.example.env")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func documented(t *testing.T) map[string]bool {
 // README's table, and config.example.env names nothing the program ignores.
 func TestDocsListEveryVariable(t *testing.T) {
 	doc := documented(t)
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestDocsListEveryVariable(t *testing.T) {
 // the image on the HTTP port and the state volume.
 func TestComposeFilesAreConsistent(t *testing.T) {
 	doc := documented(t)
-	for _, file := range []string{"../../docker-compose.yml", "../../docker-compose.socket-proxy.yml"} {
+	for _, file := range []string{"../docker-compose.yml", "../docker-compose.socket-proxy.yml"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
