@@ -116,6 +116,8 @@ stop)
     esac
   done
   stop_pid "$dir/containerd.pid"
+  # The daemon leaves mounts under its dir (its data root, network namespaces).
+  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
   ;;
 *)
   echo "usage: $0 start|stop|stop-dockerd DIR" >&2

@@ -41,6 +41,8 @@ stop | stop-dockerd)
     done
     rm -f "$dir/docker.pid"
   fi
+  # The daemon leaves mounts under its dir (its data root, network namespaces).
+  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
   ;;
 *)
   echo "usage: $0 start|stop DIR" >&2

@@ -27,12 +27,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start SCRIPT: starts a private daemon with SCRIPT and prints its DOCKER_HOST.
+# start SCRIPT: starts a private daemon with SCRIPT and exports its
+# DOCKER_HOST. (Not in a $(…) subshell: the cleanup must see "started".)
 start() {
   local dir
   dir=$(mktemp -d /tmp/whalewatch-dockerd.XXXXXX)
   started+=("$1:$dir")
-  "$1" start "$dir"
+  DOCKER_HOST=$("$1" start "$dir")
+  export DOCKER_HOST
 }
 
 announce() {
@@ -52,8 +54,7 @@ if [ ! -x /usr/sbin/sshd ]; then
 fi
 
 export WHALEWATCH_REQUIRE_DOCKER=1
-DOCKER_HOST=$(start scripts/private-dockerd.sh)
-export DOCKER_HOST
+start scripts/private-dockerd.sh
 announce "$DOCKER_HOST"
 go test -race -count=1 -timeout 30m "$@" ./...
 
@@ -61,7 +62,7 @@ if [ "${DOCKER29:-1}" != 0 ]; then
   # Only the packages whose tests talk to a daemon.
   daemon_pkgs=$(go list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... |
     awk '{for (i = 2; i <= NF; i++) if ($i ~ /internal\/testdocker$/) {print $1; break}}')
-  DOCKER_HOST=$(start scripts/docker29.sh)
+  start scripts/docker29.sh
   announce "$DOCKER_HOST"
   # Tests that start daemons of their own (restarts, several hosts, TLS,
   # Swarm) get Docker 29 ones too.
