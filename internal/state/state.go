@@ -65,6 +65,15 @@ type Store struct {
 	// Duplicates counts notifications refused because their id was known.
 	Duplicates atomic.Int64
 	lastPrune  time.Time
+	// when threads and buttons were last pruned (unix ns): at most once a
+	// minute, not at every save.
+	threadsPruned, buttonsPruned atomic.Int64
+}
+
+// pruneDue tells whether a minute has passed since *last, and claims it.
+func pruneDue(last *atomic.Int64, now time.Time) bool {
+	prev := last.Load()
+	return now.UnixNano()-prev >= int64(time.Minute) && last.CompareAndSwap(prev, now.UnixNano())
 }
 
 // Open opens (or creates) the state in dir. With dir empty the state
@@ -452,12 +461,14 @@ func (s *Store) SaveThread(group string, t Thread) error {
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketThreads)
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var old Thread
-			if json.Unmarshal(v, &old) != nil || time.Since(old.At) > threadTTL {
-				if err := b.Delete(k); err != nil {
-					return err
+		if pruneDue(&s.threadsPruned, time.Now()) {
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				var old Thread
+				if json.Unmarshal(v, &old) != nil || time.Since(old.At) > threadTTL {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -493,13 +504,14 @@ func (s *Store) PutButton(token string, data []byte, expires time.Time) error {
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketButtons)
-		now := time.Now()
-		c := b.Cursor()
-		for k, old := c.First(); k != nil; k, old = c.Next() {
-			var bt button
-			if json.Unmarshal(old, &bt) != nil || now.After(bt.Expires) {
-				if err := b.Delete(k); err != nil {
-					return err
+		if now := time.Now(); pruneDue(&s.buttonsPruned, now) {
+			c := b.Cursor()
+			for k, old := c.First(); k != nil; k, old = c.Next() {
+				var bt button
+				if json.Unmarshal(old, &bt) != nil || now.After(bt.Expires) {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
 				}
 			}
 		}
