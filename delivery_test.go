@@ -193,11 +193,12 @@ func testKill9(t *testing.T, grouped bool) {
 	var want []string
 	for i := range 15 {
 		want = append(want, testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("%s-a%02d", tag, i), Args: []string{"exit", "2"}, Labels: labels}).Name)
-		time.Sleep(100 * time.Millisecond) // a storm spread over a few group windows
 	}
 	// These die while whalewatch is dead.
+	var later []string
 	for i := range 10 {
-		want = append(want, testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("%s-b%02d", tag, i), Args: []string{"exit", "2", "6s"}, Labels: labels}).Name)
+		ct := testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("%s-b%02d", tag, i), Args: []string{"exit", "2", "6s"}, Labels: labels})
+		want, later = append(want, ct.Name), append(later, ct.ID)
 	}
 	eventually(t, "some delivered", 30*time.Second, func() bool { msgs, _ := sink.delivered(prefix); return len(msgs) >= 2 })
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -206,7 +207,9 @@ func testKill9(t *testing.T, grouped bool) {
 	<-p.done
 	before, names := sink.delivered(prefix)
 	t.Logf("killed with %d messages delivered, accounting for %d of %d deaths", len(before), len(names), len(want))
-	time.Sleep(7 * time.Second)
+	for _, id := range later { // the daemon says when they are dead
+		testdocker.WaitStopped(t, c, id, 30*time.Second)
+	}
 	start(t, env...)
 	eventually(t, "everything delivered after the restart", 90*time.Second, func() bool {
 		_, names := sink.delivered(prefix)
@@ -246,7 +249,6 @@ func TestCrashLoopIsAtMostThreeMessages(t *testing.T) {
 	sink := newScriptedSink(t, 0, nil)
 	start(t, "WEBHOOK_URL="+sink.URL, "CRASHLOOP_DEATHS=4", "CRASHLOOP_WINDOW=1m")
 	ct := testdocker.Run(t, c, testdocker.Spec{Name: "loop", Args: []string{"exit", "1"}, Restart: container.RestartPolicyAlways})
-	began := time.Now()
 	about := func() (inChannel, edits []webhook.Payload) {
 		for _, a := range sink.all() {
 			if a.payload.Name != ct.Name {
@@ -264,7 +266,12 @@ func TestCrashLoopIsAtMostThreeMessages(t *testing.T) {
 		msgs, _ := about()
 		return slices.ContainsFunc(msgs, func(p webhook.Payload) bool { return p.Rule == "CRASHLOOP" })
 	})
-	time.Sleep(time.Minute - time.Since(began)) // it keeps dying
+	// It keeps dying for about a minute: Docker's restart delay doubles from
+	// 100 ms, so the 9th restart comes about 51 s after the first death.
+	eventually(t, "nine restarts", 2*time.Minute, func() bool {
+		res, err := c.ContainerInspect(context.Background(), ct.ID, client.ContainerInspectOptions{})
+		return err == nil && res.Container.RestartCount >= 9
+	})
 	testdocker.Remove(c, ct.ID)
 	eventually(t, "loop over", 30*time.Second, func() bool {
 		msgs, _ := about()

@@ -502,11 +502,5 @@ func TestActionsOnSeveralDaemons(t *testing.T) {
 	if status, _ := f.post(t, "/slack/interactions", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil); status != 200 {
 		t.Fatalf("click: %d", status)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for runningOn(other, solo.ID) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the button did not stop the container on host-b; replies %+v\nlog %s", f.replies.all(), f.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testdocker.WaitStopped(t, other, solo.ID, 30*time.Second)
 }

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -19,7 +20,6 @@ import (
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/metrics"
-	"github.com/whalewatch/whalewatch/internal/syncbuf"
 	"github.com/whalewatch/whalewatch/internal/testdocker"
 )
 
@@ -396,8 +396,8 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	logs := &syncbuf.Buffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
+	retried := retrySignal(make(chan struct{}, 1000))
+	log := slog.New(slog.NewTextHandler(retried, nil))
 	src := events.NewSource("gone", c, log, metrics.New())
 	src.RetryMin, src.RetryMax, src.UnreachableAfter = 10*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
 	out := make(chan event.Item, 10)
@@ -418,17 +418,29 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 		t.Error("ready without ever connecting")
 	}
 	// Ten more retries (the source logs each): still the one report.
-	retries := strings.Count(logs.String(), "reconnecting")
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(logs.String(), "reconnecting") < retries+10 {
-		if time.Now().After(deadline) {
-			t.Fatal("the source stopped retrying")
+	for range len(retried) {
+		<-retried
+	}
+	for i := range 10 {
+		select {
+		case <-retried:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the source stopped retrying after %d more", i)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	select {
 	case it := <-out:
 		t.Errorf("reported again after retries: %+v", it.Event)
 	default:
 	}
+}
+
+// retrySignal is a log sink that signals each "reconnecting" line.
+type retrySignal chan struct{}
+
+func (r retrySignal) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("reconnecting")) {
+		r <- struct{}{}
+	}
+	return len(p), nil
 }

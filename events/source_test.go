@@ -119,14 +119,20 @@ func TestSourceReportsOverflow(t *testing.T) {
 	}
 }
 
-// inspectDocker answers inspect with a fixed state, after a delay.
+// inspectDocker answers inspect with a fixed state, after a delay; when
+// asked is set, it says there that it was asked.
 type inspectDocker struct {
 	fakeDocker
 	state container.State
 	delay time.Duration
+	asked chan string
 }
 
-func (d *inspectDocker) ContainerInspect(ctx context.Context, _ string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+func (d *inspectDocker) ContainerInspect(ctx context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	select {
+	case d.asked <- id: // nil: nobody listens
+	default:
+	}
 	select {
 	case <-time.After(d.delay):
 	case <-ctx.Done():
@@ -150,8 +156,9 @@ func TestSourceReportsAnOOMKillOnceWhateverTheOrder(t *testing.T) {
 		if repeats > 0 {
 			before = rng.Intn(repeats + 1)
 		}
-		late := rng.Intn(2) == 0 // the ones after the die come after the wait
-		f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, state: container.State{OOMKilled: true, ExitCode: 137}}
+		late := rng.Intn(2) == 0 // the ones after the die come after the source asked the daemon
+		f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, state: container.State{OOMKilled: true, ExitCode: 137},
+			asked: make(chan string, 1)}
 		src := NewSource("h", f, quiet(), metrics.New())
 		src.OOMWait = 20 * time.Millisecond
 		out := run(t, src, 64)
@@ -161,8 +168,8 @@ func TestSourceReportsAnOOMKillOnceWhateverTheOrder(t *testing.T) {
 			f.messages <- msg("oom", "c1", next(), nil)
 		}
 		f.messages <- msg("die", "c1", next(), map[string]string{"exitCode": "137"})
-		if late {
-			time.Sleep(3 * src.OOMWait)
+		if late && before == 0 {
+			<-f.asked // the wait for an oom event is over: the source asked the daemon
 		}
 		for range repeats - before {
 			f.messages <- msg("oom", "c1", next(), nil)

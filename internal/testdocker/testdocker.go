@@ -289,3 +289,17 @@ func scriptPath(t *testing.T) string {
 	}
 	return filepath.Join(string(bytes.TrimSpace(out)), "scripts", filepath.Base(script))
 }
+
+// WaitStopped waits, by the daemon's own wait, until the container is not
+// running (at once if it already is not).
+func WaitStopped(t testing.TB, c *client.Client, id string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-res.Result:
+	case err := <-res.Error:
+		t.Fatalf("wait for container %s to stop: %v", id, err)
+	}
+}
