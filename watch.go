@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -27,6 +28,7 @@ import (
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/notify/shoutrrr"
 	"github.com/whalewatch/whalewatch/notify/slack"
 	"github.com/whalewatch/whalewatch/notify/stdout"
 	"github.com/whalewatch/whalewatch/notify/webhook"
@@ -122,10 +124,22 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 // each source resume where the core's checkpoint says.
 func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispatcher, store *state.Store,
 	sources []*events.Source, offer func(event.Event, bool) []notify.Action, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
+	var link *template.Template
+	if cfg.LinkTemplate != "" {
+		var err error
+		if link, err = rules.ParseTemplate("LINK_TEMPLATE", cfg.LinkTemplate); err != nil { // checked by config.Load
+			return nil, err
+		}
+	}
 	core := alert.New(alert.Config{
 		Rules: engine, ShownLabels: cfg.LabelsShown, Offer: offer,
 		CrashLoopDeaths: cfg.CrashLoopDeaths, CrashLoopWindow: cfg.CrashLoopWindow, CrashLoopQuiet: cfg.CrashLoopQuiet,
+		OptIn: !cfg.WatchByDefault, Destinations: dispatcher.Names(), ResolveAfter: cfg.ResolveAfter, Link: link,
 	}, dispatcher, store, log, m)
+	for _, src := range sources {
+		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.WatchByDefault),
+			LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout}
+	}
 	snap, err := store.LoadSnapshot()
 	if err == nil {
 		err = core.Restore(snap)
@@ -140,6 +154,14 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 		}
 	}
 	return core, nil
+}
+
+// wantsEvidence: a watched container's event that some rule matches
+// gets a crash card's facts.
+func wantsEvidence(engine *rules.Engine, optIn bool) func(event.Event) bool {
+	return func(ev event.Event) bool {
+		return alert.Watched(ev.Labels, optIn) && engine.Wanted(ev)
+	}
 }
 
 // runIntake runs the event sources, the alert core and the extra
@@ -209,6 +231,12 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, sto
 			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient, workspace, store)
 		case config.KindSlackWebhook:
 			n = slack.NewWebhook(d.URL, httpClient)
+		case config.KindShoutrrr:
+			s, err := shoutrrr.New(d.URL, cfg.NotifyTimeout)
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: %w", d.Name, err)
+			}
+			n = s
 		}
 		dests = append(dests, notify.Destination{Name: d.Name, Notifier: n})
 	}

@@ -13,6 +13,9 @@ import (
 	"log/slog"
 	"maps"
 	"path"
+	"slices"
+	"strings"
+	"text/template"
 	"time"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -22,8 +25,17 @@ import (
 	"github.com/whalewatch/whalewatch/rules"
 )
 
-// MuteLabel on a container silences it: whalewatch.mute=true.
-const MuteLabel = "whalewatch.mute"
+// Labels a container can carry to steer its alerts.
+const (
+	// MuteLabel=true silences it.
+	MuteLabel = "whalewatch.mute"
+	// EnableLabel=true|false watches it or not, whatever WatchByDefault says.
+	EnableLabel = "whalewatch.enable"
+	// NotifyLabel names the destinations of its alerts (comma-separated).
+	NotifyLabel = "whalewatch.notify"
+	// OwnerLabel is the Slack user or user-group ID mentioned on its cards.
+	OwnerLabel = "whalewatch.owner"
+)
 
 // Outbox takes the notifications and the checkpoint in one transaction
 // (notify.Dispatcher over the state file).
@@ -48,6 +60,16 @@ type Config struct {
 	// Offer returns the buttons a message about ev carries (crashLoop: the
 	// message that announces a loop); nil offers none.
 	Offer func(ev event.Event, crashLoop bool) []notify.Action
+	// OptIn: only containers labelled whalewatch.enable=true are watched
+	// (WATCH_BY_DEFAULT=false).
+	OptIn bool
+	// Destinations are the names whalewatch.notify may choose from.
+	Destinations []string
+	// ResolveAfter: an incident resolves once its container has been up
+	// this long; 0 turns incidents off.
+	ResolveAfter time.Duration
+	// Link, when set, renders each alert's link (LINK_TEMPLATE).
+	Link *template.Template
 }
 
 // Core is used by one goroutine.
@@ -58,8 +80,9 @@ type Core struct {
 	log    *slog.Logger
 	m      *metrics.Metrics
 
-	groups *grouper
-	loops  *crashLoops
+	groups    *grouper
+	loops     *crashLoops
+	incidents *incidents
 
 	cursors      map[string]int64                      // host → highest timeNano handled
 	running      map[string]map[string]event.Container // host → containers running at the cursor
@@ -82,6 +105,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		cfg: cfg, outbox: outbox, mutes: mutes, log: log, m: m,
 		groups:       newGrouper(options),
 		loops:        newCrashLoops(cfg.CrashLoopDeaths, cfg.CrashLoopWindow, cfg.CrashLoopQuiet),
+		incidents:    newIncidents(cfg.ResolveAfter),
 		cursors:      map[string]int64{},
 		running:      map[string]map[string]event.Container{},
 		runningDirty: map[string]bool{},
@@ -92,9 +116,10 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 const stateVersion = 1
 
 type savedState struct {
-	Version int         `json:"version"`
-	Groups  *grouper    `json:"groups"`
-	Loops   *crashLoops `json:"crash_loops"`
+	Version   int         `json:"version"`
+	Groups    *grouper    `json:"groups"`
+	Loops     *crashLoops `json:"crash_loops"`
+	Incidents *incidents  `json:"incidents"`
 }
 
 // Restore continues from a committed checkpoint: cursors, running sets,
@@ -102,14 +127,15 @@ type savedState struct {
 func (c *Core) Restore(snap state.Snapshot) error {
 	if snap.Core != nil {
 		saved := savedState{Groups: newGrouper(c.groups.options),
-			Loops: newCrashLoops(c.loops.deaths, c.loops.window, c.loops.quiet)}
+			Loops:     newCrashLoops(c.loops.deaths, c.loops.window, c.loops.quiet),
+			Incidents: newIncidents(c.incidents.resolveAfter)}
 		if err := json.Unmarshal(snap.Core, &saved); err != nil {
 			return fmt.Errorf("alert state in the checkpoint: %w", err)
 		}
 		if saved.Version != stateVersion {
 			return fmt.Errorf("alert state in the checkpoint has format %d; this whalewatch reads %d", saved.Version, stateVersion)
 		}
-		c.groups, c.loops = saved.Groups, saved.Loops
+		c.groups, c.loops, c.incidents = saved.Groups, saved.Loops, saved.Incidents
 	}
 	maps.Copy(c.cursors, snap.Cursors)
 	maps.Copy(c.running, snap.Running)
@@ -135,16 +161,21 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
 		c.m.RuleErrors.WithLabelValues(err.Rule).Inc()
 	}
+	if !c.watched(ev) {
+		c.m.MatchesHeld.WithLabelValues("not_watched").Add(float64(len(matches)))
+		return
+	}
 	if c.muted(ev, now) {
 		c.m.MatchesHeld.WithLabelValues("muted").Add(float64(len(matches)))
 		return
 	}
+	c.stateDirty = c.incidents.observe(ev, now) || c.stateDirty
 	inLoop, loopNotes, changed := c.loops.observe(ev, now)
 	c.stateDirty = c.stateDirty || changed
 	var covered []string
 	for _, match := range matches {
 		c.m.RuleMatches.WithLabelValues(match.Rule.Name).Inc()
-		n := notify.New(match.Rule.Name, match.Text, ev, c.cfg.ShownLabels)
+		n := c.alert(match.Rule.Name, match.Text, ev)
 		if inLoop {
 			c.m.MatchesHeld.WithLabelValues("crashloop").Inc() // counted in the loop's message
 			covered = append(covered, n.ID)
@@ -153,7 +184,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		if c.cfg.Offer != nil {
 			n.Actions = c.cfg.Offer(ev, false)
 		}
-		out := c.groups.add(notify.Outgoing{N: n, To: match.Rule.Notify}, now)
+		to := c.route(match.Rule.Notify, ev)
+		c.incidents.alert(&n, to, ev, notify.Firing)
+		out := c.groups.add(notify.Outgoing{N: n, To: to}, now)
 		if len(out) == 0 {
 			c.m.MatchesHeld.WithLabelValues("grouped").Inc()
 		}
@@ -161,7 +194,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.out = append(c.out, out...)
 	}
 	for _, n := range loopNotes {
-		if n.Group.Seq == 1 {
+		to := c.route(nil, ev)
+		switch {
+		case n.Group.Seq == 1:
 			// The loop's first message absorbs what groups still hold about
 			// the container: one message, not a loop and a group update.
 			n.Group.Covers = append(append(c.groups.withdraw(ev.Host, ev.ActorID), covered...), n.Group.Covers...)
@@ -169,10 +204,87 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			if c.cfg.Offer != nil {
 				n.Actions = c.cfg.Offer(ev, true)
 			}
+			c.incidents.alert(&n, to, ev, notify.Looping)
+		case n.Group.Final && ev.Action == "destroy":
+			c.out = append(c.out, c.incidents.removed(ev, &n, now)...)
 		}
-		c.out = append(c.out, notify.Outgoing{N: n})
+		c.decorate(&n, ev)
+		c.out = append(c.out, notify.Outgoing{N: n, To: to})
+	}
+	if ev.Action == "destroy" && len(loopNotes) == 0 {
+		c.out = append(c.out, c.incidents.removed(ev, nil, now)...)
 	}
 	c.loops.cover(ev, covered)
+}
+
+// alert makes the notification of a match, with its owner and link.
+func (c *Core) alert(rule, text string, ev event.Event) notify.Notification {
+	n := notify.New(rule, text, ev, c.cfg.ShownLabels)
+	c.decorate(&n, ev)
+	return n
+}
+
+// decorate adds what the container's labels and LINK_TEMPLATE give.
+func (c *Core) decorate(n *notify.Notification, ev event.Event) {
+	if owner := ev.Labels[OwnerLabel]; owner != "" {
+		if notify.ValidOwner(owner) {
+			n.Owner = owner
+		} else {
+			c.log.Warn("ignoring a whalewatch.owner label that is not a Slack user or group ID", "container", ev.Name)
+		}
+	}
+	if c.cfg.Link != nil {
+		link, err := rules.Render(c.cfg.Link, ev)
+		if err == nil && (strings.HasPrefix(link, "https://") || strings.HasPrefix(link, "http://")) {
+			n.Link = link
+		} else {
+			c.log.Warn("LINK_TEMPLATE gave no http(s) link for this event", "container", ev.Name, "err", err)
+		}
+	}
+}
+
+// watched: containers are watched unless opt-in is on; whalewatch.enable
+// decides for one container. Other events are always watched.
+func (c *Core) watched(ev event.Event) bool {
+	return ev.Type != event.ContainerType || Watched(ev.Labels, c.cfg.OptIn)
+}
+
+// Watched says whether a container with these labels is watched.
+func Watched(labels map[string]string, optIn bool) bool {
+	switch labels[EnableLabel] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return !optIn
+}
+
+// route picks the destinations of an alert: the container's
+// whalewatch.notify label when it names known destinations, else the
+// rule's (else all).
+func (c *Core) route(ruleTo []string, ev event.Event) []string {
+	label := ev.Labels[NotifyLabel]
+	if label == "" {
+		return ruleTo
+	}
+	var to, unknown []string
+	for name := range strings.SplitSeq(label, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		switch {
+		case slices.Contains(c.cfg.Destinations, name):
+			to = append(to, name)
+		case name != "":
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		c.log.Warn("whalewatch.notify names unknown destinations; they are skipped", "container", ev.Name, "unknown", unknown, "known", c.cfg.Destinations)
+	}
+	if len(to) == 0 {
+		return ruleTo
+	}
+	return to
 }
 
 // track keeps the running set and the cursor in step with the events.
@@ -224,7 +336,9 @@ func (c *Core) Tick(now time.Time) {
 	for _, n := range notes {
 		c.out = append(c.out, notify.Outgoing{N: n})
 	}
-	c.stateDirty = c.stateDirty || changed || loopsChanged
+	resolved := c.incidents.tick(now, func(key string) bool { _, ok := c.loops.Loops[key]; return ok })
+	c.out = append(c.out, resolved...)
+	c.stateDirty = c.stateDirty || changed || loopsChanged || len(resolved) > 0
 	c.refreshMutes(now)
 }
 
@@ -249,7 +363,7 @@ func (c *Core) Commit(cursorToo bool) error {
 		snap.Running[host] = c.running[host]
 	}
 	if c.stateDirty {
-		data, err := json.Marshal(savedState{Version: stateVersion, Groups: c.groups, Loops: c.loops})
+		data, err := json.Marshal(savedState{Version: stateVersion, Groups: c.groups, Loops: c.loops, Incidents: c.incidents})
 		if err != nil {
 			return fmt.Errorf("encode the alert state: %w", err)
 		}

@@ -40,7 +40,7 @@ func newCore(t *testing.T, window time.Duration) (*alert.Core, *recorder) {
 	}
 	rec := &recorder{}
 	cfg := alert.Config{Rules: engine, ShownLabels: []string{notify.ComposeProject},
-		CrashLoopDeaths: 5, CrashLoopWindow: 10 * time.Minute, CrashLoopQuiet: 5 * time.Minute}
+		CrashLoopDeaths: 5, CrashLoopWindow: 10 * time.Minute, CrashLoopQuiet: 5 * time.Minute, ResolveAfter: time.Minute}
 	return alert.New(cfg, rec, noMutes{}, quiet(), metrics.New()), rec
 }
 
@@ -123,5 +123,86 @@ func TestMuteLabel(t *testing.T) {
 	}
 	if len(rec.out) != 1 || rec.out[0].Event.Name != "web-loud" {
 		t.Errorf("sent %+v", rec.out)
+	}
+}
+
+// recorderTo keeps the routing too.
+type recorderTo struct{ out []notify.Outgoing }
+
+func (r *recorderTo) Commit(out []notify.Outgoing, _ state.Snapshot) error {
+	r.out = append(r.out, out...)
+	return nil
+}
+
+func labelled(id string, labels map[string]string, at time.Time) event.Item {
+	it := die(id, 1, at)
+	it.Event.Labels = labels
+	return it
+}
+
+// Opt-in mode ignores containers without whalewatch.enable=true; the
+// notify label routes to known destinations only; the owner label is
+// mentioned only when it is a Slack ID.
+func TestContainerLabelsSteerAlerts(t *testing.T) {
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorderTo{}
+	core := alert.New(alert.Config{Rules: engine, OptIn: true, Destinations: []string{"slack", "ops"}}, rec, noMutes{}, quiet(), metrics.New())
+	now := time.Unix(1_700_000_000, 0)
+	core.Handle(labelled("plain", nil, now), now)
+	core.Handle(labelled("off", map[string]string{alert.EnableLabel: "false"}, now), now)
+	core.Handle(labelled("routed", map[string]string{alert.EnableLabel: "true", alert.NotifyLabel: "OPS, nowhere", alert.OwnerLabel: "S0123ABC"}, now), now)
+	core.Handle(labelled("spoof", map[string]string{alert.EnableLabel: "true", alert.NotifyLabel: "nowhere", alert.OwnerLabel: "<!channel>"}, now), now)
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.out) != 2 {
+		t.Fatalf("got %d alerts, want the two opted-in containers': %+v", len(rec.out), rec.out)
+	}
+	routed, spoof := rec.out[0], rec.out[1]
+	if routed.N.Event.ActorID != "routed" || fmt.Sprint(routed.To) != "[ops]" || routed.N.Owner != "S0123ABC" {
+		t.Errorf("routed: to %v, owner %q", routed.To, routed.N.Owner)
+	}
+	if spoof.To != nil || spoof.N.Owner != "" {
+		t.Errorf("a label naming no known destination or no ID steered the alert: to %v, owner %q", spoof.To, spoof.N.Owner)
+	}
+}
+
+// An incident: the first crash opens it, the next joins it, a restart that
+// stays up for ResolveAfter resolves it, in one message with the same id;
+// a removed container's incident resolves at once.
+func TestIncidentOpensUpdatesAndResolves(t *testing.T) {
+	core, rec := newCore(t, 0)
+	now := time.Unix(1_700_000_000, 0)
+	start := func(id string, at time.Time) event.Item {
+		it := die(id, -1, at)
+		it.Event.Action = "start"
+		return it
+	}
+	core.Handle(die("c1", 3, now), now)
+	core.Handle(start("c1", now.Add(time.Second)), now.Add(time.Second))
+	core.Handle(die("c1", 3, now.Add(2*time.Second)), now.Add(2*time.Second))
+	core.Handle(start("c1", now.Add(3*time.Second)), now.Add(3*time.Second))
+	core.Tick(now.Add(30 * time.Second)) // not yet
+	core.Tick(now.Add(63 * time.Second))
+	core.Handle(die("c2", 1, now.Add(64*time.Second)), now.Add(64*time.Second))
+	destroy := die("c2", -1, now.Add(65*time.Second))
+	destroy.Event.Action = "destroy"
+	core.Handle(destroy, now.Add(65*time.Second))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range rec.out {
+		got = append(got, fmt.Sprintf("%s %s %d/%d", n.Event.ActorID, n.Incident.Status, n.Incident.Seq, n.Incident.Alerts))
+	}
+	want := "[c1 firing 1/1 c1 firing 2/2 c1 resolved 3/2 c2 firing 1/1 c2 resolved 2/1]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+	if rec.out[0].Incident.ID != rec.out[2].Incident.ID || rec.out[2].Rule != alert.ResolvedRule {
+		t.Errorf("the resolution is not the same incident: %+v", rec.out[2])
 	}
 }

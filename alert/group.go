@@ -147,7 +147,7 @@ func (gr *group) summary() notify.Notification {
 	n := last
 	n.ID = groupID(gr.Key, fmt.Sprint(gr.Seq))
 	n.Text = fmt.Sprintf("%s: %d more matches %s (%d in all): %s", gr.Rule, len(gr.Pending), where, gr.Count, strings.Join(shown, ", "))
-	n.Actions = nil
+	n.Actions, n.Incident, n.Owner, n.Link = nil, nil, "", "" // about several containers
 	n.Group = &notify.Group{Key: gr.Key, Seq: gr.Seq, Count: gr.Count, New: names, Covers: covers}
 	return n
 }

@@ -54,16 +54,21 @@ func TestFaultSimulation(t *testing.T) {
 			t.Fatalf("seed %d failed; replay it with SIM_SEED=%d go test ./alert -run TestFaultSimulation -v", seed, seed)
 		}
 	}
-	t.Logf("%d schedules: %d events, %d kills, %d deliveries (%d resent after a kill), %d notifications refused as already known",
-		schedules, stats.events, stats.crashes, stats.deliveries, stats.resent, stats.refused)
+	t.Logf("%d schedules: %d events, %d kills, %d deliveries (%d resent after a kill, %d resolving incidents), %d notifications refused as already known",
+		schedules, stats.events, stats.crashes, stats.deliveries, stats.resent, stats.resolutions, stats.refused)
 }
 
-type simStats struct{ events, crashes, deliveries, resent, refused int }
+type simStats struct{ events, crashes, deliveries, resent, resolutions, refused int }
 
 func (s *simStats) add(w *world) {
 	s.events += len(w.history)
 	s.crashes += w.crashes
 	s.deliveries += len(w.deliveries)
+	for _, n := range w.deliveries {
+		if n.Incident != nil && n.Incident.Status == notify.Resolved {
+			s.resolutions++
+		}
+	}
 	s.resent += w.resent
 	s.refused += w.refused
 }
@@ -112,7 +117,8 @@ func newWorld(t *testing.T, seed int64, dir string) *world {
 	w := &world{
 		t: t, seed: seed, rng: rng, dir: dir, engine: engine,
 		cfg: alert.Config{Rules: engine, ShownLabels: []string{notify.ComposeProject},
-			CrashLoopDeaths: 3 + rng.Intn(3), CrashLoopWindow: time.Minute, CrashLoopQuiet: 5 * time.Minute},
+			CrashLoopDeaths: 3 + rng.Intn(3), CrashLoopWindow: time.Minute, CrashLoopQuiet: 5 * time.Minute,
+			ResolveAfter: []time.Duration{0, 30 * time.Second, 2 * time.Minute}[rng.Intn(3)]},
 		clock:    time.Unix(1_700_000_000, 0),
 		payloads: map[string][]byte{},
 	}
@@ -354,8 +360,42 @@ func (w *world) check() {
 			}
 		}
 	}
+	w.checkIncidents()
 	// Duplicates: only what was in flight at a kill is sent again.
 	if w.resent > w.mayResend {
 		w.t.Errorf("seed %d: %d notifications sent twice, but only %d kills caught one in flight", w.seed, w.resent, w.mayResend)
+	}
+}
+
+// checkIncidents: an incident resolves once, nothing joins it after that,
+// and at the end the incidents of containers left running or removed are
+// resolved while those of containers left dead are not.
+func (w *world) checkIncidents() {
+	if w.cfg.ResolveAfter <= 0 {
+		return
+	}
+	last := map[string]string{} // container → its last start, die or destroy
+	for _, ev := range w.history {
+		if ev.Action == "start" || ev.Action == "die" || ev.Action == "destroy" {
+			last[ev.ActorID] = ev.Action
+		}
+	}
+	resolved := map[string]bool{}
+	lastIncident := map[string]*notify.Incident{} // container → its last incident message
+	for _, n := range w.deliveries {
+		inc := n.Incident
+		if inc == nil {
+			continue
+		}
+		if resolved[inc.ID] && inc.Status != notify.Resolved {
+			w.t.Errorf("seed %d: %s joined incident %s after its resolution", w.seed, n.ID, inc.ID)
+		}
+		resolved[inc.ID] = resolved[inc.ID] || inc.Status == notify.Resolved
+		lastIncident[n.Event.ActorID] = inc
+	}
+	for ctr, inc := range lastIncident {
+		if done := inc.Status == notify.Resolved; done != (last[ctr] != "die") {
+			w.t.Errorf("seed %d: incident %s of %s ends %s; its container's last event is %s", w.seed, inc.ID, ctr, inc.Status, last[ctr])
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/notify/shoutrrr"
 	"github.com/whalewatch/whalewatch/notify/webhook"
 	"github.com/whalewatch/whalewatch/rules"
 )
@@ -83,6 +84,17 @@ type Config struct {
 	ActionsAuditChannel    string             `env:"ACTIONS_AUDIT_CHANNEL"`
 	ActionGlobs            []actions.VerbGlob `env:"-"`
 
+	// The crash card: the last lines of output of a container that died or
+	// is unhealthy (0: none), how long reading them may take, and a link.
+	EvidenceLogLines int           `env:"EVIDENCE_LOG_LINES" envDefault:"20"`
+	EvidenceTimeout  time.Duration `env:"EVIDENCE_TIMEOUT" envDefault:"5s"`
+	LinkTemplate     string        `env:"LINK_TEMPLATE"`
+	// ResolveAfter: an incident resolves once its container has been up
+	// (and healthy) this long.
+	ResolveAfter time.Duration `env:"RESOLVE_AFTER" envDefault:"1m"`
+	// WatchByDefault=false watches only containers labelled whalewatch.enable=true.
+	WatchByDefault bool `env:"WATCH_BY_DEFAULT" envDefault:"true"`
+
 	// LabelsShown is the allowlist of container labels shown in messages.
 	LabelsShown  []string `env:"LABELS_SHOWN" envDefault:"com.docker.compose.project,com.docker.compose.service"`
 	DefaultRules bool     `env:"DEFAULT_RULES" envDefault:"true"`
@@ -118,6 +130,7 @@ const (
 	KindWebhook      = "webhook"
 	KindSlack        = "slack"
 	KindSlackWebhook = "slack_webhook"
+	KindShoutrrr     = "shoutrrr"
 )
 
 // Destination is one named place notifications go.
@@ -160,11 +173,11 @@ type ruleEnv struct {
 const defaultGroupWindow = 10 * time.Second
 
 var (
-	nameRE      = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
-	ruleKeyRE   = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
-	hostCertRE  = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
-	destKeyRE   = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE)$`)
-	builtinDest = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook}
+	nameRE     = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
+	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
+	hostCertRE = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
+	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE)$`)
+	destKinds  = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook, KindShoutrrr}
 )
 
 // Load reads and checks the configuration from environ (as os.Environ
@@ -259,6 +272,14 @@ func (c *Config) check() []error {
 		errs = append(errs, err)
 	} else if !strings.HasSuffix(c.SlackAPIURL, "/") {
 		errs = append(errs, errors.New("SLACK_API_URL: must end in /"))
+	}
+	if c.EvidenceLogLines < 0 || c.EvidenceLogLines > 200 {
+		errs = append(errs, fmt.Errorf("EVIDENCE_LOG_LINES: %d is not between 0 and 200", c.EvidenceLogLines))
+	}
+	if c.LinkTemplate != "" {
+		if _, err := rules.ParseTemplate("LINK_TEMPLATE", c.LinkTemplate); err != nil {
+			errs = append(errs, fmt.Errorf("LINK_TEMPLATE: %w", err))
+		}
 	}
 	if err := checkListenAddr(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("HTTP_ADDR: %w", err))
@@ -455,7 +476,7 @@ var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9
 // positiveDurations must be more than zero; every other duration must
 // not be negative.
 var positiveDurations = map[string]bool{"NOTIFY_TIMEOUT": true, "ACTIONS_TIMEOUT": true, "ACTIONS_BUTTON_TTL": true,
-	"CRASHLOOP_WINDOW": true, "CRASHLOOP_QUIET": true, "NOTIFY_RETRY_FOR": true}
+	"CRASHLOOP_WINDOW": true, "CRASHLOOP_QUIET": true, "NOTIFY_RETRY_FOR": true, "EVIDENCE_TIMEOUT": true, "RESOLVE_AFTER": true}
 
 func checkDurations(c *Config) []error {
 	var errs []error
@@ -595,11 +616,18 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 	case KindSlack:
 		need("TOKEN", d.Token)
 		need("CHANNEL", d.Channel)
+	case KindShoutrrr:
+		need("URL", d.URL)
+		if d.URL != "" {
+			if err := shoutrrr.Check(d.URL); err != nil {
+				errs = append(errs, fmt.Errorf("%sURL: %w", prefix, err))
+			}
+		}
 	case KindStdout:
 	case "":
-		errs = append(errs, fmt.Errorf("%sTYPE: required (one of %s)", prefix, strings.Join(builtinDest, ", ")))
+		errs = append(errs, fmt.Errorf("%sTYPE: required (one of %s)", prefix, strings.Join(destKinds, ", ")))
 	default:
-		errs = append(errs, fmt.Errorf("%sTYPE: %q is not one of %s", prefix, d.Kind, strings.Join(builtinDest, ", ")))
+		errs = append(errs, fmt.Errorf("%sTYPE: %q is not one of %s", prefix, d.Kind, strings.Join(destKinds, ", ")))
 	}
 	return d, errs
 }

@@ -49,6 +49,47 @@ type Event struct {
 	// Verified lists attributes whose value came from inspecting the
 	// container because a label of the same name shadowed the daemon's.
 	Verified []string `json:"verified,omitempty"`
+	// Evidence is what the daemon could tell about a death or an
+	// unhealthy container when it happened (nil when not gathered).
+	Evidence *Evidence `json:"evidence,omitempty"`
+}
+
+// Evidence is the crash card's facts: gathered by the event source with
+// inspect and logs right after the event, bounded and cleaned there.
+type Evidence struct {
+	Logs []LogLine `json:"logs,omitempty"` // the last lines of output, oldest first
+	// LogsNote says why Logs is empty or short, for people ("off for this
+	// container", "could not be read: …", "cut to the last 4 KiB").
+	LogsNote     string        `json:"logs_note,omitempty"`
+	Health       []HealthProbe `json:"health,omitempty"` // the last healthcheck probes, oldest first
+	OOMKilled    bool          `json:"oom_killed,omitempty"`
+	RestartCount int           `json:"restart_count"`
+	StartedAt    time.Time     `json:"started_at,omitzero"`
+	FinishedAt   time.Time     `json:"finished_at,omitzero"`
+	ImageID      string        `json:"image_id,omitempty"` // the image's content digest (sha256:…)
+	// Error says why inspect failed; the card then has the stream's facts only.
+	Error string `json:"error,omitempty"`
+}
+
+// LogLine is one line of a container's output.
+type LogLine struct {
+	Stream string `json:"stream"` // stdout or stderr
+	Text   string `json:"text"`
+}
+
+// HealthProbe is one run of a container's healthcheck.
+type HealthProbe struct {
+	ExitCode int       `json:"exit_code"`
+	Output   string    `json:"output"`
+	End      time.Time `json:"end,omitzero"`
+}
+
+// Ran is how long the container ran before this death, 0 when unknown.
+func (e *Evidence) Ran() time.Duration {
+	if e == nil || e.StartedAt.IsZero() || e.FinishedAt.Before(e.StartedAt) {
+		return 0
+	}
+	return e.FinishedAt.Sub(e.StartedAt)
 }
 
 // Key identifies an event for de-duplication: the daemon replays events

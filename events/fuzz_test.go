@@ -3,7 +3,10 @@ package events
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/whalewatch/whalewatch/event"
 )
@@ -34,6 +37,46 @@ func FuzzReadAndReplay(f *testing.F) {
 					t.Errorf("daemon attribute %q taken for a label", k)
 				}
 			}
+		}
+	})
+}
+
+// Whatever a container writes, its evidence lines are valid UTF-8 without
+// escape sequences or control characters, each within its bound and all
+// within theirs. (The frames around the output are the daemon's, which is
+// trusted; the output inside them is the container's.)
+func FuzzLogsEvidence(f *testing.F) {
+	f.Add([]byte("hello\n\x1b[31mfail\n"), false, uint8(3))
+	f.Add([]byte("password=x\r\n\x1b]0;t\x07ok\xff\n"), true, uint8(0))
+	f.Fuzz(func(t *testing.T, output []byte, tty bool, cut uint8) {
+		data := output
+		if !tty {
+			// Framed as the daemon does, in chunks of cut+1 bytes, the
+			// streams taking turns.
+			var chunks [][2]string
+			for i := 0; i < len(output); i += int(cut) + 1 {
+				stream := [2]string{"stdout", "stderr"}[len(chunks)%2]
+				chunks = append(chunks, [2]string{stream, string(output[i:min(len(output), i+int(cut)+1)])})
+			}
+			data = multiplexed(chunks...)
+		}
+		lines, _ := splitLogs(bytes.NewReader(data), tty)
+		lines, _ = boundLines(lines, 20)
+		total := 0
+		for _, l := range lines {
+			total += len(l.Text)
+			if !utf8.ValidString(l.Text) || utf8.RuneCountInString(l.Text) > maxEvidenceLine {
+				t.Errorf("line %q: invalid or too long", l.Text)
+			}
+			if strings.ContainsFunc(l.Text, unicode.IsControl) {
+				t.Errorf("line %q holds a control character", l.Text)
+			}
+			if l.Stream != "stdout" && l.Stream != "stderr" {
+				t.Errorf("stream %q", l.Stream)
+			}
+		}
+		if len(lines) > 20 || total > maxEvidenceLogs {
+			t.Errorf("%d lines, %d bytes: over the bounds", len(lines), total)
 		}
 	})
 }

@@ -22,6 +22,7 @@ const (
 	purposeOOM       = "oom"       // a SIGKILL death: was it the kernel?
 	purposeShadowed  = "shadowed"  // a label shadows the exit code: what was it?
 	purposeReconcile = "reconcile" // found dead after a gap: how did it end?
+	purposeEvidence  = "evidence"  // a death or unhealthy container: the crash card's facts
 )
 
 type inspectJob struct {
@@ -29,12 +30,16 @@ type inspectJob struct {
 	purpose string
 	seq     uint64
 	known   event.Container // purposeReconcile: what we knew of it
+	// evidence: gather the crash card's facts about head too.
+	evidence bool
+	head     event.Event
 }
 
 type inspectResult struct {
-	job   inspectJob
-	state *container.State
-	err   error
+	job      inspectJob
+	state    *container.State
+	evidence *event.Evidence
+	err      error
 }
 
 // held are a container's events waiting behind one that needs settling;
@@ -44,6 +49,7 @@ type held struct {
 	oomUntil time.Time // the head waits for its oom event until then
 	job      uint64    // the head's inspect in flight, 0 when none
 	shadowed []string  // the head's attributes that a label shadows
+	evidence bool      // the head waits for its crash card's facts
 }
 
 // inspector settles the events that the stream alone cannot: it inspects
@@ -80,11 +86,14 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 		head.OOMKilled = true
 		h.oomUntil, h.job = time.Time{}, 0
 		in.src.emit(out, st, ev)
-		if len(h.shadowed) == 0 {
+		switch {
+		case len(h.shadowed) > 0:
+			in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
+		case h.evidence:
+			in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
+		default:
 			in.release(ctx, out, st, ev.ActorID)
-			return
 		}
-		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		return
 	}
 	h.events = append(h.events, ev)
@@ -109,12 +118,17 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 			in.src.emit(out, st, ev)
 			return
 		}
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed}
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: in.src.Evidence.wants(ev)}
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		return
 	}
 	if mayBeOOM(ev) {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.OOMWait)}
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.OOMWait), evidence: in.src.Evidence.wants(ev)}
+		return
+	}
+	if in.src.Evidence.wants(ev) {
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, evidence: true}
+		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
 		return
 	}
 	in.src.emit(out, st, ev)
@@ -141,6 +155,7 @@ func (in *inspector) start(ctx context.Context, job inspectJob) {
 	job.seq = in.seq
 	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile {
 		h.job = job.seq
+		job.evidence, job.head = h.evidence, h.events[0]
 	}
 	if in.closing {
 		return
@@ -169,10 +184,20 @@ func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult 
 	if err == nil && res.Container.State == nil {
 		err = errNoState
 	}
-	if err != nil {
-		return inspectResult{job: job, err: err}
+	r := inspectResult{job: job, err: err}
+	if err == nil {
+		r.state = res.Container.State
 	}
-	return inspectResult{job: job, state: res.Container.State}
+	if job.purpose == purposeReconcile {
+		job.head = in.reconciledDeath(r)
+		job.evidence = in.src.Evidence.wants(job.head)
+	}
+	if job.evidence {
+		// The logs get their own time: an inspect that took long must not
+		// leave them none.
+		r.evidence = in.src.gatherEvidence(context.WithoutCancel(ctx), job.head, res.Container, err)
+	}
+	return r
 }
 
 var errNoState = errors.New("inspect returned no state")
@@ -184,7 +209,10 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		in.src.Log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
 	}
 	if r.job.purpose == purposeReconcile {
-		in.src.emit(out, st, in.reconciledDeath(r))
+		death := in.reconciledDeath(r)
+		death.Evidence = r.evidence
+		in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
+		in.src.emit(out, st, death)
 		delete(st.running, r.job.id)
 		return
 	}
@@ -197,8 +225,11 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 	if r.job.purpose == purposeShadowed {
 		settleShadowed(head, h.shadowed, r)
 	}
-	if r.state != nil && r.state.OOMKilled {
+	if r.state != nil && r.state.OOMKilled && head.Action == "die" {
 		head.OOMKilled = true
+	}
+	if r.evidence != nil {
+		head.Evidence = r.evidence
 	}
 	in.release(ctx, out, st, r.job.id)
 }
@@ -251,12 +282,16 @@ func (in *inspector) settleAll(ctx context.Context, out chan<- event.Item, st *s
 	for len(in.held) > 0 {
 		for id, h := range in.held {
 			purpose := purposeOOM
-			if len(h.shadowed) > 0 {
+			switch {
+			case len(h.shadowed) > 0:
 				purpose = purposeShadowed
+			case h.oomUntil.IsZero() && h.evidence:
+				purpose = purposeEvidence
 			}
 			in.seq++
 			h.job, h.oomUntil = in.seq, time.Time{}
-			in.settled(ctx, out, st, in.inspect(ctx, inspectJob{id: id, purpose: purpose, seq: in.seq}))
+			job := inspectJob{id: id, purpose: purpose, seq: in.seq, evidence: h.evidence, head: h.events[0]}
+			in.settled(ctx, out, st, in.inspect(ctx, job))
 		}
 	}
 }
@@ -288,6 +323,5 @@ func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 	// it followed), never from when it was found: a second look after a
 	// crash names it the same, so its notification keeps its id.
 	ev.Time = time.Unix(0, ev.TimeNano).UTC()
-	in.src.Log.Info("container died while the stream was down", "container", c.Name, "exit_code", ev.ExitCode)
 	return ev
 }

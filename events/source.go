@@ -25,6 +25,7 @@ type Docker interface {
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
 	NodeInspect(ctx context.Context, nodeID string, options client.NodeInspectOptions) (client.NodeInspectResult, error)
 }
@@ -81,6 +82,10 @@ type Source struct {
 	// beside the stream reader, so this fits a busy host, not the
 	// daemon's patience with slow readers.
 	InspectTimeout time.Duration
+
+	// Evidence: which deaths and unhealthy containers get a crash card's
+	// facts (inspect and last lines of output), gathered beside the reader.
+	Evidence EvidenceOptions
 
 	// restored is what an earlier run knew running at Since; the first
 	// connect reconciles against it as after a reconnect.

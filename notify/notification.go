@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,41 @@ type Notification struct {
 	// Group is set on messages that stand for several matches (grouping,
 	// crash loops); destinations that can update a message in place do.
 	Group *Group `json:"group,omitempty"`
+	// Incident is set on messages about one container's problem, from the
+	// first alert to its resolution; Slack edits one message for it.
+	Incident *Incident `json:"incident,omitempty"`
+	// Owner is the Slack user (U…/W…) or user group (S…) ID that the
+	// container's whalewatch.owner label names, checked to be an ID.
+	Owner string `json:"owner,omitempty"`
+	// Link is LINK_TEMPLATE rendered for the event (logs, dashboards).
+	Link string `json:"link,omitempty"`
+}
+
+// ownerID is what an owner must look like: a Slack user (U…, W…) or user
+// group (S…) ID; anything else is text a label made up, never mentioned.
+var ownerID = regexp.MustCompile(`^[UWS][A-Z0-9]{2,20}$`)
+
+// ValidOwner tells whether s may be mentioned as a card's owner.
+func ValidOwner(s string) bool { return ownerID.MatchString(s) }
+
+// Incident statuses.
+const (
+	Firing   = "firing"
+	Looping  = "looping"
+	Resolved = "resolved"
+)
+
+// Incident is one container's problem: opened by its first alert,
+// updated by the next ones, resolved when the container has run (and, if
+// it has a healthcheck, been healthy) for a while, or was removed.
+type Incident struct {
+	ID     string `json:"id"`     // stable from the first alert to the resolution
+	Status string `json:"status"` // Firing, Looping or Resolved
+	Seq    int    `json:"seq"`    // 1 for the message that opened it, then 2, 3 …
+	// Alerts counts the alerts in it so far (deaths, unhealthy reports).
+	Alerts     int       `json:"alerts"`
+	OpenedAt   time.Time `json:"opened_at"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 }
 
 // UpgradeFormat1 rewrites an outbox entry of state format 1, when a
@@ -216,6 +252,23 @@ func (n Notification) Fields() []Field {
 	}
 	add("Host", ev.Host)
 	add("Compose", composeName(ev.Labels))
+	if e := ev.Evidence; e != nil {
+		if ran := e.Ran(); ran >= time.Second {
+			add("Ran for", ran.Round(time.Second).String())
+		} else if ran > 0 {
+			add("Ran for", ran.Round(time.Millisecond).String())
+		}
+		if e.RestartCount > 0 {
+			add("Restarts", strconv.Itoa(e.RestartCount))
+		}
+		if e.OOMKilled && !ev.OOMKilled {
+			add("OOM killed", "yes")
+		}
+		add("Image ID", shortDigest(e.ImageID))
+	}
+	if inc := n.Incident; inc != nil {
+		add("Incident", inc.Status+" · "+plural(inc.Alerts, "alert")+" since "+inc.OpenedAt.UTC().Format("15:04:05 UTC"))
+	}
 	for k, v := range sortedLabels(ev.Labels) {
 		if k != ComposeProject && k != composeService {
 			add(k, v)
@@ -238,4 +291,76 @@ func composeName(labels map[string]string) string {
 	default:
 		return p + s
 	}
+}
+
+func shortDigest(d string) string {
+	algo, hex, ok := strings.Cut(d, ":")
+	if !ok || len(hex) < 12 {
+		return d
+	}
+	return algo + ":" + hex[:12]
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}
+
+// LogText is the evidence's lines of output, each marked with its stream
+// ("err|" for stderr), and a note when there are none or some were cut.
+func (n Notification) LogText() string {
+	e := n.Event.Evidence
+	if e == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, l := range e.Logs {
+		mark := "out| "
+		if l.Stream == "stderr" {
+			mark = "err| "
+		}
+		b.WriteString(mark + l.Text + "\n")
+	}
+	if e.LogsNote != "" {
+		b.WriteString("(output " + e.LogsNote + ")\n")
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// ProbeText is the output of the last healthcheck probes, newest last.
+func (n Notification) ProbeText() string {
+	e := n.Event.Evidence
+	if e == nil || len(e.Health) == 0 || n.Event.Action != "health_status" {
+		return ""
+	}
+	var parts []string
+	for _, p := range e.Health {
+		parts = append(parts, fmt.Sprintf("exit %d: %s", p.ExitCode, p.Output))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// PlainText is the whole card as plain text, for destinations that show
+// text only (email, ntfy, chat services through shoutrrr).
+func (n Notification) PlainText() string {
+	var b strings.Builder
+	b.WriteString(n.Rule + ": " + n.Summary() + "\n")
+	for _, f := range n.Fields() {
+		b.WriteString(f.Name + ": " + f.Value + "\n")
+	}
+	if n.Owner != "" {
+		b.WriteString("Owner: " + n.Owner + "\n")
+	}
+	if probes := n.ProbeText(); probes != "" {
+		b.WriteString("\nHealthcheck output:\n" + probes + "\n")
+	}
+	if logs := n.LogText(); logs != "" {
+		b.WriteString("\nLast output:\n" + logs + "\n")
+	}
+	if n.Link != "" {
+		b.WriteString("\nMore: " + n.Link + "\n")
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"text/template"
 	"time"
 
@@ -120,18 +121,45 @@ func compileRule(s Spec) (*Rule, error) {
 	}
 	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, GroupWindow: s.GroupWindow, Cooldown: s.Cooldown, program: program}
 	if s.Template != "" {
-		r.template, err = template.New(s.Name).Option("missingkey=error").Funcs(template.FuncMap{
-			"exitMeaning": event.ExitMeaning,
-		}).Parse(s.Template)
-		if err != nil {
-			return nil, &CompileError{Rule: s.Name, Variable: "RULE_" + s.Name + "_TEMPLATE", Err: err}
-		}
-		// Fields that do not exist fail here, not at the first event.
-		if _, err := r.render(Env{}); err != nil {
+		if r.template, err = ParseTemplate(s.Name, s.Template); err != nil {
 			return nil, &CompileError{Rule: s.Name, Variable: "RULE_" + s.Name + "_TEMPLATE", Err: err}
 		}
 	}
 	return r, nil
+}
+
+// ParseTemplate parses a text/template over the rule environment (Env).
+// Fields that do not exist fail here, not at the first event.
+func ParseTemplate(name, text string) (*template.Template, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
+		"exitMeaning": event.ExitMeaning,
+	}).Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Execute(io.Discard, Env{}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Render executes a template made by ParseTemplate for ev.
+func Render(t *template.Template, ev event.Event) (string, error) {
+	var b bytes.Buffer
+	err := t.Execute(&b, NewEnv(ev))
+	return b.String(), err
+}
+
+// Wanted says whether any rule matches ev. Unlike Match it is safe to
+// call from other goroutines (each call has its own VM) and renders nothing.
+func (e *Engine) Wanted(ev event.Event) bool {
+	env := NewEnv(ev)
+	for _, r := range e.rules {
+		if out, err := expr.Run(r.program, env); err == nil && out == true {
+			return true
+		}
+	}
+	return false
 }
 
 // Rules lists the compiled rules in order.

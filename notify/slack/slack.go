@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -70,9 +71,10 @@ func NewBot(token, channel, apiURL string, client *http.Client, ws *Workspace, t
 // Notify posts n with Block Kit and a plain fallback text, or updates its
 // group's message.
 func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
-	if n.Group != nil && n.Group.Seq > 1 {
-		if first, ok := b.threads.Thread(n.Group.Key); ok {
-			return b.update(ctx, first, n)
+	keys := threadKeys(n)
+	if len(keys) > 0 && !first(n) {
+		if root, ok := b.threads.Thread(keys[0]); ok {
+			return b.update(ctx, root, n)
 		}
 	}
 	if err := b.pace.Wait(ctx); err != nil {
@@ -81,22 +83,54 @@ func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
 	channel, ts, err := b.api.PostMessageContext(ctx, b.channel,
 		slack.MsgOptionText(FallbackText(n), false),
 		slack.MsgOptionBlocks(Blocks(n)...))
-	if err == nil && n.Group != nil {
-		if serr := b.threads.SaveThread(n.Group.Key, state.Thread{Channel: channel, TS: ts, At: time.Now()}); serr != nil {
+	if err != nil {
+		return Classify(err)
+	}
+	for _, key := range keys {
+		if serr := b.threads.SaveThread(key, state.Thread{Channel: channel, TS: ts, At: time.Now()}); serr != nil {
 			// Posted all the same; later updates become new messages.
 			return false, fmt.Errorf("posted, but cannot remember the message for updates: %w", serr)
 		}
 	}
-	return Classify(err)
+	if logs, ok := fullLogs(n); ok {
+		// The card shows the last lines; the thread has them all. Posted
+		// once: a retry would post the card again.
+		_ = b.pace.Wait(ctx)
+		_, _, _ = b.api.PostMessageContext(ctx, channel, slack.MsgOptionTS(ts),
+			slack.MsgOptionText("Last output of "+escape(notify.NameOrID(n.Event)), false), slack.MsgOptionBlocks(logs...))
+	}
+	return false, nil
 }
 
-// update edits a group's message with the summary and puts what is new
-// into its thread. Retrying repeats both, which only edits again.
-func (b *Bot) update(ctx context.Context, first state.Thread, n notify.Notification) (bool, error) {
+// threadKeys name the message that later messages about the same thing
+// edit: its incident's, and its group's.
+func threadKeys(n notify.Notification) []string {
+	var keys []string
+	if n.Incident != nil {
+		keys = append(keys, n.Incident.ID)
+	}
+	if n.Group != nil {
+		keys = append(keys, n.Group.Key)
+	}
+	return keys
+}
+
+// first: n opens its incident, or (without one) its group.
+func first(n notify.Notification) bool {
+	if n.Incident != nil {
+		return n.Incident.Seq == 1
+	}
+	return n.Group == nil || n.Group.Seq == 1
+}
+
+// update edits the root message with n and puts n into its thread: the
+// whole card for an incident's news, the summary for a group's. Retrying
+// repeats both, which only edits again.
+func (b *Bot) update(ctx context.Context, root state.Thread, n notify.Notification) (bool, error) {
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
-	_, _, _, err := b.api.UpdateMessageContext(ctx, first.Channel, first.TS,
+	_, _, _, err := b.api.UpdateMessageContext(ctx, root.Channel, root.TS,
 		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(Blocks(n)...))
 	if err != nil {
 		return Classify(err)
@@ -104,8 +138,13 @@ func (b *Bot) update(ctx context.Context, first state.Thread, n notify.Notificat
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
-	_, _, err = b.api.PostMessageContext(ctx, first.Channel, slack.MsgOptionTS(first.TS),
-		slack.MsgOptionText(escape(truncate(n.Summary(), maxSection/escapeGrowth)), false))
+	reply := []slack.MsgOption{slack.MsgOptionTS(root.TS), slack.MsgOptionText(escape(truncate(n.Summary(), maxSection/escapeGrowth)), false)}
+	if n.Incident != nil {
+		details := n
+		details.Actions = nil // the buttons live on the root message
+		reply = append(reply, slack.MsgOptionBlocks(Blocks(details)...))
+	}
+	_, _, err = b.api.PostMessageContext(ctx, root.Channel, reply...)
 	return Classify(err)
 }
 
@@ -193,9 +232,21 @@ func Blocks(n notify.Notification) []slack.Block {
 	}
 	summary := slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
 		escape(truncate(n.Summary(), maxSection/escapeGrowth)), false, false), fields, nil)
-	ctx := slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
-		escape(fmt.Sprintf("%s · %s · rule %s", n.Event.Time.Format(time.RFC3339), n.Event.Host, n.Rule)), false, false))
-	blocks := []slack.Block{header, summary, ctx}
+	footer := escape(fmt.Sprintf("%s · %s · rule %s", n.Event.Time.Format(time.RFC3339), n.Event.Host, n.Rule))
+	if notify.ValidOwner(n.Owner) {
+		footer += " · owner " + mention(n.Owner)
+	}
+	if link := linkURL(n.Link); link != "" {
+		footer += " · <" + link + "|Open logs>"
+	}
+	blocks := []slack.Block{header, summary}
+	if probes := n.ProbeText(); probes != "" {
+		blocks = append(blocks, codeSection("Healthcheck output", lastThatFits(probes)))
+	}
+	if logs := n.LogText(); logs != "" {
+		blocks = append(blocks, codeSection("Last output", lastThatFits(logs)))
+	}
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, footer, false, false)))
 	if len(n.Actions) > 0 {
 		blocks = append(blocks, actionBlock(n.Actions))
 	}
@@ -239,6 +290,14 @@ func title(n notify.Notification) string {
 }
 
 func icon(n notify.Notification) string {
+	if n.Incident != nil {
+		switch n.Incident.Status {
+		case notify.Resolved:
+			return "✅"
+		case notify.Looping:
+			return "🔁"
+		}
+	}
 	switch n.Event.Action {
 	case "die", "oom":
 		return "🔴"
@@ -258,4 +317,72 @@ func truncate(s string, max int) string {
 	}
 	r := []rune(s)
 	return string(r[:max-1]) + "…"
+}
+
+// mention is the mrkdwn that notifies an owner: a user or a user group.
+func mention(id string) string {
+	if strings.HasPrefix(id, "S") {
+		return "<!subteam^" + id + ">"
+	}
+	return "<@" + id + ">"
+}
+
+// linkURL makes a link safe inside <url|text>: http(s) only, and none of
+// the characters that would end the link early.
+func linkURL(link string) string {
+	if !strings.HasPrefix(link, "https://") && !strings.HasPrefix(link, "http://") {
+		return ""
+	}
+	return strings.NewReplacer("|", "%7C", "<", "%3C", ">", "%3E", " ", "%20", "\n", "", "\r", "").Replace(link)
+}
+
+// maxCode is the escaped text a code section may hold: Slack's section
+// limit less the title and the fences.
+const maxCode = maxSection - 100
+
+func codeSection(title, text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
+		"*"+title+"*\n```"+text+"```", false, false), nil, nil)
+}
+
+// lastThatFits is the escaped text, or its last lines that fit a code
+// section with a pointer to the thread where the rest is.
+func lastThatFits(text string) string {
+	escaped := escape(text)
+	if len(escaped) <= maxCode {
+		return escaped
+	}
+	lines := strings.Split(text, "\n")
+	kept, size := []string{}, 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := escape(lines[i])
+		if size+len(line)+1 > maxCode-60 {
+			break
+		}
+		kept = append([]string{line}, kept...)
+		size += len(line) + 1
+	}
+	return "(earlier lines in the thread)\n" + strings.Join(kept, "\n")
+}
+
+// fullLogs are the blocks of a thread reply with all the output, when the
+// card could show only its end.
+func fullLogs(n notify.Notification) ([]slack.Block, bool) {
+	text := n.LogText()
+	if len(escape(text)) <= maxCode {
+		return nil, false
+	}
+	var blocks []slack.Block
+	var chunk []string
+	size := 0
+	for _, line := range strings.Split(text, "\n") {
+		line = escape(line)
+		if size+len(line)+1 > maxCode && len(chunk) > 0 {
+			blocks = append(blocks, codeSection("Output", strings.Join(chunk, "\n")))
+			chunk, size = nil, 0
+		}
+		chunk = append(chunk, truncate(line, maxCode))
+		size += len(line) + 1
+	}
+	return append(blocks, codeSection("Output", strings.Join(chunk, "\n"))), true
 }

@@ -25,6 +25,18 @@ func (s *Notifier) Notify(_ context.Context, n notify.Notification) (bool, error
 	for _, f := range n.Fields() {
 		fmt.Fprintf(&b, " %s=%q", strings.ToLower(strings.ReplaceAll(f.Name, " ", "_")), f.Value)
 	}
+	// The card's evidence, compact: the last line of output and of the
+	// last probe (the whole card goes to the other destinations).
+	if e := n.Event.Evidence; e != nil && len(e.Logs) > 0 {
+		last := e.Logs[len(e.Logs)-1]
+		fmt.Fprintf(&b, " last_output=%q", last.Stream+": "+last.Text)
+	}
+	if probes := n.ProbeText(); probes != "" {
+		fmt.Fprintf(&b, " probe=%q", probes[strings.LastIndex(probes, "\n")+1:])
+	}
+	if n.Link != "" {
+		fmt.Fprintf(&b, " link=%q", n.Link)
+	}
 	b.WriteByte('\n')
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -25,7 +25,7 @@ func FuzzWebhookBodyIsValidJSON(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	templated, err := webhook.New(webhook.Config{URL: srv.URL, Template: `{"text": "{{.summary}}", "who": "{{.name}}", "code": {{.exit_code}}}`}, srv.Client())
+	templated, err := webhook.New(webhook.Config{URL: srv.URL, Template: `{"text": "{{.summary}}", "who": "{{.name}}", "code": {{.exit_code}}, "card": "{{.card}}", "first": "{{with .evidence}}{{range .logs}}{{.text}}{{end}}{{end}}"}`}, srv.Client())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -33,7 +33,8 @@ func FuzzWebhookBodyIsValidJSON(f *testing.F) {
 	f.Add("\x00\xff\u2028", `{{.}}`, `","x":"`)
 	f.Fuzz(func(t *testing.T, name, image, label string) {
 		n := notify.New("CRASHED", "", event.Event{Type: "container", Action: "die", Name: name, Image: image, ExitCode: 3,
-			Labels: map[string]string{"team": label}, Attributes: map[string]string{"exitCode": "3"}}, []string{"team"})
+			Labels: map[string]string{"team": label}, Attributes: map[string]string{"exitCode": "3"},
+			Evidence: &event.Evidence{Logs: []event.LogLine{{Stream: "stderr", Text: label}}}}, []string{"team"})
 		for _, w := range []*webhook.Notifier{plain, templated} {
 			if _, err := w.Notify(context.Background(), n); err != nil {
 				t.Fatalf("notify: %v", err)

@@ -25,14 +25,18 @@ import (
 
 // Payload is the documented default JSON body.
 type Payload struct {
-	ID          string            `json:"id"`
-	Rule        string            `json:"rule"`
-	Summary     string            `json:"summary"`
-	Host        string            `json:"host"`
-	Time        time.Time         `json:"time"`
-	Type        string            `json:"type"`
-	Action      string            `json:"action"`
-	Status      string            `json:"status,omitempty"`
+	ID      string    `json:"id"`
+	Rule    string    `json:"rule"`
+	Summary string    `json:"summary"`
+	Host    string    `json:"host"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Action  string    `json:"action"`
+	// Status is "firing", or "resolved" for the message that resolves an
+	// incident (as Alertmanager's webhook says it).
+	Status string `json:"status"`
+	// EventStatus is the part of the Docker action after ": ", e.g. "unhealthy".
+	EventStatus string            `json:"event_status,omitempty"`
 	ActorID     string            `json:"actor_id"`
 	Name        string            `json:"name,omitempty"`
 	Image       string            `json:"image,omitempty"`
@@ -45,6 +49,17 @@ type Payload struct {
 	Reconciled  bool              `json:"reconciled"`
 	// Group is set when the message stands for several matches.
 	Group *notify.Group `json:"group,omitempty"`
+	// Incident ties the messages about one container's problem together,
+	// from the first alert to the resolution, under one stable id.
+	Incident *notify.Incident `json:"incident,omitempty"`
+	// Evidence is the crash card: last output, healthcheck probes,
+	// restarts, run time, image digest.
+	Evidence *event.Evidence `json:"evidence,omitempty"`
+	Owner    string          `json:"owner,omitempty"` // whalewatch.owner: a Slack user or group ID
+	Link     string          `json:"link,omitempty"`  // LINK_TEMPLATE's link
+	// Card is the whole notification as plain text (for chat webhooks
+	// whose body is one text field).
+	Card string `json:"card"`
 }
 
 // NewPayload builds the default body of n.
@@ -52,9 +67,13 @@ func NewPayload(n notify.Notification) Payload {
 	ev := n.Event
 	p := Payload{
 		ID: n.ID, Rule: n.Rule, Summary: n.Summary(), Host: ev.Host, Time: ev.Time,
-		Type: ev.Type, Action: ev.Action, Status: ev.Status, ActorID: ev.ActorID,
+		Type: ev.Type, Action: ev.Action, Status: notify.Firing, EventStatus: ev.Status, ActorID: ev.ActorID,
 		Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Attributes: ev.Attributes,
 		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled, Group: n.Group,
+		Incident: n.Incident, Evidence: ev.Evidence, Owner: n.Owner, Link: n.Link, Card: n.PlainText(),
+	}
+	if n.Incident != nil && n.Incident.Status == notify.Resolved {
+		p.Status = notify.Resolved
 	}
 	if ev.ExitCode >= 0 {
 		code := ev.ExitCode
@@ -239,6 +258,10 @@ func escapeStrings(v any) any {
 	case map[string]any:
 		for k, e := range x {
 			x[k] = escapeStrings(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = escapeStrings(e)
 		}
 	}
 	return v

@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testprog exit N | sleep | stubborn | oom | healthy | unhealthy | log N")
+		fmt.Fprintln(os.Stderr, "usage: testprog exit N | say TEXT N | flaky N | sleep | stubborn | oom | healthy | unhealthy | log N")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -24,6 +24,21 @@ func main() {
 			time.Sleep(d)
 		}
 		os.Exit(code)
+	case "say": // a line on stdout, TEXT on stderr, then exit N
+		fmt.Println("starting up")
+		fmt.Fprintln(os.Stderr, os.Args[2])
+		code, _ := strconv.Atoi(os.Args[3])
+		os.Exit(code)
+	case "flaky": // crash on the first N runs (counted in the container's own file), then stay up
+		n, _ := strconv.Atoi(os.Args[2])
+		runs, _ := os.ReadFile("/runs")
+		_ = os.WriteFile("/runs", append(runs, '.'), 0o644)
+		if len(runs) < n {
+			fmt.Fprintf(os.Stderr, "flaky: crash %d of %d\n", len(runs)+1, n)
+			os.Exit(1)
+		}
+		fmt.Println("flaky: up for good")
+		time.Sleep(time.Hour)
 	case "sleep": // run until stopped; exit 0 on SIGTERM like a good service
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -44,6 +59,7 @@ func main() {
 	case "healthy":
 		os.Exit(0)
 	case "unhealthy":
+		fmt.Println("probe: backend unreachable at 127.0.0.1:5432")
 		os.Exit(1)
 	case "log": // print N numbered lines, then sleep
 		n, _ := strconv.Atoi(os.Args[2])

@@ -1,0 +1,151 @@
+package alert
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/notify"
+)
+
+// ResolvedRule names the messages that resolve an incident.
+const ResolvedRule = "RESOLVED"
+
+// incidents keep one incident per container with a problem: its alerts
+// carry the incident, and it resolves once the container has been up (and
+// healthy, if it reports health) for resolveAfter, or was removed. Its
+// exported fields are its persisted state.
+type incidents struct {
+	resolveAfter time.Duration
+
+	Open map[string]*incident `json:"open"` // host|container → its incident
+}
+
+type incident struct {
+	Info notify.Incident `json:"info"`
+	Last event.Event     `json:"last"` // the last alert's event (what the messages are about)
+	To   []string        `json:"to,omitempty"`
+	// UpSince is since when the container has been running (and healthy
+	// once it reported health); zero while it is down or unhealthy.
+	UpSince time.Time `json:"up_since,omitzero"`
+	// Health: the container reported health in this incident, so up
+	// means healthy, not only running.
+	Health bool `json:"health,omitempty"`
+}
+
+func newIncidents(resolveAfter time.Duration) *incidents {
+	return &incidents{resolveAfter: resolveAfter, Open: map[string]*incident{}}
+}
+
+// alert puts n (an alert about ev) into ev's container's incident, opening
+// one when there is none. It returns false for events that are not about
+// a container.
+func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, status string) bool {
+	if s.resolveAfter <= 0 || ev.Type != event.ContainerType || ev.ActorID == "" {
+		return false
+	}
+	key := loopKey(ev)
+	inc, ok := s.Open[key]
+	if !ok {
+		// Named after the alert that opened it: a replay after a crash
+		// opens the same incident.
+		inc = &incident{Info: notify.Incident{ID: "inc_" + groupID(key, n.ID)[4:], OpenedAt: ev.Time}, To: to}
+		s.Open[key] = inc
+		if ev.Action == "health_status" {
+			inc.Health = true // running, not healthy
+		}
+	}
+	inc.Info.Seq++
+	inc.Info.Alerts++
+	if status == notify.Looping || inc.Info.Status != notify.Looping {
+		inc.Info.Status = status
+	}
+	inc.Last = ev
+	inc.Last.Evidence = nil // on the alert; the state keeps what names the container
+	info := inc.Info
+	n.Incident = &info
+	return true
+}
+
+// observe follows what a container with an open incident does. Up time
+// counts from when whalewatch saw the start (or healthy), not from the
+// event's time: a stream that lags must not resolve an incident whose
+// next death is still on its way.
+func (s *incidents) observe(ev event.Event, now time.Time) (changed bool) {
+	inc, ok := s.Open[loopKey(ev)]
+	if !ok || ev.Type != event.ContainerType {
+		return false
+	}
+	switch {
+	case ev.Action == "start" && !inc.Health:
+		inc.UpSince = now
+	case ev.Action == "health_status":
+		inc.Health = true
+		inc.UpSince = time.Time{}
+		if ev.Status == "healthy" {
+			inc.UpSince = now
+		}
+	case ev.Action == "die" || ev.Action == "start":
+		inc.UpSince = time.Time{}
+	default:
+		return false
+	}
+	return true
+}
+
+// removed resolves the incident of a destroyed container; final, when
+// set, is the crash loop's last message, which then resolves it.
+func (s *incidents) removed(ev event.Event, final *notify.Notification, now time.Time) []notify.Outgoing {
+	key := loopKey(ev)
+	inc, ok := s.Open[key]
+	if !ok {
+		return nil
+	}
+	delete(s.Open, key)
+	if final != nil {
+		inc.resolve(now)
+		info := inc.Info
+		final.Incident = &info
+		return nil
+	}
+	return []notify.Outgoing{inc.resolution("was removed", now)}
+}
+
+// tick resolves the incidents whose container has been up long enough.
+func (s *incidents) tick(now time.Time, looping func(key string) bool) []notify.Outgoing {
+	var out []notify.Outgoing
+	for key, inc := range s.Open {
+		if inc.UpSince.IsZero() || now.Sub(inc.UpSince) < s.resolveAfter || looping(key) {
+			continue
+		}
+		delete(s.Open, key)
+		what := "has been running for " + s.resolveAfter.String()
+		if inc.Health {
+			what = "has been running and healthy for " + s.resolveAfter.String()
+		}
+		out = append(out, inc.resolution(what, now))
+	}
+	return out
+}
+
+func (inc *incident) resolve(now time.Time) {
+	inc.Info.Seq++
+	inc.Info.Status, inc.Info.ResolvedAt = notify.Resolved, now
+}
+
+// resolution is the message that closes the incident.
+func (inc *incident) resolution(what string, now time.Time) notify.Outgoing {
+	inc.resolve(now)
+	alerts := "1 alert"
+	if inc.Info.Alerts != 1 {
+		alerts = fmt.Sprintf("%d alerts", inc.Info.Alerts)
+	}
+	text := fmt.Sprintf("Resolved: container %s %s (%s in %s)", notify.NameOrID(inc.Last), what, alerts,
+		now.Sub(inc.Info.OpenedAt).Round(time.Second))
+	n := notify.New(ResolvedRule, text, inc.Last, nil)
+	n.ID = groupID(inc.Info.ID, "resolved")
+	n.Event.Action, n.Event.Status, n.Event.Evidence = "resolved", "", nil
+	info := inc.Info
+	n.Incident = &info
+	return notify.Outgoing{N: n, To: inc.To}
+}

@@ -1,0 +1,223 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/redact"
+)
+
+// LogsLabel set to "false" on a container keeps its output off its cards.
+const LogsLabel = "whalewatch.logs"
+
+// Bounds of the log evidence: a line, all lines, what is read from the daemon.
+const (
+	maxEvidenceLine   = 300
+	maxEvidenceLogs   = 4 << 10
+	maxLogsRead       = 1 << 20
+	maxHealthProbes   = 3
+	maxHealthOutput   = 500
+	evidenceLogsUntil = time.Second // a death's lines may be stamped just after its event
+)
+
+// EvidenceOptions say which events get a crash card's facts and how much
+// of the container's output comes with them.
+type EvidenceOptions struct {
+	// Wants picks the events that get evidence (deaths, unhealthy); nil: none.
+	Wants func(event.Event) bool
+	// LogLines is how many of the last lines of output to include; 0: none.
+	LogLines int
+	// LogsTimeout bounds reading the output (inspect has InspectTimeout).
+	LogsTimeout time.Duration
+}
+
+// wants says whether ev is held for evidence.
+func (o EvidenceOptions) wants(ev event.Event) bool {
+	if o.Wants == nil || ev.Type != event.ContainerType {
+		return false
+	}
+	if ev.Action != "die" && !(ev.Action == "health_status" && ev.Status == "unhealthy") {
+		return false
+	}
+	return o.Wants(ev)
+}
+
+// gatherEvidence makes a card's facts from an inspect and, unless turned
+// off, the container's last lines of output up to ev's time.
+func (s *Source) gatherEvidence(ctx context.Context, ev event.Event, ctr container.InspectResponse, inspectErr error) *event.Evidence {
+	e := &event.Evidence{}
+	if inspectErr != nil {
+		e.Error = inspectErr.Error()
+	}
+	if st := ctr.State; st != nil {
+		e.OOMKilled = st.OOMKilled
+		e.StartedAt, _ = time.Parse(time.RFC3339Nano, st.StartedAt)
+		e.FinishedAt, _ = time.Parse(time.RFC3339Nano, st.FinishedAt)
+		if ev.Action != "die" {
+			e.FinishedAt = time.Time{} // still running: its last end was an earlier run
+		}
+		if st.Health != nil {
+			e.Health = healthProbes(st.Health.Log)
+		}
+	}
+	e.RestartCount, e.ImageID = ctr.RestartCount, ctr.Image
+	switch {
+	case s.Evidence.LogLines <= 0:
+	case ev.Labels[LogsLabel] == "false":
+		e.LogsNote = "off for this container (" + LogsLabel + "=false)"
+	case inspectErr != nil:
+		e.LogsNote = "not read: the container could not be inspected"
+	default:
+		tty := ctr.Config != nil && ctr.Config.Tty
+		e.Logs, e.LogsNote = s.lastLines(ctx, ev, tty)
+	}
+	return e
+}
+
+// lastLines reads the container's last LogLines lines of output written
+// up to ev (and a second after), cleaned and bounded.
+func (s *Source) lastLines(ctx context.Context, ev event.Event, tty bool) ([]event.LogLine, string) {
+	ctx, cancel := context.WithTimeout(ctx, s.Evidence.LogsTimeout)
+	defer cancel()
+	until := ev.Time.Add(evidenceLogsUntil)
+	r, err := s.Docker.ContainerLogs(ctx, ev.ActorID, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(s.Evidence.LogLines),
+		Until: fmt.Sprintf("%d.%09d", until.Unix(), until.Nanosecond()),
+	})
+	if err != nil {
+		return nil, "could not be read: " + err.Error()
+	}
+	defer r.Close()
+	lines, err := splitLogs(io.LimitReader(r, maxLogsRead), tty)
+	lines, note := boundLines(lines, s.Evidence.LogLines)
+	if err != nil && ctx.Err() != nil {
+		note = strings.TrimPrefix(note+"; ", "; ") + fmt.Sprintf("reading stopped after %s", s.Evidence.LogsTimeout)
+	}
+	return lines, note
+}
+
+// splitLogs turns a logs stream into lines marked with their stream, in
+// the order written (a TTY container has one stream: stdout).
+func splitLogs(r io.Reader, tty bool) ([]event.LogLine, error) {
+	var lines []event.LogLine
+	stdout, stderr := &lineWriter{stream: "stdout", lines: &lines}, &lineWriter{stream: "stderr", lines: &lines}
+	var err error
+	if tty {
+		_, err = io.Copy(stdout, r)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, r)
+	}
+	stdout.flush()
+	stderr.flush()
+	return lines, err
+}
+
+// lineWriter cuts one stream into lines appended to a shared list.
+type lineWriter struct {
+	stream  string
+	partial []byte
+	lines   *[]event.LogLine
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		w.add(w.partial[:i])
+		w.partial = w.partial[i+1:]
+	}
+	if len(w.partial) > maxLogsRead {
+		w.flush() // a line without end: keep what fits
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() {
+	if len(w.partial) > 0 {
+		w.add(w.partial)
+		w.partial = nil
+	}
+}
+
+func (w *lineWriter) add(b []byte) {
+	*w.lines = append(*w.lines, event.LogLine{Stream: w.stream, Text: CleanLine(string(b))})
+}
+
+// ansi matches terminal escape sequences (colours, cursor moves, titles).
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?|\x1b[@-Z\\-_]`)
+
+// CleanLine makes one line of a container's output fit to show: escape
+// sequences and control characters out, valid UTF-8, credentials masked,
+// at most maxEvidenceLine characters.
+func CleanLine(s string) string {
+	s = ansi.ReplaceAllString(strings.ToValidUTF8(s, "?"), "")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return ' '
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
+			return -1
+		}
+		return r
+	}, s)
+	s = redact.Secrets(strings.TrimRight(s, " "))
+	if r := []rune(s); len(r) > maxEvidenceLine {
+		s = string(r[:maxEvidenceLine-1]) + "…"
+	}
+	return s
+}
+
+// boundLines keeps the last n lines within maxEvidenceLogs bytes and
+// says when it cut.
+func boundLines(lines []event.LogLine, n int) ([]event.LogLine, string) {
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	total, first := 0, len(lines)
+	for first > 0 && total+len(lines[first-1].Text) <= maxEvidenceLogs {
+		first--
+		total += len(lines[first].Text)
+	}
+	if first > 0 {
+		return lines[first:], fmt.Sprintf("cut to the last %d lines (%d KiB)", len(lines)-first, maxEvidenceLogs>>10)
+	}
+	return lines, ""
+}
+
+// healthProbes keeps the last probes of a healthcheck, their output cleaned.
+func healthProbes(log []*container.HealthcheckResult) []event.HealthProbe {
+	if len(log) > maxHealthProbes {
+		log = log[len(log)-maxHealthProbes:]
+	}
+	var probes []event.HealthProbe
+	for _, p := range log {
+		if p == nil {
+			continue
+		}
+		var out []string
+		for line := range strings.SplitSeq(strings.TrimSpace(p.Output), "\n") {
+			out = append(out, CleanLine(line))
+		}
+		text := strings.Join(out, "\n")
+		if len(text) > maxHealthOutput {
+			text = strings.ToValidUTF8(text[:maxHealthOutput], "") + "…"
+		}
+		probes = append(probes, event.HealthProbe{ExitCode: p.ExitCode, Output: text, End: p.End})
+	}
+	return probes
+}

@@ -1,0 +1,158 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+)
+
+func TestCleanLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"\x1b[31mERROR\x1b[0m: boom":          "ERROR: boom",
+		"\x1b]0;title\x07plain":               "plain",
+		"a\tb\rc\x00d":                        "a bcd",
+		"DB_PASSWORD=hunter2 connecting":      "DB_PASSWORD=[redacted] connecting",
+		"bad utf8 \xff end":                   "bad utf8 ? end",
+		strings.Repeat("x", 400):              strings.Repeat("x", 299) + "…",
+		"  trailing   ":                       "  trailing",
+		"<!channel> <@U123> stays text here ": "<!channel> <@U123> stays text here",
+	} {
+		if got := CleanLine(in); got != want {
+			t.Errorf("CleanLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// multiplexed frames lines the way the daemon does for a container without a TTY.
+func multiplexed(lines ...[2]string) []byte {
+	var buf bytes.Buffer
+	for _, l := range lines {
+		stream := stdcopy.Stdout
+		if l[0] == "stderr" {
+			stream = stdcopy.Stderr
+		}
+		header := [8]byte{byte(stream)}
+		binary.BigEndian.PutUint32(header[4:], uint32(len(l[1])))
+		buf.Write(header[:])
+		buf.WriteString(l[1])
+	}
+	return buf.Bytes()
+}
+
+func TestSplitLogsKeepsOrderAndStreams(t *testing.T) {
+	data := multiplexed([2]string{"stdout", "starting\npart"}, [2]string{"stderr", "fatal: no config\n"}, [2]string{"stdout", "ial line\n"})
+	lines, err := splitLogs(bytes.NewReader(data), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []event.LogLine{{Stream: "stdout", Text: "starting"}, {Stream: "stderr", Text: "fatal: no config"}, {Stream: "stdout", Text: "partial line"}}
+	if len(lines) != len(want) {
+		t.Fatalf("lines = %+v, want %+v", lines, want)
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d = %+v, want %+v", i, lines[i], want[i])
+		}
+	}
+}
+
+func TestBoundLinesKeepsTheLastWithinTheBudget(t *testing.T) {
+	var lines []event.LogLine
+	for range 100 {
+		lines = append(lines, event.LogLine{Stream: "stdout", Text: strings.Repeat("y", 200)})
+	}
+	got, note := boundLines(lines, 50)
+	if len(got) != maxEvidenceLogs/200 || note == "" {
+		t.Errorf("kept %d lines, note %q; want %d and a note", len(got), note, maxEvidenceLogs/200)
+	}
+	if got, note := boundLines(lines[:3], 20); len(got) != 3 || note != "" {
+		t.Errorf("short logs: kept %d, note %q", len(got), note)
+	}
+}
+
+// logsDocker answers inspect with a fixed container and logs with fixed
+// output; a container named in slow gets its logs only when its context ends.
+type logsDocker struct {
+	fakeDocker
+	ctr  container.InspectResponse
+	logs []byte
+	slow string
+}
+
+func (d *logsDocker) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	return client.ContainerInspectResult{Container: d.ctr}, nil
+}
+
+func (d *logsDocker) ContainerLogs(ctx context.Context, id string, _ client.ContainerLogsOptions) (client.ContainerLogsResult, error) {
+	if id == d.slow {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return io.NopCloser(bytes.NewReader(d.logs)), nil
+}
+
+func evidenceSource(t *testing.T, d *logsDocker) (*Source, chan event.Item) {
+	src := NewSource("h", d, quiet(), metrics.New())
+	src.Evidence = EvidenceOptions{Wants: func(event.Event) bool { return true }, LogLines: 20, LogsTimeout: time.Second}
+	return src, run(t, src, 64)
+}
+
+// A death comes with its facts: the last lines (streams marked), restart
+// count, how long it ran, the image digest. Another container's events are
+// not held up by a slow logs read, and the slow one still comes, without
+// its lines but saying why.
+func TestSourceGathersEvidenceBesideTheReader(t *testing.T) {
+	d := &logsDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)},
+		logs: multiplexed([2]string{"stdout", "listening on :8080\n"}, [2]string{"stderr", "panic: token=abc123 refused\n"}),
+		slow: "slow"}
+	d.ctr.State = &container.State{ExitCode: 3, StartedAt: "2026-11-29T10:00:00Z", FinishedAt: "2026-11-29T10:02:30Z"}
+	d.ctr.RestartCount, d.ctr.Image = 4, "sha256:abc"
+	_, out := evidenceSource(t, d)
+	d.messages <- msg("die", "slow", 1, map[string]string{"exitCode": "1"})
+	d.messages <- msg("die", "c1", 2, map[string]string{"exitCode": "3"})
+	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c1" })
+	if len(got) != 1 {
+		t.Fatalf("a slow logs read held up another container: %+v", got)
+	}
+	e := got[0].Evidence
+	if e == nil || len(e.Logs) != 2 || e.Logs[1] != (event.LogLine{Stream: "stderr", Text: "panic: token=[redacted] refused"}) {
+		t.Fatalf("evidence = %+v", e)
+	}
+	if e.RestartCount != 4 || e.ImageID != "sha256:abc" || e.Ran() != 150*time.Second {
+		t.Errorf("facts = %+v (ran %s)", e, e.Ran())
+	}
+	slow := until(t, out, func(ev event.Event) bool { return ev.ActorID == "slow" })[0]
+	if slow.Evidence == nil || len(slow.Evidence.Logs) != 0 || !strings.Contains(slow.Evidence.LogsNote, "could not be read") {
+		t.Errorf("slow container's evidence = %+v", slow.Evidence)
+	}
+}
+
+// whalewatch.logs=false keeps a container's output off its card; an
+// unhealthy container's card has its probe output.
+func TestSourceEvidenceHonoursLogsLabelAndCarriesProbes(t *testing.T) {
+	d := &logsDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, logs: multiplexed([2]string{"stdout", "secret stuff\n"})}
+	d.ctr.State = &container.State{Running: true, Health: &container.Health{Status: "unhealthy", Log: []*container.HealthcheckResult{
+		{ExitCode: 1, Output: "curl: (7) Failed to connect to localhost port 80\n"}}}}
+	_, out := evidenceSource(t, d)
+	d.messages <- msg("health_status: unhealthy", "c1", 1, map[string]string{"whalewatch.logs": "false"})
+	got := until(t, out, func(event.Event) bool { return true })[0]
+	e := got.Evidence
+	if e == nil || len(e.Logs) != 0 || !strings.Contains(e.LogsNote, "whalewatch.logs=false") {
+		t.Fatalf("evidence = %+v", e)
+	}
+	if len(e.Health) != 1 || e.Health[0].Output != "curl: (7) Failed to connect to localhost port 80" {
+		t.Errorf("probes = %+v", e.Health)
+	}
+}
