@@ -43,7 +43,13 @@ type Store interface {
 	// FirstUse records key until expires; false means it was already
 	// recorded: a replayed request.
 	FirstUse(key string, expires, now time.Time) (bool, error)
+	// AckThread records who acknowledged the alert message at channel/ts,
+	// so that later edits of the message keep saying so.
+	AckThread(channel, ts, user string, at time.Time) error
 }
+
+// MuteFor is how long the Mute button silences a container.
+const MuteFor = time.Hour
 
 // Offer returns the buttons an alert about t may carry: what the
 // container allows, for the situation. Who may click is checked on click.
@@ -70,6 +76,12 @@ func (s *Service) Offer(t Target, situation string) []Button {
 		add(Stop, "Stop", "Stop "+t.Name+"? It will stay stopped until started again.", true)
 		add(Restart, "Restart", "Restart "+t.Name+"?", false)
 	}
+	// Every alert about a container can be muted and acknowledged.
+	verbs = append(verbs, Mute, Ack)
+	if t.Name != "" && s.Mutes != nil {
+		add(Mute, "Mute 1h", "", false)
+	}
+	add(Ack, "Acknowledge", "", false)
 	return offer
 }
 
@@ -99,6 +111,10 @@ func (s *Service) click(ctx context.Context, caller Caller, token string, cb sla
 		s.reply(ctx, cb.ResponseURL, "⛔ This button was already used or has expired.", false)
 		return
 	}
+	if p.Verb == Mute || p.Verb == Ack {
+		s.clickAboutAlert(ctx, caller, token, p, cb)
+		return
+	}
 	t, err := s.targetByID(ctx, p.Host, p.ContainerID)
 	if err == nil {
 		err = s.Policy.Authorize(caller, p.Verb, t)
@@ -126,12 +142,70 @@ func (s *Service) click(ctx context.Context, caller Caller, token string, cb sla
 	s.markDone(ctx, cb, note)
 }
 
+// clickAboutAlert mutes the alert's container for MuteFor, or records who
+// acknowledged the alert; neither touches the container.
+func (s *Service) clickAboutAlert(ctx context.Context, caller Caller, token string, p pendingAction, cb slack.InteractionCallback) {
+	rights := Logs
+	if p.Verb == Mute {
+		rights = Stop
+	}
+	t := Target{ID: p.ContainerID, Name: p.Name, Host: p.Host}
+	err := s.Policy.AllowCaller(caller, rights)
+	if err == nil && !s.allowRate(caller.UserID) {
+		err = errRate
+	}
+	if err != nil {
+		if err := s.putBackButton(token, p); err != nil {
+			s.Log.Error("cannot keep a button for another click", "err", err)
+		}
+		s.audit(caller, p.Verb, t, "denied", err)
+		s.reply(ctx, cb.ResponseURL, "⛔ "+err.Error(), false)
+		return
+	}
+	now := time.Now().UTC()
+	var note string
+	switch p.Verb {
+	case Mute:
+		err = s.Mutes.SetMute(p.Name, now.Add(MuteFor))
+		note = fmt.Sprintf("🔇 <@%s> muted %s until %s", caller.UserID, code(p.Name), now.Add(MuteFor).Format("15:04 UTC"))
+	case Ack:
+		err = s.Store.AckThread(cb.Channel.ID, cb.Message.Timestamp, caller.UserID, now)
+		note = fmt.Sprintf("👀 Acknowledged by <@%s> at %s", caller.UserID, now.Format("15:04 UTC"))
+	}
+	s.audit(caller, p.Verb, t, outcome(err), err)
+	if err != nil {
+		s.reply(ctx, cb.ResponseURL, "❌ "+escape(err.Error()), false)
+		return
+	}
+	s.updateAlert(ctx, cb, note, actionIDPrefix+string(p.Verb))
+}
+
 // markDone updates the alert: the buttons go, a line says who did what.
 func (s *Service) markDone(ctx context.Context, cb slack.InteractionCallback, note string) {
+	s.updateAlert(ctx, cb, note, "")
+}
+
+// updateAlert edits the alert: a line says who did what, and the clicked
+// button goes ("" removes them all).
+func (s *Service) updateAlert(ctx context.Context, cb slack.InteractionCallback, note, clicked string) {
 	var blocks []slack.Block
 	for _, b := range cb.Message.Blocks.BlockSet {
-		if _, isActions := b.(*slack.ActionBlock); !isActions {
+		ab, isActions := b.(*slack.ActionBlock)
+		if !isActions {
 			blocks = append(blocks, b)
+			continue
+		}
+		if clicked == "" {
+			continue
+		}
+		var kept []slack.BlockElement
+		for _, e := range ab.Elements.ElementSet {
+			if button, ok := e.(*slack.ButtonBlockElement); !ok || button.ActionID != clicked {
+				kept = append(kept, e)
+			}
+		}
+		if len(kept) > 0 {
+			blocks = append(blocks, slack.NewActionBlock(ab.BlockID, kept...))
 		}
 	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, note, false, false)))

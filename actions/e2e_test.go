@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 	"github.com/whalewatch/whalewatch/internal/state"
@@ -331,7 +332,7 @@ func TestButtonFlow(t *testing.T) {
 	for _, b := range f.svc.Offer(actions.Target{ID: ct.ID, Name: ct.Name, Labels: allVerbs}, actions.SituationDied) {
 		n.Actions = append(n.Actions, notify.Action(b))
 	}
-	if len(n.Actions) != 1 || n.Actions[0].Label != "Start again" || len(n.Actions[0].Value) != 32 {
+	if len(n.Actions) != 2 || n.Actions[0].Label != "Start again" || len(n.Actions[0].Value) != 32 || n.Actions[1].ID != notify.AckActionID {
 		t.Fatalf("offer: %+v", n.Actions)
 	}
 	blocks := notifyslack.Blocks(n)
@@ -378,6 +379,71 @@ func TestButtonFlow(t *testing.T) {
 	}
 	if n := len(api.Calls("chat.update")); n != 1 { // the refusal's reply is the last thing its job does
 		t.Errorf("%d chat.update calls, want 1", n)
+	}
+}
+
+// Mute 1h and Acknowledge: the container allows no verb, yet every alert
+// about it offers both. A read-only user may acknowledge but not mute; the
+// acknowledgement is kept with the message (later edits keep it) and only
+// the clicked button goes; Mute silences the container's name for an hour.
+func TestMuteAndAcknowledgeButtons(t *testing.T) {
+	f := setup(t)
+	api := slackstub.New(t)
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	f.svc.Store, f.svc.Mutes = store, store
+	f.svc.Slack = slack.New("xoxb-test", slack.OptionAPIURL(api.APIURL()))
+	const ts = "1700000000.000200"
+	if err := store.SaveThread("inc_1", state.Thread{Channel: "COPS", TS: ts, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	n := notify.New("CRASHED", "", event.Event{Type: "container", Action: "die", Name: "quiet-web", ActorID: "abc", ExitCode: 3, Host: "h", Time: time.Now()}, nil)
+	for _, b := range f.svc.Offer(actions.Target{ID: "abc", Name: "quiet-web", Host: "h"}, actions.SituationDied) {
+		n.Actions = append(n.Actions, notify.Action(b))
+	}
+	if len(n.Actions) != 2 || n.Actions[0].Label != "Mute 1h" || n.Actions[1].Label != "Acknowledge" {
+		t.Fatalf("offer: %+v", n.Actions)
+	}
+	blocks := notifyslack.Blocks(n)
+	clicks := 0
+	click := func(user string, a notify.Action) {
+		clicks++
+		payload, _ := json.Marshal(map[string]any{
+			"type": "block_actions", "team": map[string]string{"id": "T1"}, "trigger_id": fmt.Sprint(clicks),
+			"user": map[string]string{"id": user, "name": strings.ToLower(user)}, "channel": map[string]string{"id": "COPS"},
+			"message":      map[string]any{"ts": ts, "text": "fallback", "blocks": blocks},
+			"response_url": f.replies.URL + "/response",
+			"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": a.ID, "value": a.Value, "type": "button"}},
+		})
+		if status, _ := f.post(t, "/slack/interactions", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil); status != 200 {
+			t.Fatalf("click: %d", status)
+		}
+	}
+	mute, ack := n.Actions[0], n.Actions[1]
+
+	click("UREAD", mute)
+	if msg := f.replies.wait(t, 1)[0]; msg.Text != "⛔ you are not allowed to do that" {
+		t.Errorf("read-only user's mute: %+v", msg)
+	}
+	click("UREAD", ack)
+	update := api.WaitCalls(t, "chat.update", 1, 20*time.Second)[0].Form.Get("blocks")
+	if !strings.Contains(update, `Acknowledged by \u003c@UREAD\u003e`) || strings.Contains(update, notify.AckActionID) || !strings.Contains(update, "Mute 1h") {
+		t.Errorf("after the ack: %s", update)
+	}
+	if th, _ := store.Thread("inc_1"); th.AckedBy != "UREAD" {
+		t.Errorf("ack not kept with the message: %+v", th)
+	}
+	click("UADMIN", mute) // the refused click left the button usable
+	api.WaitCalls(t, "chat.update", 2, 20*time.Second)
+	mutes, _ := store.Mutes(time.Now())
+	if until, ok := mutes["quiet-web"]; !ok || time.Until(until) < 59*time.Minute || time.Until(until) > time.Hour {
+		t.Errorf("mutes = %v; want quiet-web for an hour", mutes)
+	}
+	if !strings.Contains(f.log.String(), `"verb":"ack"`) || !strings.Contains(f.log.String(), `"verb":"mute"`) {
+		t.Errorf("clicks not audited: %s", f.log.String())
 	}
 }
 

@@ -24,10 +24,17 @@ const (
 )
 
 // Verbs lists every verb.
+// Verbs of the alert's own buttons: they touch no container, so no
+// container needs to allow them.
+const (
+	Mute Verb = "mute" // silence the container for an hour (the rights of stop)
+	Ack  Verb = "ack"  // acknowledge the alert (the rights of logs)
+)
+
 var Verbs = []Verb{Start, Stop, Restart, Logs}
 
 // mutating tells whether a verb changes a container.
-func (v Verb) mutating() bool { return v != Logs }
+func (v Verb) mutating() bool { return v != Logs && v != Ack }
 
 // ActionsLabel on a container lists the verbs allowed on it: "start,restart".
 const ActionsLabel = "whalewatch.actions"

@@ -122,6 +122,10 @@ type Group struct {
 	Final bool `json:"final,omitempty"`
 }
 
+// AckActionID is the action_id of the Acknowledge button (the actions
+// package makes it); once the message is acknowledged it is not offered again.
+const AckActionID = "whalewatch_ack"
+
 // Action is a button on a notification: clicking it asks whalewatch to act.
 type Action struct {
 	ID      string `json:"id"` // Slack action_id

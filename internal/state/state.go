@@ -448,6 +448,9 @@ type Thread struct {
 	Channel string    `json:"channel"`
 	TS      string    `json:"ts"`
 	At      time.Time `json:"at"`
+	// AckedBy is the Slack user who acknowledged the message, at AckedAt.
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
 }
 
 // threadTTL: groups older than this are no longer edited in place.
@@ -473,6 +476,38 @@ func (s *Store) SaveThread(group string, t Thread) error {
 			}
 		}
 		return b.Put([]byte(group), data)
+	})
+}
+
+// AckThread records who acknowledged the message at channel/ts, on every
+// group or incident it stands for.
+func (s *Store) AckThread(channel, ts, user string, at time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketThreads)
+		type change struct{ k, v []byte }
+		var changes []change
+		err := b.ForEach(func(k, v []byte) error {
+			var t Thread
+			if json.Unmarshal(v, &t) != nil || t.Channel != channel || t.TS != ts {
+				return nil
+			}
+			t.AckedBy, t.AckedAt = user, at
+			data, err := json.Marshal(t)
+			changes = append(changes, change{append([]byte(nil), k...), data})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			return errors.New("this alert is not kept for updates (older than a week, or not from a bot token)")
+		}
+		for _, c := range changes {
+			if err := b.Put(c.k, c.v); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -130,8 +131,16 @@ func (b *Bot) update(ctx context.Context, root state.Thread, n notify.Notificati
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
+	edit := n
+	var acked []slack.Block
+	if notify.ValidOwner(root.AckedBy) {
+		// Acknowledged: it stays so on every later edit, without the button.
+		edit.Actions = slices.DeleteFunc(slices.Clone(n.Actions), func(a notify.Action) bool { return a.ID == notify.AckActionID })
+		acked = append(acked, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+			fmt.Sprintf("👀 Acknowledged by <@%s> at %s", root.AckedBy, root.AckedAt.UTC().Format("15:04 UTC")), false, false)))
+	}
 	_, _, _, err := b.api.UpdateMessageContext(ctx, root.Channel, root.TS,
-		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(Blocks(n)...))
+		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(append(Blocks(edit), acked...)...))
 	if err != nil {
 		return Classify(err)
 	}

@@ -196,3 +196,46 @@ func TestBotUpdatesGroupsInPlace(t *testing.T) {
 		t.Errorf("thread reply: %v", posts[1].Form)
 	}
 }
+
+// An incident is one message: its next alert and its resolution edit it
+// (after a restart too: a new Bot on the same state file), their cards go
+// into its thread, and an acknowledgement stays on it without the button.
+func TestBotKeepsAnIncidentInOneMessage(t *testing.T) {
+	api := slackstub.New(t)
+	store := threads(t)
+	ack := notify.Action{ID: notify.AckActionID, Label: "Acknowledge", Value: "t"}
+	opened := crash("web-1")
+	opened.Incident = &notify.Incident{ID: "inc_1", Status: notify.Firing, Seq: 1, Alerts: 1}
+	opened.Actions = []notify.Action{ack}
+	again := crash("web-1")
+	again.Incident = &notify.Incident{ID: "inc_1", Status: notify.Firing, Seq: 2, Alerts: 2}
+	again.Actions = []notify.Action{ack}
+	resolved := crash("web-1")
+	resolved.Text = "Resolved: container web-1 has been running for 1m0s (2 alerts in 3m0s)"
+	resolved.Incident = &notify.Incident{ID: "inc_1", Status: notify.Resolved, Seq: 3, Alerts: 2}
+	for i, n := range []notify.Notification{opened, again, resolved} {
+		if i == 1 {
+			if err := store.AckThread("C123", "1700000000.000001", "UONCALL", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store)
+		if _, err := bot.Notify(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	posts, updates := api.Calls("chat.postMessage"), api.Calls("chat.update")
+	if len(posts) != 3 || len(updates) != 2 {
+		t.Fatalf("%d posts, %d updates; want the root, two thread replies and two edits", len(posts), len(updates))
+	}
+	root := "1700000000.000001"
+	for _, p := range posts[1:] {
+		if p.Form.Get("thread_ts") != root || !strings.Contains(p.Form.Get("blocks"), "web-1") {
+			t.Errorf("thread reply: %v", p.Form)
+		}
+	}
+	last := updates[1].Form.Get("blocks")
+	if updates[1].Form.Get("ts") != root || !strings.Contains(last, "✅") || !strings.Contains(last, "Acknowledged by") || strings.Contains(last, notify.AckActionID) {
+		t.Errorf("resolved edit: %s", last)
+	}
+}
