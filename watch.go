@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,6 +88,10 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	var offer func(event.Event, bool) []notify.Action
 	mux := http.NewServeMux()
 	registerOps(mux, m, d.sources)
+	if cfg.Pprof {
+		registerPprof(mux)
+		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true): keep HTTP_ADDR private")
+	}
 	if cfg.ActionsEnabled() {
 		svc, api := newActions(cfg, log, m, d, store)
 		offer = offerButtons(svc)
@@ -314,6 +319,15 @@ func daemonName(ctx context.Context, c *client.Client) string {
 		return h
 	}
 	return "local"
+}
+
+// registerPprof adds Go's profiling endpoints, for profiling in place.
+func registerPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // registerOps adds /healthz, /readyz and /metrics.

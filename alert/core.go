@@ -84,12 +84,14 @@ type Core struct {
 	loops     *crashLoops
 	incidents *incidents
 
-	cursors      map[string]int64                      // host → highest timeNano handled
-	running      map[string]map[string]event.Container // host → containers running at the cursor
-	runningDirty map[string]bool
-	cursorDirty  bool
-	stateDirty   bool              // groups or loops changed since the last commit
-	out          []notify.Outgoing // not yet committed
+	cursors map[string]int64                      // host → highest timeNano handled
+	running map[string]map[string]event.Container // host → containers running at the cursor
+	// runningChanges: per host, containers started (value) or stopped
+	// (nil) since the last commit.
+	runningChanges map[string]map[string]*event.Container
+	cursorDirty    bool
+	legacyState    bool              // a one-piece state was loaded: delete it at the next commit
+	out            []notify.Outgoing // not yet committed
 
 	muteList map[string]time.Time
 	muteGen  int64
@@ -106,39 +108,70 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		groups:       newGrouper(options),
 		loops:        newCrashLoops(cfg.CrashLoopDeaths, cfg.CrashLoopWindow, cfg.CrashLoopQuiet),
 		incidents:    newIncidents(cfg.ResolveAfter),
-		cursors:      map[string]int64{},
-		running:      map[string]map[string]event.Container{},
-		runningDirty: map[string]bool{},
+		cursors:        map[string]int64{},
+		running:        map[string]map[string]event.Container{},
+		runningChanges: map[string]map[string]*event.Container{},
 	}
 }
 
-// stateVersion is the format of the core's own state in the checkpoint.
-const stateVersion = 1
+// state is every part of the core's own state that the checkpoint keeps.
+func (c *Core) state() []persisted {
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open}
+}
 
-type savedState struct {
-	Version   int         `json:"version"`
-	Groups    *grouper    `json:"groups"`
-	Loops     *crashLoops `json:"crash_loops"`
-	Incidents *incidents  `json:"incidents"`
+// legacyKey holds the whole core state in one piece, as state format 2 did.
+const legacyKey = "state"
+
+// legacyState is that piece.
+type legacyState struct {
+	Version int `json:"version"`
+	Groups  struct {
+		Groups     map[string]*group    `json:"groups"`
+		Cooldowns  map[string]time.Time `json:"cooldowns"`
+		Suppressed map[string][]string  `json:"suppressed"`
+	} `json:"groups"`
+	Loops struct {
+		Deaths map[string][]time.Time `json:"deaths"`
+		Loops  map[string]*loop       `json:"loops"`
+	} `json:"crash_loops"`
+	Incidents struct {
+		Open map[string]*incident `json:"open"`
+	} `json:"incidents"`
 }
 
 // Restore continues from a committed checkpoint: cursors, running sets,
-// groups and crash loops, as they were at the same instant.
+// groups, crash loops and incidents, as they were at the same instant.
 func (c *Core) Restore(snap state.Snapshot) error {
-	if snap.Core != nil {
-		saved := savedState{Groups: newGrouper(c.groups.options),
-			Loops:     newCrashLoops(c.loops.deaths, c.loops.window, c.loops.quiet),
-			Incidents: newIncidents(c.incidents.resolveAfter)}
-		if err := json.Unmarshal(snap.Core, &saved); err != nil {
+	if data, ok := snap.Core[legacyKey]; ok {
+		var old legacyState
+		if err := json.Unmarshal(data, &old); err != nil {
 			return fmt.Errorf("alert state in the checkpoint: %w", err)
 		}
-		if saved.Version != stateVersion {
-			return fmt.Errorf("alert state in the checkpoint has format %d; this whalewatch reads %d", saved.Version, stateVersion)
+		if old.Version != 1 {
+			return fmt.Errorf("alert state in the checkpoint has format %d; this whalewatch reads 1", old.Version)
 		}
-		c.groups, c.loops, c.incidents = saved.Groups, saved.Loops, saved.Incidents
+		c.groups.groups.replace(old.Groups.Groups)
+		c.groups.cooldowns.replace(old.Groups.Cooldowns)
+		c.groups.suppressed.replace(old.Groups.Suppressed)
+		c.loops.recent.replace(old.Loops.Deaths)
+		c.loops.loops.replace(old.Loops.Loops)
+		c.incidents.open.replace(old.Incidents.Open)
+		c.legacyState = true
+	} else {
+		for _, p := range c.state() {
+			if err := p.load(snap.Core); err != nil {
+				return err
+			}
+		}
 	}
 	maps.Copy(c.cursors, snap.Cursors)
-	maps.Copy(c.running, snap.Running)
+	for host, set := range snap.Running {
+		running := map[string]event.Container{}
+		for id, ctr := range set {
+			running[id] = *ctr
+		}
+		c.running[host] = running
+	}
 	return nil
 }
 
@@ -169,9 +202,8 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.m.MatchesHeld.WithLabelValues("muted").Add(float64(len(matches)))
 		return
 	}
-	c.stateDirty = c.incidents.observe(ev, now) || c.stateDirty
-	inLoop, loopNotes, changed := c.loops.observe(ev, now)
-	c.stateDirty = c.stateDirty || changed
+	c.incidents.observe(ev, now)
+	inLoop, loopNotes := c.loops.observe(ev, now)
 	var covered []string
 	for _, match := range matches {
 		c.m.RuleMatches.WithLabelValues(match.Rule.Name).Inc()
@@ -190,7 +222,6 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		if len(out) == 0 {
 			c.m.MatchesHeld.WithLabelValues("grouped").Inc()
 		}
-		c.stateDirty = true
 		c.out = append(c.out, out...)
 	}
 	for _, n := range loopNotes {
@@ -297,12 +328,13 @@ func (c *Core) track(ev event.Event) {
 				running = map[string]event.Container{}
 				c.running[ev.Host] = running
 			}
-			running[ev.ActorID] = event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels}
-			c.runningDirty[ev.Host] = true
+			ctr := event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels}
+			running[ev.ActorID] = ctr
+			c.runningChanged(ev.Host, ev.ActorID, &ctr)
 		case "die", "destroy":
 			if _, ok := running[ev.ActorID]; ok {
 				delete(running, ev.ActorID)
-				c.runningDirty[ev.Host] = true
+				c.runningChanged(ev.Host, ev.ActorID, nil)
 			}
 		}
 	}
@@ -323,30 +355,37 @@ func (c *Core) listed(host string, list map[string]event.Container) {
 	for id, ctr := range list {
 		if _, ok := running[id]; !ok {
 			running[id] = ctr
-			c.runningDirty[host] = true
+			c.runningChanged(host, id, &ctr)
 		}
 	}
 }
 
+// runningChanged notes a start (ctr) or a stop (nil) for the next commit.
+func (c *Core) runningChanged(host, id string, ctr *event.Container) {
+	changes := c.runningChanges[host]
+	if changes == nil {
+		changes = map[string]*event.Container{}
+		c.runningChanges[host] = changes
+	}
+	changes[id] = ctr
+}
+
 // Tick closes group windows, moves crash loops on and reads mutes.
 func (c *Core) Tick(now time.Time) {
-	out, changed := c.groups.tick(now)
+	out := c.groups.tick(now)
 	c.out = append(c.out, out...)
-	notes, loopsChanged := c.loops.tick(now)
+	notes := c.loops.tick(now)
 	for _, n := range notes {
 		c.out = append(c.out, notify.Outgoing{N: n})
 	}
-	resolved := c.incidents.tick(now, func(key string) bool { _, ok := c.loops.Loops[key]; return ok })
+	resolved := c.incidents.tick(now, func(key string) bool { _, ok := c.loops.loops.get(key); return ok })
 	c.out = append(c.out, resolved...)
-	c.stateDirty = c.stateDirty || changed || loopsChanged || len(resolved) > 0
 	c.refreshMutes(now)
 }
 
 // CloseGroups sends what every group still holds (at shutdown).
 func (c *Core) CloseGroups(now time.Time) {
-	out, changed := c.groups.tick(now.Add(100 * 365 * 24 * time.Hour))
-	c.out = append(c.out, out...)
-	c.stateDirty = c.stateDirty || changed
+	c.out = append(c.out, c.groups.tick(now.Add(100*365*24*time.Hour))...)
 }
 
 // Commit writes what was decided since the last commit, with the
@@ -355,25 +394,30 @@ func (c *Core) CloseGroups(now time.Time) {
 // events after it are handled again, giving nothing new). On error
 // everything stays pending for the next commit.
 func (c *Core) Commit(cursorToo bool) error {
-	if len(c.out) == 0 && !c.stateDirty && len(c.runningDirty) == 0 && !(cursorToo && c.cursorDirty) {
+	stateChanged := c.legacyState
+	for _, p := range c.state() {
+		stateChanged = stateChanged || p.changed()
+	}
+	if len(c.out) == 0 && !stateChanged && len(c.runningChanges) == 0 && !(cursorToo && c.cursorDirty) {
 		return nil
 	}
-	snap := state.Snapshot{Cursors: c.cursors, Running: map[string]map[string]event.Container{}}
-	for host := range c.runningDirty {
-		snap.Running[host] = c.running[host]
-	}
-	if c.stateDirty {
-		data, err := json.Marshal(savedState{Version: stateVersion, Groups: c.groups, Loops: c.loops, Incidents: c.incidents})
-		if err != nil {
+	snap := state.Snapshot{Cursors: c.cursors, Running: c.runningChanges, Core: map[string][]byte{}}
+	for _, p := range c.state() {
+		if err := p.changes(snap.Core); err != nil {
 			return fmt.Errorf("encode the alert state: %w", err)
 		}
-		snap.Core = data
+	}
+	if c.legacyState {
+		snap.Core[legacyKey] = nil
 	}
 	if err := c.outbox.Commit(c.out, snap); err != nil {
 		return fmt.Errorf("commit %d notifications and the checkpoint: %w", len(c.out), err)
 	}
-	c.out, c.stateDirty, c.cursorDirty = nil, false, false
-	clear(c.runningDirty)
+	for _, p := range c.state() {
+		p.clean()
+	}
+	c.out, c.cursorDirty, c.legacyState = nil, false, false
+	c.runningChanges = map[string]map[string]*event.Container{}
 	return nil
 }
 

@@ -206,3 +206,50 @@ func TestIncidentOpensUpdatesAndResolves(t *testing.T) {
 		t.Errorf("the resolution is not the same incident: %+v", rec.out[2])
 	}
 }
+
+// snapRecorder keeps what was committed, checkpoints too.
+type snapRecorder struct {
+	out   []notify.Notification
+	snaps []state.Snapshot
+}
+
+func (r *snapRecorder) Commit(out []notify.Outgoing, snap state.Snapshot) error {
+	for _, o := range out {
+		r.out = append(r.out, o.N)
+	}
+	r.snaps = append(r.snaps, snap)
+	return nil
+}
+
+// A checkpoint of state format 2 (the core's state in one piece) is read,
+// and replaced by entries at the next commit.
+func TestRestoresTheOnePieceState(t *testing.T) {
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &snapRecorder{}
+	core := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	legacy := `{"version":1,"groups":{"groups":{},"cooldowns":{},"suppressed":{}},"crash_loops":{"deaths":{},"loops":{}},
+		"incidents":{"open":{"h|c1":{"info":{"id":"inc_1","status":"firing","seq":1,"alerts":1},"last":{"host":"h","type":"container","action":"die","actor_id":"c1","name":"web-c1","exit_code":3}}}}}`
+	if err := core.Restore(state.Snapshot{Core: map[string][]byte{"state": []byte(legacy)}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	destroy := die("c1", -1, now)
+	destroy.Event.Action = "destroy"
+	core.Handle(destroy, now)
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.out) != 1 || rec.out[0].Incident == nil || rec.out[0].Incident.ID != "inc_1" || rec.out[0].Incident.Status != notify.Resolved {
+		t.Fatalf("the restored incident did not resolve: %+v", rec.out)
+	}
+	snap := rec.snaps[0]
+	if data, ok := snap.Core["state"]; !ok || data != nil {
+		t.Errorf("the one-piece state is not deleted: %q", data)
+	}
+	if data, ok := snap.Core["incident/h|c1"]; !ok || data != nil {
+		t.Errorf("the resolved incident is not deleted: %q", data)
+	}
+}

@@ -15,14 +15,14 @@ const CrashLoopRule = "CRASHLOOP"
 // make one "crash loop" message, edited while it lasts, and a final
 // "recovered" (after quiet without a death) or "removed" message. The
 // deaths of a looping container are counted there, not sent one by one.
-// Its exported fields are its persisted state.
+// Its entries are its persisted state.
 type crashLoops struct {
 	deaths        int
 	window, quiet time.Duration
 	updateEvery   time.Duration
 
-	Deaths map[string][]time.Time `json:"deaths"` // host|container → recent deaths
-	Loops  map[string]*loop       `json:"loops"`
+	recent *entries[[]time.Time] // host|container → recent deaths
+	loops   *entries[*loop]
 }
 
 type loop struct {
@@ -37,84 +37,86 @@ type loop struct {
 
 func newCrashLoops(deaths int, window, quiet time.Duration) *crashLoops {
 	return &crashLoops{deaths: deaths, window: window, quiet: quiet, updateEvery: time.Minute,
-		Deaths: map[string][]time.Time{}, Loops: map[string]*loop{}}
+		recent: newEntries[[]time.Time]("deaths"), loops: newEntries[*loop]("loop")}
 }
 
 func loopKey(ev event.Event) string { return ev.Host + "|" + ev.ActorID }
 
 // observe takes every event. It reports whether the event's matches are
-// to be held back (counted in a crash-loop message), what to send now,
-// and whether its state changed.
-func (c *crashLoops) observe(ev event.Event, now time.Time) (inLoop bool, out []notify.Notification, changed bool) {
+// to be held back (counted in a crash-loop message) and what to send now.
+func (c *crashLoops) observe(ev event.Event, now time.Time) (inLoop bool, out []notify.Notification) {
 	if c.deaths < 1 || ev.Type != event.ContainerType {
-		return false, nil, false
+		return false, nil
 	}
 	key := loopKey(ev)
 	if ev.Action == "destroy" {
-		_, tracked := c.Deaths[key]
-		delete(c.Deaths, key)
-		if l, ok := c.Loops[key]; ok {
-			delete(c.Loops, key)
-			return false, []notify.Notification{l.message("was removed; the crash loop is over", true)}, true
+		c.recent.del(key)
+		if l, ok := c.loops.get(key); ok {
+			c.loops.del(key)
+			return false, []notify.Notification{l.message("was removed; the crash loop is over", true)}
 		}
-		return false, nil, tracked
+		return false, nil
 	}
 	if ev.Action != "die" || ev.Intentional || ev.ExitCode == 0 {
-		return false, nil, false
+		return false, nil
 	}
-	if l, ok := c.Loops[key]; ok {
+	if l, ok := c.loops.get(key); ok {
 		l.Count++
 		l.Unreported++
 		l.Last, l.LastDeath = ev, now
-		return true, nil, true
+		l.Last.Evidence = nil // on the alert; the state keeps what names the container
+		c.loops.touch(key)
+		return true, nil
 	}
-	recent := append(c.Deaths[key], now)
+	recent, _ := c.recent.get(key)
+	recent = append(recent, now)
 	for len(recent) > 0 && now.Sub(recent[0]) > c.window {
 		recent = recent[1:]
 	}
-	c.Deaths[key] = recent
+	c.recent.set(key, recent)
 	if len(recent) < c.deaths {
-		return false, nil, true
+		return false, nil
 	}
-	delete(c.Deaths, key)
+	c.recent.del(key)
 	l := &loop{Last: ev, Count: len(recent), LastDeath: now, LastUpdate: now}
 	// Named after the death that revealed the loop: a replay after a
 	// crash gives the same key, so the same message.
 	l.Group = notify.Group{Key: groupID("crashloop", key, fmt.Sprint(ev.TimeNano)), Seq: 1, Count: l.Count, New: []string{notify.NameOrID(ev)}}
-	c.Loops[key] = l
+	c.loops.set(key, l)
 	n := notify.New(CrashLoopRule, l.text(fmt.Sprintf("is in a crash loop: %d deaths in %s", l.Count, c.window)), ev, nil)
 	g := l.Group
 	n.Group = &g
-	return true, []notify.Notification{n}, true
+	return true, []notify.Notification{n}
 }
 
 // cover records matches a running loop accounts for; its next message lists them.
 func (c *crashLoops) cover(ev event.Event, ids []string) {
-	if l, ok := c.Loops[loopKey(ev)]; ok {
+	if l, ok := c.loops.get(loopKey(ev)); ok && len(ids) > 0 {
 		l.Covers = append(l.Covers, ids...)
+		c.loops.touch(loopKey(ev))
 	}
 }
 
 // tick returns the progress of running loops (edits of their message) and
 // their ends; it forgets deaths too old to start a loop.
-func (c *crashLoops) tick(now time.Time) (out []notify.Notification, changed bool) {
-	for key, l := range c.Loops {
+func (c *crashLoops) tick(now time.Time) (out []notify.Notification) {
+	for key, l := range c.loops.m {
 		switch {
 		case now.Sub(l.LastDeath) >= c.quiet:
-			delete(c.Loops, key)
+			c.loops.del(key)
 			out = append(out, l.message(fmt.Sprintf("recovered: no death for %s (%d deaths in the loop)", c.quiet, l.Count), true))
 		case l.Unreported > 0 && now.Sub(l.LastUpdate) >= c.updateEvery:
 			l.LastUpdate = now
+			c.loops.touch(key)
 			out = append(out, l.message(fmt.Sprintf("is still in a crash loop: %d deaths so far", l.Count), false))
 		}
 	}
-	for key, deaths := range c.Deaths {
+	for key, deaths := range c.recent.m {
 		if len(deaths) == 0 || now.Sub(deaths[len(deaths)-1]) > c.window {
-			delete(c.Deaths, key)
-			changed = true
+			c.recent.del(key)
 		}
 	}
-	return out, changed || len(out) > 0
+	return out
 }
 
 // message is the next message of the loop: an edit of the first one, or

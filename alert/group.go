@@ -18,13 +18,13 @@ type ruleOptions struct {
 // grouper turns a storm of matches into few messages. The first match of a
 // group goes out at once; later ones are gathered and summarised when the
 // window closes, in one update of the same group, until a window passes
-// without new matches. Its exported fields are its persisted state.
+// without new matches. Its entries are its persisted state.
 type grouper struct {
 	options map[string]ruleOptions
 
-	Groups     map[string]*group    `json:"groups"`
-	Cooldowns  map[string]time.Time `json:"cooldowns"`  // rule|host|container → until
-	Suppressed map[string][]string  `json:"suppressed"` // by the same key: IDs held back by the cooldown
+	groups     *entries[*group]
+	cooldowns  *entries[time.Time] // rule|host|container → until
+	suppressed *entries[[]string]  // by the same key: IDs held back by the cooldown
 }
 
 type group struct {
@@ -38,7 +38,8 @@ type group struct {
 }
 
 func newGrouper(options map[string]ruleOptions) *grouper {
-	return &grouper{options: options, Groups: map[string]*group{}, Cooldowns: map[string]time.Time{}, Suppressed: map[string][]string{}}
+	return &grouper{options: options, groups: newEntries[*group]("group"), cooldowns: newEntries[time.Time]("cooldown"),
+		suppressed: newEntries[[]string]("suppressed")}
 }
 
 // add takes one match and returns what to send now.
@@ -47,28 +48,30 @@ func (g *grouper) add(o notify.Outgoing, now time.Time) []notify.Outgoing {
 	ev := o.N.Event
 	if opt.cooldown > 0 && ev.ActorID != "" {
 		ck := o.N.Rule + "|" + ev.Host + "|" + ev.ActorID
-		if now.Before(g.Cooldowns[ck]) {
-			g.Suppressed[ck] = append(g.Suppressed[ck], o.N.ID)
+		if until, _ := g.cooldowns.get(ck); now.Before(until) {
+			held, _ := g.suppressed.get(ck)
+			g.suppressed.set(ck, append(held, o.N.ID))
 			return nil
 		}
-		g.Cooldowns[ck] = now.Add(opt.cooldown)
-		if held := g.Suppressed[ck]; len(held) > 0 {
+		g.cooldowns.set(ck, now.Add(opt.cooldown))
+		if held, _ := g.suppressed.get(ck); len(held) > 0 {
 			o.N.Text = fmt.Sprintf("%s (and %d more times during the cooldown before)", o.N.Summary(), len(held))
 			o.N.Group = &notify.Group{Key: groupID(ck, o.N.ID), Seq: 1, Count: len(held) + 1, Covers: held}
-			delete(g.Suppressed, ck)
+			g.suppressed.del(ck)
 		}
 	}
 	if opt.groupWindow <= 0 {
 		return []notify.Outgoing{o}
 	}
 	key := o.N.Rule + "|" + ev.Host + "|" + ev.Labels[notify.ComposeProject]
-	if gr, ok := g.Groups[key]; ok {
+	if gr, ok := g.groups.get(key); ok {
 		gr.Pending = append(gr.Pending, o.N)
 		gr.Count++
+		g.groups.touch(key)
 		return nil
 	}
 	gr := &group{Key: groupID(key, o.N.ID), Rule: o.N.Rule, To: o.To, Seq: 1, Count: 1, Deadline: now.Add(opt.groupWindow)}
-	g.Groups[key] = gr
+	g.groups.set(key, gr)
 	var covers []string
 	if o.N.Group != nil {
 		covers = o.N.Group.Covers
@@ -81,7 +84,7 @@ func (g *grouper) add(o notify.Outgoing, now time.Time) []notify.Outgoing {
 // crash-loop message accounts for them instead) and returns their IDs.
 func (g *grouper) withdraw(host, actorID string) []string {
 	var ids []string
-	for _, gr := range g.Groups {
+	for key, gr := range g.groups.m {
 		kept := gr.Pending[:0]
 		for _, n := range gr.Pending {
 			if n.Event.Host == host && n.Event.ActorID == actorID {
@@ -91,34 +94,36 @@ func (g *grouper) withdraw(host, actorID string) []string {
 			}
 			kept = append(kept, n)
 		}
+		if len(kept) != len(gr.Pending) {
+			g.groups.touch(key)
+		}
 		gr.Pending = kept
 	}
 	return ids
 }
 
 // tick closes the windows that are over and returns their summaries.
-func (g *grouper) tick(now time.Time) (out []notify.Outgoing, changed bool) {
-	for key, gr := range g.Groups {
+func (g *grouper) tick(now time.Time) (out []notify.Outgoing) {
+	for key, gr := range g.groups.m {
 		if now.Before(gr.Deadline) {
 			continue
 		}
-		changed = true
 		if len(gr.Pending) == 0 {
-			delete(g.Groups, key) // a quiet window ends the group
+			g.groups.del(key) // a quiet window ends the group
 			continue
 		}
 		gr.Seq++
 		out = append(out, notify.Outgoing{N: gr.summary(), To: gr.To})
 		gr.Pending = nil
 		gr.Deadline = now.Add(g.options[gr.Rule].groupWindow)
+		g.groups.touch(key)
 	}
-	for k, until := range g.Cooldowns {
-		if now.After(until) && len(g.Suppressed[k]) == 0 {
-			delete(g.Cooldowns, k)
-			changed = true
+	for k, until := range g.cooldowns.m {
+		if held, _ := g.suppressed.get(k); now.After(until) && len(held) == 0 {
+			g.cooldowns.del(k)
 		}
 	}
-	return out, changed
+	return out
 }
 
 // summary is the update of a group: how many, which.

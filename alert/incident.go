@@ -14,11 +14,11 @@ const ResolvedRule = "RESOLVED"
 // incidents keep one incident per container with a problem: its alerts
 // carry the incident, and it resolves once the container has been up (and
 // healthy, if it reports health) for resolveAfter, or was removed. Its
-// exported fields are its persisted state.
+// entries are its persisted state.
 type incidents struct {
 	resolveAfter time.Duration
 
-	Open map[string]*incident `json:"open"` // host|container → its incident
+	open *entries[*incident] // host|container → its incident
 }
 
 type incident struct {
@@ -34,7 +34,7 @@ type incident struct {
 }
 
 func newIncidents(resolveAfter time.Duration) *incidents {
-	return &incidents{resolveAfter: resolveAfter, Open: map[string]*incident{}}
+	return &incidents{resolveAfter: resolveAfter, open: newEntries[*incident]("incident")}
 }
 
 // alert puts n (an alert about ev) into ev's container's incident, opening
@@ -45,12 +45,11 @@ func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, s
 		return false
 	}
 	key := loopKey(ev)
-	inc, ok := s.Open[key]
+	inc, ok := s.open.get(key)
 	if !ok {
 		// Named after the alert that opened it: a replay after a crash
 		// opens the same incident.
 		inc = &incident{Info: notify.Incident{ID: "inc_" + groupID(key, n.ID)[4:], OpenedAt: ev.Time}, To: to}
-		s.Open[key] = inc
 		if ev.Action == "health_status" {
 			inc.Health = true // running, not healthy
 		}
@@ -62,6 +61,7 @@ func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, s
 	}
 	inc.Last = ev
 	inc.Last.Evidence = nil // on the alert; the state keeps what names the container
+	s.open.set(key, inc)
 	info := inc.Info
 	n.Incident = &info
 	return true
@@ -71,10 +71,11 @@ func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, s
 // counts from when whalewatch saw the start (or healthy), not from the
 // event's time: a stream that lags must not resolve an incident whose
 // next death is still on its way.
-func (s *incidents) observe(ev event.Event, now time.Time) (changed bool) {
-	inc, ok := s.Open[loopKey(ev)]
+func (s *incidents) observe(ev event.Event, now time.Time) {
+	key := loopKey(ev)
+	inc, ok := s.open.get(key)
 	if !ok || ev.Type != event.ContainerType {
-		return false
+		return
 	}
 	switch {
 	case ev.Action == "start" && !inc.Health:
@@ -88,20 +89,20 @@ func (s *incidents) observe(ev event.Event, now time.Time) (changed bool) {
 	case ev.Action == "die" || ev.Action == "start":
 		inc.UpSince = time.Time{}
 	default:
-		return false
+		return
 	}
-	return true
+	s.open.touch(key)
 }
 
 // removed resolves the incident of a destroyed container; final, when
 // set, is the crash loop's last message, which then resolves it.
 func (s *incidents) removed(ev event.Event, final *notify.Notification, now time.Time) []notify.Outgoing {
 	key := loopKey(ev)
-	inc, ok := s.Open[key]
+	inc, ok := s.open.get(key)
 	if !ok {
 		return nil
 	}
-	delete(s.Open, key)
+	s.open.del(key)
 	if final != nil {
 		inc.resolve(now)
 		info := inc.Info
@@ -114,11 +115,11 @@ func (s *incidents) removed(ev event.Event, final *notify.Notification, now time
 // tick resolves the incidents whose container has been up long enough.
 func (s *incidents) tick(now time.Time, looping func(key string) bool) []notify.Outgoing {
 	var out []notify.Outgoing
-	for key, inc := range s.Open {
+	for key, inc := range s.open.m {
 		if inc.UpSince.IsZero() || now.Sub(inc.UpSince) < s.resolveAfter || looping(key) {
 			continue
 		}
-		delete(s.Open, key)
+		s.open.del(key)
 		what := "has been running for " + s.resolveAfter.String()
 		if inc.Health {
 			what = "has been running and healthy for " + s.resolveAfter.String()

@@ -116,6 +116,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"text"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
+	// Pprof serves Go's profiling endpoints at /debug/pprof/ on HTTP_ADDR.
+	Pprof bool `env:"PPROF" envDefault:"false"`
 
 	// Filled by Load from the dynamic variables.
 	Destinations []Destination `env:"-"`

@@ -27,8 +27,8 @@ var (
 	bucketOutbox  = []byte("outbox")  // outbox/<destination>/<seq> → notification JSON
 	bucketIDs     = []byte("ids")     // <destination>\x00<id> → expiry (unix ns): queued or delivered recently
 	bucketCursor  = []byte("cursors") // <host> → cursor (decimal timeNano)
-	bucketRunning = []byte("running") // <host> → map[id]event.Container JSON, the set at the cursor
-	bucketCore    = []byte("core")    // "state" → the alert core's own versioned JSON
+	bucketRunning = []byte("running") // running/<host>/<id> → event.Container JSON: the set at the cursor
+	bucketCore    = []byte("core")    // <key> → one entry of the alert core's own state (JSON)
 	bucketThreads = []byte("threads") // <group key> → Thread JSON
 	bucketButtons = []byte("buttons") // <token> → button JSON with its expiry
 	bucketReplays = []byte("replays") // <key> → expiry (unix ns): Slack requests already acted on
@@ -41,7 +41,7 @@ var (
 // without a version is format 1 (before checkpoints were split): its
 // outbox and mutes are read, its old checkpoints are dropped with a
 // warning (the streams start live and reconcile). A newer file is refused.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // IDTTL is how long a notification id is remembered after it was queued:
 // the same id offered again within it is refused (a replay after a crash).
@@ -128,7 +128,7 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 	case version < FormatVersion:
 		// Format 1 kept a JSON checkpoint per host in "cursors", whose
 		// running set could lag its cursor: drop it rather than trust it.
-		if tx.Bucket(bucketCursor) != nil {
+		if version == 1 && tx.Bucket(bucketCursor) != nil {
 			if err := tx.DeleteBucket(bucketCursor); err != nil {
 				return err
 			}
@@ -136,7 +136,12 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 		}
 		// Its outbox entries are in an older layout: UpgradeOutbox
 		// rewrites them, and only then is the file format 2.
-		s.outboxFormat1 = tx.Bucket(bucketOutbox).ForEachBucket(func([]byte) error { return errNotEmpty }) != nil
+		s.outboxFormat1 = version == 1 && tx.Bucket(bucketOutbox).ForEachBucket(func([]byte) error { return errNotEmpty }) != nil
+		if version == 2 {
+			if err := splitRunningSets(tx); err != nil {
+				return fmt.Errorf("upgrade the running sets of format 2: %w", err)
+			}
+		}
 	}
 	for _, b := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -215,12 +220,18 @@ type Message struct {
 }
 
 // Snapshot is the alert core's checkpoint: where each daemon's stream may
-// resume, the containers running at that point (only hosts whose set
-// changed since the last commit), and the core's own state.
+// resume, the containers running at that point, and the core's own state.
+// To Commit it holds only what changed since the last commit, so its cost
+// follows the events, not the number of containers; LoadSnapshot gives
+// everything.
 type Snapshot struct {
 	Cursors map[string]int64
-	Running map[string]map[string]event.Container
-	Core    []byte // nil: unchanged
+	// Running: per host, containers that started (the value) or stopped
+	// (nil) since the last commit; from LoadSnapshot, every one running.
+	Running map[string]map[string]*event.Container
+	// Core: entries of the core's state that changed (nil: deleted);
+	// from LoadSnapshot, all of them.
+	Core map[string][]byte
 }
 
 // Outcome is what Commit did with each message's destinations.
@@ -301,17 +312,79 @@ func saveSnapshot(tx *bolt.Tx, snap Snapshot) error {
 			return err
 		}
 	}
-	for host, running := range snap.Running {
-		data, err := json.Marshal(running)
+	for host, changes := range snap.Running {
+		b, err := tx.Bucket(bucketRunning).CreateBucketIfNotExists([]byte(host))
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketRunning).Put([]byte(host), data); err != nil {
+		for id, c := range changes {
+			if err := putJSON(b, id, c); err != nil {
+				return err
+			}
+		}
+	}
+	core := tx.Bucket(bucketCore)
+	for k, v := range snap.Core {
+		if err := putOrDelete(core, k, v); err != nil {
 			return err
 		}
 	}
-	if snap.Core != nil {
-		return tx.Bucket(bucketCore).Put([]byte("state"), snap.Core)
+	return nil
+}
+
+// putJSON puts v under k, or deletes k when v is nil.
+func putJSON[T any](b *bolt.Bucket, k string, v *T) error {
+	if v == nil {
+		return b.Delete([]byte(k))
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(k), data)
+}
+
+func putOrDelete(b *bolt.Bucket, k string, v []byte) error {
+	if v == nil {
+		return b.Delete([]byte(k))
+	}
+	return b.Put([]byte(k), v)
+}
+
+// splitRunningSets turns format 2's one JSON running set per host into a
+// key per container (format 3).
+func splitRunningSets(tx *bolt.Tx) error {
+	running := tx.Bucket(bucketRunning)
+	if running == nil {
+		return nil
+	}
+	old := map[string][]byte{}
+	err := running.ForEach(func(k, v []byte) error {
+		if v != nil { // a nested bucket has no value
+			old[string(k)] = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for host, data := range old {
+		var set map[string]event.Container
+		if err := json.Unmarshal(data, &set); err != nil {
+			return fmt.Errorf("running containers of %s: %w", host, err)
+		}
+		if err := running.Delete([]byte(host)); err != nil {
+			return err
+		}
+		b, err := running.CreateBucket([]byte(host))
+		if err != nil {
+			return err
+		}
+		for id, c := range set {
+			if err := putJSON(b, id, &c); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -334,7 +407,7 @@ func pruneIDs(ids *bolt.Bucket, now time.Time) error {
 
 // LoadSnapshot reads the last committed checkpoint.
 func (s *Store) LoadSnapshot() (Snapshot, error) {
-	snap := Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]event.Container{}}
+	snap := Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]*event.Container{}, Core: map[string][]byte{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketCursor).ForEach(func(k, v []byte) error {
 			cursor, err := strconv.ParseInt(string(v), 10, 64)
@@ -347,21 +420,25 @@ func (s *Store) LoadSnapshot() (Snapshot, error) {
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(bucketRunning).ForEach(func(k, v []byte) error {
-			var running map[string]event.Container
-			if err := json.Unmarshal(v, &running); err != nil {
-				return fmt.Errorf("running containers of %s: %w", k, err)
-			}
-			snap.Running[string(k)] = running
-			return nil
+		err = tx.Bucket(bucketRunning).ForEachBucket(func(host []byte) error {
+			set := map[string]*event.Container{}
+			snap.Running[string(host)] = set
+			return tx.Bucket(bucketRunning).Bucket(host).ForEach(func(id, v []byte) error {
+				var c event.Container
+				if err := json.Unmarshal(v, &c); err != nil {
+					return fmt.Errorf("running container %s of %s: %w", id, host, err)
+				}
+				set[string(id)] = &c
+				return nil
+			})
 		})
 		if err != nil {
 			return err
 		}
-		if v := tx.Bucket(bucketCore).Get([]byte("state")); v != nil {
-			snap.Core = append([]byte(nil), v...)
-		}
-		return nil
+		return tx.Bucket(bucketCore).ForEach(func(k, v []byte) error {
+			snap.Core[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
 	})
 	return snap, err
 }

@@ -37,7 +37,13 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 	if err := s.Remove("a", e.Seq); err != nil {
 		t.Fatal(err)
 	}
-	snap := Snapshot{Cursors: map[string]int64{"h": 42}, Running: map[string]map[string]event.Container{"h": {"c1": {Name: "web"}}}, Core: []byte(`{"version":1}`)}
+	snap := Snapshot{Cursors: map[string]int64{"h": 42}, Running: map[string]map[string]*event.Container{"h": {"c1": {Name: "web"}, "c2": {Name: "db"}}},
+		Core: map[string][]byte{"loop/a": []byte(`{"count":1}`), "loop/b": []byte(`{}`)}}
+	if _, err := s.Commit(nil, snap, 4, now); err != nil {
+		t.Fatal(err)
+	}
+	// The next commit carries only changes: c2 stopped, loop/b deleted.
+	snap = Snapshot{Running: map[string]map[string]*event.Container{"h": {"c2": nil}}, Core: map[string][]byte{"loop/b": nil}}
 	if _, err := s.Commit(nil, snap, 4, now); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +64,8 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 		t.Errorf("first after reopen = %q", e.Data)
 	}
 	got, err := s.LoadSnapshot()
-	if err != nil || got.Cursors["h"] != 42 || got.Running["h"]["c1"].Name != "web" || string(got.Core) != `{"version":1}` {
+	if err != nil || got.Cursors["h"] != 42 || len(got.Running["h"]) != 1 || got.Running["h"]["c1"].Name != "web" ||
+		len(got.Core) != 1 || string(got.Core["loop/a"]) != `{"count":1}` {
 		t.Errorf("snapshot = %+v %v", got, err)
 	}
 	mutes, _ := s.Mutes(time.Now())
@@ -183,5 +190,37 @@ func TestTemporaryStateIsRemoved(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A format-2 file keeps its checkpoint: each host's running set becomes a
+// key per container, and the core's one-piece state stays for the core to
+// read (and replace by entries at its next commit).
+func TestFormat2CheckpointIsKept(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "whalewatch.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		_ = meta.Put([]byte("format"), []byte("2"))
+		_, _ = tx.CreateBucket(bucketOutbox)
+		cur, _ := tx.CreateBucket(bucketCursor)
+		_ = cur.Put([]byte("h"), []byte("42"))
+		run, _ := tx.CreateBucket(bucketRunning)
+		_ = run.Put([]byte("h"), []byte(`{"c1":{"name":"web","image":"shop/web"}}`))
+		core, _ := tx.CreateBucket(bucketCore)
+		return core.Put([]byte("state"), []byte(`{"version":1}`))
+	})
+	_ = db.Close()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snap, err := s.LoadSnapshot()
+	if err != nil || snap.Cursors["h"] != 42 || snap.Running["h"]["c1"] == nil || snap.Running["h"]["c1"].Image != "shop/web" || string(snap.Core["state"]) != `{"version":1}` {
+		t.Errorf("after the upgrade: %+v %v", snap, err)
 	}
 }

@@ -1,0 +1,363 @@
+// Command whalewatch-load measures whalewatch under an event storm. It
+// serves the part of the Docker API whalewatch uses on a unix socket
+// (ping, version, info, containers list/inspect/logs, and /events, which
+// streams N synthetic events as fast as the reader takes them), runs a
+// webhook sink on 127.0.0.1 that records when each notification arrives,
+// runs the whalewatch binary against both, and prints what it measured.
+//
+// The population is realistic: a few hundred containers that live, exec,
+// report health, die and start again; every 100th event is a death with
+// exit code 1, and the last event is the death of "canary".
+//
+//	go build -o /tmp/whalewatch . && go run ./cmd/whalewatch-load -whalewatch /tmp/whalewatch -events 200000
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		binary     = flag.String("whalewatch", "", "the whalewatch binary to run (required)")
+		events     = flag.Int("events", 20000, "events to stream")
+		population = flag.Int("containers", 300, "containers in the population")
+		dieEvery   = flag.Int("die-every", 100, "every n-th event is a death (exit code 1)")
+		delay      = flag.Duration("sink-delay", 0, "how long the webhook sink takes to answer")
+		errorRate  = flag.Float64("sink-errors", 0, "share of webhook posts answered 503 (retried)")
+		wait       = flag.Duration("wait", 2*time.Minute, "how long to wait for the canary")
+		idle       = flag.Duration("idle", 0, "after the canary, measure CPU over this long idle")
+	)
+	var extraEnv multiFlag
+	flag.Var(&extraEnv, "env", "extra NAME=value for whalewatch (repeatable)")
+	flag.Parse()
+	if *binary == "" {
+		fmt.Fprintln(os.Stderr, "whalewatch-load: -whalewatch is required")
+		os.Exit(2)
+	}
+	dir, err := os.MkdirTemp("", "whalewatch-load")
+	check(err)
+	defer os.RemoveAll(dir)
+
+	gen := newGenerator(*events, *population, *dieEvery)
+	daemon := &fakeDaemon{gen: gen, requested: make(chan time.Time, 1)}
+	sock := filepath.Join(dir, "docker.sock")
+	ln, err := net.Listen("unix", sock)
+	check(err)
+	go func() { _ = http.Serve(ln, daemon.handler()) }()
+
+	sink := newSink(*delay, *errorRate)
+	sinkLn, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	go func() { _ = http.Serve(sinkLn, sink) }()
+
+	cmd := exec.Command(*binary)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "DOCKER_HOST=unix://" + sock, "HOST_NAME=load",
+		"WEBHOOK_URL=http://" + sinkLn.Addr().String() + "/hook", "HTTP_ADDR=off", "LOG_LEVEL=warn",
+		"STATE_DIR=" + filepath.Join(dir, "state"), "RULE_CRASHED_GROUP_WINDOW=0", "CRASHLOOP_DEATHS=0",
+	}, extraEnv...)
+	check(os.Mkdir(filepath.Join(dir, "state"), 0o700))
+	logs, err := os.Create(filepath.Join(dir, "whalewatch.log"))
+	check(err)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	started := time.Now()
+	check(cmd.Start())
+
+	var streamStart time.Time
+	select {
+	case streamStart = <-daemon.requested:
+	case <-time.After(30 * time.Second):
+		fail(cmd, dir, "whalewatch never asked for /events")
+	}
+	canary, ok := sink.waitCanary(*wait)
+	var idleCPU time.Duration
+	if ok && *idle > 0 {
+		before := cpuOf(cmd.Process.Pid)
+		time.Sleep(*idle)
+		idleCPU = cpuOf(cmd.Process.Pid) - before
+	}
+	streamEnd := daemon.finished()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	usage, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+
+	deaths, delivered := gen.deaths, sink.deaths()
+	fmt.Printf("events streamed      %d (%d containers, a death every %d)\n", *events, *population, *dieEvery)
+	fmt.Printf("exec → /events       %s\n", streamStart.Sub(started).Round(100*time.Microsecond))
+	if !streamEnd.IsZero() {
+		fmt.Printf("stream written in    %s (%.0f events/s taken by whalewatch)\n", streamEnd.Sub(streamStart).Round(time.Millisecond),
+			float64(*events)/streamEnd.Sub(streamStart).Seconds())
+	}
+	if ok {
+		fmt.Printf("canary delivered     %s after the stream started\n", canary.Sub(streamStart).Round(time.Millisecond))
+	} else {
+		fmt.Printf("canary delivered     NEVER (waited %s)\n", *wait)
+	}
+	fmt.Printf("deaths delivered     %d of %d (%d lost)\n", delivered, deaths, deaths-delivered)
+	if usage != nil {
+		cpu := time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+		fmt.Printf("peak RSS             %.1f MB\n", float64(usage.Maxrss)/1024)
+		fmt.Printf("CPU                  %s (%.1f µs per event)\n", cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(*events))
+	}
+	if *idle > 0 && ok {
+		fmt.Printf("CPU when idle        %s over %s\n", idleCPU.Round(time.Millisecond), *idle)
+	}
+	if !ok || delivered < deaths {
+		fmt.Printf("whalewatch log: %s\n", tail(filepath.Join(dir, "whalewatch.log")))
+		os.Exit(1)
+	}
+}
+
+// ---- the synthetic stream --------------------------------------------------
+
+type generator struct {
+	n, population, dieEvery int
+	deaths                  int // deaths (exit 1) in the stream, canary included
+	base                    int64
+	ids                     []string
+}
+
+func newGenerator(n, population, dieEvery int) *generator {
+	g := &generator{n: n, population: population, dieEvery: dieEvery, base: time.Now().UnixNano()}
+	for i := range population {
+		g.ids = append(g.ids, fmt.Sprintf("%064x", i+1))
+	}
+	for i := range n - 1 {
+		if i%dieEvery == dieEvery-1 {
+			g.deaths++
+		}
+	}
+	g.deaths++ // the canary
+	return g
+}
+
+// noise is what containers do between deaths.
+var noise = []string{"exec_create: sh -c true", "exec_start: sh -c true", "exec_die", "health_status: healthy", "top", "exec_create: pg_isready", "exec_start: pg_isready", "exec_die"}
+
+// event i of the stream, as the daemon writes it.
+func (g *generator) event(i int, buf []byte) []byte {
+	nano := g.base + int64(i)*1000
+	if i == g.n-1 {
+		return appendEvent(buf, "canary", strings.Repeat("c", 64), "die", nano, `,"exitCode":"1"`)
+	}
+	c := (i / g.dieEvery) % g.population
+	action, extra := noise[i%len(noise)], ""
+	switch {
+	case i%g.dieEvery == g.dieEvery-1:
+		action, extra = "die", `,"exitCode":"1"`
+	case i%g.dieEvery == 0 && i > 0:
+		c = (i/g.dieEvery - 1) % g.population // the one that died starts again
+		action = "start"
+	case strings.HasPrefix(action, "exec_die"):
+		extra = `,"exitCode":"0","execID":"e` + strconv.Itoa(i) + `"`
+	}
+	return appendEvent(buf, fmt.Sprintf("app-%03d", c), g.ids[c], action, nano, extra)
+}
+
+func appendEvent(buf []byte, name, id, action string, nano int64, extra string) []byte {
+	return fmt.Appendf(buf, `{"Type":"container","Action":%q,"Actor":{"ID":%q,"Attributes":{"image":"shop/app:1.0","name":%q,"com.docker.compose.project":"shop"%s}},"scope":"local","time":%d,"timeNano":%d}`+"\n",
+		action, id, name, extra, nano/1e9, nano)
+}
+
+// ---- the fake daemon ---------------------------------------------------------
+
+type fakeDaemon struct {
+	gen       *generator
+	requested chan time.Time
+	mu        sync.Mutex
+	done      time.Time
+}
+
+func (d *fakeDaemon) finished() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.done
+}
+
+func (d *fakeDaemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	ping := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Api-Version", "1.45")
+		_, _ = w.Write([]byte("OK"))
+	}
+	mux.HandleFunc("/_ping", ping)
+	mux.HandleFunc("/{v}/_ping", ping)
+	mux.HandleFunc("GET /{v}/version", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]any{"Version": "load", "ApiVersion": "1.45", "MinAPIVersion": "1.24", "Os": "linux"})
+	})
+	mux.HandleFunc("GET /{v}/info", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]any{"Name": "load", "Swarm": map[string]any{}})
+	})
+	mux.HandleFunc("GET /{v}/containers/json", func(w http.ResponseWriter, _ *http.Request) {
+		var list []map[string]any
+		for i, id := range d.gen.ids {
+			list = append(list, map[string]any{"Id": id, "Names": []string{fmt.Sprintf("/app-%03d", i)}, "Image": "shop/app:1.0", "State": "running"})
+		}
+		writeJSON(w, list)
+	})
+	mux.HandleFunc("GET /{v}/containers/{id}/json", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UTC()
+		writeJSON(w, map[string]any{"Id": r.PathValue("id"), "Name": "/app", "Image": "sha256:" + strings.Repeat("a", 64), "RestartCount": 0,
+			"State": map[string]any{"Status": "running", "Running": true, "ExitCode": 1,
+				"StartedAt": now.Add(-time.Minute).Format(time.RFC3339Nano), "FinishedAt": now.Format(time.RFC3339Nano)},
+			"Config": map[string]any{"Tty": false}})
+	})
+	mux.HandleFunc("GET /{v}/containers/{id}/logs", func(w http.ResponseWriter, _ *http.Request) {
+		line := []byte("panic: load test\n")
+		header := []byte{2, 0, 0, 0, 0, 0, 0, byte(len(line))}
+		_, _ = w.Write(append(header, line...))
+	})
+	mux.HandleFunc("GET /{v}/events", d.events)
+	return mux
+}
+
+// events streams the whole synthetic stream (after since), then holds the
+// connection open as a daemon does.
+func (d *fakeDaemon) events(w http.ResponseWriter, r *http.Request) {
+	select {
+	case d.requested <- time.Now():
+	default:
+	}
+	var since int64
+	if s := r.URL.Query().Get("since"); s != "" {
+		sec, frac, _ := strings.Cut(s, ".")
+		secs, _ := strconv.ParseInt(sec, 10, 64)
+		nanos, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+		since = secs*1e9 + nanos
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	buf := make([]byte, 0, 512)
+	for i := range d.gen.n {
+		if d.gen.base+int64(i)*1000 < since {
+			continue
+		}
+		buf = d.gen.event(i, buf[:0])
+		if _, err := bw.Write(buf); err != nil {
+			return
+		}
+	}
+	_ = bw.Flush()
+	w.(http.Flusher).Flush()
+	d.mu.Lock()
+	d.done = time.Now()
+	d.mu.Unlock()
+	<-r.Context().Done()
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ---- the webhook sink ------------------------------------------------------------
+
+type sink struct {
+	delay     time.Duration
+	errorRate float64
+	mu        sync.Mutex
+	rng       *rand.Rand
+	seen      map[string]bool // webhook-ids of deaths delivered
+	canary    chan time.Time
+	posts     atomic.Int64
+}
+
+func newSink(delay time.Duration, errorRate float64) *sink {
+	return &sink{delay: delay, errorRate: errorRate, rng: rand.New(rand.NewSource(1)), seen: map[string]bool{}, canary: make(chan time.Time, 1)}
+}
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var p struct {
+		Rule, Name string
+	}
+	_ = json.NewDecoder(r.Body).Decode(&p)
+	time.Sleep(s.delay)
+	s.posts.Add(1)
+	s.mu.Lock()
+	fail := s.rng.Float64() < s.errorRate
+	if !fail && p.Rule == "CRASHED" {
+		s.seen[r.Header.Get("webhook-id")] = true
+		if p.Name == "canary" {
+			select {
+			case s.canary <- time.Now():
+			default:
+			}
+		}
+	}
+	s.mu.Unlock()
+	if fail {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+}
+
+func (s *sink) deaths() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen)
+}
+
+func (s *sink) waitCanary(wait time.Duration) (time.Time, bool) {
+	select {
+	case at := <-s.canary:
+		return at, true
+	case <-time.After(wait):
+		return time.Time{}, false
+	}
+}
+
+// ---- helpers ------------------------------------------------------------------
+
+// cpuOf is the CPU time a process has used so far (user + system).
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "whalewatch-load:", err)
+		os.Exit(2)
+	}
+}
+
+func fail(cmd *exec.Cmd, dir, msg string) {
+	_ = cmd.Process.Kill()
+	fmt.Fprintf(os.Stderr, "whalewatch-load: %s\n%s\n", msg, tail(filepath.Join(dir, "whalewatch.log")))
+	os.Exit(1)
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
