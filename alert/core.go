@@ -105,9 +105,9 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 	}
 	return &Core{
 		cfg: cfg, outbox: outbox, mutes: mutes, log: log, m: m,
-		groups:       newGrouper(options),
-		loops:        newCrashLoops(cfg.CrashLoopDeaths, cfg.CrashLoopWindow, cfg.CrashLoopQuiet),
-		incidents:    newIncidents(cfg.ResolveAfter),
+		groups:         newGrouper(options),
+		loops:          newCrashLoops(cfg.CrashLoopDeaths, cfg.CrashLoopWindow, cfg.CrashLoopQuiet),
+		incidents:      newIncidents(cfg.ResolveAfter),
 		cursors:        map[string]int64{},
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},

@@ -22,7 +22,7 @@ type crashLoops struct {
 	updateEvery   time.Duration
 
 	recent *entries[[]time.Time] // host|container → recent deaths
-	loops   *entries[*loop]
+	loops  *entries[*loop]
 }
 
 type loop struct {

@@ -360,4 +360,3 @@ func tail(path string) string {
 	}
 	return string(b)
 }
-
