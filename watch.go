@@ -243,7 +243,11 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, sto
 			}
 			n = s
 		}
-		dests = append(dests, notify.Destination{Name: d.Name, Notifier: n})
+		concurrency := d.Concurrency
+		if concurrency == 0 {
+			concurrency = config.DefaultConcurrency(d.Kind)
+		}
+		dests = append(dests, notify.Destination{Name: d.Name, Notifier: n, Concurrency: concurrency})
 	}
 	d := notify.NewDispatcher(log, m, store, cfg.NotifyQueueSize, dests...)
 	d.RetryFor = cfg.NotifyRetryFor

@@ -58,6 +58,8 @@ type Config struct {
 	WebhookSecretF  string            `env:"WEBHOOK_SECRET_FILE,file"`
 	WebhookHeaders  map[string]string `env:"WEBHOOK_HEADERS" envKeyValSeparator:"="`
 	WebhookTemplate string            `env:"WEBHOOK_TEMPLATE"`
+	// WebhookConcurrency: posts in flight at once (0: DefaultConcurrency).
+	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY"`
 
 	SlackBotToken       string `env:"SLACK_BOT_TOKEN"`
 	SlackBotTokenFile   string `env:"SLACK_BOT_TOKEN_FILE,file"`
@@ -107,7 +109,7 @@ type Config struct {
 	SlackRatePerSecond float64       `env:"SLACK_RATE_PER_SECOND" envDefault:"3"`
 
 	EventQueueSize  int           `env:"EVENT_QUEUE_SIZE" envDefault:"4096"`
-	NotifyQueueSize int           `env:"NOTIFY_QUEUE_SIZE" envDefault:"1000"`
+	NotifyQueueSize int           `env:"NOTIFY_QUEUE_SIZE" envDefault:"50000"`
 	NotifyRetryFor  time.Duration `env:"NOTIFY_RETRY_FOR" envDefault:"10m"`
 	NotifyTimeout   time.Duration `env:"NOTIFY_TIMEOUT" envDefault:"10s"`
 
@@ -145,7 +147,25 @@ type Destination struct {
 	Secret   string // webhook signing secret
 	Headers  map[string]string
 	Template string
+	// Concurrency: notifications in flight at once (0: the kind's default).
+	Concurrency int
 }
+
+// DefaultConcurrency is how many notifications a destination of a kind
+// has in flight at once unless told: HTTP endpoints take several; Slack is
+// paced per channel anyway, and stdout is one stream.
+func DefaultConcurrency(kind string) int {
+	switch kind {
+	case KindWebhook:
+		return 8
+	case KindShoutrrr:
+		return 4
+	}
+	return 1
+}
+
+// maxConcurrency bounds DEST_<NAME>_CONCURRENCY and WEBHOOK_CONCURRENCY.
+const maxConcurrency = 64
 
 // destEnv is one DEST_<NAME>_* group.
 type destEnv struct {
@@ -159,6 +179,8 @@ type destEnv struct {
 	SecretFile string            `env:"SECRET_FILE,file"`
 	Headers    map[string]string `env:"HEADERS" envKeyValSeparator:"="`
 	Template   string            `env:"TEMPLATE"`
+	// Concurrency, 0 for the kind's default.
+	Concurrency int `env:"CONCURRENCY"`
 }
 
 // ruleEnv is one RULE_<NAME>_* group.
@@ -178,7 +200,7 @@ var (
 	nameRE     = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
 	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
 	hostCertRE = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
-	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE)$`)
+	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE|CONCURRENCY)$`)
 	destKinds  = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook, KindShoutrrr}
 )
 
@@ -532,7 +554,10 @@ func (c *Config) loadDestinations(vars map[string]string) []error {
 			errs = append(errs, err)
 		}
 		d := Destination{Name: KindWebhook, Kind: KindWebhook, URL: c.WebhookURL,
-			Secret: c.WebhookSecret, Headers: c.WebhookHeaders, Template: c.WebhookTemplate}
+			Secret: c.WebhookSecret, Headers: c.WebhookHeaders, Template: c.WebhookTemplate, Concurrency: c.WebhookConcurrency}
+		if c.WebhookConcurrency < 0 || c.WebhookConcurrency > maxConcurrency {
+			errs = append(errs, fmt.Errorf("WEBHOOK_CONCURRENCY: %d is not between 1 and %d", c.WebhookConcurrency, maxConcurrency))
+		}
 		errs = append(errs, checkWebhook("WEBHOOK_", d)...)
 		c.Destinations = append(c.Destinations, d)
 	} else if c.WebhookSecret != "" || len(c.WebhookHeaders) > 0 || c.WebhookTemplate != "" {
@@ -558,7 +583,7 @@ func (c *Config) loadDestinations(vars map[string]string) []error {
 		if m := destKeyRE.FindStringSubmatch(k); m != nil {
 			names[m[1]] = true
 		} else if strings.HasPrefix(k, "DEST_") {
-			errs = append(errs, fmt.Errorf("%s: unknown destination setting (expected DEST_<NAME>_TYPE, _URL, _TOKEN, _CHANNEL, _SECRET, _HEADERS, _TEMPLATE or a _FILE variant)", k))
+			errs = append(errs, fmt.Errorf("%s: unknown destination setting (expected DEST_<NAME>_TYPE, _URL, _TOKEN, _CHANNEL, _SECRET, _HEADERS, _TEMPLATE, _CONCURRENCY or a _FILE variant)", k))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
@@ -589,7 +614,10 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 	}
 	var errs []error
 	var err error
-	d := &Destination{Name: strings.ToLower(name), Kind: de.Type, Channel: de.Channel, Headers: de.Headers, Template: de.Template}
+	d := &Destination{Name: strings.ToLower(name), Kind: de.Type, Channel: de.Channel, Headers: de.Headers, Template: de.Template, Concurrency: de.Concurrency}
+	if _, set := vars[prefix+"CONCURRENCY"]; set && (de.Concurrency < 1 || de.Concurrency > maxConcurrency) {
+		errs = append(errs, fmt.Errorf("%sCONCURRENCY: %d is not between 1 and %d", prefix, de.Concurrency, maxConcurrency))
+	}
 	if d.URL, err = pickSecret(prefix+"URL", de.URL, de.URLFile); err != nil {
 		errs = append(errs, err)
 	}

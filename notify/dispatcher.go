@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"slices"
@@ -24,13 +25,18 @@ import (
 type Destination struct {
 	Name     string
 	Notifier Notifier
+	// Concurrency is how many notifications may be in flight to it at once
+	// (at least 1). Messages about one incident, group or container stay
+	// in order whatever it is.
+	Concurrency int
 }
 
 // Dispatcher keeps one durable queue (in the state store's outbox) and one
-// worker per destination, so a slow or dead destination never holds up
-// event intake or the other destinations. Each destination receives its
-// notifications in order; a notification leaves the outbox only once it is
-// delivered or given up (and reported).
+// set of workers per destination, so a slow or dead destination never holds
+// up event intake or the other destinations. A destination receives the
+// messages about one incident, group or container in order, up to its
+// Concurrency others beside; a notification leaves the outbox only once it
+// is delivered or given up (and reported).
 type Dispatcher struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -163,20 +169,55 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// work delivers one destination's queue in order. After ctx ends it goes
-// on until the queue is empty or drainCtx ends too.
+// Bounds of one destination's delivery pipeline.
+const (
+	laneDepth   = 16  // notifications waiting in each lane
+	feedBatch   = 256 // outbox entries read at once
+	removeBatch = 256 // delivered entries removed in one transaction
+)
+
+// queued is an outbox entry on its way: n is nil when it was unreadable.
+type queued struct {
+	seq uint64
+	n   *Notification
+}
+
+// work delivers one destination's queue through Concurrency lanes, each
+// in order; a notification takes the lane of its order key. Delivered
+// entries leave the outbox in batches (at-least-once: a kill between a
+// delivery and its removal sends it again, with the same webhook-id).
+// After ctx ends it goes on until the queue is empty or drainCtx ends too.
 func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
-	for {
-		if drainCtx.Err() != nil {
-			return
-		}
-		e, ok, err := d.store.First(q.Name)
+	lanes := make([]chan queued, max(q.Concurrency, 1))
+	done := make(chan uint64, len(lanes)*laneDepth)
+	var wg sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = make(chan queued, laneDepth)
+		wg.Go(func() { d.lane(drainCtx, q, lanes[i], done) })
+	}
+	removed := make(chan struct{})
+	go func() { d.removeDelivered(q, done); close(removed) }()
+	d.feed(ctx, drainCtx, q, lanes)
+	for _, lane := range lanes {
+		close(lane)
+	}
+	wg.Wait()
+	close(done)
+	<-removed
+}
+
+// feed hands the outbox's entries to the lanes, in order, until ctx ends
+// and every entry is handed out (or drainCtx ends).
+func (d *Dispatcher) feed(ctx, drainCtx context.Context, q *queue, lanes []chan queued) {
+	var last uint64
+	for drainCtx.Err() == nil {
+		entries, err := d.store.Entries(q.Name, last, feedBatch)
 		if err != nil {
 			d.log.Error("cannot read the outbox", "destination", q.Name, "err", err)
 		}
-		if !ok || err != nil {
+		if len(entries) == 0 || err != nil {
 			if ctx.Err() != nil {
-				return // drained
+				return // all handed out
 			}
 			select {
 			case <-q.wake:
@@ -185,14 +226,74 @@ func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
 			}
 			continue
 		}
-		var n Notification
-		if err := json.Unmarshal(e.Data, &n); err != nil {
-			d.log.Error("unreadable notification in the outbox; removing it", "destination", q.Name, "err", err)
-			d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
-		} else if !d.deliver(drainCtx, q, n) {
-			return // interrupted: it stays queued
+		for _, e := range entries {
+			item := queued{seq: e.Seq, n: &Notification{}}
+			if err := json.Unmarshal(e.Data, item.n); err != nil {
+				d.log.Error("unreadable notification in the outbox; removing it", "destination", q.Name, "err", err)
+				d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
+				item.n = nil
+			}
+			select {
+			case lanes[laneOf(item.n, len(lanes))] <- item:
+			case <-drainCtx.Done():
+				return
+			}
+			last = e.Seq
 		}
-		if err := d.store.Remove(q.Name, e.Seq); err != nil {
+	}
+}
+
+// laneOf keeps what must stay in order in one lane: an incident's
+// messages, a group's, a container's.
+func laneOf(n *Notification, lanes int) int {
+	if lanes == 1 || n == nil {
+		return 0
+	}
+	key := n.ID
+	switch {
+	case n.Incident != nil:
+		key = n.Incident.ID
+	case n.Group != nil:
+		key = n.Group.Key
+	case n.Event.ActorID != "":
+		key = n.Event.Host + "|" + n.Event.ActorID
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(lanes))
+}
+
+// lane delivers its notifications in order and reports each one done;
+// one interrupted by drainCtx stays queued, and so does what follows it.
+func (d *Dispatcher) lane(drainCtx context.Context, q *queue, in <-chan queued, done chan<- uint64) {
+	for item := range in {
+		if item.n != nil && !d.deliver(drainCtx, q, *item.n) {
+			for range in { // stays queued for the next start
+			}
+			return
+		}
+		done <- item.seq
+	}
+}
+
+// removeDelivered takes delivered entries out of the outbox, many per
+// transaction when they come fast.
+func (d *Dispatcher) removeDelivered(q *queue, done <-chan uint64) {
+	for seq := range done {
+		batch := []uint64{seq}
+	more:
+		for len(batch) < removeBatch {
+			select {
+			case s, ok := <-done:
+				if !ok {
+					break more
+				}
+				batch = append(batch, s)
+			default:
+				break more
+			}
+		}
+		if err := d.store.Remove(q.Name, batch...); err != nil {
 			d.log.Error("cannot update the outbox", "destination", q.Name, "err", err)
 		}
 		d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(d.store.Len(q.Name)))

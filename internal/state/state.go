@@ -479,20 +479,49 @@ func (s *Store) First(dest string) (Entry, bool, error) {
 	return e, ok, err
 }
 
-// Remove deletes a delivered (or given up) entry.
-func (s *Store) Remove(dest string, seq uint64) error {
+// Entries reads up to n entries of a destination's queue after seq, in order.
+func (s *Store) Entries(dest string, after uint64, n int) ([]Entry, error) {
+	s.mu.Lock()
+	format1 := s.outboxFormat1
+	s.mu.Unlock()
+	if format1 {
+		return nil, errOutboxFormat1
+	}
+	var out []Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
+			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Remove deletes delivered (or given up) entries, in one transaction.
+func (s *Store) Remove(dest string, seqs ...uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
-		if b == nil || b.Get(key(seq)) == nil {
+		if b == nil {
 			return nil
 		}
 		n := s.lenLocked(tx, dest)
-		if err := b.Delete(key(seq)); err != nil {
-			return err
+		for _, seq := range seqs {
+			if b.Get(key(seq)) == nil {
+				continue
+			}
+			if err := b.Delete(key(seq)); err != nil {
+				return err
+			}
+			n--
 		}
-		s.counts[dest] = n - 1
+		s.counts[dest] = n
 		return nil
 	})
 }
