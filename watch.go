@@ -144,6 +144,7 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 	for _, src := range sources {
 		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.WatchByDefault),
 			LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout}
+		src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || engine.MayMatch(typ, action) }
 	}
 	snap, err := store.LoadSnapshot()
 	if err == nil {

@@ -185,6 +185,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	ev := it.Event
 	if it.Listed != nil {
 		c.listed(ev.Host, it.Listed)
+		c.incidents.listed(ev.Host, it.Listed, now)
 		return
 	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
@@ -246,6 +247,15 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.out = append(c.out, c.incidents.removed(ev, nil, now)...)
 	}
 	c.loops.cover(ev, covered)
+}
+
+// Tracks says whether the core follows events of this type and action
+// whatever the rules say: the running set, incidents, crash loops.
+func Tracks(typ, action string) bool {
+	if typ == event.SelfType {
+		return true
+	}
+	return typ == event.ContainerType && (action == "start" || action == "die" || action == "destroy" || action == "health_status")
 }
 
 // alert makes the notification of a match, with its owner and link.

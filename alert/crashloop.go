@@ -40,7 +40,10 @@ func newCrashLoops(deaths int, window, quiet time.Duration) *crashLoops {
 		recent: newEntries[[]time.Time]("deaths"), loops: newEntries[*loop]("loop")}
 }
 
-func loopKey(ev event.Event) string { return ev.Host + "|" + ev.ActorID }
+func loopKey(ev event.Event) string { return containerKey(ev.Host, ev.ActorID) }
+
+// containerKey names a container of a host in the core's state.
+func containerKey(host, id string) string { return host + "|" + id }
 
 // observe takes every event. It reports whether the event's matches are
 // to be held back (counted in a crash-loop message) and what to send now.

@@ -94,6 +94,19 @@ func (s *incidents) observe(ev event.Event, now time.Time) {
 	s.open.touch(key)
 }
 
+// listed makes up for starts the source shed in a storm: a container of an
+// open incident that a fresh list finds running is up from now on (unless
+// it reports health, whose healthy report decides).
+func (s *incidents) listed(host string, running map[string]event.Container, now time.Time) {
+	for id := range running {
+		key := containerKey(host, id)
+		if inc, ok := s.open.get(key); ok && inc.UpSince.IsZero() && !inc.Health {
+			inc.UpSince = now
+			s.open.touch(key)
+		}
+	}
+}
+
 // removed resolves the incident of a destroyed container; final, when
 // set, is the crash loop's last message, which then resolves it.
 func (s *incidents) removed(ev event.Event, final *notify.Notification, now time.Time) []notify.Outgoing {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,13 @@ type Source struct {
 	// Evidence: which deaths and unhealthy containers get a crash card's
 	// facts (inspect and last lines of output), gathered beside the reader.
 	Evidence EvidenceOptions
+
+	// Keep says whether events of a type and action (base word) can matter
+	// downstream (a rule may match them, or the alert core tracks them);
+	// the others are dropped as soon as they are read, before any other
+	// work, and counted. nil keeps everything. What the source itself
+	// tracks (container start, kill, oom, die, destroy) is always kept.
+	Keep func(typ, action string) bool
 
 	// restored is what an earlier run knew running at Since; the first
 	// connect reconciles against it as after a reconnect.
@@ -239,17 +247,36 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	holdCheck := time.NewTicker(s.OOMWait / 5)
 	defer holdCheck.Stop()
 	for {
+		// The backlog goes into the queue as soon as there is room.
+		var backlog chan<- event.Item
+		var next event.Item
+		if len(st.backlog) > 0 {
+			backlog, next = out, st.backlog[0]
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case backlog <- next:
+			st.backlog[0] = event.Item{}
+			st.backlog = st.backlog[1:]
+			if len(st.backlog) == 0 {
+				st.backlog = nil // let the array go
+				s.reportDropped(out, st)
+			}
 		case err := <-stream.Err:
 			if err == nil || errors.Is(err, io.EOF) {
 				return errors.New("event stream ended")
 			}
 			return fmt.Errorf("event stream: %w", err)
 		case m := <-stream.Messages:
+			typ := string(m.Type)
+			action, _, _ := strings.Cut(string(m.Action), ": ")
+			s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
+			if !s.keeps(typ, action) {
+				s.Metrics.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
+				continue
+			}
 			ev, isNew := st.accept(s.Host, m, s.IntentWindow)
-			s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(ev.Type, event.KnownTypes), metrics.Bounded(ev.Action, event.KnownActions)).Inc()
 			if !isNew {
 				s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
 				continue
@@ -272,9 +299,19 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			}
 			missing = nil
 		case <-flush.C:
+			s.flushBacklog(out, st)
 			s.reportDropped(out, st)
+			s.relist(ctx, out, st)
 		}
 	}
+}
+
+// sourceTracks are the container actions the source itself follows
+// (intent, OOM, the running set), kept whatever Keep says.
+var sourceTracks = map[string]bool{"start": true, "kill": true, "oom": true, "die": true, "destroy": true}
+
+func (s *Source) keeps(typ, action string) bool {
+	return s.Keep == nil || (typ == event.ContainerType && sourceTracks[action]) || s.Keep(typ, action)
 }
 
 func (s *Source) passesSwarm() bool {
@@ -326,17 +363,83 @@ func (s *Source) emit(out chan<- event.Item, st *streamState, ev event.Event) {
 	s.emitItem(out, st, event.Item{Event: ev})
 }
 
+// maxBacklog bounds the urgent items kept while the queue is full.
+const maxBacklog = 10000
+
+// emitItem hands it on without ever blocking the stream reader. When the
+// queue is nearly full, routine events (starts, healthy reports, …) are
+// shed and a fresh container list makes up for them later; urgent ones
+// wait in order in a backlog, and are lost (counted, logged, announced)
+// only when that is full too.
 func (s *Source) emitItem(out chan<- event.Item, st *streamState, it event.Item) {
-	s.reportDropped(out, st)
-	select {
-	case out <- it:
+	s.flushBacklog(out, st)
+	urgent := isUrgent(it)
+	if len(st.backlog) == 0 && (urgent || len(out) < cap(out)*3/4) {
+		select {
+		case out <- it:
+			return
+		default:
+		}
+	}
+	switch {
+	case !urgent:
+		st.relist = true
+		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "shed").Inc()
+	case len(st.backlog) < maxBacklog:
+		st.backlog = append(st.backlog, it)
 	default:
 		if st.dropped == 0 {
-			s.Log.Error("event queue full; dropping events until it drains", "capacity", cap(out))
+			s.Log.Error("event queue and backlog full; dropping deaths until they drain", "capacity", cap(out), "backlog", maxBacklog)
 		}
 		st.dropped++
 		s.Metrics.EventsDropped.WithLabelValues(s.Host).Inc()
 	}
+}
+
+// isUrgent: what must reach the core even in a storm.
+func isUrgent(it event.Item) bool {
+	ev := it.Event
+	switch {
+	case it.Listed != nil, ev.Type == event.SelfType:
+		return true
+	case ev.Type != event.ContainerType:
+		return ev.Scope == "swarm" // node down, a service rolling back
+	}
+	return ev.Action == "die" || ev.Action == "oom" || (ev.Action == "health_status" && ev.Status == "unhealthy")
+}
+
+// flushBacklog moves what waits into the queue while there is room.
+func (s *Source) flushBacklog(out chan<- event.Item, st *streamState) {
+	for len(st.backlog) > 0 {
+		select {
+		case out <- st.backlog[0]:
+			st.backlog[0] = event.Item{}
+			st.backlog = st.backlog[1:]
+		default:
+			return
+		}
+	}
+	st.backlog = nil // let the array go
+}
+
+// relist sends a fresh container list once the backlog is empty and the
+// queue has room, at most once a second, to make up for shed events.
+func (s *Source) relist(ctx context.Context, out chan<- event.Item, st *streamState) {
+	if !st.relist || len(st.backlog) > 0 || len(out) >= cap(out)/2 || time.Since(st.lastRelist) < time.Second {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	defer cancel()
+	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+	st.lastRelist = time.Now()
+	if err != nil {
+		s.Log.Warn("cannot list containers after shedding events; will try again", "err", err)
+		return
+	}
+	st.relist = false
+	_, running := st.reconcileList(list.Items, false)
+	s.Log.Info("events were shed while the event queue was nearly full; containers listed again", "running", len(running))
+	s.emitItem(out, st, event.Item{Event: event.Event{Host: s.Host}, Listed: running})
 }
 
 // reportDropped sends one events_dropped event for what was lost, once

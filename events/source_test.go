@@ -81,23 +81,61 @@ func msg(action, id string, nano int64, attrs map[string]string) events.Message 
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// A full queue never blocks the reader: the loss is counted and reported
-// once there is room again.
-func TestSourceReportsOverflow(t *testing.T) {
+// A full queue never blocks the reader and loses no death: deaths wait in
+// a backlog and arrive in order; routine events (starts) are shed, and a
+// fresh container list follows once there is room.
+func TestSourceKeepsDeathsThroughAFullQueue(t *testing.T) {
 	f := &fakeDocker{messages: make(chan events.Message)}
 	src := NewSource("h", f, quiet(), metrics.New())
 	out := run(t, src, 3)
 	<-out // the container list
-	for i := range 10 {
+	for i := range 20 {
+		m := msg("start", fmt.Sprintf("c%02d", i), int64(2*i+1), nil)
+		if i%2 == 1 {
+			m = msg("die", fmt.Sprintf("c%02d", i), int64(2*i+1), map[string]string{"exitCode": "1"})
+		}
 		select {
-		case f.messages <- msg("die", "c", int64(i+1), map[string]string{"exitCode": "1"}):
+		case f.messages <- m:
 		case <-time.After(time.Second):
 			t.Fatalf("reader blocked at message %d", i)
 		}
 	}
-	// What fitted and what the report counts make all ten.
+	var deaths []string
+	listed := false
+	timeout := time.After(10 * time.Second)
+	for !listed || len(deaths) < 10 {
+		select {
+		case it := <-out:
+			switch {
+			case it.Listed != nil:
+				listed = true
+			case it.Event.Action == "die":
+				deaths = append(deaths, it.Event.ActorID)
+			case it.Event.Type == event.SelfType:
+				t.Fatalf("unexpected notice %+v", it.Event)
+			}
+		case <-timeout:
+			t.Fatalf("got deaths %v, listed again %v", deaths, listed)
+		}
+	}
+	if !slices.IsSorted(deaths) || len(deaths) != 10 {
+		t.Errorf("deaths %v; want all ten, in order", deaths)
+	}
+}
+
+// Only when the backlog is full too are deaths lost: counted, and
+// reported as soon as there is room.
+func TestSourceReportsDeathsLostBeyondTheBacklog(t *testing.T) {
+	f := &fakeDocker{messages: make(chan events.Message)}
+	src := NewSource("h", f, quiet(), metrics.New())
+	out := run(t, src, 3)
+	<-out
+	const sent = maxBacklog + 3 + 5
+	for i := range sent {
+		f.messages <- msg("die", "c", int64(i+1), map[string]string{"exitCode": "1"})
+	}
 	passed, dropped := 0, 0
-	for passed+dropped < 10 {
+	for passed+dropped < sent {
 		select {
 		case it := <-out:
 			ev := it.Event
@@ -105,17 +143,14 @@ func TestSourceReportsOverflow(t *testing.T) {
 				passed++
 				continue
 			}
-			if ev.Action != "events_dropped" {
-				t.Fatalf("unexpected %+v", ev)
-			}
 			n, _ := strconv.Atoi(ev.Attributes["count"])
 			dropped += n
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%d passed and %d reported dropped; want ten in all", passed, dropped)
+			t.Fatalf("%d passed and %d reported dropped; want %d in all", passed, dropped, sent)
 		}
 	}
-	if dropped == 0 {
-		t.Error("nothing was dropped from a queue of 3")
+	if dropped != 5 {
+		t.Errorf("%d reported dropped, want 5 (beyond a queue of 3 and the backlog)", dropped)
 	}
 }
 

@@ -16,7 +16,14 @@ import (
 type streamState struct {
 	cursor    int64 // highest timeNano seen
 	connected bool
-	dropped   int
+	dropped   int // urgent items lost since the last report
+	// backlog holds urgent items (deaths, OOM kills, unhealthy reports,
+	// container lists, whalewatch's own notices) while the queue is full,
+	// in order; relist asks for a fresh container list once it is empty,
+	// to make up for the routine events shed meanwhile.
+	backlog    []event.Item
+	relist     bool
+	lastRelist time.Time
 	seen      *seen.Set
 	running   map[string]event.Container
 	shadowed  map[string][]string  // container → daemon attributes its labels shadow

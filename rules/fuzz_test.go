@@ -1,14 +1,18 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/expr-lang/expr"
 
 	"github.com/whalewatch/whalewatch/event"
 )
 
 // Any event, however odd its strings, builds an environment the built-in
-// rules and a template rule evaluate without panicking or failing.
+// rules and a template rule evaluate without panicking or failing, and the
+// prefilter never hides a rule that the full evaluation says matches.
 func FuzzMatchAnyEvent(f *testing.F) {
 	specs := append(Defaults(), Spec{Name: "T", Enabled: true, When: `Labels["team"] == "pay" || glob(Name, "web-*")`,
 		Template: `{{.Name}} {{index .Labels "team"}} {{exitMeaning .ExitCode}}`})
@@ -29,6 +33,13 @@ func FuzzMatchAnyEvent(f *testing.F) {
 		for _, m := range matches {
 			if m.Rule.Name == "T" && !strings.Contains(m.Text, event.ExitMeaning(exit)) {
 				t.Errorf("template text %q", m.Text)
+			}
+		}
+		for _, r := range engine.Rules() {
+			full, _ := expr.Run(r.program, NewEnv(ev))
+			matched := slices.ContainsFunc(matches, func(m Match) bool { return m.Rule == r })
+			if full == true && !matched {
+				t.Errorf("rule %s matches %s/%s but was skipped", r.Name, typ, action)
 			}
 		}
 	})

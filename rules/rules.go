@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/template"
 	"time"
 
@@ -42,6 +43,7 @@ type Rule struct {
 	Cooldown    time.Duration
 	program     *vm.Program
 	template    *template.Template
+	prefilter   prefilter
 }
 
 // Match is one rule that matched one event.
@@ -57,6 +59,10 @@ type Match struct {
 type Engine struct {
 	rules []*Rule
 	vm    vm.VM
+	// byAction lists, in order, the rules that may match an action; any
+	// lists those whose expression names no action.
+	byAction map[string][]int
+	any      []int
 }
 
 // CompileError names the rule, the variable it came from and the place.
@@ -101,6 +107,7 @@ func Compile(specs []Spec) (*Engine, error) {
 		}
 		eng.rules = append(eng.rules, r)
 	}
+	eng.index()
 	return eng, errors.Join(errs...)
 }
 
@@ -119,7 +126,8 @@ func compileRule(s Spec) (*Rule, error) {
 		}
 		return nil, ce
 	}
-	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, GroupWindow: s.GroupWindow, Cooldown: s.Cooldown, program: program}
+	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, GroupWindow: s.GroupWindow, Cooldown: s.Cooldown, program: program,
+		prefilter: newPrefilter(s.When)}
 	if s.Template != "" {
 		if r.template, err = ParseTemplate(s.Name, s.Template); err != nil {
 			return nil, &CompileError{Rule: s.Name, Variable: "RULE_" + s.Name + "_TEMPLATE", Err: err}
@@ -154,12 +162,56 @@ func Render(t *template.Template, ev event.Event) (string, error) {
 // call from other goroutines (each call has its own VM) and renders nothing.
 func (e *Engine) Wanted(ev event.Event) bool {
 	env := NewEnv(ev)
-	for _, r := range e.rules {
+	for r := range e.candidates(ev.Type, ev.Action) {
 		if out, err := expr.Run(r.program, env); err == nil && out == true {
 			return true
 		}
 	}
 	return false
+}
+
+// MayMatch says whether some rule may match an event of this type and
+// action (base word); false means none can, whatever else the event says.
+// Safe for concurrent use.
+func (e *Engine) MayMatch(typ, action string) bool {
+	for range e.candidates(typ, action) {
+		return true
+	}
+	return false
+}
+
+// candidates yields, in rule order, the rules whose prefilter allows an
+// event of this type and action: the action's rules merged with those
+// that name no action. No allocation.
+func (e *Engine) candidates(typ, action string) func(yield func(*Rule) bool) {
+	return func(yield func(*Rule) bool) {
+		named, any := e.byAction[action], e.any
+		for len(named) > 0 || len(any) > 0 {
+			var i int
+			if len(any) == 0 || (len(named) > 0 && named[0] < any[0]) {
+				i, named = named[0], named[1:]
+			} else {
+				i, any = any[0], any[1:]
+			}
+			if r := e.rules[i]; r.prefilter.allows(typ, action) && !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// index builds byAction and any from the rules' prefilters.
+func (e *Engine) index() {
+	e.byAction = map[string][]int{}
+	for i, r := range e.rules {
+		if r.prefilter.actions == nil {
+			e.any = append(e.any, i)
+			continue
+		}
+		for _, a := range slices.Compact(slices.Sorted(slices.Values(r.prefilter.actions))) {
+			e.byAction[a] = append(e.byAction[a], i)
+		}
+	}
 }
 
 // Rules lists the compiled rules in order.
@@ -169,11 +221,15 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 // this event) come back beside the matches; the match still counts, with
 // the default text.
 func (e *Engine) Match(ev event.Event) ([]Match, []*EvalError) {
-	env := NewEnv(ev)
-	var boxed any = env // boxed once, not once per rule
+	var env Env
+	var boxed any // made once, and only when a rule may match
 	var matches []Match
 	var errs []*EvalError
-	for _, r := range e.rules {
+	for r := range e.candidates(ev.Type, ev.Action) {
+		if boxed == nil {
+			env = NewEnv(ev)
+			boxed = env
+		}
 		out, err := e.vm.Run(r.program, boxed)
 		if err != nil {
 			errs = append(errs, &EvalError{Rule: r.Name, Err: err})

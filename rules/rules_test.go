@@ -182,3 +182,32 @@ func TestDefaultsOnSelfAndReconciledEvents(t *testing.T) {
 		}
 	}
 }
+
+// What an expression says of Type and Action alone lets events skip the
+// rule; anything uncertain lets them through.
+func TestPrefilter(t *testing.T) {
+	for _, tc := range []struct {
+		when        string
+		typ, action string
+		mayMatch    bool
+	}{
+		{`Type == "container" && Action == "die" && ExitCode != 0`, "container", "die", true},
+		{`Type == "container" && Action == "die" && ExitCode != 0`, "container", "exec_start", false},
+		{`Type == "container" && (Action == "oom" || (Action == "die" && OOMKilled))`, "container", "oom", true},
+		{`Type == "container" && (Action == "oom" || (Action == "die" && OOMKilled))`, "container", "start", false},
+		{`"node" == Type and Action in ["update", "remove"]`, "node", "remove", true},
+		{`"node" == Type and Action in ["update", "remove"]`, "container", "remove", false},
+		{`Action == "die" || Name == "x"`, "container", "exec_start", true}, // the Name side may hold
+		{`!(Action == "die")`, "container", "exec_start", true},
+		{`Type == "container" && Type == "image"`, "container", "die", false},
+		{`Labels["team"] == "pay"`, "anything", "at_all", true},
+	} {
+		eng, err := Compile([]Spec{{Name: "R", Enabled: true, When: tc.when}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.when, err)
+		}
+		if got := eng.MayMatch(tc.typ, tc.action); got != tc.mayMatch {
+			t.Errorf("%s on %s/%s: MayMatch %v, want %v", tc.when, tc.typ, tc.action, got, tc.mayMatch)
+		}
+	}
+}

@@ -41,10 +41,10 @@ func New() *Metrics {
 			Name: "whalewatch_events_duplicate_total", Help: "Replayed events dropped as already seen.",
 		}, []string{"host"}),
 		EventsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "whalewatch_events_skipped_total", Help: "Events passed over on purpose (swarm_not_leader: another manager's whalewatch reports Swarm events).",
+			Name: "whalewatch_events_skipped_total", Help: "Events passed over on purpose (no_rule: no rule and no tracker can use it; swarm_not_leader: another manager's whalewatch reports Swarm events; shed: a routine event let go while the event queue was nearly full, made up for by a fresh container list).",
 		}, []string{"host", "reason"}),
 		EventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "whalewatch_events_dropped_total", Help: "Events lost because the internal queue was full.",
+			Name: "whalewatch_events_dropped_total", Help: "Deaths, OOM kills and unhealthy reports lost because the event queue and its backlog were full (announced).",
 		}, []string{"host"}),
 		StreamReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_stream_reconnects_total", Help: "Times the event stream was lost and reopened.",
