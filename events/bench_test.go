@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -50,5 +51,20 @@ func BenchmarkStreams(b *testing.B) {
 			cancel()
 			wg.Wait()
 		})
+	}
+}
+
+// BenchmarkDecode is what every event costs before anything else: the
+// JSON line as the daemon sends it decoded (as the SDK does) and turned
+// into an Event.
+func BenchmarkDecode(b *testing.B) {
+	line := []byte(`{"Type":"container","Action":"exec_start: sh -c true","Actor":{"ID":"5734525877f57bf40aadd8c2aac5cff5618dec925ecfcda0de8ffcb97148a115","Attributes":{"image":"shop/app:1.0","name":"app-007","com.docker.compose.project":"shop","execID":"e1"}},"scope":"local","time":1795601537,"timeNano":1795601537741382096}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var m events.Message
+		if err := json.Unmarshal(line, &m); err != nil {
+			b.Fatal(err)
+		}
+		FromMessage("h", m)
 	}
 }

@@ -102,11 +102,33 @@ func open(dir string, noSync bool) (*Store, error) {
 		return nil, fmt.Errorf("STATE_DIR: open %s: %w", filepath.Join(dir, "whalewatch.db"), err)
 	}
 	s.db = db
+	if s.ready() {
+		return s, nil // nothing to create or upgrade: no write, no fsync at start
+	}
 	if err := db.Update(s.prepare); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("STATE_DIR: %s: %w", filepath.Join(dir, "whalewatch.db"), err)
 	}
 	return s, nil
+}
+
+// ready tells whether the file is already in this format with every bucket.
+func (s *Store) ready() bool {
+	ok := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get([]byte("format"))) != strconv.Itoa(FormatVersion) {
+			return nil
+		}
+		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil {
+				return nil
+			}
+		}
+		ok = true
+		return nil
+	})
+	return ok
 }
 
 // prepare checks the file's format version, upgrades a format-1 file and

@@ -1,0 +1,82 @@
+package state
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/whalewatch/whalewatch/event"
+)
+
+// BenchmarkOutboxGroupCommit queues notifications as the alert core does
+// in a burst: 512 per transaction (one fsync), each about the size of a
+// crash card. Per-op figures are per notification.
+func BenchmarkOutboxGroupCommit(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := make([]byte, 900)
+	const batch = 512
+	msgs := make([]Message, batch)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		msgs[i%batch] = Message{ID: fmt.Sprintf("msg_%024d", i), Data: data, Dests: []string{"webhook"}}
+		i++
+		if i%batch == 0 {
+			if _, err := s.Commit(msgs, Snapshot{}, 1<<30, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := s.Remove("webhook", seqs(s, batch)...); err != nil { // keep the queue short, untimed
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queued/s")
+}
+
+func seqs(s *Store, n int) []uint64 {
+	entries, _ := s.Entries("webhook", 0, n)
+	out := make([]uint64, len(entries))
+	for i, e := range entries {
+		out[i] = e.Seq
+	}
+	return out
+}
+
+// BenchmarkCheckpoint is one commit of a checkpoint after one container
+// started, with 100 or 25,000 running: its cost must not follow the number
+// of running containers.
+func BenchmarkCheckpoint(b *testing.B) {
+	for _, running := range []int{100, 25000} {
+		b.Run(fmt.Sprintf("running=%d", running), func(b *testing.B) {
+			s, err := Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			all := map[string]*event.Container{}
+			for i := range running {
+				all[fmt.Sprintf("%064d", i)] = &event.Container{Name: fmt.Sprintf("app-%d", i), Image: "shop/app:1"}
+			}
+			if _, err := s.Commit(nil, Snapshot{Running: map[string]map[string]*event.Container{"h": all}}, 1, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				id := fmt.Sprintf("%064d", i%running)
+				snap := Snapshot{Cursors: map[string]int64{"h": int64(i)}, Running: map[string]map[string]*event.Container{"h": {id: all[id]}},
+					Core: map[string][]byte{"incident/h|" + id: []byte(`{"info":{"id":"inc_1"}}`)}}
+				if _, err := s.Commit(nil, snap, 1, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
