@@ -24,11 +24,11 @@ type streamState struct {
 	backlog    []event.Item
 	relist     bool
 	lastRelist time.Time
-	seen      *seen.Set
-	running   map[string]event.Container
-	shadowed  map[string][]string  // container → daemon attributes its labels shadow
-	killed    map[string]time.Time // last kill event per container
-	oom       map[string]time.Time // last oom event per container
+	seen       *seen.Set
+	running    map[string]event.Container
+	shadowed   map[string][]string  // container → daemon attributes its labels shadow
+	killed     map[string]time.Time // last kill event per container
+	oom        map[string]time.Time // last oom event per container
 	// oomPassed: an oom event (or a stand-in) was passed on for the
 	// container's current run; repeats are dropped until it starts again.
 	oomPassed map[string]bool
