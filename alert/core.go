@@ -384,10 +384,7 @@ func (c *Core) runningChanged(host, id string, ctr *event.Container) {
 func (c *Core) Tick(now time.Time) {
 	out := c.groups.tick(now)
 	c.out = append(c.out, out...)
-	notes := c.loops.tick(now)
-	for _, n := range notes {
-		c.out = append(c.out, notify.Outgoing{N: n})
-	}
+	c.out = append(c.out, c.loops.tick(now, func(ev event.Event) []string { return c.route(nil, ev) })...)
 	resolved := c.incidents.tick(now, func(key string) bool { _, ok := c.loops.loops.get(key); return ok })
 	c.out = append(c.out, resolved...)
 	c.refreshMutes(now)

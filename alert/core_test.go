@@ -253,3 +253,38 @@ func TestRestoresTheOnePieceState(t *testing.T) {
 		t.Errorf("the resolved incident is not deleted: %q", data)
 	}
 }
+
+// A crash loop's later messages (its progress and its end, sent by the
+// timer) go where the container's whalewatch.notify label says, as its
+// first one does.
+func TestCrashLoopMessagesFollowTheNotifyLabel(t *testing.T) {
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorderTo{}
+	core := alert.New(alert.Config{Rules: engine, Destinations: []string{"slack", "ops"},
+		CrashLoopDeaths: 3, CrashLoopWindow: time.Minute, CrashLoopQuiet: 5 * time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 5 {
+		at := now.Add(time.Duration(i) * time.Second)
+		core.Handle(labelled("loop", map[string]string{alert.NotifyLabel: "ops"}, at), at)
+	}
+	core.Tick(now.Add(2 * time.Minute))  // progress
+	core.Tick(now.Add(10 * time.Minute)) // recovered
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	loops := 0
+	for _, o := range rec.out {
+		if o.N.Rule == alert.CrashLoopRule {
+			loops++
+			if fmt.Sprint(o.To) != "[ops]" {
+				t.Errorf("%s (seq %d) went to %v, want [ops]", o.N.Summary(), o.N.Group.Seq, o.To)
+			}
+		}
+	}
+	if loops != 3 {
+		t.Errorf("%d crash-loop messages, want the start, one update and the end", loops)
+	}
+}

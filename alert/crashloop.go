@@ -101,17 +101,18 @@ func (c *crashLoops) cover(ev event.Event, ids []string) {
 }
 
 // tick returns the progress of running loops (edits of their message) and
-// their ends; it forgets deaths too old to start a loop.
-func (c *crashLoops) tick(now time.Time) (out []notify.Notification) {
+// their ends, routed as route says for the loop's container; it forgets
+// deaths too old to start a loop.
+func (c *crashLoops) tick(now time.Time, route func(event.Event) []string) (out []notify.Outgoing) {
 	for key, l := range c.loops.m {
 		switch {
 		case now.Sub(l.LastDeath) >= c.quiet:
 			c.loops.del(key)
-			out = append(out, l.message(fmt.Sprintf("recovered: no death for %s (%d deaths in the loop)", c.quiet, l.Count), true))
+			out = append(out, notify.Outgoing{N: l.message(fmt.Sprintf("recovered: no death for %s (%d deaths in the loop)", c.quiet, l.Count), true), To: route(l.Last)})
 		case l.Unreported > 0 && now.Sub(l.LastUpdate) >= c.updateEvery:
 			l.LastUpdate = now
 			c.loops.touch(key)
-			out = append(out, l.message(fmt.Sprintf("is still in a crash loop: %d deaths so far", l.Count), false))
+			out = append(out, notify.Outgoing{N: l.message(fmt.Sprintf("is still in a crash loop: %d deaths so far", l.Count), false), To: route(l.Last)})
 		}
 	}
 	for key, deaths := range c.recent.m {
