@@ -182,14 +182,22 @@ type queued struct {
 	n   *Notification
 }
 
+// delivered is an entry to take out of the outbox; removed is closed once
+// it is.
+type delivered struct {
+	seq     uint64
+	removed chan struct{}
+}
+
 // work delivers one destination's queue through Concurrency lanes, each
 // in order; a notification takes the lane of its order key. Delivered
-// entries leave the outbox in batches (at-least-once: a kill between a
-// delivery and its removal sends it again, with the same webhook-id).
-// After ctx ends it goes on until the queue is empty or drainCtx ends too.
+// entries leave the outbox in batches, and a lane takes its next entry
+// only once its last one is out: a kill sends again at most what was in
+// flight, Concurrency notifications, with the same webhook-id. After ctx
+// ends it goes on until the queue is empty or drainCtx ends too.
 func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
 	lanes := make([]chan queued, max(q.Concurrency, 1))
-	done := make(chan uint64, len(lanes)*laneDepth)
+	done := make(chan delivered, len(lanes))
 	var wg sync.WaitGroup
 	for i := range lanes {
 		lanes[i] = make(chan queued, laneDepth)
@@ -265,36 +273,45 @@ func laneOf(n *Notification, lanes int) int {
 
 // lane delivers its notifications in order and reports each one done;
 // one interrupted by drainCtx stays queued, and so does what follows it.
-func (d *Dispatcher) lane(drainCtx context.Context, q *queue, in <-chan queued, done chan<- uint64) {
+func (d *Dispatcher) lane(drainCtx context.Context, q *queue, in <-chan queued, done chan<- delivered) {
 	for item := range in {
 		if item.n != nil && !d.deliver(drainCtx, q, *item.n) {
 			for range in { // stays queued for the next start
 			}
 			return
 		}
-		done <- item.seq
+		removed := make(chan struct{})
+		done <- delivered{item.seq, removed}
+		<-removed
 	}
 }
 
-// removeDelivered takes delivered entries out of the outbox, many per
-// transaction when they come fast.
-func (d *Dispatcher) removeDelivered(q *queue, done <-chan uint64) {
-	for seq := range done {
-		batch := []uint64{seq}
+// removeDelivered takes delivered entries out of the outbox: what the
+// lanes delivered meanwhile goes in one transaction.
+func (d *Dispatcher) removeDelivered(q *queue, done <-chan delivered) {
+	for first := range done {
+		batch := []delivered{first}
 	more:
 		for len(batch) < removeBatch {
 			select {
-			case s, ok := <-done:
+			case e, ok := <-done:
 				if !ok {
 					break more
 				}
-				batch = append(batch, s)
+				batch = append(batch, e)
 			default:
 				break more
 			}
 		}
-		if err := d.store.Remove(q.Name, batch...); err != nil {
+		seqs := make([]uint64, len(batch))
+		for i, e := range batch {
+			seqs[i] = e.seq
+		}
+		if err := d.store.Remove(q.Name, seqs...); err != nil {
 			d.log.Error("cannot update the outbox", "destination", q.Name, "err", err)
+		}
+		for _, e := range batch {
+			close(e.removed)
 		}
 		d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(d.store.Len(q.Name)))
 	}
