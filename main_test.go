@@ -69,10 +69,12 @@ func (p *proc) logs() string {
 func start(t *testing.T, env ...string) *proc {
 	t.Helper()
 	p := launch(t, env...)
+	// The stream starts at the daemon's clock before the container list
+	// (or at the saved cursor): whatever the test does from now on comes
+	// on it, even before the subscription reaches the daemon.
 	eventually(t, "event stream open", 15*time.Second, func() bool {
 		return strings.Contains(p.logs(), "docker event stream open") || strings.Contains(p.logs(), "docker event stream restored")
 	})
-	time.Sleep(200 * time.Millisecond)
 	return p
 }
 

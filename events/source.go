@@ -196,6 +196,10 @@ func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
 func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamState, downSince time.Time, unreachableReported *bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var info *client.SystemInfoResult
+	if st.cursor == 0 || s.SwarmEvents == SwarmLeader {
+		info = s.info(ctx)
+	}
 	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
@@ -203,9 +207,17 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	opts := client.EventsListOptions{}
 	if st.cursor > 0 {
 		opts.Since = formatSince(st.cursor)
+	} else if info != nil {
+		// Nothing to resume: start from the daemon's clock before the list,
+		// so that what happens between the list and the subscription comes
+		// too (a few events may be both listed and replayed; the core's
+		// running set takes both).
+		if now, err := time.Parse(time.RFC3339Nano, info.Info.SystemTime); err == nil {
+			opts.Since = formatSince(now.UnixNano())
+		}
 	}
 	if s.SwarmEvents == SwarmLeader {
-		s.leader.Store(s.isLeader(ctx)) // before the first event; then beside the reader
+		s.leader.Store(s.isLeader(ctx, info)) // before the first event; then beside the reader
 	}
 	stream := s.Docker.Events(ctx, opts)
 	st.connected = true
@@ -332,18 +344,30 @@ func (s *Source) watchLeadership(ctx context.Context) {
 			return
 		case <-time.After(s.LeaderCheckEvery):
 		}
-		s.leader.Store(s.isLeader(ctx))
+		s.leader.Store(s.isLeader(ctx, s.info(ctx)))
 	}
 }
 
-// isLeader asks the daemon whether it leads its swarm; false on any doubt.
-func (s *Source) isLeader(ctx context.Context) bool {
+// info asks the daemon about itself; nil when it cannot answer.
+func (s *Source) info(ctx context.Context) *client.SystemInfoResult {
 	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
 	defer cancel()
 	info, err := s.Docker.Info(ctx, client.InfoOptions{})
-	if err != nil || !info.Info.Swarm.ControlAvailable {
+	if err != nil {
+		s.Log.Warn("cannot read the daemon's info", "err", err)
+		return nil
+	}
+	return &info
+}
+
+// isLeader tells from the daemon's info whether it leads its swarm; false
+// on any doubt.
+func (s *Source) isLeader(ctx context.Context, info *client.SystemInfoResult) bool {
+	if info == nil || !info.Info.Swarm.ControlAvailable {
 		return false
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	defer cancel()
 	node, err := s.Docker.NodeInspect(ctx, info.Info.Swarm.NodeID, client.NodeInspectOptions{})
 	if err != nil {
 		s.Log.Warn("cannot tell whether this manager leads the swarm", "err", err)

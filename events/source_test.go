@@ -329,3 +329,33 @@ func TestSourcePassesSwarmEventsFromTheLeaderOnly(t *testing.T) {
 		}
 	}
 }
+
+// clockDocker tells its clock in Info and records what Events was asked.
+type clockDocker struct {
+	fakeDocker
+	now   time.Time
+	since chan string
+}
+
+func (c *clockDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	var res client.SystemInfoResult
+	res.Info.SystemTime = c.now.Format(time.RFC3339Nano)
+	return res, nil
+}
+
+func (c *clockDocker) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+	c.since <- opts.Since
+	return c.fakeDocker.Events(ctx, opts)
+}
+
+// With nothing to resume, the stream starts at the daemon's clock read
+// before the container list: an event between the list and the
+// subscription is replayed, not missed.
+func TestFirstStreamStartsAtTheDaemonsClock(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)
+	d := &clockDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: now, since: make(chan string, 1)}
+	run(t, NewSource("h", d, quiet(), metrics.New()), 8)
+	if got := <-d.since; got != "1795946400.123456789" {
+		t.Errorf("since = %q, want the daemon's clock 1795946400.123456789", got)
+	}
+}
