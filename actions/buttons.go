@@ -54,12 +54,8 @@ const MuteFor = time.Hour
 // Offer returns the buttons an alert about t may carry: what the
 // container allows, for the situation. Who may click is checked on click.
 func (s *Service) Offer(t Target, situation string) []Button {
-	verbs := s.Policy.ContainerVerbs(t)
 	var offer []Button
 	add := func(v Verb, label, confirm string, danger bool) {
-		if !slices.Contains(verbs, v) {
-			return
-		}
 		token, err := s.putButton(pendingAction{Verb: v, Host: t.Host, ContainerID: t.ID, Name: t.Name, Expires: time.Now().Add(s.ButtonTTL)})
 		if err != nil {
 			s.Log.Error("cannot keep a button; the alert goes without it", "container", t.Name, "verb", v, "err", err)
@@ -67,17 +63,23 @@ func (s *Service) Offer(t Target, situation string) []Button {
 		}
 		offer = append(offer, Button{ID: actionIDPrefix + string(v), Label: label, Value: token, Confirm: confirm, Danger: danger})
 	}
-	switch situation {
-	case SituationDied:
+	verbs := s.Policy.ContainerVerbs(t)
+	allowed := func(v Verb) bool { return slices.Contains(verbs, v) }
+	switch {
+	case situation == SituationDied && allowed(Start):
 		add(Start, "Start again", "", false)
-	case SituationUnhealthy:
+	case situation == SituationUnhealthy && allowed(Restart):
 		add(Restart, "Restart", "Restart "+t.Name+"?", false)
-	case SituationCrashLoop:
-		add(Stop, "Stop", "Stop "+t.Name+"? It will stay stopped until started again.", true)
-		add(Restart, "Restart", "Restart "+t.Name+"?", false)
+	case situation == SituationCrashLoop:
+		if allowed(Stop) {
+			add(Stop, "Stop", "Stop "+t.Name+"? It will stay stopped until started again.", true)
+		}
+		if allowed(Restart) {
+			add(Restart, "Restart", "Restart "+t.Name+"?", false)
+		}
 	}
-	// Every alert about a container can be muted and acknowledged.
-	verbs = append(verbs, Mute, Ack)
+	// Muting and acknowledging touch no container: every alert about one
+	// offers them.
 	if t.Name != "" && s.Mutes != nil {
 		add(Mute, "Mute 1h", "", false)
 	}

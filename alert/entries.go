@@ -40,8 +40,6 @@ func (e *entries[V]) del(k string) {
 	}
 }
 
-func (e *entries[V]) len() int { return len(e.m) }
-
 // changes adds what changed since the last clean to out, under
 // "<name>/<key>" (nil: deleted).
 func (e *entries[V]) changes(out map[string][]byte) error {

@@ -254,13 +254,14 @@ func (w *world) send(failRate int) {
 	if w.inflight != nil {
 		return
 	}
-	e, ok, err := w.store.First("sink")
+	entries, err := w.store.Entries("sink", 0, 1)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if !ok || w.rng.Intn(100) < failRate {
+	if len(entries) == 0 || w.rng.Intn(100) < failRate {
 		return
 	}
+	e := entries[0]
 	var n notify.Notification
 	if err := json.Unmarshal(e.Data, &n); err != nil {
 		w.t.Fatalf("seed %d: unreadable outbox entry: %v", w.seed, err)

@@ -578,15 +578,9 @@ func (c *Config) loadDestinations(vars map[string]string) []error {
 		c.Destinations = append(c.Destinations, Destination{Name: KindSlackWebhook, Kind: KindSlackWebhook, URL: c.SlackWebhookURL})
 	}
 
-	names := map[string]bool{}
-	for k := range vars {
-		if m := destKeyRE.FindStringSubmatch(k); m != nil {
-			names[m[1]] = true
-		} else if strings.HasPrefix(k, "DEST_") {
-			errs = append(errs, fmt.Errorf("%s: unknown destination setting (expected DEST_<NAME>_TYPE, _URL, _TOKEN, _CHANNEL, _SECRET, _HEADERS, _TEMPLATE, _CONCURRENCY or a _FILE variant)", k))
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(names)) {
+	names, nameErrs := groupNames(vars, destKeyRE, "DEST_", "destination setting (expected DEST_<NAME>_TYPE, _URL, _TOKEN, _CHANNEL, _SECRET, _HEADERS, _TEMPLATE, _CONCURRENCY or a _FILE variant)")
+	errs = append(errs, nameErrs...)
+	for _, name := range names {
 		d, err := loadDestination(name, vars)
 		errs = append(errs, err...)
 		if d != nil {
@@ -673,15 +667,9 @@ func (c *Config) loadRules(vars map[string]string) []error {
 	for i := range specs {
 		specs[i].GroupWindow = defaultGroupWindow
 	}
-	names := map[string]bool{}
-	for k := range vars {
-		if m := ruleKeyRE.FindStringSubmatch(k); m != nil {
-			names[m[1]] = true
-		} else if strings.HasPrefix(k, "RULE_") {
-			errs = append(errs, fmt.Errorf("%s: unknown rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED, _GROUP_WINDOW or _COOLDOWN)", k))
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(names)) {
+	names, nameErrs := groupNames(vars, ruleKeyRE, "RULE_", "rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED, _GROUP_WINDOW or _COOLDOWN)")
+	errs = append(errs, nameErrs...)
+	for _, name := range names {
 		prefix := "RULE_" + name + "_"
 		if !nameRE.MatchString(name) {
 			errs = append(errs, fmt.Errorf("%sWHEN: rule name %q: use capital letters, digits and _", prefix, name))
@@ -738,4 +726,20 @@ func (c *Config) DestinationNames() []string {
 		names[i] = d.Name
 	}
 	return names
+}
+
+// groupNames finds, sorted, the <NAME>s of a family of variables
+// (DEST_<NAME>_*, RULE_<NAME>_*); a variable with the family's prefix that
+// is no known setting of it is refused, naming what is expected.
+func groupNames(vars map[string]string, re *regexp.Regexp, prefix, expected string) ([]string, []error) {
+	var errs []error
+	names := map[string]bool{}
+	for k := range vars {
+		if m := re.FindStringSubmatch(k); m != nil {
+			names[m[1]] = true
+		} else if strings.HasPrefix(k, prefix) {
+			errs = append(errs, fmt.Errorf("%s: unknown %s", k, expected))
+		}
+	}
+	return slices.Sorted(maps.Keys(names)), errs
 }

@@ -189,6 +189,7 @@ func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult 
 		r.state = res.Container.State
 	}
 	if job.purpose == purposeReconcile {
+		// The death the stream never carried heads the result.
 		job.head = in.reconciledDeath(r)
 		job.evidence = in.src.Evidence.wants(job.head)
 	}
@@ -197,6 +198,7 @@ func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult 
 		// leave them none.
 		r.evidence = in.src.gatherEvidence(context.WithoutCancel(ctx), job.head, res.Container, err)
 	}
+	r.job = job
 	return r
 }
 
@@ -209,7 +211,7 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		in.src.Log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
 	}
 	if r.job.purpose == purposeReconcile {
-		death := in.reconciledDeath(r)
+		death := r.job.head
 		death.Evidence = r.evidence
 		in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
 		in.src.emit(out, st, death)

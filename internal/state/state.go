@@ -477,30 +477,6 @@ func (s *Store) lenLocked(tx *bolt.Tx, dest string) int {
 	return n
 }
 
-// First returns the oldest entry of a destination's queue.
-func (s *Store) First(dest string) (Entry, bool, error) {
-	var e Entry
-	var ok bool
-	s.mu.Lock()
-	format1 := s.outboxFormat1
-	s.mu.Unlock()
-	if format1 {
-		return e, false, errOutboxFormat1
-	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
-		if b == nil {
-			return nil
-		}
-		k, v := b.Cursor().First()
-		if k != nil {
-			e, ok = Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)}, true
-		}
-		return nil
-	})
-	return e, ok, err
-}
-
 // Entries reads up to n entries of a destination's queue after seq, in order.
 func (s *Store) Entries(dest string, after uint64, n int) ([]Entry, error) {
 	s.mu.Lock()

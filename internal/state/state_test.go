@@ -30,7 +30,7 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 			t.Fatalf("commit %d: %+v err=%v", i, res, err)
 		}
 	}
-	e, ok, _ := s.First("a")
+	e, ok, _ := first(s, "a")
 	if !ok || string(e.Data) != "0" {
 		t.Fatalf("first = %q", e.Data)
 	}
@@ -60,7 +60,7 @@ func TestOutboxIsFIFOAndSurvivesReopen(t *testing.T) {
 	if s.Len("a") != 3 || s.Len("b") != 4 {
 		t.Errorf("lengths after reopen: a=%d b=%d", s.Len("a"), s.Len("b"))
 	}
-	if e, _, _ := s.First("a"); string(e.Data) != "1" {
+	if e, _, _ := first(s, "a"); string(e.Data) != "1" {
 		t.Errorf("first after reopen = %q", e.Data)
 	}
 	got, err := s.LoadSnapshot()
@@ -100,7 +100,7 @@ func TestCommitRefusesKnownIDsForTheirTTL(t *testing.T) {
 	if res := commit(now); res.Duplicate != 1 || res.Queued["a"] != 0 {
 		t.Errorf("while queued: %+v", res)
 	}
-	e, _, _ := s.First("a")
+	e, _, _ := first(s, "a")
 	_ = s.Remove("a", e.Seq) // delivered
 	if res := commit(now.Add(time.Hour)); res.Duplicate != 1 {
 		t.Errorf("an hour after delivery: %+v", res)
@@ -133,7 +133,7 @@ func TestFormatVersion(t *testing.T) {
 	if !s.Upgraded || s.Len("stdout") != 1 {
 		t.Errorf("upgrade: upgraded=%v outbox=%d", s.Upgraded, s.Len("stdout"))
 	}
-	if _, _, err := s.First("stdout"); err == nil {
+	if _, _, err := first(s, "stdout"); err == nil {
 		t.Error("a format-1 entry was read before its upgrade")
 	}
 	refuse := func([]byte) ([]byte, error) { return nil, errors.New("not a notification") }
@@ -143,7 +143,7 @@ func TestFormatVersion(t *testing.T) {
 	if err := s.UpgradeOutbox(func(old []byte) ([]byte, error) { return append([]byte("v2:"), old...), nil }); err != nil {
 		t.Fatal(err)
 	}
-	if e, _, err := s.First("stdout"); err != nil || !strings.HasPrefix(string(e.Data), "v2:") {
+	if e, _, err := first(s, "stdout"); err != nil || !strings.HasPrefix(string(e.Data), "v2:") {
 		t.Errorf("after the upgrade: %q %v", e.Data, err)
 	}
 	if snap, err := s.LoadSnapshot(); err != nil || len(snap.Cursors) != 0 {
@@ -223,4 +223,13 @@ func TestFormat2CheckpointIsKept(t *testing.T) {
 	if err != nil || snap.Cursors["h"] != 42 || snap.Running["h"]["c1"] == nil || snap.Running["h"]["c1"].Image != "shop/web" || string(snap.Core["state"]) != `{"version":1}` {
 		t.Errorf("after the upgrade: %+v %v", snap, err)
 	}
+}
+
+// first is the oldest entry of a destination's queue.
+func first(s *Store, dest string) (Entry, bool, error) {
+	entries, err := s.Entries(dest, 0, 1)
+	if err != nil || len(entries) == 0 {
+		return Entry{}, false, err
+	}
+	return entries[0], true, nil
 }
