@@ -157,6 +157,33 @@ func TestStormIsGroupedAndNothingIsLost(t *testing.T) {
 	}
 }
 
+// A burst on the real daemon into an event queue of 2: routine events are
+// shed (a container list makes up for them), deaths wait in the backlog,
+// and every death is delivered once.
+func TestTinyEventQueueLosesNoDeath(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	sink := newScriptedSink(t, 0, nil)
+	p := start(t, ungrouped("WEBHOOK_URL="+sink.URL, "EVENT_QUEUE_SIZE=2", "CRASHLOOP_DEATHS=0")...)
+	const n = 30
+	ids := make([]string, n)
+	runConcurrently(n, 4, func(i int) {
+		ids[i] = testdocker.Run(t, c, testdocker.Spec{Name: fmt.Sprintf("tiny-%02d", i), NoStart: true, Args: []string{"exit", "1"}}).ID
+	})
+	runConcurrently(n, 8, func(i int) {
+		_, _ = c.ContainerStart(context.Background(), ids[i], client.ContainerStartOptions{})
+	})
+	prefix := "wwtest-" + testdocker.RunID + "-tiny-"
+	eventually(t, "every death delivered", time.Minute, func() bool { _, names := sink.delivered(prefix); return len(names) == n })
+	_, names := sink.delivered(prefix)
+	for name, count := range names {
+		if count != 1 {
+			t.Errorf("%s delivered %d times", name, count)
+		}
+	}
+	t.Logf("events shed and containers listed again: %v", strings.Contains(p.logs(), "containers listed again"))
+}
+
 func metricValue(t *testing.T, metrics, name string) float64 {
 	t.Helper()
 	for _, line := range strings.Split(metrics, "\n") {
