@@ -10,13 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
@@ -153,11 +153,9 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 	if err != nil {
 		return nil, err
 	}
+	resumes := core.Resumes()
 	for _, src := range sources {
-		if cursor, running := core.Resume(src.Host); cursor > 0 {
-			log.Info("resuming the event stream", "host", src.Host, "since", time.Unix(0, cursor).UTC(), "known_running", len(running))
-			src.Restore(cursor, running)
-		}
+		src.Restore(resumes)
 	}
 	return core, nil
 }
@@ -304,7 +302,10 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 		d.clients = append(d.clients, c)
 		name := t.name
 		if name == "" {
-			name = daemonName(ctx, c)
+			if name, err = daemonName(ctx, c, log); err != nil {
+				d.close()
+				return nil, err
+			}
 		}
 		src := events.NewSource(name, c, log, m)
 		src.SwarmEvents = cfg.SwarmEvents
@@ -313,17 +314,30 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 	return d, nil
 }
 
-// daemonName asks the daemon for its host name, which names it in messages.
-func daemonName(ctx context.Context, c *client.Client) string {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if info, err := c.Info(ctx, client.InfoOptions{}); err == nil && info.Info.Name != "" {
-		return info.Info.Name
+// daemonName asks the daemon for its host name, which names it in
+// messages. It waits and asks again for as long as it takes: a guess (this
+// machine's name) would name every message differently from the last run's.
+func daemonName(ctx context.Context, c *client.Client, log *slog.Logger) (string, error) {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval = 500*time.Millisecond, 30*time.Second
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		info, err := c.Info(callCtx, client.InfoOptions{})
+		cancel()
+		if err == nil && info.Info.Name != "" {
+			return info.Info.Name, nil
+		}
+		if err == nil {
+			err = errors.New("the daemon told no name")
+		}
+		wait := bo.NextBackOff()
+		log.Warn("waiting for the daemon's /info to name the host (set HOST_NAME to skip this)", "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("the daemon's name (HOST_NAME not set): %w", err)
+		case <-time.After(wait):
+		}
 	}
-	if h, err := os.Hostname(); err == nil {
-		return h
-	}
-	return "local"
 }
 
 // registerPprof adds Go's profiling endpoints, for profiling in place.

@@ -74,18 +74,25 @@ type Config struct {
 
 // Core is used by one goroutine.
 type Core struct {
-	cfg    Config
-	outbox Outbox
-	mutes  Mutes
-	log    *slog.Logger
-	m      *metrics.Metrics
+	cfg        Config
+	ruleNotify map[string][]string // rule → its destinations
+	outbox     Outbox
+	mutes      Mutes
+	log        *slog.Logger
+	m          *metrics.Metrics
 
 	groups    *grouper
 	loops     *crashLoops
 	incidents *incidents
 
+	// Hosts are keyed by event.HostKey (the daemon's ID).
 	cursors map[string]int64                      // host → highest timeNano handled
 	running map[string]map[string]event.Container // host → containers running at the cursor
+	// atCursor: per host, the keys of the events handled at the cursor's
+	// timeNano. The daemon's since is inclusive, so it replays them after a
+	// restart; the source drops them, and tells by them that its replay
+	// began where this run stopped.
+	atCursor *entries[[]string]
 	// runningChanges: per host, containers started (value) or stopped
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
@@ -100,15 +107,18 @@ type Core struct {
 // New makes a core that starts empty; Restore loads a checkpoint.
 func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Metrics) *Core {
 	options := map[string]ruleOptions{}
+	ruleNotify := map[string][]string{}
 	for _, r := range cfg.Rules.Rules() {
 		options[r.Name] = ruleOptions{groupWindow: r.GroupWindow, cooldown: r.Cooldown}
+		ruleNotify[r.Name] = r.Notify
 	}
 	return &Core{
-		cfg: cfg, outbox: outbox, mutes: mutes, log: log, m: m,
+		cfg: cfg, outbox: outbox, mutes: mutes, log: log, m: m, ruleNotify: ruleNotify,
 		groups:         newGrouper(options),
 		loops:          newCrashLoops(cfg.CrashLoopDeaths, cfg.CrashLoopWindow, cfg.CrashLoopQuiet),
 		incidents:      newIncidents(cfg.ResolveAfter),
 		cursors:        map[string]int64{},
+		atCursor:       newEntries[[]string]("atcursor"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
 	}
@@ -116,7 +126,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -175,17 +185,61 @@ func (c *Core) Restore(snap state.Snapshot) error {
 	return nil
 }
 
-// Resume tells where a host's stream continues and what ran there then.
-func (c *Core) Resume(host string) (cursor int64, running map[string]event.Container) {
-	return c.cursors[host], maps.Clone(c.running[host])
+// Resumes tells where each host's stream continues, by host key (a
+// daemon ID, or the name a state written before IDs were kept used).
+func (c *Core) Resumes() map[string]event.Resume {
+	out := map[string]event.Resume{}
+	for host, cursor := range c.cursors {
+		keys, _ := c.atCursor.get(host)
+		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host])}
+	}
+	return out
+}
+
+// adopt moves what a state written before daemon IDs were kept holds
+// under a host's name to its ID, the first time that ID is seen.
+func (c *Core) adopt(ev event.Event) {
+	if ev.HostID == "" || ev.HostID == ev.Host {
+		return
+	}
+	if _, ok := c.cursors[ev.HostID]; ok {
+		return
+	}
+	cursor, ok := c.cursors[ev.Host]
+	if !ok {
+		return
+	}
+	c.cursors[ev.HostID] = cursor
+	delete(c.cursors, ev.Host)
+	c.cursorDirty = true
+	if keys, ok := c.atCursor.get(ev.Host); ok {
+		c.atCursor.set(ev.HostID, keys)
+		c.atCursor.del(ev.Host)
+	}
+	for id, ctr := range c.running[ev.Host] {
+		c.runningChanged(ev.Host, id, nil)
+		c.runningChanged(ev.HostID, id, &ctr)
+	}
+	c.running[ev.HostID] = c.running[ev.Host]
+	delete(c.running, ev.Host)
+	c.log.Info("the state of this host is now kept under its daemon's ID", "host", ev.Host, "daemon_id", ev.HostID)
 }
 
 // Handle takes one item of a source, in stream order.
 func (c *Core) Handle(it event.Item, now time.Time) {
 	ev := it.Event
+	c.adopt(ev)
+	if it.Cursor != 0 {
+		c.cursors[ev.HostKey()] = it.Cursor
+		c.atCursor.del(ev.HostKey())
+		c.cursorDirty = true
+	}
 	if it.Listed != nil {
-		c.listed(ev.Host, it.Listed)
-		c.incidents.listed(ev.Host, it.Listed, now)
+		c.listed(ev.HostKey(), it.Listed)
+		c.incidents.listed(ev.HostKey(), it.Listed, now)
+		return
+	}
+	if it.Cursor != 0 {
 		return
 	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
@@ -231,7 +285,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		case n.Group.Seq == 1:
 			// The loop's first message absorbs what groups still hold about
 			// the container: one message, not a loop and a group update.
-			n.Group.Covers = append(append(c.groups.withdraw(ev.Host, ev.ActorID), covered...), n.Group.Covers...)
+			n.Group.Covers = append(append(c.groups.withdraw(ev.HostKey(), ev.ActorID), covered...), n.Group.Covers...)
 			covered = nil
 			if c.cfg.Offer != nil {
 				n.Actions = c.cfg.Offer(ev, true)
@@ -243,8 +297,11 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.decorate(&n, ev)
 		c.out = append(c.out, notify.Outgoing{N: n, To: to})
 	}
-	if ev.Action == "destroy" && len(loopNotes) == 0 {
-		c.out = append(c.out, c.incidents.removed(ev, nil, now)...)
+	if ev.Action == "destroy" && ev.Type == event.ContainerType {
+		if len(loopNotes) == 0 {
+			c.out = append(c.out, c.absorbPending(c.incidents.removed(ev, nil, now))...)
+		}
+		c.out = append(c.out, c.groups.removed(ev, func(rule string) []string { return c.route(c.ruleNotify[rule], ev) })...)
 	}
 	c.loops.cover(ev, covered)
 }
@@ -330,27 +387,38 @@ func (c *Core) route(ruleTo []string, ev event.Event) []string {
 
 // track keeps the running set and the cursor in step with the events.
 func (c *Core) track(ev event.Event) {
+	host := ev.HostKey()
 	if ev.Type == event.ContainerType {
-		running := c.running[ev.Host]
+		running := c.running[host]
 		switch ev.Action {
 		case "start":
 			if running == nil {
 				running = map[string]event.Container{}
-				c.running[ev.Host] = running
+				c.running[host] = running
 			}
-			ctr := event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels}
+			ctr := event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Shadowed: ev.Shadowed}
 			running[ev.ActorID] = ctr
-			c.runningChanged(ev.Host, ev.ActorID, &ctr)
+			c.runningChanged(host, ev.ActorID, &ctr)
 		case "die", "destroy":
 			if _, ok := running[ev.ActorID]; ok {
 				delete(running, ev.ActorID)
-				c.runningChanged(ev.Host, ev.ActorID, nil)
+				c.runningChanged(host, ev.ActorID, nil)
 			}
 		}
 	}
-	if ev.Type != event.SelfType && !ev.Reconciled && ev.TimeNano > c.cursors[ev.Host] {
-		c.cursors[ev.Host] = ev.TimeNano
+	if ev.Type == event.SelfType || ev.Reconciled {
+		return // not from the stream: no place in it
+	}
+	switch cursor := c.cursors[host]; {
+	case ev.TimeNano > cursor:
+		c.cursors[host] = ev.TimeNano
+		c.atCursor.set(host, []string{ev.Key()})
 		c.cursorDirty = true
+	case ev.TimeNano == cursor:
+		keys, _ := c.atCursor.get(host)
+		if !slices.Contains(keys, ev.Key()) {
+			c.atCursor.set(host, append(keys, ev.Key()))
+		}
 	}
 }
 
@@ -386,8 +454,21 @@ func (c *Core) Tick(now time.Time) {
 	c.out = append(c.out, out...)
 	c.out = append(c.out, c.loops.tick(now, func(ev event.Event) []string { return c.route(nil, ev) })...)
 	resolved := c.incidents.tick(now, func(key string) bool { _, ok := c.loops.loops.get(key); return ok })
-	c.out = append(c.out, resolved...)
+	c.out = append(c.out, c.absorbPending(resolved)...)
 	c.refreshMutes(now)
+}
+
+// absorbPending makes each resolution account for the matches that groups
+// still hold about its container (they joined the incident already), so no
+// group update about it can follow its "Resolved".
+func (c *Core) absorbPending(resolutions []notify.Outgoing) []notify.Outgoing {
+	for i := range resolutions {
+		n := &resolutions[i].N
+		if ids := c.groups.withdraw(n.Event.HostKey(), n.Event.ActorID); len(ids) > 0 {
+			n.Group = &notify.Group{Key: groupID(n.Incident.ID, "held"), Seq: 1, Count: len(ids), Covers: ids, Final: true}
+		}
+	}
+	return resolutions
 }
 
 // CloseGroups sends what every group still holds (at shutdown).
@@ -482,8 +563,13 @@ func (c *Core) refreshMutes(now time.Time) {
 	c.muteList = mutes
 }
 
-// muted: the container's label says so, or a mute (/docker mute) covers its name.
+// muted: the container's label says so, or a mute (/docker mute) covers its
+// name. Mutes are about containers: whalewatch's own notices and Swarm
+// events are never muted.
 func (c *Core) muted(ev event.Event, now time.Time) bool {
+	if ev.Type != event.ContainerType {
+		return false
+	}
 	if ev.Labels[MuteLabel] == "true" {
 		return true
 	}

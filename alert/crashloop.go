@@ -40,7 +40,7 @@ func newCrashLoops(deaths int, window, quiet time.Duration) *crashLoops {
 		recent: newEntries[[]time.Time]("deaths"), loops: newEntries[*loop]("loop")}
 }
 
-func loopKey(ev event.Event) string { return containerKey(ev.Host, ev.ActorID) }
+func loopKey(ev event.Event) string { return containerKey(ev.HostKey(), ev.ActorID) }
 
 // containerKey names a container of a host in the core's state.
 func containerKey(host, id string) string { return host + "|" + id }

@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/notify"
 )
 
@@ -47,7 +50,7 @@ func (g *grouper) add(o notify.Outgoing, now time.Time) []notify.Outgoing {
 	opt := g.options[o.N.Rule]
 	ev := o.N.Event
 	if opt.cooldown > 0 && ev.ActorID != "" {
-		ck := o.N.Rule + "|" + ev.Host + "|" + ev.ActorID
+		ck := cooldownKey(o.N.Rule, ev)
 		if until, _ := g.cooldowns.get(ck); now.Before(until) {
 			held, _ := g.suppressed.get(ck)
 			g.suppressed.set(ck, append(held, o.N.ID))
@@ -63,7 +66,7 @@ func (g *grouper) add(o notify.Outgoing, now time.Time) []notify.Outgoing {
 	if opt.groupWindow <= 0 {
 		return []notify.Outgoing{o}
 	}
-	key := o.N.Rule + "|" + ev.Host + "|" + ev.Labels[notify.ComposeProject]
+	key := o.N.Rule + "|" + ev.HostKey() + "|" + ev.Labels[notify.ComposeProject]
 	if gr, ok := g.groups.get(key); ok {
 		gr.Pending = append(gr.Pending, o.N)
 		gr.Count++
@@ -80,6 +83,37 @@ func (g *grouper) add(o notify.Outgoing, now time.Time) []notify.Outgoing {
 	return []notify.Outgoing{o}
 }
 
+// cooldownKey names a rule's cooldown of one container.
+func cooldownKey(rule string, ev event.Event) string {
+	return rule + "|" + ev.HostKey() + "|" + ev.ActorID
+}
+
+// removed ends the cooldowns of a removed container: their entries go,
+// and matches they still held are sent in one message per rule instead of
+// waiting for a next match that will never come.
+func (g *grouper) removed(ev event.Event, route func(rule string) []string) []notify.Outgoing {
+	var out []notify.Outgoing
+	for _, rule := range slices.Sorted(maps.Keys(g.options)) {
+		ck := cooldownKey(rule, ev)
+		if _, ok := g.cooldowns.get(ck); !ok {
+			continue
+		}
+		g.cooldowns.del(ck)
+		held, _ := g.suppressed.get(ck)
+		if len(held) == 0 {
+			continue
+		}
+		g.suppressed.del(ck)
+		n := notify.New(rule, "", ev, nil)
+		n.ID = groupID(ck, "removed", held[len(held)-1])
+		n.Text = fmt.Sprintf("container %s was removed; %d more matches were held by the cooldown", notify.NameOrID(ev), len(held))
+		n.Event.Evidence = nil
+		n.Group = &notify.Group{Key: groupID(ck, held[0]), Seq: 1, Count: len(held), Covers: held, Final: true}
+		out = append(out, notify.Outgoing{N: n, To: route(rule)})
+	}
+	return out
+}
+
 // withdraw takes the matches about one container out of every group (a
 // crash-loop message accounts for them instead) and returns their IDs.
 func (g *grouper) withdraw(host, actorID string) []string {
@@ -87,7 +121,7 @@ func (g *grouper) withdraw(host, actorID string) []string {
 	for key, gr := range g.groups.m {
 		kept := gr.Pending[:0]
 		for _, n := range gr.Pending {
-			if n.Event.Host == host && n.Event.ActorID == actorID {
+			if n.Event.HostKey() == host && n.Event.ActorID == actorID {
 				ids = append(ids, n.ID)
 				gr.Count--
 				continue
@@ -151,7 +185,8 @@ func (gr *group) summary() notify.Notification {
 	}
 	n := last
 	n.ID = groupID(gr.Key, fmt.Sprint(gr.Seq))
-	n.Text = fmt.Sprintf("%s: %d more matches %s (%d in all): %s", gr.Rule, len(gr.Pending), where, gr.Count, strings.Join(shown, ", "))
+	// Every destination puts the rule before the text: it is not repeated here.
+	n.Text = fmt.Sprintf("%d more matches %s (%d in all): %s", len(gr.Pending), where, gr.Count, strings.Join(shown, ", "))
 	n.Actions, n.Incident, n.Owner, n.Link = nil, nil, "", "" // about several containers
 	n.Group = &notify.Group{Key: gr.Key, Seq: gr.Seq, Count: gr.Count, New: names, Covers: covers}
 	return n

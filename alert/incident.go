@@ -159,6 +159,7 @@ func (inc *incident) resolution(what string, now time.Time) notify.Outgoing {
 	n := notify.New(ResolvedRule, text, inc.Last, nil)
 	n.ID = groupID(inc.Info.ID, "resolved")
 	n.Event.Action, n.Event.Status, n.Event.Evidence = "resolved", "", nil
+	n.Event.Time = now.UTC() // when it resolved, not when it opened
 	info := inc.Info
 	n.Incident = &info
 	return notify.Outgoing{N: n, To: inc.To}

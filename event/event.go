@@ -18,7 +18,10 @@ const ContainerType = "container"
 // Event is one thing that happened on a Docker host, as rules see it.
 // It is persisted (outbox entries, group state) under these JSON names.
 type Event struct {
-	Host   string `json:"host"`             // which daemon (its configured name)
+	Host string `json:"host"` // which daemon (its configured name, for people)
+	// HostID is the daemon's stable ID (from /info): what the state is
+	// keyed by, so a renamed host or a slow /info never loses its cursor.
+	HostID string `json:"host_id,omitempty"`
 	Type   string `json:"type"`             // container, image, network, volume, daemon, … or SelfType
 	Action string `json:"action"`           // the base word: die, health_status, exec_start …
 	Status string `json:"status,omitempty"` // the part after ": " in the raw action (e.g. "unhealthy"), or ""
@@ -49,6 +52,9 @@ type Event struct {
 	// Verified lists attributes whose value came from inspecting the
 	// container because a label of the same name shadowed the daemon's.
 	Verified []string `json:"verified,omitempty"`
+	// Shadowed lists the daemon attributes that a label of this container
+	// shadows (on a start, so the running set remembers it across restarts).
+	Shadowed []string `json:"shadowed,omitempty"`
 	// Evidence is what the daemon could tell about a death or an
 	// unhealthy container when it happened (nil when not gathered).
 	Evidence *Evidence `json:"evidence,omitempty"`
@@ -98,6 +104,15 @@ func (e Event) Key() string {
 	return fmt.Sprintf("%d/%s/%s:%s/%s", e.TimeNano, e.Type, e.Action, e.Status, e.ActorID)
 }
 
+// HostKey names the event's daemon in the state: its ID when known, else
+// its name (state written before IDs were kept).
+func (e Event) HostKey() string {
+	if e.HostID != "" {
+		return e.HostID
+	}
+	return e.Host
+}
+
 // ShortID is the 12-character form of the actor ID, safe on short IDs.
 func (e Event) ShortID() string {
 	if len(e.ActorID) > 12 {
@@ -112,13 +127,31 @@ type Container struct {
 	Name   string            `json:"name"`
 	Image  string            `json:"image"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Shadowed: daemon attributes its labels shadow (kept across restarts,
+	// so a replayed death's label-made exit code is never believed).
+	Shadowed []string `json:"shadowed,omitempty"`
+}
+
+// Resume is where a host's stream continues after a restart, as the
+// alert core's checkpoint keeps it.
+type Resume struct {
+	Cursor int64 // the highest timeNano handled
+	// AtCursor are the keys of the events handled at Cursor, which the
+	// daemon replays (its since is inclusive).
+	AtCursor []string
+	Running  map[string]Container // what ran there at Cursor
 }
 
 // Item is what an event source hands the alert core, in stream order: an
 // event, or (Listed not nil) the containers a fresh list found running.
+// Event.Host and Event.HostID name the daemon in both cases.
 type Item struct {
 	Event  Event
 	Listed map[string]Container
+	// Cursor, when not 0, moves the host's cursor there even if it is
+	// behind the one kept: the daemon's clock stepped back, and a cursor
+	// ahead of its clock would resume nothing.
+	Cursor int64
 }
 
 // KnownTypes and KnownActions are the event types and actions Docker
@@ -132,7 +165,7 @@ var (
 		"resize", "restart", "start", "stop", "top", "unpause", "update", "prune", "delete", "import", "load",
 		"pull", "push", "save", "tag", "untag", "enable", "disable", "install", "remove", "mount", "unmount",
 		"connect", "disconnect", "reload", "daemon_unreachable", "stream_restored", "events_dropped",
-		"notifications_dropped", "delivery_failed")
+		"notifications_dropped", "delivery_failed", "stream_gap", "clock_stepped_back")
 )
 
 func set(items ...string) map[string]bool {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -21,7 +22,8 @@ const maxInspects = 8
 const (
 	purposeOOM       = "oom"       // a SIGKILL death: was it the kernel?
 	purposeShadowed  = "shadowed"  // a label shadows the exit code: what was it?
-	purposeReconcile = "reconcile" // found dead after a gap: how did it end?
+	purposeReconcile = "reconcile" // known running, found not: how did it end?
+	purposeGap       = "gap"       // the daemon lost events: did it die after the cursor?
 	purposeEvidence  = "evidence"  // a death or unhealthy container: the crash card's facts
 )
 
@@ -29,7 +31,9 @@ type inspectJob struct {
 	id      string
 	purpose string
 	seq     uint64
-	known   event.Container // purposeReconcile: what we knew of it
+	known   event.Container // purposeReconcile, purposeGap: what we knew of it
+	// purposeGap: deaths between these (timeNano) came on no stream.
+	from, until int64
 	// evidence: gather the crash card's facts about head too.
 	evidence bool
 	head     event.Event
@@ -38,6 +42,7 @@ type inspectJob struct {
 type inspectResult struct {
 	job      inspectJob
 	state    *container.State
+	restarts int // RestartCount
 	evidence *event.Evidence
 	err      error
 }
@@ -58,7 +63,8 @@ type held struct {
 // session; only the session goroutine calls its methods.
 type inspector struct {
 	src     *Source
-	since   int64 // the session's starting cursor: the time of reconciled deaths whose end is unknown
+	since   int64  // the session's starting cursor: the time of reconciled deaths whose end is unknown
+	hostID  string // the daemon's ID, on the events made here
 	held    map[string]*held
 	results chan inspectResult
 	slots   chan struct{}
@@ -67,8 +73,8 @@ type inspector struct {
 	closing bool // the session is over: settleAll inspects in turn
 }
 
-func newInspector(src *Source, since int64) *inspector {
-	return &inspector{src: src, since: since, held: map[string]*held{},
+func newInspector(src *Source, st *streamState) *inspector {
+	return &inspector{src: src, since: st.cursor, hostID: st.hostID, held: map[string]*held{},
 		results: make(chan inspectResult), slots: make(chan struct{}, maxInspects)}
 }
 
@@ -118,7 +124,11 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 			in.src.emit(out, st, ev)
 			return
 		}
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: in.src.Evidence.wants(ev)}
+		// The rules are asked as if the exit code were unknown: the label's
+		// value is no answer, and a spoofed crash needs its card too.
+		unknown := ev
+		unknown.ExitCode = -1
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: in.src.Evidence.wants(unknown)}
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		return
 	}
@@ -186,12 +196,13 @@ func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult 
 	}
 	r := inspectResult{job: job, err: err}
 	if err == nil {
-		r.state = res.Container.State
+		r.state, r.restarts = res.Container.State, res.Container.RestartCount
 	}
-	if job.purpose == purposeReconcile {
+	switch job.purpose {
+	case purposeReconcile, purposeGap:
 		// The death the stream never carried heads the result.
 		job.head = in.reconciledDeath(r)
-		job.evidence = in.src.Evidence.wants(job.head)
+		job.evidence = r.reported() && in.src.Evidence.wants(job.head)
 	}
 	if job.evidence {
 		// The logs get their own time: an inspect that took long must not
@@ -210,12 +221,8 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		in.src.Metrics.InspectsFailed.WithLabelValues(r.job.purpose).Inc()
 		in.src.Log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
 	}
-	if r.job.purpose == purposeReconcile {
-		death := r.job.head
-		death.Evidence = r.evidence
-		in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
-		in.src.emit(out, st, death)
-		delete(st.running, r.job.id)
+	if r.job.purpose == purposeReconcile || r.job.purpose == purposeGap {
+		in.reconciled(out, st, r)
 		return
 	}
 	h, ok := in.held[r.job.id]
@@ -298,25 +305,73 @@ func (in *inspector) settleAll(ctx context.Context, out chan<- event.Item, st *s
 	}
 }
 
+// reported: a reconciled death of this result is to be reported.
+func (r inspectResult) reported() bool {
+	if r.job.purpose != purposeGap {
+		return true
+	}
+	if r.state == nil {
+		return false // inspect failed: the gap's deaths are the known-running ones' (purposeReconcile)
+	}
+	finished, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt)
+	if err != nil || finished.IsZero() {
+		return false // never ran to an end
+	}
+	t := finished.UnixNano()
+	return t > r.job.from && t < r.job.until // running again: restarted since
+}
+
+// reconciled passes on what an inspect after a gap found: a death no event
+// carried, or (inspect: no such container) a removal.
+func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspectResult) {
+	death := r.job.head
+	switch {
+	case errdefs.IsNotFound(r.err):
+		// Removed while the stream was down: that resolves its incident; its
+		// end is gone with it, so it is no crash.
+		gone := death
+		gone.Action, gone.ExitCode, gone.Attributes = "destroy", -1, map[string]string{"name": death.Name, "image": death.Image}
+		in.src.Log.Info("container was removed while the stream was down", "container", gone.Name)
+		in.src.emit(out, st, gone)
+		delete(st.running, r.job.id)
+		return
+	case !r.reported():
+		return
+	case st.replayDied[r.job.id] >= death.TimeNano:
+		return // its die came on the stream
+	}
+	death.Evidence = r.evidence
+	in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
+	in.src.emit(out, st, death)
+	if r.state == nil || !r.state.Running {
+		delete(st.running, r.job.id)
+	}
+}
+
 // reconciledDeath makes the die event the stream never carried.
 func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 	c := r.job.known
 	ev := event.Event{
-		Host: in.src.Host, Type: event.ContainerType, Action: "die", ActorID: r.job.id,
+		Host: in.src.Host, HostID: in.hostID, Type: event.ContainerType, Action: "die", ActorID: r.job.id,
 		Name: c.Name, Image: c.Image, Labels: c.Labels, ExitCode: -1,
 		Attributes: map[string]string{"name": c.Name, "image": c.Image},
 		Reconciled: true, TimeNano: in.since,
 	}
 	switch {
-	case r.state != nil:
-		ev.ExitCode, ev.OOMKilled = r.state.ExitCode, r.state.OOMKilled
-		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
+	case r.state != nil && r.state.Running:
+		// Restarted by its policy since: the daemon keeps no exit code of
+		// a run before the current one.
+		ev.Attributes["whalewatch.restarted"] = strconv.Itoa(r.restarts)
 		if t, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt); err == nil && !t.IsZero() {
 			ev.TimeNano = t.UnixNano()
 		}
-	default:
-		// Removed while the stream was down: the exit code is lost.
-		ev.Attributes["whalewatch.removed"] = "true"
+	case r.state != nil:
+		ev.ExitCode, ev.OOMKilled = r.state.ExitCode, r.state.OOMKilled
+		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
+		ev.Verified = []string{"exitCode"}
+		if t, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt); err == nil && !t.IsZero() {
+			ev.TimeNano = t.UnixNano()
+		}
 	}
 	if ev.TimeNano == 0 {
 		ev.TimeNano = time.Now().UnixNano()

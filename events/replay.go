@@ -34,7 +34,7 @@ func ReadJSONL(r io.Reader) ([]events.Message, error) {
 // Replay turns recorded messages into Events the way a live Source does:
 // duplicates dropped, dies annotated as intentional or OOM.
 func Replay(host string, msgs []events.Message) []event.Event {
-	st := newStreamState(0)
+	st := newStreamState()
 	var out []event.Event
 	for _, m := range msgs {
 		if ev, ok := st.accept(host, m, defaultIntentWindow); ok {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -52,15 +53,10 @@ type Source struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 
-	// Since is the timeNano to resume from; 0 starts with live events only.
-	Since int64
 	// RetryMin and RetryMax bound the reconnect backoff.
 	RetryMin, RetryMax time.Duration
 	// HealthyAfter: a stream that stayed up this long resets the backoff.
 	HealthyAfter time.Duration
-	// ReconcileGrace is how long replayed events may still explain a
-	// container found dead on reconnect before it is reported as such.
-	ReconcileGrace time.Duration
 	// UnreachableAfter: an outage this long is reported while it lasts.
 	UnreachableAfter time.Duration
 	// GapNoticeAfter: an outage at least this long is reported on reconnect.
@@ -95,9 +91,9 @@ type Source struct {
 	// tracks (container start, kill, oom, die, destroy) is always kept.
 	Keep func(typ, action string) bool
 
-	// restored is what an earlier run knew running at Since; the first
-	// connect reconciles against it as after a reconnect.
-	restored map[string]event.Container
+	// resumes are the checkpoint's resume points by host key; the first
+	// session takes this daemon's once /info has told its ID.
+	resumes map[string]event.Resume
 
 	// leader: this daemon is the swarm's leader (as last checked).
 	leader atomic.Bool
@@ -112,24 +108,19 @@ func NewSource(host string, docker Docker, log *slog.Logger, m *metrics.Metrics)
 	s := &Source{
 		Host: host, Docker: docker, Log: log.With("host", host), Metrics: m,
 		RetryMin: 500 * time.Millisecond, RetryMax: 30 * time.Second, HealthyAfter: time.Minute,
-		ReconcileGrace: 2 * time.Second, UnreachableAfter: 30 * time.Second,
-		GapNoticeAfter: 5 * time.Second, IntentWindow: defaultIntentWindow, InspectTimeout: 10 * time.Second, OOMWait: time.Second,
+		UnreachableAfter: 30 * time.Second,
+		GapNoticeAfter:   5 * time.Second, IntentWindow: defaultIntentWindow, InspectTimeout: 10 * time.Second, OOMWait: time.Second,
 		SwarmEvents: SwarmLeader, LeaderCheckEvery: 10 * time.Second,
 	}
 	s.downSince.Store(1) // never connected: not ready
 	return s
 }
 
-// Restore makes the source resume where an earlier run stopped: from its
-// cursor, and reporting containers that were running then and died
-// meanwhile. Call before Run.
-func (s *Source) Restore(cursor int64, running map[string]event.Container) {
-	s.Since = cursor
-	s.restored = running
-	if s.restored == nil {
-		s.restored = map[string]event.Container{}
-	}
-}
+// Restore makes the source resume where an earlier run stopped. points
+// are the checkpoint's, by host key: the first session takes its daemon's
+// (by the ID /info tells, or by the host's name in a state written before
+// IDs were kept). Call before Run.
+func (s *Source) Restore(points map[string]event.Resume) { s.resumes = points }
 
 // Ready tells whether the stream is open, or was lost less than grace ago.
 func (s *Source) Ready(grace time.Duration) bool {
@@ -142,16 +133,11 @@ func (s *Source) Ready(grace time.Duration) bool {
 // is full the item is dropped, counted, logged, and reported by an
 // events_dropped event as soon as there is room.
 func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
-	st := newStreamState(s.Since)
-	restoredAt := time.Time{}
-	if s.restored != nil {
-		maps.Copy(st.running, s.restored)
-		restoredAt = time.Now() // reconcile on the first connect
-	}
+	st := newStreamState()
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = s.RetryMin, s.RetryMax
 	connected := s.Metrics.StreamConnected.WithLabelValues(s.Host)
-	downSince := restoredAt // zero until the first outage
+	var downSince time.Time // zero until the first outage
 	unreachableReported := false
 	for {
 		start := time.Now()
@@ -184,7 +170,7 @@ func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
 		}
 		if !unreachableReported && time.Since(downSince) >= s.UnreachableAfter {
 			unreachableReported = true
-			s.emit(out, st, s.selfEvent("daemon_unreachable", map[string]string{
+			s.emit(out, st, s.selfEvent(st, "daemon_unreachable", map[string]string{
 				"down_for": time.Since(downSince).Round(time.Second).String(),
 				"error":    errorText(err),
 			}))
@@ -192,49 +178,59 @@ func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
 	}
 }
 
-// session is one connection: list, open the stream, read until it fails.
+// clockSkew is how far the daemon's clock may be behind the cursor (events
+// are not strictly ordered by time) before it counts as stepped back.
+const clockSkew = 2 * time.Second
+
+// session is one connection: ask the daemon who it is and what it replays
+// from the cursor, list, open the stream, read until it fails.
 func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamState, downSince time.Time, unreachableReported *bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var info *client.SystemInfoResult
-	if st.cursor == 0 || s.SwarmEvents == SwarmLeader {
-		info = s.info(ctx)
+	info, err := s.info(ctx)
+	if err != nil {
+		return err // wait and retry: the daemon's ID keys the state, never a guess
+	}
+	s.identify(st, info)
+	daemonNow, clockKnown := daemonClock(info)
+	resuming := st.cursor > 0
+	var r resumption
+	if resuming {
+		if r, err = s.resume(ctx, st, daemonNow); err != nil {
+			return err
+		}
 	}
 	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	opts := client.EventsListOptions{}
-	if st.cursor > 0 {
+	if clockKnown {
+		// From the daemon's clock read before the replay and the list: what
+		// happens after it comes on the stream (the daemon's since is
+		// inclusive; what was replayed as well is dropped as seen).
+		opts.Since = formatSince(daemonNow.UnixNano())
+	} else if resuming {
 		opts.Since = formatSince(st.cursor)
-	} else if info != nil {
-		// Nothing to resume: start from the daemon's clock before the list,
-		// so that what happens between the list and the subscription comes
-		// too (a few events may be both listed and replayed; the core's
-		// running set takes both).
-		if now, err := time.Parse(time.RFC3339Nano, info.Info.SystemTime); err == nil {
-			opts.Since = formatSince(now.UnixNano())
-		}
 	}
 	if s.SwarmEvents == SwarmLeader {
-		s.leader.Store(s.isLeader(ctx, info)) // before the first event; then beside the reader
+		s.leader.Store(s.isLeader(ctx, &info)) // before the first event; then beside the reader
 	}
 	stream := s.Docker.Events(ctx, opts)
 	st.connected = true
 	s.downSince.Store(0)
 	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
 
-	reconnect := !downSince.IsZero()
-	missing, running := st.reconcileList(list.Items, reconnect)
-	s.emitItem(out, st, event.Item{Event: event.Event{Host: s.Host}, Listed: running})
-	if reconnect {
+	missing, running := st.reconcileList(list.Items, resuming)
+	s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
+	if !downSince.IsZero() {
 		down := time.Since(downSince)
 		s.Log.Info("docker event stream restored", "down_for", down.Round(time.Millisecond), "unaccounted", len(missing))
 		if down >= s.GapNoticeAfter || *unreachableReported {
-			s.emit(out, st, s.selfEvent("stream_restored", map[string]string{"down_for": down.Round(time.Second).String()}))
+			s.emit(out, st, s.selfEvent(st, "stream_restored", map[string]string{"down_for": down.Round(time.Second).String()}))
 		}
 	} else {
-		s.Log.Info("docker event stream open", "containers", len(list.Items))
+		s.Log.Info("docker event stream open", "containers", len(list.Items), "resuming", resuming)
 	}
 
 	if s.SwarmEvents == SwarmLeader {
@@ -242,22 +238,23 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		defer leaderWatch.Wait()
 		leaderWatch.Go(func() { s.watchLeadership(ctx) })
 	}
-	ins := newInspector(s, st.cursor)
+	ins := newInspector(s, st)
 	defer func() {
 		cancel()
 		ins.wg.Wait()
 		ins.settleAll(context.WithoutCancel(ctx), out, st)
 	}()
-	var graceC <-chan time.Time
-	if len(missing) > 0 {
-		grace := time.NewTimer(s.ReconcileGrace)
-		defer grace.Stop()
-		graceC = grace.C
+	for _, m := range r.replay {
+		s.handle(ctx, out, st, ins, m, missing)
+	}
+	if resuming {
+		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 	}
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
 	holdCheck := time.NewTicker(s.OOMWait / 5)
 	defer holdCheck.Stop()
+	relisted := make(chan []container.Summary)
 	for {
 		// The backlog goes into the queue as soon as there is room.
 		var backlog chan<- event.Item
@@ -281,40 +278,170 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			}
 			return fmt.Errorf("event stream: %w", err)
 		case m := <-stream.Messages:
-			typ := string(m.Type)
-			action, _, _ := strings.Cut(string(m.Action), ": ")
-			s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
-			if !s.keeps(typ, action) {
-				s.Metrics.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
-				continue
-			}
-			ev, isNew := st.accept(s.Host, m, s.IntentWindow)
-			if !isNew {
-				s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
-				continue
-			}
-			if ev.Scope == "swarm" && !s.passesSwarm() {
-				s.Metrics.EventsSkipped.WithLabelValues(s.Host, "swarm_not_leader").Inc()
-				continue
-			}
-			if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") {
-				delete(missing, ev.ActorID) // the replay explained it
-			}
-			ins.add(ctx, out, st, ev)
+			s.handle(ctx, out, st, ins, m, nil)
 		case now := <-holdCheck.C:
 			ins.oomWaitsOver(ctx, now)
 		case r := <-ins.results:
 			ins.settled(ctx, out, st, r)
-		case <-graceC:
-			for id, c := range missing {
-				ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
+		case items := <-relisted:
+			st.listing = false
+			if items == nil {
+				continue // failed: the next flush tries again
 			}
-			missing = nil
+			st.relist = false
+			_, running := st.reconcileList(items, false)
+			s.Log.Info("events were shed while the event queue was nearly full; containers listed again", "running", len(running))
+			s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
 		case <-flush.C:
 			s.flushBacklog(out, st)
 			s.reportDropped(out, st)
-			s.relist(ctx, out, st)
+			s.relist(ctx, out, st, ins, relisted)
 		}
+	}
+}
+
+// handle takes one message of the stream (or of the replay).
+func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, m events.Message, missing map[string]event.Container) {
+	typ := string(m.Type)
+	action, _, _ := strings.Cut(string(m.Action), ": ")
+	s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
+	if !s.keeps(typ, action) {
+		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
+		return
+	}
+	ev, isNew := st.accept(s.Host, m, s.IntentWindow)
+	if !isNew {
+		s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
+		return
+	}
+	if st.steppedBack > 0 {
+		// The daemon's clock went back while streaming: the cursor follows it.
+		back := st.steppedBack
+		st.steppedBack = 0
+		s.Log.Warn("the daemon's clock stepped back; the cursor follows it", "by", back)
+		s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Cursor: ev.TimeNano})
+		s.emit(out, st, s.selfEvent(st, "clock_stepped_back", map[string]string{"by": back.Round(time.Millisecond).String()}))
+	}
+	if ev.Scope == "swarm" && !s.passesSwarm() {
+		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "swarm_not_leader").Inc()
+		return
+	}
+	if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") {
+		delete(missing, ev.ActorID) // the replay explained it
+		if ev.Action == "die" && ev.TimeNano > st.replayDied[ev.ActorID] {
+			st.replayDied[ev.ActorID] = ev.TimeNano
+		}
+	}
+	ins.add(ctx, out, st, ev)
+}
+
+// identify learns the daemon's ID and, on the first session, takes its
+// resume point from the checkpoint.
+func (s *Source) identify(st *streamState, info client.SystemInfoResult) {
+	if st.identified {
+		if info.Info.ID != "" && info.Info.ID != st.hostID {
+			s.Log.Warn("the daemon answers with another ID than before; its state stays under the first", "daemon_id", info.Info.ID, "was", st.hostID)
+		}
+		return
+	}
+	st.identified, st.hostID = true, info.Info.ID
+	p, ok := s.resumes[st.hostID]
+	if !ok || st.hostID == "" {
+		p, ok = s.resumes[s.Host]
+	}
+	s.resumes = nil
+	if !ok || p.Cursor == 0 {
+		return
+	}
+	s.Log.Info("resuming the event stream", "since", time.Unix(0, p.Cursor).UTC(), "known_running", len(p.Running), "daemon_id", st.hostID)
+	st.restore(p)
+}
+
+// resumption is what a resumed session learnt from the daemon's replay.
+type resumption struct {
+	replay []events.Message // the daemon's buffered events from the cursor to its clock
+	// gap: the replay does not reach back to the cursor's own event, so the
+	// daemon lost what came between (its 256-event buffer rolled over, or
+	// it restarted).
+	gap bool
+	// clockBack: the daemon's clock is behind the cursor by this much.
+	clockBack time.Duration
+	from      int64 // the cursor the session resumed from
+	// lostUntil: the first replayed event's time (or the daemon's clock):
+	// deaths before it and after the cursor came on no stream.
+	lostUntil int64
+}
+
+// resume reads the daemon's replay from the cursor and tells whether it
+// reaches back to the cursor's own event.
+func (s *Source) resume(ctx context.Context, st *streamState, daemonNow time.Time) (resumption, error) {
+	r := resumption{from: st.cursor, lostUntil: daemonNow.UnixNano()}
+	if back := time.Duration(st.cursor - daemonNow.UnixNano()); back > clockSkew {
+		r.clockBack = back
+		return r, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	defer cancel()
+	// With until in the past the daemon sends what it kept and ends the
+	// stream: the replay is known whole before the live stream opens.
+	res := s.Docker.Events(ctx, client.EventsListOptions{Since: formatSince(st.cursor), Until: formatSince(daemonNow.UnixNano())})
+	for {
+		select {
+		case m := <-res.Messages:
+			r.replay = append(r.replay, m)
+			continue
+		case err := <-res.Err:
+			if err != nil && !errors.Is(err, io.EOF) {
+				return r, fmt.Errorf("replay events since the cursor: %w", err)
+			}
+		}
+		break
+	}
+	r.gap = true
+	for _, m := range r.replay {
+		ev := FromMessage(s.Host, m)
+		if ev.TimeNano < r.lostUntil {
+			r.lostUntil = ev.TimeNano
+		}
+		if ev.TimeNano == st.cursor && (len(st.atCursor) == 0 || slices.Contains(st.atCursor, ev.Key())) {
+			r.gap = false
+		}
+	}
+	return r, nil
+}
+
+// reconcile makes up for what the replay could not tell, from the
+// daemon's truth: after a gap every container is inspected and its deaths
+// after the cursor are reported; otherwise only the containers known
+// running that no replayed event explains are. A container known running
+// that is gone was removed: that resolves, it is no crash.
+func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, r resumption, list []container.Summary, missing map[string]event.Container, daemonNow time.Time) {
+	switch {
+	case r.clockBack > 0:
+		s.Log.Warn("the daemon's clock is behind the cursor: reconciling by the container list", "by", r.clockBack)
+		s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Cursor: daemonNow.UnixNano()})
+		s.emit(out, st, s.selfEvent(st, "clock_stepped_back", map[string]string{"by": r.clockBack.Round(time.Millisecond).String()}))
+		st.cursor, st.atCursor = daemonNow.UnixNano(), nil
+	case r.gap:
+		length := time.Duration(r.lostUntil - r.from)
+		s.Log.Warn("the daemon no longer has the events since the cursor: reconciling from its containers", "since", time.Unix(0, r.from).UTC(), "length", length)
+		s.Metrics.StreamGaps.WithLabelValues(s.Host).Inc()
+		s.emit(out, st, s.selfEvent(st, "stream_gap", map[string]string{
+			"since": time.Unix(0, r.from).UTC().Format(time.RFC3339Nano), "length": length.Round(time.Millisecond).String()}))
+		listed := map[string]bool{}
+		for _, c := range list {
+			listed[c.ID] = true
+			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID]), from: r.from, until: r.lostUntil})
+		}
+		for id, c := range missing {
+			if !listed[id] {
+				ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
+			}
+		}
+		return
+	}
+	for id, c := range missing {
+		ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
 	}
 }
 
@@ -344,20 +471,34 @@ func (s *Source) watchLeadership(ctx context.Context) {
 			return
 		case <-time.After(s.LeaderCheckEvery):
 		}
-		s.leader.Store(s.isLeader(ctx, s.info(ctx)))
+		info, err := s.info(ctx)
+		if err != nil {
+			s.Log.Warn("cannot tell whether this manager leads the swarm", "err", err)
+			s.leader.Store(false)
+			continue
+		}
+		s.leader.Store(s.isLeader(ctx, &info))
 	}
 }
 
-// info asks the daemon about itself; nil when it cannot answer.
-func (s *Source) info(ctx context.Context) *client.SystemInfoResult {
+// info asks the daemon about itself.
+func (s *Source) info(ctx context.Context) (client.SystemInfoResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
 	defer cancel()
 	info, err := s.Docker.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		s.Log.Warn("cannot read the daemon's info", "err", err)
-		return nil
+		return info, fmt.Errorf("read the daemon's info: %w", err)
 	}
-	return &info
+	return info, nil
+}
+
+// daemonClock is the daemon's time as /info tells it (false: unknown).
+func daemonClock(info client.SystemInfoResult) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, info.Info.SystemTime)
+	if err != nil || t.IsZero() {
+		return time.Now(), false
+	}
+	return t, true
 }
 
 // isLeader tells from the daemon's info whether it leads its swarm; false
@@ -376,10 +517,15 @@ func (s *Source) isLeader(ctx context.Context, info *client.SystemInfoResult) bo
 	return node.Node.ManagerStatus != nil && node.Node.ManagerStatus.Leader
 }
 
-func (s *Source) selfEvent(action string, attrs map[string]string) event.Event {
+func (s *Source) selfEvent(st *streamState, action string, attrs map[string]string) event.Event {
 	now := time.Now().UTC()
-	return event.Event{Host: s.Host, Type: event.SelfType, Action: action, ActorID: s.Host, Name: s.Host,
+	return event.Event{Host: s.Host, HostID: st.hostID, Type: event.SelfType, Action: action, ActorID: s.Host, Name: s.Host,
 		Attributes: attrs, ExitCode: -1, Time: now, TimeNano: now.UnixNano()}
+}
+
+// hostEvent names this daemon on an item that carries no event.
+func (s *Source) hostEvent(st *streamState) event.Event {
+	return event.Event{Host: s.Host, HostID: st.hostID}
 }
 
 // emit hands ev on without ever blocking the stream reader.
@@ -424,12 +570,13 @@ func (s *Source) emitItem(out chan<- event.Item, st *streamState, it event.Item)
 func isUrgent(it event.Item) bool {
 	ev := it.Event
 	switch {
-	case it.Listed != nil, ev.Type == event.SelfType:
+	case it.Listed != nil, it.Cursor != 0, ev.Type == event.SelfType:
 		return true
 	case ev.Type != event.ContainerType:
 		return ev.Scope == "swarm" // node down, a service rolling back
 	}
-	return ev.Action == "die" || ev.Action == "oom" || (ev.Action == "health_status" && ev.Status == "unhealthy")
+	// A destroy ends incidents, crash loops and cooldowns: never shed.
+	return ev.Action == "die" || ev.Action == "oom" || ev.Action == "destroy" || (ev.Action == "health_status" && ev.Status == "unhealthy")
 }
 
 // flushBacklog moves what waits into the queue while there is room.
@@ -446,24 +593,34 @@ func (s *Source) flushBacklog(out chan<- event.Item, st *streamState) {
 	st.backlog = nil // let the array go
 }
 
-// relist sends a fresh container list once the backlog is empty and the
-// queue has room, at most once a second, to make up for shed events.
-func (s *Source) relist(ctx context.Context, out chan<- event.Item, st *streamState) {
-	if !st.relist || len(st.backlog) > 0 || len(out) >= cap(out)/2 || time.Since(st.lastRelist) < time.Second {
+// relist asks for a fresh container list once the backlog is empty and
+// the queue has room, at most once a second, to make up for shed events.
+// The list runs beside the reader (a list takes seconds on a busy host,
+// and a reader that stalls makes the daemon drop events); its result
+// comes back on done.
+func (s *Source) relist(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, done chan<- []container.Summary) {
+	if !st.relist || st.listing || len(st.backlog) > 0 || len(out) >= cap(out)/2 || time.Since(st.lastRelist) < time.Second {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
-	defer cancel()
-	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
-	st.lastRelist = time.Now()
-	if err != nil {
-		s.Log.Warn("cannot list containers after shedding events; will try again", "err", err)
-		return
-	}
-	st.relist = false
-	_, running := st.reconcileList(list.Items, false)
-	s.Log.Info("events were shed while the event queue was nearly full; containers listed again", "running", len(running))
-	s.emitItem(out, st, event.Item{Event: event.Event{Host: s.Host}, Listed: running})
+	st.listing, st.lastRelist = true, time.Now()
+	ins.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+		defer cancel()
+		list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+		var items []container.Summary
+		if err != nil {
+			s.Log.Warn("cannot list containers after shedding events; will try again", "err", err)
+		} else {
+			items = list.Items
+			if items == nil {
+				items = []container.Summary{}
+			}
+		}
+		select {
+		case done <- items:
+		case <-ctx.Done():
+		}
+	})
 }
 
 // reportDropped sends one events_dropped event for what was lost, once
@@ -472,7 +629,7 @@ func (s *Source) reportDropped(out chan<- event.Item, st *streamState) {
 	if st.dropped == 0 {
 		return
 	}
-	notice := s.selfEvent("events_dropped", map[string]string{"count": strconv.Itoa(st.dropped)})
+	notice := s.selfEvent(st, "events_dropped", map[string]string{"count": strconv.Itoa(st.dropped)})
 	select {
 	case out <- event.Item{Event: notice}:
 		s.Log.Error("events were dropped because the event queue was full", "count", st.dropped)
@@ -492,12 +649,12 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-func infoFromSummary(c container.Summary) event.Container {
+func infoFromSummary(c container.Summary, shadowed []string) event.Container {
 	name := c.ID
 	if len(c.Names) > 0 {
 		name = trimSlash(c.Names[0])
 	}
-	return event.Container{Name: name, Image: c.Image, Labels: c.Labels}
+	return event.Container{Name: name, Image: c.Image, Labels: c.Labels, Shadowed: shadowed}
 }
 
 func trimSlash(s string) string {

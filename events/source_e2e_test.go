@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,49 @@ type watcher struct {
 	mu     sync.Mutex
 	events []event.Event
 	ids    map[string]bool // container IDs of interest; self events always kept
+	// resume is where a restart would continue, kept as the alert core
+	// keeps its checkpoint: the cursor, the events at it, what runs.
+	resume event.Resume
+	stop   func() // stops the source and waits for it
+	// first is the first event handed on, whoever's.
+	first *event.Event
+}
+
+// follow moves the resume point as the alert core's checkpoint does.
+func (w *watcher) follow(it event.Item) {
+	r := &w.resume
+	if r.Running == nil {
+		r.Running = map[string]event.Container{}
+	}
+	ev := it.Event
+	switch {
+	case it.Cursor != 0:
+		r.Cursor, r.AtCursor = it.Cursor, nil
+	case it.Listed != nil:
+		maps.Copy(r.Running, it.Listed)
+	case ev.Type == event.SelfType || ev.Reconciled:
+	case ev.TimeNano > r.Cursor:
+		r.Cursor, r.AtCursor = ev.TimeNano, []string{ev.Key()}
+	case ev.TimeNano == r.Cursor:
+		r.AtCursor = append(r.AtCursor, ev.Key())
+	}
+	switch {
+	case it.Listed != nil || ev.Type != event.ContainerType:
+	case ev.Action == "start":
+		r.Running[ev.ActorID] = event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Shadowed: ev.Shadowed}
+	case ev.Action == "die", ev.Action == "destroy":
+		delete(r.Running, ev.ActorID)
+	}
+}
+
+// resumePoint is where a source started now would continue.
+func (w *watcher) resumePoint() map[string]event.Resume {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.resume
+	r.AtCursor = slices.Clone(r.AtCursor)
+	r.Running = maps.Clone(r.Running)
+	return map[string]event.Resume{"test": r}
 }
 
 func (w *watcher) track(id string) {
@@ -68,7 +113,8 @@ func (w *watcher) waitFor(t *testing.T, what string, n int, timeout time.Duratio
 	}
 }
 
-func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watcher {
+// startSource runs a source on c, tracking the containers ids from the start.
+func startSource(t *testing.T, c events.Docker, tune func(*events.Source), ids ...string) *watcher {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	src := events.NewSource("test", c, log, metrics.New())
@@ -77,6 +123,9 @@ func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watc
 		tune(src)
 	}
 	w := &watcher{ids: map[string]bool{}}
+	for _, id := range ids {
+		w.ids[id] = true
+	}
 	out := make(chan event.Item, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -87,19 +136,21 @@ func startSource(t *testing.T, c events.Docker, tune func(*events.Source)) *watc
 			case <-ctx.Done():
 				return
 			case it := <-out:
-				if it.Listed != nil {
-					continue
-				}
-				ev := it.Event
 				w.mu.Lock()
-				if ev.Type == event.SelfType || w.ids[ev.ActorID] {
+				w.follow(it)
+				ev := it.Event
+				if w.first == nil && it.Listed == nil && it.Cursor == 0 && ev.Type != event.SelfType {
+					w.first = &ev
+				}
+				if it.Listed == nil && it.Cursor == 0 && (ev.Type == event.SelfType || w.ids[ev.ActorID]) {
 					w.events = append(w.events, ev)
 				}
 				w.mu.Unlock()
 			}
 		}
 	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	w.stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(w.stop)
 	waitReady(t, src)
 	return w
 }
@@ -357,7 +408,7 @@ func TestSourceReconcilesDeathsTheDaemonForgot(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
 	p := newProxy(t)
-	w := startSource(t, p.client(t), func(s *events.Source) { s.ReconcileGrace = 500 * time.Millisecond })
+	w := startSource(t, p.client(t), nil)
 
 	dying := dieWhileCut(t, c, p, w, testdocker.Spec{Name: "forgotten", Args: []string{"exit", "7", "1s"}})
 	floodEvents(t, c, 300)

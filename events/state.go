@@ -14,9 +14,22 @@ import (
 // streamState is what a Source remembers across reconnects. Only the
 // Run goroutine touches it.
 type streamState struct {
-	cursor    int64 // highest timeNano seen
-	connected bool
-	dropped   int // urgent items lost since the last report
+	cursor int64 // highest timeNano seen
+	// atCursor are the keys of the events seen at cursor: the replay of a
+	// resumed session must bring one of them again, or events were lost.
+	atCursor []string
+	// steppedBack: the last event was this far behind the cursor (the
+	// daemon's clock went back); the session moves the cursor with it.
+	steppedBack time.Duration
+	// hostID is the daemon's ID (from /info), once identified.
+	hostID     string
+	identified bool
+	// replayDied: the latest die per container seen this run (a reconciled
+	// death at or before it is already on the stream).
+	replayDied map[string]int64
+	listing    bool // a container list runs beside the reader
+	connected  bool
+	dropped    int // urgent items lost since the last report
 	// backlog holds urgent items (deaths, OOM kills, unhealthy reports,
 	// container lists, whalewatch's own notices) while the queue is full,
 	// in order; relist asks for a fresh container list once it is empty,
@@ -34,15 +47,31 @@ type streamState struct {
 	oomPassed map[string]bool
 }
 
-func newStreamState(since int64) *streamState {
+func newStreamState() *streamState {
 	return &streamState{
-		cursor:    since,
-		seen:      seen.New(4096, 0),
-		running:   map[string]event.Container{},
-		shadowed:  map[string][]string{},
-		killed:    map[string]time.Time{},
-		oom:       map[string]time.Time{},
-		oomPassed: map[string]bool{},
+		replayDied: map[string]int64{},
+		seen:       seen.New(4096, 0),
+		running:    map[string]event.Container{},
+		shadowed:   map[string][]string{},
+		killed:     map[string]time.Time{},
+		oom:        map[string]time.Time{},
+		oomPassed:  map[string]bool{},
+	}
+}
+
+// restore takes an earlier run's resume point: its cursor, the events at
+// it (replayed by the daemon, so dropped as seen) and what ran then, with
+// the labels that shadow daemon attributes.
+func (st *streamState) restore(p event.Resume) {
+	st.cursor, st.atCursor = p.Cursor, slices.Clone(p.AtCursor)
+	for _, k := range p.AtCursor {
+		st.seen.Add(k, time.Time{})
+	}
+	for id, c := range p.Running {
+		st.running[id] = c
+		if len(c.Shadowed) > 0 {
+			st.shadowed[id] = slices.Clone(c.Shadowed)
+		}
 	}
 }
 
@@ -51,6 +80,7 @@ func newStreamState(since int64) *streamState {
 // must not be passed on.
 func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (event.Event, bool) {
 	ev := FromMessage(host, m)
+	ev.HostID = st.hostID
 	if !st.seen.Add(ev.Key(), time.Time{}) {
 		return ev, false
 	}
@@ -62,6 +92,9 @@ func (st *streamState) accept(host string, m events.Message, intentWindow time.D
 	}
 	st.learnShadows(ev)
 	st.observe(&ev, intentWindow)
+	if ev.Type == event.ContainerType && ev.Action == "start" {
+		ev.Shadowed = slices.Clone(st.shadowed[ev.ActorID]) // the running set keeps it
+	}
 	return ev, true
 }
 
@@ -103,8 +136,14 @@ func (st *streamState) shadowedOn(ev event.Event) []string {
 
 // observe updates what we know from one new event and annotates it.
 func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
-	if ev.TimeNano > st.cursor {
-		st.cursor = ev.TimeNano
+	switch {
+	case ev.TimeNano > st.cursor:
+		st.cursor, st.atCursor = ev.TimeNano, []string{ev.Key()}
+	case ev.TimeNano == st.cursor:
+		st.atCursor = append(st.atCursor, ev.Key())
+	case st.cursor-ev.TimeNano > int64(clockSkew):
+		st.steppedBack = time.Duration(st.cursor - ev.TimeNano)
+		st.cursor, st.atCursor = ev.TimeNano, []string{ev.Key()}
 	}
 	if ev.Type != event.ContainerType {
 		return
@@ -132,6 +171,7 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		delete(st.oom, id)
 		delete(st.oomPassed, id)
 		delete(st.shadowed, id)
+		delete(st.replayDied, id)
 	}
 }
 
@@ -152,7 +192,7 @@ func (st *streamState) reconcileList(list []container.Summary, reconnect bool) (
 			}
 		}
 		if c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting {
-			running[c.ID] = infoFromSummary(c)
+			running[c.ID] = infoFromSummary(c, st.shadowed[c.ID])
 		}
 	}
 	missing = map[string]event.Container{}

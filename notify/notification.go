@@ -138,7 +138,7 @@ type Action struct {
 // New makes the notification of a match. shownLabels is the allowlist of
 // labels that may appear in messages (labels can hold secrets).
 func New(rule, text string, ev event.Event, shownLabels []string) Notification {
-	sum := sha256.Sum256([]byte(ev.Host + "\x00" + ev.Key() + "\x00" + rule))
+	sum := sha256.Sum256([]byte(ev.HostKey() + "\x00" + ev.Key() + "\x00" + rule))
 	return Notification{
 		ID:    "msg_" + hex.EncodeToString(sum[:12]),
 		Rule:  rule,
@@ -187,6 +187,10 @@ func DefaultSummary(ev event.Event) string {
 			s += fmt.Sprintf(": exit code %d (%s)", ev.ExitCode, event.ExitMeaning(ev.ExitCode))
 		case ev.Attributes["whalewatch.removed"] == "true":
 			s += " and was removed; exit code unknown"
+		case ev.Attributes["whalewatch.restarted"] != "":
+			s += " and was restarted by its restart policy (" + ev.Attributes["whalewatch.restarted"] + " restarts); exit code unknown"
+		case ev.Reconciled:
+			s += "; exit code unknown"
 		}
 		if ev.Reconciled {
 			s += " — found on reconnect, the event stream was down"
@@ -215,6 +219,11 @@ func selfSummary(ev event.Event) string {
 		return fmt.Sprintf("Docker event stream of %s restored after %s; containers that died meanwhile are reported", ev.Host, ev.Attributes["down_for"])
 	case "events_dropped":
 		return fmt.Sprintf("%s Docker events from %s were dropped: whalewatch's event queue was full", ev.Attributes["count"], ev.Host)
+	case "stream_gap":
+		return fmt.Sprintf("Docker events of %s from %s on were lost (%s): the daemon no longer had them (it keeps its last 256, none across its restart); containers were listed and inspected instead, and deaths found are reported",
+			ev.Host, ev.Attributes["since"], ev.Attributes["length"])
+	case "clock_stepped_back":
+		return fmt.Sprintf("The clock of Docker daemon %s stepped back by %s: containers were listed and inspected instead of replaying events, and the cursor follows the daemon's clock again", ev.Host, ev.Attributes["by"])
 	case "notifications_dropped":
 		return fmt.Sprintf("%s notifications for destination %s were dropped: %s", ev.Attributes["count"], ev.Attributes["destination"], ev.Attributes["reason"])
 	case "delivery_failed":

@@ -13,6 +13,7 @@ type Metrics struct {
 	EventsDropped    *prometheus.CounterVec // host
 	EventsSkipped    *prometheus.CounterVec // host, reason (swarm_not_leader)
 	StreamReconnects *prometheus.CounterVec // host
+	StreamGaps       *prometheus.CounterVec // host
 	StreamConnected  *prometheus.GaugeVec   // host
 	EventLag         prometheus.Histogram
 
@@ -49,6 +50,9 @@ func New() *Metrics {
 		StreamReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_stream_reconnects_total", Help: "Times the event stream was lost and reopened.",
 		}, []string{"host"}),
+		StreamGaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_stream_gaps_total", Help: "Resumes whose replay no longer reached back to the cursor (the daemon keeps its last 256 events, none across its restart, or its clock stepped back): reconciled from the container list and inspect.",
+		}, []string{"host"}),
 		StreamConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "whalewatch_stream_connected", Help: "1 while the event stream of the host is open.",
 		}, []string{"host"}),
@@ -82,7 +86,7 @@ func New() *Metrics {
 			Name: "whalewatch_action_requests_total", Help: "Slack action requests by verb and outcome.",
 		}, []string{"verb", "outcome"}),
 	}
-	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.EventsSkipped, m.StreamReconnects,
+	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.EventsSkipped, m.StreamReconnects, m.StreamGaps,
 		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth,
 		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests)
 	return m
