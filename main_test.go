@@ -396,7 +396,7 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 	d.Start(t)
 
 	eventually(t, "victim's death", 30*time.Second, func() bool { return len(sink.about(victim.Name)) > 0 })
-	eventually(t, "stream restored notice", 10*time.Second, func() bool { return len(sink.about("restarted")) > 0 })
+	eventually(t, "the gap's notice", 10*time.Second, func() bool { return len(sink.about("restarted")) > 0 })
 	time.Sleep(3 * time.Second)
 	deaths := sink.about(victim.Name)
 	if len(deaths) != 1 || deaths[0].Rule != "CRASHED" || deaths[0].ExitCode == nil || *deaths[0].ExitCode != 137 {
@@ -407,8 +407,9 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 	if got := sink.about(crash.Name); len(got) != 1 {
 		t.Errorf("the crash before the restart was reported %d times", len(got))
 	}
+	// The restarted daemon has no events from before: one notice, of the gap.
 	notices := sink.about("restarted")
-	if len(notices) != 1 || notices[0].Action != "stream_restored" {
+	if len(notices) != 1 || notices[0].Action != "stream_gap" {
 		t.Errorf("notices: %+v", notices)
 	}
 }

@@ -299,7 +299,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	}
 	if ev.Action == "destroy" && ev.Type == event.ContainerType {
 		if len(loopNotes) == 0 {
-			c.out = append(c.out, c.absorbPending(c.incidents.removed(ev, nil, now))...)
+			c.out = append(c.out, c.absorbPending(c.incidents.removed(ev, nil, now), []event.Event{ev})...)
 		}
 		c.out = append(c.out, c.groups.removed(ev, func(rule string) []string { return c.route(c.ruleNotify[rule], ev) })...)
 	}
@@ -453,22 +453,27 @@ func (c *Core) Tick(now time.Time) {
 	out := c.groups.tick(now)
 	c.out = append(c.out, out...)
 	c.out = append(c.out, c.loops.tick(now, func(ev event.Event) []string { return c.route(nil, ev) })...)
-	resolved := c.incidents.tick(now, func(key string) bool { _, ok := c.loops.loops.get(key); return ok })
-	c.out = append(c.out, c.absorbPending(resolved)...)
+	resolved, about := c.incidents.tick(now, func(key string) bool { _, ok := c.loops.loops.get(key); return ok })
+	c.out = append(c.out, c.absorbPending(resolved, about)...)
 	c.refreshMutes(now)
 }
 
 // absorbPending makes each resolution account for the matches that groups
-// still hold about its container (they joined the incident already), so no
-// group update about it can follow its "Resolved".
-func (c *Core) absorbPending(resolutions []notify.Outgoing) []notify.Outgoing {
-	for i := range resolutions {
-		n := &resolutions[i].N
-		if ids := c.groups.withdraw(n.Event.HostKey(), n.Event.ActorID); len(ids) > 0 {
-			n.Group = &notify.Group{Key: groupID(n.Incident.ID, "held"), Seq: 1, Count: len(ids), Covers: ids, Final: true}
+// still hold about its container (they joined the incident already) and
+// ends the groups of its compose project, so no group update can follow
+// its "Resolved".
+// about[i] is what resolutions[i] is about, with every label.
+func (c *Core) absorbPending(resolutions []notify.Outgoing, about []event.Event) []notify.Outgoing {
+	var out []notify.Outgoing
+	for i, o := range resolutions {
+		ev := about[min(i, len(about)-1)]
+		if ids := c.groups.withdraw(ev.HostKey(), ev.ActorID); len(ids) > 0 {
+			o.N.Group = &notify.Group{Key: groupID(o.N.Incident.ID, "held"), Seq: 1, Count: len(ids), Covers: ids, Final: true}
 		}
+		out = append(out, c.groups.end(ev.HostKey(), ev.Labels[notify.ComposeProject])...)
+		out = append(out, o)
 	}
-	return resolutions
+	return out
 }
 
 // CloseGroups sends what every group still holds (at shutdown).

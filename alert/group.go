@@ -114,6 +114,25 @@ func (g *grouper) removed(ev event.Event, route func(rule string) []string) []no
 	return out
 }
 
+// end closes the groups of a host and compose project (an incident there
+// resolved): what they still hold is summarised now, and the next match
+// starts a group of its own, sent at once — never a "1 more" after the
+// "Resolved" that looks like part of the old incident.
+func (g *grouper) end(host, project string) (out []notify.Outgoing) {
+	for _, key := range slices.Sorted(maps.Keys(g.groups.m)) {
+		gr := g.groups.m[key]
+		if !strings.HasSuffix(key, "|"+host+"|"+project) {
+			continue
+		}
+		if len(gr.Pending) > 0 {
+			gr.Seq++
+			out = append(out, notify.Outgoing{N: gr.summary(), To: gr.To})
+		}
+		g.groups.del(key)
+	}
+	return out
+}
+
 // withdraw takes the matches about one container out of every group (a
 // crash-loop message accounts for them instead) and returns their IDs.
 func (g *grouper) withdraw(host, actorID string) []string {

@@ -126,8 +126,8 @@ func (s *incidents) removed(ev event.Event, final *notify.Notification, now time
 }
 
 // tick resolves the incidents whose container has been up long enough.
-func (s *incidents) tick(now time.Time, looping func(key string) bool) []notify.Outgoing {
-	var out []notify.Outgoing
+// about are the resolved incidents' last events (with every label).
+func (s *incidents) tick(now time.Time, looping func(key string) bool) (out []notify.Outgoing, about []event.Event) {
 	for key, inc := range s.open.m {
 		if inc.UpSince.IsZero() || now.Sub(inc.UpSince) < s.resolveAfter || looping(key) {
 			continue
@@ -138,8 +138,9 @@ func (s *incidents) tick(now time.Time, looping func(key string) bool) []notify.
 			what = "has been running and healthy for " + s.resolveAfter.String()
 		}
 		out = append(out, inc.resolution(what, now))
+		about = append(about, inc.Last)
 	}
-	return out
+	return out, about
 }
 
 func (inc *incident) resolve(now time.Time) {

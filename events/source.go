@@ -226,7 +226,8 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if !downSince.IsZero() {
 		down := time.Since(downSince)
 		s.Log.Info("docker event stream restored", "down_for", down.Round(time.Millisecond), "unaccounted", len(missing))
-		if down >= s.GapNoticeAfter || *unreachableReported {
+		// A gap is announced by reconcile, with what was lost: one notice.
+		if (down >= s.GapNoticeAfter || *unreachableReported) && !r.gap && r.clockBack == 0 {
 			s.emit(out, st, s.selfEvent(st, "stream_restored", map[string]string{"down_for": down.Round(time.Second).String()}))
 		}
 	} else {

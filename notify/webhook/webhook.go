@@ -47,6 +47,9 @@ type Payload struct {
 	Intentional bool              `json:"intentional"`
 	OOMKilled   bool              `json:"oom_killed"`
 	Reconciled  bool              `json:"reconciled"`
+	// Verified lists the attributes whose value came from inspect because a
+	// label shadowed the daemon's (exitCode).
+	Verified []string `json:"verified,omitempty"`
 	// Group is set when the message stands for several matches.
 	Group *notify.Group `json:"group,omitempty"`
 	// Incident ties the messages about one container's problem together,
@@ -69,7 +72,7 @@ func NewPayload(n notify.Notification) Payload {
 		ID: n.ID, Rule: n.Rule, Summary: n.Summary(), Host: ev.Host, Time: ev.Time,
 		Type: ev.Type, Action: ev.Action, Status: notify.Firing, EventStatus: ev.Status, ActorID: ev.ActorID,
 		Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Attributes: ev.Attributes,
-		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled, Group: n.Group,
+		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled, Verified: ev.Verified, Group: n.Group,
 		Incident: n.Incident, Evidence: ev.Evidence, Owner: n.Owner, Link: n.Link, Card: n.PlainText(),
 	}
 	if n.Incident != nil && n.Incident.Status == notify.Resolved {

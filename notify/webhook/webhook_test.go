@@ -148,3 +148,16 @@ func TestErrorsNeverCarryTheURL(t *testing.T) {
 		t.Errorf("retry=%v err=%v", retry, err)
 	}
 }
+
+// A death whose exit code a label shadowed says in the payload that the
+// daemon's value was checked (as the README promises).
+func TestPayloadListsVerifiedAttributes(t *testing.T) {
+	ev := event.Event{Host: "h", Type: "container", Action: "die", ActorID: "c1", ExitCode: 3, Verified: []string{"exitCode"}}
+	body, err := json.Marshal(webhook.NewPayload(notify.New("CRASHED", "", ev, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"verified":["exitCode"]`) {
+		t.Errorf("payload lacks verified: %s", body)
+	}
+}

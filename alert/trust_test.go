@@ -1,0 +1,150 @@
+package alert_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/whalewatch/whalewatch/alert"
+	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/rules"
+)
+
+func containerEvent(id, action, status string, at time.Time) event.Item {
+	return event.Item{Event: event.Event{Host: "h", HostID: "D1", Type: event.ContainerType, Action: action, Status: status,
+		ActorID: id, Name: "web-" + id, ExitCode: -1, Time: at, TimeNano: at.UnixNano(), Labels: map[string]string{notify.ComposeProject: "shop"}}}
+}
+
+// Health flapping: an unhealthy report held by the group window when its
+// incident resolves is accounted for by the resolution, never sent as a
+// group update after it; one that comes after the resolution opens a new
+// incident with a message of its own, not a "1 more" of the old group. The
+// resolution is stamped when it resolved, and group texts do not repeat the
+// rule (every destination puts the rule first: "UNHEALTHY: UNHEALTHY: …").
+func TestNoGroupUpdateAfterItsIncidentResolved(t *testing.T) {
+	core, rec := newCore(t, 2*time.Minute)
+	t0 := time.Unix(1_700_000_000, 0)
+	core.Handle(containerEvent("c1", "health_status", "unhealthy", t0), t0)
+	core.Handle(containerEvent("c1", "health_status", "healthy", t0.Add(time.Second)), t0.Add(time.Second))
+	core.Handle(containerEvent("c1", "health_status", "unhealthy", t0.Add(2*time.Second)), t0.Add(2*time.Second)) // held by the group
+	core.Handle(containerEvent("c1", "health_status", "healthy", t0.Add(3*time.Second)), t0.Add(3*time.Second))
+	resolvedAt := t0.Add(3*time.Second + time.Minute)
+	core.Tick(resolvedAt)
+	again := resolvedAt.Add(time.Second)
+	core.Handle(containerEvent("c1", "health_status", "unhealthy", again), again)
+	for now := again; now.Before(again.Add(5 * time.Minute)); now = now.Add(time.Second) {
+		core.Tick(now)
+	}
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, n := range rec.out {
+		rules = append(rules, n.Rule)
+		if n.Rule == alert.ResolvedRule {
+			if !n.Event.Time.Equal(resolvedAt) {
+				t.Errorf("resolution stamped %s, want %s", n.Event.Time, resolvedAt)
+			}
+			if n.Group == nil || len(n.Group.Covers) != 1 {
+				t.Errorf("resolution does not account for the held report: %+v", n.Group)
+			}
+		}
+		if n.Group != nil && n.Group.Seq > 1 {
+			t.Errorf("a group update: %q", n.Summary())
+		}
+		if strings.HasPrefix(n.Summary(), n.Rule+":") {
+			t.Errorf("text repeats the rule: %q", n.Summary())
+		}
+	}
+	if want := "UNHEALTHY RESOLVED UNHEALTHY"; strings.Join(rules, " ") != want {
+		t.Errorf("messages %v, want %s", rules, want)
+	}
+}
+
+// A cooldown's held matches of a container that is then removed are sent
+// (they would wait forever for a next match), and its entries go.
+func TestCooldownOfARemovedContainerIsReportedAndForgotten(t *testing.T) {
+	specs := rules.Defaults()
+	for i := range specs {
+		specs[i].GroupWindow, specs[i].Cooldown = 0, time.Hour
+	}
+	engine, err := rules.Compile(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	core := alert.New(alert.Config{Rules: engine}, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	first := die("c1", 1, t0)
+	core.Handle(first, t0)
+	core.Handle(die("c1", 1, t0.Add(time.Second)), t0.Add(time.Second))
+	core.Handle(die("c1", 1, t0.Add(2*time.Second)), t0.Add(2*time.Second))
+	gone := containerEvent("c1", "destroy", "", t0.Add(3*time.Second))
+	gone.Event.HostID = "" // as the deaths
+	core.Handle(gone, t0.Add(3*time.Second))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.out) != 2 {
+		t.Fatalf("%d messages, want the first crash and the removal's count: %+v", len(rec.out), rec.out)
+	}
+	if g := rec.out[1].Group; g == nil || len(g.Covers) != 2 || !strings.Contains(rec.out[1].Summary(), "2 more matches") {
+		t.Errorf("removal message = %q %+v", rec.out[1].Summary(), g)
+	}
+}
+
+// Mutes are about containers: "/docker mute *" silences containers, never
+// whalewatch's own notices or Swarm events.
+func TestMutesNeverSilenceOwnNoticesOrSwarmEvents(t *testing.T) {
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	core := alert.New(alert.Config{Rules: engine}, rec, muteAll{}, quiet(), metrics.New())
+	now := time.Unix(1_700_000_000, 0)
+	core.Handle(event.Item{Event: event.Event{Host: "h", Type: event.SelfType, Action: "stream_gap", ActorID: "h", Name: "h", Time: now}}, now)
+	core.Handle(event.Item{Event: event.Event{Host: "h", Type: "node", Action: "update", Scope: "swarm", ActorID: "n1", Name: "n1",
+		Attributes: map[string]string{"state.new": "down", "state.old": "ready"}, Time: now}}, now)
+	core.Handle(die("c1", 1, now), now)
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range rec.out {
+		got = append(got, n.Event.Type)
+	}
+	if len(got) != 2 || got[0] != event.SelfType || got[1] != "node" {
+		t.Errorf("sent %v, want the whalewatch notice and the node event only", got)
+	}
+}
+
+type muteAll struct{}
+
+func (muteAll) Mutes(now time.Time) (map[string]time.Time, error) {
+	return map[string]time.Time{"*": now.Add(time.Hour)}, nil
+}
+func (muteAll) MuteGeneration() int64 { return 1 }
+
+// State written before daemon IDs were kept is found under the host's
+// name and moves to the daemon's ID the first time it is seen.
+func TestStateUnderAHostNameMovesToTheDaemonsID(t *testing.T) {
+	core, _ := newCore(t, 0)
+	t0 := time.Unix(1_700_000_000, 0)
+	old := die("c1", 0, t0) // HostID unknown, as an older whalewatch kept it
+	core.Handle(old, t0)
+	if _, ok := core.Resumes()["h"]; !ok {
+		t.Fatal("no cursor under the host's name")
+	}
+	later := containerEvent("c2", "start", "", t0.Add(time.Second))
+	core.Handle(later, t0.Add(time.Second))
+	r := core.Resumes()
+	if _, ok := r["h"]; ok {
+		t.Error("the cursor stayed under the host's name")
+	}
+	if r["D1"].Cursor != later.Event.TimeNano || len(r["D1"].AtCursor) != 1 {
+		t.Errorf("resume under the daemon's ID = %+v", r["D1"])
+	}
+}

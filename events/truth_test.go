@@ -1,0 +1,224 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+)
+
+// truthDocker has a clock, a container list that may block, and knows no
+// container (inspect: "No such container").
+type truthDocker struct {
+	fakeDocker
+	now     time.Time
+	lists   atomic.Int32
+	blockAt int32         // the list of this number (1 = the first) waits for release
+	release chan struct{} // closed to let it answer
+}
+
+func (d *truthDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	var res client.SystemInfoResult
+	res.Info.ID, res.Info.SystemTime = "DAEMON-ID", d.now.Format(time.RFC3339Nano)
+	return res, nil
+}
+
+func (d *truthDocker) ContainerList(ctx context.Context, _ client.ContainerListOptions) (client.ContainerListResult, error) {
+	if d.lists.Add(1) == d.blockAt {
+		select {
+		case <-d.release:
+		case <-ctx.Done():
+			return client.ContainerListResult{}, ctx.Err()
+		}
+	}
+	return client.ContainerListResult{Items: []container.Summary{}}, nil
+}
+
+func (d *truthDocker) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	return client.ContainerInspectResult{}, fmt.Errorf("No such container: %s: %w", id, errdefs.ErrNotFound)
+}
+
+// items reads until last says stop, failing after 10 s.
+func items(t *testing.T, out <-chan event.Item, last func(event.Item) bool) []event.Item {
+	t.Helper()
+	var got []event.Item
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case it := <-out:
+			got = append(got, it)
+			if last(it) {
+				return got
+			}
+		case <-timeout:
+			t.Fatalf("timed out; got %+v", got)
+		}
+	}
+}
+
+// The daemon's clock is behind the saved cursor (a VM restored, an NTP
+// step): resuming from the cursor would replay nothing until the clock
+// caught up, and the cursor would never move again. The source announces
+// it, moves the cursor back to the daemon's clock, and reconciles by the
+// container list: a container known running and now gone was removed.
+func TestResumeBehindTheDaemonsClockReconcilesAndMovesTheCursor(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: now}
+	src := NewSource("h", d, quiet(), metrics.New())
+	src.Restore(map[string]event.Resume{"DAEMON-ID": {Cursor: now.Add(time.Hour).UnixNano(),
+		Running: map[string]event.Container{"c1": {Name: "web-1"}}}})
+	out := run(t, src, 16)
+	got := items(t, out, func(it event.Item) bool { return it.Event.Action == "destroy" })
+	var cursor int64
+	stepped := false
+	for _, it := range got {
+		if it.Cursor != 0 {
+			cursor = it.Cursor
+		}
+		stepped = stepped || it.Event.Action == "clock_stepped_back"
+		if it.Event.Action == "die" {
+			t.Errorf("a removed container reported as a death: %+v", it.Event)
+		}
+		if it.Event.HostID != "DAEMON-ID" {
+			t.Errorf("item without the daemon's ID: %+v", it)
+		}
+	}
+	if cursor != now.UnixNano() || !stepped {
+		t.Errorf("cursor moved to %d (want %d), announced %v", cursor, now.UnixNano(), stepped)
+	}
+}
+
+// The clock steps back while the stream is open: the cursor follows it
+// (else it would stay ahead and every later restart would resume nothing).
+func TestClockSteppingBackWhileStreamingMovesTheCursor(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: now}
+	out := run(t, NewSource("h", d, quiet(), metrics.New()), 16)
+	d.messages <- msg("start", "c1", now.UnixNano(), nil)
+	back := now.Add(-time.Minute).UnixNano()
+	d.messages <- msg("start", "c2", back, nil)
+	got := items(t, out, func(it event.Item) bool { return it.Event.ActorID == "c2" })
+	var cursor int64
+	for _, it := range got {
+		if it.Cursor != 0 {
+			cursor = it.Cursor
+		}
+	}
+	if cursor != back {
+		t.Errorf("cursor moved to %d, want %d", cursor, back)
+	}
+}
+
+// The container list that makes up for shed events takes seconds on a busy
+// host; it runs beside the reader, which keeps reading meanwhile (a stalled
+// reader makes the daemon drop events).
+func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
+	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: time.Now(), blockAt: 2, release: make(chan struct{})}
+	src := NewSource("h", d, quiet(), metrics.New())
+	out := run(t, src, 4)
+	<-out // the first list
+	send := func(i int) {
+		t.Helper()
+		select {
+		case d.messages <- msg("start", fmt.Sprintf("c%04d", i), int64(i+1), nil):
+		case <-time.After(5 * time.Second):
+			t.Fatalf("reader blocked at message %d", i)
+		}
+	}
+	for i := range 10 { // fills the queue: starts are shed, a list is due
+		send(i)
+	}
+	listed := make(chan struct{})
+	go func() { // room again: the list is asked for on the next flush
+		for it := range out {
+			if it.Listed != nil {
+				close(listed)
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for d.listsSoFar() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no list was asked for")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 200 { // the list is stuck; the reader is not
+		send(100 + i)
+	}
+	close(d.release)
+	<-listed
+}
+
+func (d *truthDocker) listsSoFar() int { return int(d.lists.Load()) }
+
+// A destroy ends incidents, crash loops and cooldowns: a full queue never
+// sheds it like a routine event.
+func TestFullQueueNeverShedsADestroy(t *testing.T) {
+	f := &fakeDocker{messages: make(chan events.Message)}
+	out := run(t, NewSource("h", f, quiet(), metrics.New()), 2)
+	<-out
+	for i := range 20 {
+		f.messages <- msg("destroy", fmt.Sprintf("c%02d", i), int64(i+1), nil)
+	}
+	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c19" })
+	n := 0
+	for _, ev := range got {
+		if ev.Action == "destroy" {
+			n++
+		}
+	}
+	if n != 20 {
+		t.Errorf("%d of 20 destroys arrived", n)
+	}
+}
+
+// slowInfo fails /info a few times, then answers with the daemon's ID.
+type slowInfo struct {
+	fakeDocker
+	fails  atomic.Int32
+	opened atomic.Bool // Events was called
+}
+
+func (d *slowInfo) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	if d.fails.Add(-1) >= 0 {
+		return client.SystemInfoResult{}, context.DeadlineExceeded
+	}
+	var res client.SystemInfoResult
+	res.Info.ID = "DAEMON-ID"
+	return res, nil
+}
+
+func (d *slowInfo) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+	if d.fails.Load() >= 0 {
+		panic("the stream was opened before /info answered")
+	}
+	d.opened.Store(true)
+	return d.fakeDocker.Events(ctx, opts)
+}
+
+// /info keys the state (the daemon's ID): a source waits and asks again
+// rather than opening a stream it could not name, and every event then
+// carries the ID.
+func TestSourceWaitsForInfo(t *testing.T) {
+	d := &slowInfo{fakeDocker: fakeDocker{messages: make(chan events.Message)}}
+	d.fails.Store(3)
+	src := NewSource("h", d, quiet(), metrics.New())
+	src.RetryMin, src.RetryMax = time.Millisecond, 5*time.Millisecond
+	out := run(t, src, 8)
+	d.messages <- msg("start", "c1", 1, nil)
+	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c1" })
+	if ev := got[len(got)-1]; ev.HostID != "DAEMON-ID" {
+		t.Errorf("event without the daemon's ID: %+v", ev)
+	}
+}
