@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/notify/shoutrrr"
@@ -52,11 +53,15 @@ type Config struct {
 	// own host name).
 	HostName string `env:"HOST_NAME"`
 
-	WebhookURL      string            `env:"WEBHOOK_URL"`
-	WebhookURLFile  string            `env:"WEBHOOK_URL_FILE,file"`
-	WebhookSecret   string            `env:"WEBHOOK_SECRET"`
-	WebhookSecretF  string            `env:"WEBHOOK_SECRET_FILE,file"`
-	WebhookHeaders  map[string]string `env:"WEBHOOK_HEADERS" envKeyValSeparator:"="`
+	WebhookURL     string `env:"WEBHOOK_URL"`
+	WebhookURLFile string `env:"WEBHOOK_URL_FILE,file"`
+	WebhookSecret  string `env:"WEBHOOK_SECRET"`
+	WebhookSecretF string `env:"WEBHOOK_SECRET_FILE,file"`
+	// WebhookHeaders is parsed from WEBHOOK_HEADERS (or _FILE) by Load:
+	// its values (an Authorization header) are secrets.
+	WebhookHeaders  map[string]string `env:"-"`
+	WebhookHeadersS string            `env:"WEBHOOK_HEADERS"`
+	WebhookHeadersF string            `env:"WEBHOOK_HEADERS_FILE,file"`
 	WebhookTemplate string            `env:"WEBHOOK_TEMPLATE"`
 	// WebhookConcurrency: posts in flight at once (0: DefaultConcurrency).
 	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY"`
@@ -169,16 +174,17 @@ const maxConcurrency = 64
 
 // destEnv is one DEST_<NAME>_* group.
 type destEnv struct {
-	Type       string            `env:"TYPE"`
-	URL        string            `env:"URL"`
-	URLFile    string            `env:"URL_FILE,file"`
-	Token      string            `env:"TOKEN"`
-	TokenFile  string            `env:"TOKEN_FILE,file"`
-	Channel    string            `env:"CHANNEL"`
-	Secret     string            `env:"SECRET"`
-	SecretFile string            `env:"SECRET_FILE,file"`
-	Headers    map[string]string `env:"HEADERS" envKeyValSeparator:"="`
-	Template   string            `env:"TEMPLATE"`
+	Type       string `env:"TYPE"`
+	URL        string `env:"URL"`
+	URLFile    string `env:"URL_FILE,file"`
+	Token      string `env:"TOKEN"`
+	TokenFile  string `env:"TOKEN_FILE,file"`
+	Channel    string `env:"CHANNEL"`
+	Secret     string `env:"SECRET"`
+	SecretFile string `env:"SECRET_FILE,file"`
+	Headers    string `env:"HEADERS"`
+	HeadersF   string `env:"HEADERS_FILE,file"`
+	Template   string `env:"TEMPLATE"`
 	// Concurrency, 0 for the kind's default.
 	Concurrency int `env:"CONCURRENCY"`
 }
@@ -200,7 +206,7 @@ var (
 	nameRE     = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
 	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
 	hostCertRE = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
-	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE|CONCURRENCY)$`)
+	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|HEADERS_FILE|TEMPLATE|CONCURRENCY)$`)
 	destKinds  = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook, KindShoutrrr}
 )
 
@@ -265,6 +271,7 @@ func (c *Config) secretsFromFiles() []error {
 	}{
 		{"WEBHOOK_URL", &c.WebhookURL, &c.WebhookURLFile},
 		{"WEBHOOK_SECRET", &c.WebhookSecret, &c.WebhookSecretF},
+		{"WEBHOOK_HEADERS", &c.WebhookHeadersS, &c.WebhookHeadersF},
 		{"SLACK_BOT_TOKEN", &c.SlackBotToken, &c.SlackBotTokenFile},
 		{"SLACK_WEBHOOK_URL", &c.SlackWebhookURL, &c.SlackWebhookURLFile},
 		{"SLACK_SIGNING_SECRET", &c.SlackSigningSecret, &c.SlackSigningSecretFile},
@@ -536,6 +543,44 @@ func checkWebhook(prefix string, d Destination) []error {
 	return errs
 }
 
+// headerNameRE is an HTTP header name (RFC 9110 token).
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// parseHeaders reads name=value pairs separated by commas or newlines.
+// Its errors name the variable and the header, never a value: the value
+// of an Authorization header is a secret, and a malformed item may be
+// one whole ("Authorization: Bearer …").
+func parseHeaders(variable, raw string) (map[string]string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	headers := map[string]string{}
+	n := 0
+	for item := range strings.FieldsFuncSeq(raw, func(r rune) bool { return r == ',' || r == '\n' }) {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		n++
+		name, value, ok := strings.Cut(item, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || !headerNameRE.MatchString(name) {
+			// Only the header name at its start is shown, when something
+			// (": ", " ") parts it from the rest: a lone word may be the value.
+			if i := strings.IndexAny(item, ": ="); i > 0 && headerNameRE.MatchString(item[:i]) {
+				lead := item[:i]
+				return nil, fmt.Errorf("%s: header %q is not name=value (the value is not shown)", variable, lead)
+			}
+			return nil, fmt.Errorf("%s: item %d is not name=value (it is not shown)", variable, n)
+		}
+		if strings.ContainsFunc(value, unicode.IsControl) {
+			return nil, fmt.Errorf("%s: header %q: its value holds a control character", variable, name)
+		}
+		headers[name] = value
+	}
+	return headers, nil
+}
+
 // checkURL tells whether raw is an http(s) URL without echoing it: URLs
 // of webhooks are secrets.
 func checkURL(variable, raw string) error {
@@ -549,6 +594,10 @@ func checkURL(variable, raw string) error {
 // loadDestinations builds the built-in destinations and every DEST_<NAME>_*.
 func (c *Config) loadDestinations(vars map[string]string) []error {
 	var errs []error
+	var err error
+	if c.WebhookHeaders, err = parseHeaders("WEBHOOK_HEADERS", c.WebhookHeadersS); err != nil {
+		errs = append(errs, err)
+	}
 	if c.WebhookURL != "" {
 		if err := checkURL("WEBHOOK_URL", c.WebhookURL); err != nil {
 			errs = append(errs, err)
@@ -560,7 +609,7 @@ func (c *Config) loadDestinations(vars map[string]string) []error {
 		}
 		errs = append(errs, checkWebhook("WEBHOOK_", d)...)
 		c.Destinations = append(c.Destinations, d)
-	} else if c.WebhookSecret != "" || len(c.WebhookHeaders) > 0 || c.WebhookTemplate != "" {
+	} else if c.WebhookSecret != "" || c.WebhookHeadersS != "" || c.WebhookTemplate != "" {
 		errs = append(errs, errors.New("WEBHOOK_SECRET, WEBHOOK_HEADERS or WEBHOOK_TEMPLATE set without WEBHOOK_URL"))
 	}
 	switch {
@@ -608,7 +657,12 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 	}
 	var errs []error
 	var err error
-	d := &Destination{Name: strings.ToLower(name), Kind: de.Type, Channel: de.Channel, Headers: de.Headers, Template: de.Template, Concurrency: de.Concurrency}
+	d := &Destination{Name: strings.ToLower(name), Kind: de.Type, Channel: de.Channel, Template: de.Template, Concurrency: de.Concurrency}
+	if raw, err := pickSecret(prefix+"HEADERS", de.Headers, de.HeadersF); err != nil {
+		errs = append(errs, err)
+	} else if d.Headers, err = parseHeaders(prefix+"HEADERS", raw); err != nil {
+		errs = append(errs, err)
+	}
 	if _, set := vars[prefix+"CONCURRENCY"]; set && (de.Concurrency < 1 || de.Concurrency > maxConcurrency) {
 		errs = append(errs, fmt.Errorf("%sCONCURRENCY: %d is not between 1 and %d", prefix, de.Concurrency, maxConcurrency))
 	}

@@ -128,3 +128,61 @@ func TestDefaultRulesOff(t *testing.T) {
 		t.Errorf("rules = %+v", cfg.Rules)
 	}
 }
+
+// A malformed header names its variable and the header, never the value
+// (an Authorization header is a secret); headers also come from _FILE.
+func TestHeadersNeverEchoTheirValue(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		env  []string
+		want string
+	}{
+		{"colon instead of =", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=X-Team=ops,Authorization: Bearer s3cr3t-value"},
+			`WEBHOOK_HEADERS: header "Authorization" is not name=value`},
+		{"destination", []string{"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=https://h.example/", "DEST_PAGER_HEADERS=Authorization Bearer s3cr3t-value"},
+			`DEST_PAGER_HEADERS: header "Authorization" is not name=value`},
+		{"no name at all", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=s3cr3t-value"},
+			`WEBHOOK_HEADERS: item 1 is not name=value`},
+		{"bad name", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=X Token=s3cr3t-value"},
+			`WEBHOOK_HEADERS: header "X" is not name=value`},
+		{"both set", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=A=s3cr3t-value", "WEBHOOK_HEADERS_FILE=" + writeFile(t, "A=s3cr3t-value")},
+			"WEBHOOK_HEADERS and WEBHOOK_HEADERS_FILE are both set"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := Load(tc.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error lacks %q:\n%v", tc.want, err)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error echoes the value:\n%v", err)
+			}
+		})
+	}
+	cfg, err := Load([]string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS_FILE=" + writeFile(t, "Authorization=Bearer abc\nX-Team=ops\n"),
+		"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=https://p.example/", "DEST_PAGER_HEADERS_FILE=" + writeFile(t, "X-Key=k1,X-Other=a=b\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.Destinations[0].Headers; h["Authorization"] != "Bearer abc" || h["X-Team"] != "ops" || len(h) != 2 {
+		t.Errorf("webhook headers = %v", h)
+	}
+	if h := cfg.Destinations[1].Headers; h["X-Key"] != "k1" || h["X-Other"] != "a=b" || len(h) != 2 {
+		t.Errorf("pager headers = %v", h)
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	return f.Name()
+}
