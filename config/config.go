@@ -43,6 +43,10 @@ type Config struct {
 	// empty: ssh's own (~/.ssh/config).
 	SSHConfig       string `env:"SSH_CONFIG"`
 	DockerTLSVerify string `env:"DOCKER_TLS_VERIFY"`
+	// DockerConfig is the docker CLI's configuration directory (default
+	// ~/.docker): with DOCKER_TLS_VERIFY and no DOCKER_CERT_PATH, the TLS
+	// files are read there, as the docker CLI does.
+	DockerConfig string `env:"DOCKER_CONFIG"`
 	// DockerHost is the one daemon's address when DOCKER_HOSTS is empty
 	// (the Docker client reads it; checked here).
 	DockerHost string `env:"DOCKER_HOST"`
@@ -294,10 +298,13 @@ func (c *Config) check() []error {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
 	}
-	for name, v := range map[string]int{"EVENT_QUEUE_SIZE": c.EventQueueSize, "NOTIFY_QUEUE_SIZE": c.NotifyQueueSize} {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("%s: must be at least 1", name))
+	for _, b := range sizeBounds(c) {
+		if b.value < b.min || b.value > b.max {
+			errs = append(errs, fmt.Errorf("%s: %d is not between %d and %d%s", b.name, b.value, b.min, b.max, b.why))
 		}
+	}
+	if c.HostName != "" && len(c.DockerHosts) > 0 {
+		errs = append(errs, errors.New("HOST_NAME: set together with DOCKER_HOSTS, which names each daemon (name=url); drop HOST_NAME or name the daemon in DOCKER_HOSTS"))
 	}
 	if err := checkURL("SLACK_API_URL", c.SlackAPIURL); err != nil {
 		errs = append(errs, err)
@@ -393,19 +400,53 @@ func (c *Config) checkActions() []error {
 	if !strings.HasPrefix(c.SlackCommand, "/") {
 		errs = append(errs, fmt.Errorf("SLACK_COMMAND: %q must start with /", c.SlackCommand))
 	}
-	if c.SlackRatePerSecond <= 0 {
-		errs = append(errs, errors.New("SLACK_RATE_PER_SECOND: must be more than 0"))
-	}
-	if c.ActionsRatePerMinute < 1 {
-		errs = append(errs, errors.New("ACTIONS_RATE_PER_MINUTE: must be at least 1"))
+	if !(c.SlackRatePerSecond > 0 && c.SlackRatePerSecond <= maxSlackRate) {
+		errs = append(errs, fmt.Errorf("SLACK_RATE_PER_SECOND: must be more than 0 and at most %d (Slack allows about 1 a second per channel)", maxSlackRate))
 	}
 	return errs
 }
 
+// sizeBound is the range a count may take.
+type sizeBound struct {
+	name            string
+	value, min, max int
+	why             string
+}
+
+// maxSlackRate bounds SLACK_RATE_PER_SECOND.
+const maxSlackRate = 100
+
+// sizeBounds are the ranges of the counts: the queues are allocated (the
+// event queue in memory, the outbox on disk, 1–2 KB an entry), so a
+// mistyped size would exhaust memory or disk long after the start.
+func sizeBounds(c *Config) []sizeBound {
+	return []sizeBound{
+		{"EVENT_QUEUE_SIZE", c.EventQueueSize, 1, 1_000_000, " (events waiting in memory)"},
+		{"NOTIFY_QUEUE_SIZE", c.NotifyQueueSize, 1, 1_000_000, " (notifications waiting on disk, per destination)"},
+		{"CRASHLOOP_DEATHS", c.CrashLoopDeaths, 0, 1000, ""},
+		{"ACTIONS_RATE_PER_MINUTE", c.ActionsRatePerMinute, 1, 1000, ""},
+	}
+}
+
 // loadCertPaths reads DOCKER_<NAME>_CERT_PATH and checks every cert dir.
+// DOCKER_TLS_VERIFY without DOCKER_CERT_PATH reads the files from
+// DOCKER_CONFIG or ~/.docker, as the docker CLI does (the Docker client
+// library alone would talk plain TCP).
 func (c *Config) loadCertPaths(vars map[string]string) []error {
 	var errs []error
-	if c.DockerCertPath != "" {
+	if c.DockerTLSVerify != "" && c.DockerCertPath == "" {
+		dir, from := c.DockerConfig, "DOCKER_CONFIG"
+		if dir == "" {
+			dir, from = filepath.Join(vars["HOME"], ".docker"), "~/.docker"
+		}
+		if vars["HOME"] == "" && c.DockerConfig == "" {
+			errs = append(errs, errors.New("DOCKER_TLS_VERIFY: set without DOCKER_CERT_PATH, and there is no HOME for ~/.docker; set DOCKER_CERT_PATH to the directory of ca.pem, cert.pem and key.pem"))
+		} else if err := checkCertDir(dir); err != nil {
+			errs = append(errs, fmt.Errorf("DOCKER_TLS_VERIFY: set without DOCKER_CERT_PATH, so the TLS files are read from %s (%s) as the docker CLI does: %w; set DOCKER_CERT_PATH", dir, from, err))
+		} else {
+			c.DockerCertPath = dir
+		}
+	} else if c.DockerCertPath != "" {
 		if c.DockerTLSVerify == "" {
 			errs = append(errs, errors.New("DOCKER_TLS_VERIFY: empty while DOCKER_CERT_PATH is set, so the daemon's certificate would not be verified; set DOCKER_TLS_VERIFY=1"))
 		}
@@ -481,6 +522,9 @@ func checkDockerURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "http", "https", "npipe"}, u.Scheme) || (u.Host == "" && u.Path == "") {
 		return fmt.Errorf("%q is not a daemon address like unix:///var/run/docker.sock or tcp://host:2376", raw)
+	}
+	if u.Scheme == "ssh" && (u.Hostname() == "" || (u.Path != "" && u.Path != "/")) {
+		return fmt.Errorf("%q is not ssh://[user@]host[:port]", raw)
 	}
 	return nil
 }

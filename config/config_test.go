@@ -186,3 +186,75 @@ func writeFile(t *testing.T, text string) string {
 	_ = f.Close()
 	return f.Name()
 }
+
+// What run cannot live with is refused at load, naming the variables:
+// sizes that would exhaust memory or disk, a HOST_NAME that DOCKER_HOSTS
+// would silently override, TLS verification without certificates.
+func TestRefusedLikeRunWouldFail(t *testing.T) {
+	emptyHome := t.TempDir()
+	for _, tc := range []struct {
+		desc string
+		env  []string
+		want []string
+	}{
+		{"event queue too big", []string{"EVENT_QUEUE_SIZE=2000000000"}, []string{"EVENT_QUEUE_SIZE: 2000000000 is not between 1 and 1000000"}},
+		{"event queue zero", []string{"EVENT_QUEUE_SIZE=0"}, []string{"EVENT_QUEUE_SIZE: 0 is not between 1 and 1000000"}},
+		{"notify queue too big", []string{"NOTIFY_QUEUE_SIZE=2000000000"}, []string{"NOTIFY_QUEUE_SIZE: 2000000000 is not between 1 and 1000000"}},
+		{"crash loop deaths negative", []string{"CRASHLOOP_DEATHS=-1"}, []string{"CRASHLOOP_DEATHS: -1 is not between 0 and 1000"}},
+		{"actions rate too high", []string{"ACTIONS_RATE_PER_MINUTE=100000"}, []string{"ACTIONS_RATE_PER_MINUTE: 100000 is not between 1 and 1000"}},
+		{"slack rate too high", []string{"SLACK_RATE_PER_SECOND=1e9"}, []string{"SLACK_RATE_PER_SECOND: must be more than 0 and at most 100"}},
+		{"HOST_NAME with DOCKER_HOSTS", []string{"DOCKER_HOSTS=web1=unix:///run/a.sock", "HOST_NAME=main"},
+			[]string{"HOST_NAME", "DOCKER_HOSTS", "names each daemon"}},
+		{"TLS verify without certificates", []string{"DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + emptyHome},
+			[]string{"DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", filepath.Join(emptyHome, ".docker"), "ca.pem"}},
+		{"TLS verify, DOCKER_CONFIG without certificates", []string{"DOCKER_TLS_VERIFY=1", "DOCKER_CONFIG=" + emptyHome},
+			[]string{"DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG", emptyHome}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := Load(tc.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+// DOCKER_TLS_VERIFY without DOCKER_CERT_PATH reads the TLS files from
+// ~/.docker (or DOCKER_CONFIG), as the docker CLI does.
+func TestTLSVerifyUsesTheDockerCLIDirectory(t *testing.T) {
+	home := t.TempDir()
+	certs := filepath.Join(home, ".docker")
+	other := t.TempDir()
+	for _, dir := range []string{certs, other} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("pem"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"DOCKER_HOST=tcp://d:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home}, certs},
+		{[]string{"DOCKER_HOST=tcp://d:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home, "DOCKER_CONFIG=" + other}, other},
+		{[]string{"DOCKER_HOST=tcp://d:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home, "DOCKER_CERT_PATH=" + other}, other},
+		{[]string{"DOCKER_HOST=tcp://d:2376", "HOME=" + home}, ""},
+	} {
+		cfg, err := Load(tc.env)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if cfg.DockerCertPath != tc.want {
+			t.Errorf("%v: cert path %q, want %q", tc.env, cfg.DockerCertPath, tc.want)
+		}
+	}
+}
