@@ -232,3 +232,38 @@ func TestEveryFuzzTargetRunsInCI(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// validate's plan says how each daemon is reached: TLS verified with
+// which files, ssh, or plain TCP (warned about).
+func TestValidateSaysHowDaemonsAreReached(t *testing.T) {
+	home := t.TempDir()
+	certs := filepath.Join(home, ".docker")
+	if err := os.MkdirAll(certs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if err := os.WriteFile(filepath.Join(certs, f), []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"DOCKER_HOST=tcp://10.0.0.5:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home}, []string{"tcp://10.0.0.5:2376 (TLS, verified with " + certs + ")"}},
+		{[]string{"DOCKER_HOST=tcp://10.0.0.5:2375"}, []string{"tcp://10.0.0.5:2375 (plain TCP, no TLS: anyone on the path is root on the daemon)"}},
+		{[]string{"DOCKER_HOST=ssh://ops@10.0.0.7"}, []string{"ssh://ops@10.0.0.7 (ssh, docker system dial-stdio)"}},
+		{[]string{}, []string{"the default socket (unix:///var/run/docker.sock)"}},
+		{[]string{"DOCKER_HOSTS=b=tcp://10.0.0.6:2375,a=unix:///run/a.sock"}, []string{"  - a: unix:///run/a.sock\n  - b: tcp://10.0.0.6:2375 (plain TCP"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := validate(tc.env, &stdout, &stderr); code != exitOK {
+			t.Fatalf("%v: exit %d\n%s", tc.env, code, stderr.String())
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%v: plan lacks %q:\n%s", tc.env, want, stdout.String())
+			}
+		}
+	}
+}
