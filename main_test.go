@@ -492,7 +492,8 @@ func TestMutes(t *testing.T) {
 	sink := newScriptedSink(t, 0, nil)
 	const secret = "mute-secret"
 	p := start(t, ungrouped("WEBHOOK_URL="+sink.URL, "SLACK_SIGNING_SECRET="+secret,
-		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "STATE_DIR="+t.TempDir())...)
+		"ACTIONS_ALLOWED_USERS=UADMIN", "ACTIONS_ALLOWED_CHANNELS=COPS", "STATE_DIR="+t.TempDir(),
+		"ACTIONS_CONTAINERS=stop:wwtest-"+testdocker.RunID+"-hushed*")...) // a mute needs stop grants over its glob
 	if code := signedCommand(t, p.httpAddr(t), secret, "UADMIN", "mute wwtest-"+testdocker.RunID+"-hushed* 10m", sink.URL); code != 200 {
 		t.Fatalf("mute: %d", code)
 	}

@@ -97,6 +97,19 @@ SetEnv DOCKER_HOST=%s PATH=%s
 		t.Errorf("host %q", got.Host)
 	}
 
+	// DOCKER_HOST=ssh://… is reached the same way as a DOCKER_HOSTS entry.
+	start(t, ungrouped("WEBHOOK_URL="+sink.URL, "DOCKER_HOST="+strings.TrimPrefix(url, "DOCKER_HOSTS=remote="),
+		"HOST_NAME=remote-default", "SSH_CONFIG="+clientConfig(known))...)
+	crash = testdocker.Run(t, c, testdocker.Spec{Name: "ssh-default-crash", Args: []string{"exit", "4"}})
+	eventually(t, "the death over ssh (DOCKER_HOST)", 30*time.Second, func() bool {
+		for _, n := range sink.about(crash.Name) {
+			if n.Host == "remote-default" {
+				return true
+			}
+		}
+		return false
+	})
+
 	unknown := write("empty_known_hosts", "")
 	p := launch(t, ungrouped("WEBHOOK_URL="+sink.URL, url, "SSH_CONFIG="+clientConfig(unknown))...)
 	eventually(t, "the unknown host key, refused and logged", 30*time.Second, func() bool {

@@ -61,6 +61,42 @@ func TestTLSDaemonIsVerified(t *testing.T) {
 	}
 }
 
+// DOCKER_HOST=tcp:// with DOCKER_TLS_VERIFY=1 and no DOCKER_CERT_PATH:
+// the TLS files come from ~/.docker, as the docker CLI does, and the
+// daemon's certificate is verified (the Docker client library alone would
+// talk plain TCP to it). A plain tcp:// DOCKER_HOST is warned about.
+func TestTLSVerifyReadsTheDockerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	ca := newCA(t, "whalewatch test CA")
+	ca.issue(t, filepath.Join(dir, "server"), "127.0.0.1", x509.ExtKeyUsageServerAuth)
+	home := filepath.Join(dir, "home")
+	ca.issue(t, filepath.Join(home, ".docker"), "client", x509.ExtKeyUsageClientAuth)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	d := testdocker.StartPrivateDaemon(t, strings.Join([]string{"--host", "tcp://" + addr, "--tlsverify",
+		"--tlscacert", filepath.Join(dir, "server", "ca.pem"), "--tlscert", filepath.Join(dir, "server", "cert.pem"),
+		"--tlskey", filepath.Join(dir, "server", "key.pem")}, " "))
+	c := d.Client(t)
+	testdocker.Image(t, c)
+	sink := newScriptedSink(t, 0, nil)
+
+	start(t, ungrouped("WEBHOOK_URL="+sink.URL, "DOCKER_HOST=tcp://"+addr, "DOCKER_TLS_VERIFY=1", "HOME="+home, "HOST_NAME=verified")...)
+	crash := testdocker.Run(t, c, testdocker.Spec{Name: "tls-home-crash", Args: []string{"exit", "3"}})
+	eventually(t, "the death over TLS with ~/.docker", 30*time.Second, func() bool { return len(sink.about(crash.Name)) == 1 })
+	if got := sink.about(crash.Name)[0]; got.Host != "verified" {
+		t.Errorf("host %q", got.Host)
+	}
+
+	p := launch(t, ungrouped("WEBHOOK_URL="+sink.URL, "DOCKER_HOST=tcp://"+addr, "HOST_NAME=plain")...)
+	eventually(t, "the plain TCP warning", 15*time.Second, func() bool {
+		return strings.Contains(p.logs(), "without TLS") && strings.Contains(p.logs(), "docker_host=tcp://"+addr)
+	})
+}
+
 type testCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/whalewatch/whalewatch/config"
@@ -19,10 +21,15 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "configuration is valid")
 	fmt.Fprintln(stdout, "\ndocker hosts:")
 	if len(cfg.DockerHosts) == 0 {
-		fmt.Fprintln(stdout, "  - DOCKER_HOST or the default socket")
+		host := cfg.DockerHost
+		if host == "" {
+			host = "the default socket (unix:///var/run/docker.sock)"
+		}
+		fmt.Fprintf(stdout, "  - %s%s\n", host, reachedBy(cfg.DockerHost, cfg.DockerCertPath))
 	}
-	for name, u := range cfg.DockerHosts {
-		fmt.Fprintf(stdout, "  - %s: %s\n", name, u)
+	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
+		u := cfg.DockerHosts[name]
+		fmt.Fprintf(stdout, "  - %s: %s%s\n", name, u, reachedBy(u, cfg.DockerCertPaths[name]))
 	}
 	fmt.Fprintln(stdout, "\ndestinations:")
 	for _, d := range cfg.Destinations {
@@ -57,6 +64,19 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 		cfg.SlackCommand, strings.Join(via, " and "), len(cfg.ActionsAllowedUsers), len(cfg.ActionsReadUsers),
 		len(cfg.ActionsAllowedChannels), cfg.ActionsContainers)
 	return exitOK
+}
+
+// reachedBy says how a daemon's address is reached, as connectDaemons does.
+func reachedBy(host, certDir string) string {
+	switch {
+	case strings.HasPrefix(host, "ssh://"):
+		return " (ssh, docker system dial-stdio)"
+	case certDir != "":
+		return " (TLS, verified with " + certDir + ")"
+	case strings.HasPrefix(host, "tcp://"):
+		return " (plain TCP, no TLS: anyone on the path is root on the daemon)"
+	}
+	return ""
 }
 
 // describeTarget says where a destination posts without revealing secrets:

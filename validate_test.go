@@ -48,7 +48,11 @@ var badValues = map[string][]string{
 	"DOCKER_TLS_VERIFY":          {"DOCKER_CERT_PATH=$CERTS"}, // a cert path, unverified
 	"DOCKER_WEB1_CERT_PATH":      {"DOCKER_HOSTS=web1=tcp://127.0.0.1:2376", "DOCKER_WEB1_CERT_PATH=/nonexistent/certs"},
 	"DOCKER_HOSTS":               {"DOCKER_HOSTS=web1=docker.example:2375"},
-	"EVENT_QUEUE_SIZE":           {"EVENT_QUEUE_SIZE=0"},
+	"EVENT_QUEUE_SIZE":           {"EVENT_QUEUE_SIZE=2000000000"}, // run would die of out-of-memory
+	"DOCKER_CONFIG":              {"DOCKER_TLS_VERIFY=1", "DOCKER_CONFIG=/nonexistent/docker"},
+	"HOST_NAME":                  {"DOCKER_HOSTS=web1=unix:///nonexistent.sock", "HOST_NAME=main"},
+	"WEBHOOK_HEADERS_FILE":       {"WEBHOOK_URL=http://127.0.0.1:1/", "WEBHOOK_HEADERS_FILE=/nonexistent/headers"},
+	"DEST_PAGER_HEADERS_FILE":    {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=http://127.0.0.1:1/", "DEST_PAGER_HEADERS_FILE=/nonexistent/headers"},
 	"WEBHOOK_CONCURRENCY":        {"WEBHOOK_URL=http://127.0.0.1:1/", "WEBHOOK_CONCURRENCY=65"},
 	"DEST_PAGER_CONCURRENCY":     {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=http://127.0.0.1:1/", "DEST_PAGER_CONCURRENCY=0"},
 	"PPROF":                      {"PPROF=sure"},
@@ -65,7 +69,7 @@ var badValues = map[string][]string{
 	"HTTP_ADDR":                  {"HTTP_ADDR=::nope"},
 	"LOG_FORMAT":                 {"LOG_FORMAT=xml"},
 	"LOG_LEVEL":                  {"LOG_LEVEL=loud"},
-	"NOTIFY_QUEUE_SIZE":          {"NOTIFY_QUEUE_SIZE=-1"},
+	"NOTIFY_QUEUE_SIZE":          {"NOTIFY_QUEUE_SIZE=2000000000"},
 	"NOTIFY_RETRY_FOR":           {"NOTIFY_RETRY_FOR=a while"},
 	"NOTIFY_TIMEOUT":             {"NOTIFY_TIMEOUT=0s"},
 	"RULE_WEB_DOWN_COOLDOWN":     {"RULE_WEB_DOWN_WHEN=true", "RULE_WEB_DOWN_COOLDOWN=-1s"},
@@ -100,8 +104,45 @@ var badValues = map[string][]string{
 
 // freeText are variables no value of which is wrong.
 var freeText = map[string]string{
-	"HOST_NAME":    "any display name",
 	"LABELS_SHOWN": "any label keys",
+}
+
+// Refusals that need more than one variable wrong: validate and run
+// both refuse them with exit 2, naming the variables.
+func TestCombinationsRefusedByValidateAndRun(t *testing.T) {
+	emptyHome := t.TempDir()
+	for _, tc := range []struct {
+		env  []string
+		want []string
+	}{
+		// Without certificates, the Docker client would talk plain TCP.
+		{[]string{"DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + emptyHome}, []string{"DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"}},
+		{[]string{"DOCKER_HOST=ssh://web1/some/path"}, []string{"DOCKER_HOST"}},
+		{[]string{"DOCKER_HOSTS=a=unix:///x.sock", "HOST_NAME=main"}, []string{"HOST_NAME", "DOCKER_HOSTS"}},
+		{[]string{"ACTIONS_RATE_PER_MINUTE=1000000"}, []string{"ACTIONS_RATE_PER_MINUTE"}},
+		{[]string{"CRASHLOOP_DEATHS=-3"}, []string{"CRASHLOOP_DEATHS"}},
+	} {
+		for _, cmd := range []string{"validate", "run"} {
+			var stdout, stderr bytes.Buffer
+			env := append(slices.Clone(tc.env), "HTTP_ADDR=off")
+			var code int
+			if cmd == "validate" {
+				code = validate(env, &stdout, &stderr)
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				code = watch(ctx, env, &stdout, &stderr)
+				cancel()
+			}
+			if code != exitBadConfig {
+				t.Errorf("%s %v: exit %d, want 2:\n%s%s", cmd, env, code, stdout.String(), stderr.String())
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("%s %v: the error does not name %s:\n%s", cmd, env, want, stderr.String())
+				}
+			}
+		}
+	}
 }
 
 func TestEveryBadVariableIsRefusedByValidateAndRun(t *testing.T) {
@@ -189,5 +230,40 @@ func TestEveryFuzzTargetRunsInCI(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// validate's plan says how each daemon is reached: TLS verified with
+// which files, ssh, or plain TCP (warned about).
+func TestValidateSaysHowDaemonsAreReached(t *testing.T) {
+	home := t.TempDir()
+	certs := filepath.Join(home, ".docker")
+	if err := os.MkdirAll(certs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if err := os.WriteFile(filepath.Join(certs, f), []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"DOCKER_HOST=tcp://10.0.0.5:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home}, []string{"tcp://10.0.0.5:2376 (TLS, verified with " + certs + ")"}},
+		{[]string{"DOCKER_HOST=tcp://10.0.0.5:2375"}, []string{"tcp://10.0.0.5:2375 (plain TCP, no TLS: anyone on the path is root on the daemon)"}},
+		{[]string{"DOCKER_HOST=ssh://ops@10.0.0.7"}, []string{"ssh://ops@10.0.0.7 (ssh, docker system dial-stdio)"}},
+		{[]string{}, []string{"the default socket (unix:///var/run/docker.sock)"}},
+		{[]string{"DOCKER_HOSTS=b=tcp://10.0.0.6:2375,a=unix:///run/a.sock"}, []string{"  - a: unix:///run/a.sock\n  - b: tcp://10.0.0.6:2375 (plain TCP"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := validate(tc.env, &stdout, &stderr); code != exitOK {
+			t.Fatalf("%v: exit %d\n%s", tc.env, code, stderr.String())
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%v: plan lacks %q:\n%s", tc.env, want, stdout.String())
+			}
+		}
 	}
 }

@@ -273,7 +273,11 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 	}
 	var targets []target
 	if len(cfg.DockerHosts) == 0 {
-		targets = append(targets, target{name: cfg.HostName, opts: []client.Opt{client.FromEnv}})
+		opts, err := defaultDaemon(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, target{name: cfg.HostName, opts: opts})
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
 		opts := []client.Opt{client.WithHost(cfg.DockerHosts[name])}
@@ -312,6 +316,28 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 		d.sources = append(d.sources, src)
 	}
 	return d, nil
+}
+
+// defaultDaemon is how the one daemon of DOCKER_HOST is reached: ssh://
+// as a DOCKER_HOSTS entry is (the Docker client cannot dial it), else as
+// the Docker client's variables say, with the TLS files config.Load found
+// (DOCKER_CERT_PATH, or ~/.docker with DOCKER_TLS_VERIFY) always verified.
+func defaultDaemon(cfg *config.Config, log *slog.Logger) ([]client.Opt, error) {
+	if strings.HasPrefix(cfg.DockerHost, "ssh://") {
+		dial, err := events.SSHDialer(cfg.DockerHost, cfg.SSHConfig)
+		if err != nil {
+			return nil, fmt.Errorf("DOCKER_HOST: %w", err)
+		}
+		// The dialer reaches the daemon; the URL only names it in requests.
+		return []client.Opt{client.WithHost("http://docker.invalid"), client.WithDialContext(dial)}, nil
+	}
+	opts := []client.Opt{client.FromEnv}
+	if dir := cfg.DockerCertPath; dir != "" {
+		opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
+	} else if strings.HasPrefix(cfg.DockerHost, "tcp://") {
+		log.Warn("the daemon is reached over TCP without TLS: anyone on the path can act as root on it; set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH", "docker_host", cfg.DockerHost)
+	}
+	return opts, nil
 }
 
 // daemonName asks the daemon for its host name, which names it in

@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/whalewatch/whalewatch/internal/redact"
 )
 
 // actionIDPrefix marks whalewatch's buttons; the rest is the verb.
@@ -217,12 +220,13 @@ func (s *Service) updateAlert(ctx context.Context, cb slack.InteractionCallback,
 		if err == nil {
 			return
 		}
-		s.Log.Warn("chat.update failed; replacing through response_url", "err", err)
+		s.Log.Warn("chat.update failed; replacing through response_url", "err", redact.URL(err))
 	}
 	err := slack.PostWebhookCustomHTTPContext(ctx, cb.ResponseURL, s.HTTP, &slack.WebhookMessage{
 		ReplaceOriginal: true, Text: cb.Message.Text, Blocks: &slack.Blocks{BlockSet: blocks}})
 	if err != nil {
-		s.Log.Warn("could not update the alert", "err", err)
+		// The response_url is a secret: only its host is logged.
+		s.Log.Warn("could not update the alert", "response_host", urlHost(cb.ResponseURL), "err", redact.URL(err))
 	}
 }
 
@@ -263,4 +267,12 @@ func (s *Service) takeButton(token string) (pendingAction, bool) {
 		return pendingAction{}, false
 	}
 	return a, true
+}
+
+// urlHost is the host of a URL whose path and query are secret.
+func urlHost(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return ""
 }

@@ -14,7 +14,7 @@ import (
 const maxLogChars = 2800
 
 // readLogs turns a logs stream into text: demultiplexed unless the
-// container has a TTY, secrets redacted, the last lines kept within
+// container has a TTY, secrets redacted (a private key across its lines), the last lines kept within
 // Slack's limits.
 func readLogs(r io.Reader, tty bool) (string, error) {
 	var buf bytes.Buffer
@@ -24,7 +24,7 @@ func readLogs(r io.Reader, tty bool) (string, error) {
 	} else {
 		_, err = stdcopy.StdCopy(&buf, &buf, io.LimitReader(r, 4<<20))
 	}
-	text := redact.Secrets(strings.ToValidUTF8(buf.String(), "?"))
+	text := redact.Text(strings.ToValidUTF8(buf.String(), "?"))
 	if len(text) > maxLogChars {
 		text = "…" + text[len(text)-maxLogChars:]
 		text = strings.ToValidUTF8(text, "")

@@ -101,6 +101,7 @@ var (
 	ErrUnknownContainer = errors.New("no container has that name or ID")
 	ErrAmbiguous        = errors.New("several containers match; give the full name or ID")
 	ErrSelf             = errors.New("whalewatch does not act on its own container")
+	ErrMuteNotCovered   = errors.New("you may mute only what you may stop: a stop glob of ACTIONS_CONTAINERS, or a container name one of them matches")
 )
 
 // AllowCaller checks team, user and channel for a verb.
@@ -160,4 +161,27 @@ func (p Policy) ContainerVerbs(t Target) []Verb {
 
 func (p Policy) isSelf(t Target) bool {
 	return p.SelfID != "" && len(p.SelfID) >= 12 && strings.HasPrefix(t.ID, p.SelfID)
+}
+
+// MuteCovered tells whether a mute's name glob stays within the stop
+// grants of ACTIONS_CONTAINERS, so that a mute silences only containers
+// its caller could stop. Covered, simply and safely: the glob is one of
+// the stop globs, letter for letter, or it is a plain name (no *, ?, [)
+// that a stop glob matches. A narrower glob ("web-1*" under "web-*") is
+// not worked out: mute the stop glob or the names. The whalewatch.actions
+// label does not count: a glob names containers not yet seen.
+func (p Policy) MuteCovered(glob string) bool {
+	plain := !strings.ContainsAny(glob, `*?[\`)
+	for _, g := range p.Globs {
+		if g.Verb != Stop {
+			continue
+		}
+		if g.Glob == glob {
+			return true
+		}
+		if ok, _ := path.Match(g.Glob, glob); ok && plain {
+			return true
+		}
+	}
+	return false
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -140,4 +142,75 @@ func TestRateLimitPerUser(t *testing.T) {
 	if cmd("U2") != ackWorking {
 		t.Error("another user was limited too")
 	}
+}
+
+// A mute glob is covered by the stop grants of ACTIONS_CONTAINERS when
+// one of them is that very glob, or when it is a plain name a stop glob
+// matches: a mute silences only what its caller could stop.
+func TestMuteCovered(t *testing.T) {
+	globs, err := ParseVerbGlobs([]string{"stop:web-*", "stop:db", "restart:*", "start:cache-*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Policy{Globs: globs}
+	for _, tc := range []struct {
+		glob string
+		want bool
+	}{
+		{"web-*", true},     // the stop glob itself
+		{"web-1", true},     // a name it matches
+		{"db", true},        // a stop name
+		{"web-1*", false},   // narrower, but a glob: not checked beyond literal equality
+		{"*", false},        // everything: only restart:* covers it
+		{"we?-1", false},    // a glob that is not a stop glob
+		{"cache-1", false},  // start, not stop
+		{"api", false},      // no grant
+		{"[w]eb-1", false},  // a class is a glob too
+		{"web-[12]", false}, // likewise
+		{"db-replica", false},
+	} {
+		if got := p.MuteCovered(tc.glob); got != tc.want {
+			t.Errorf("MuteCovered(%q) = %v, want %v", tc.glob, got, tc.want)
+		}
+	}
+	if (Policy{Globs: []VerbGlob{{Stop, "*"}}}).MuteCovered("*") != true {
+		t.Error("stop:* does not cover *")
+	}
+	if (Policy{}).MuteCovered("web") {
+		t.Error("no grants cover a mute")
+	}
+}
+
+// /docker mute refuses a glob the caller's stop grants do not cover, and
+// keeps no mute for it; a covered one is kept.
+func TestMuteNeedsStopGrantsOverItsGlob(t *testing.T) {
+	globs, _ := ParseVerbGlobs([]string{"stop:web-*"})
+	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}, Globs: globs}, tempStore(t), quietLog(), metrics.New())
+	mutes := &recordingMutes{}
+	svc.Mutes = mutes
+	caller := Caller{UserID: "U1", ChannelID: "C1"}
+	for _, tc := range []struct {
+		text string
+		kept bool
+	}{{"mute * 1h", false}, {"mute db 1h", false}, {"mute web-* 1h", true}, {"mute web-1 10m", true}} {
+		c, err := parseCommand(tc.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(mutes.set)
+		reply := svc.mute(caller, c)
+		if kept := len(mutes.set) > before; kept != tc.kept {
+			t.Errorf("%q: kept %v, want %v (reply %q)", tc.text, kept, tc.kept, reply)
+		}
+		if !tc.kept && !strings.Contains(reply, "⛔") {
+			t.Errorf("%q: reply %q is no refusal", tc.text, reply)
+		}
+	}
+}
+
+type recordingMutes struct{ set []string }
+
+func (m *recordingMutes) SetMute(glob string, _ time.Time) error {
+	m.set = append(m.set, glob)
+	return nil
 }

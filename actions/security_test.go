@@ -156,3 +156,23 @@ func TestMalformedNamesAreRefusedSpecificallyAndAudited(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A button's response_url is a secret (anyone holding it may post as the
+// app for 30 minutes): when editing the alert fails both through
+// chat.update and through response_url, the log says so without it.
+func TestResponseURLIsNeverLogged(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // nothing listens there any more
+	logs := &syncbuf.Buffer{}
+	svc := NewService(OneHost(idleDocker{}), Policy{}, tempStore(t), slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
+	svc.Slack = slack.New("xoxb-test", slack.OptionAPIURL(down.URL+"/api/"))
+	cb := slack.InteractionCallback{ResponseURL: down.URL + "/actions/T1/42/s3cr3tHookPath"}
+	cb.Channel.ID, cb.Message.Timestamp = "C1", "1.000001"
+	svc.updateAlert(context.Background(), cb, "done", "")
+	if !strings.Contains(logs.String(), "could not update the alert") {
+		t.Fatalf("no warning logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "s3cr3tHookPath") || strings.Contains(logs.String(), "/actions/") {
+		t.Errorf("the response_url is in the log:\n%s", logs.String())
+	}
+}

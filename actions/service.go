@@ -186,10 +186,14 @@ var (
 )
 
 // mute silences notifications about containers whose name matches a glob;
-// it needs the same rights as start/stop/restart.
+// it needs the caller's rights of stop, and a mute (not an unmute) needs
+// the glob to be covered by the stop grants (Policy.MuteCovered).
 func (s *Service) mute(caller Caller, c command) string {
 	verb := Verb(c.name)
 	err := s.Policy.AllowCaller(caller, Stop)
+	if err == nil && c.name == "mute" && !s.Policy.MuteCovered(c.target) {
+		err = ErrMuteNotCovered
+	}
 	if err == nil && s.Mutes == nil {
 		err = errors.New("mutes are not available")
 	}

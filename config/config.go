@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/notify/shoutrrr"
@@ -42,6 +43,10 @@ type Config struct {
 	// empty: ssh's own (~/.ssh/config).
 	SSHConfig       string `env:"SSH_CONFIG"`
 	DockerTLSVerify string `env:"DOCKER_TLS_VERIFY"`
+	// DockerConfig is the docker CLI's configuration directory (default
+	// ~/.docker): with DOCKER_TLS_VERIFY and no DOCKER_CERT_PATH, the TLS
+	// files are read there, as the docker CLI does.
+	DockerConfig string `env:"DOCKER_CONFIG"`
 	// DockerHost is the one daemon's address when DOCKER_HOSTS is empty
 	// (the Docker client reads it; checked here).
 	DockerHost string `env:"DOCKER_HOST"`
@@ -52,11 +57,15 @@ type Config struct {
 	// own host name).
 	HostName string `env:"HOST_NAME"`
 
-	WebhookURL      string            `env:"WEBHOOK_URL"`
-	WebhookURLFile  string            `env:"WEBHOOK_URL_FILE,file"`
-	WebhookSecret   string            `env:"WEBHOOK_SECRET"`
-	WebhookSecretF  string            `env:"WEBHOOK_SECRET_FILE,file"`
-	WebhookHeaders  map[string]string `env:"WEBHOOK_HEADERS" envKeyValSeparator:"="`
+	WebhookURL     string `env:"WEBHOOK_URL"`
+	WebhookURLFile string `env:"WEBHOOK_URL_FILE,file"`
+	WebhookSecret  string `env:"WEBHOOK_SECRET"`
+	WebhookSecretF string `env:"WEBHOOK_SECRET_FILE,file"`
+	// WebhookHeaders is parsed from WEBHOOK_HEADERS (or _FILE) by Load:
+	// its values (an Authorization header) are secrets.
+	WebhookHeaders  map[string]string `env:"-"`
+	WebhookHeadersS string            `env:"WEBHOOK_HEADERS"`
+	WebhookHeadersF string            `env:"WEBHOOK_HEADERS_FILE,file"`
 	WebhookTemplate string            `env:"WEBHOOK_TEMPLATE"`
 	// WebhookConcurrency: posts in flight at once (0: DefaultConcurrency).
 	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY"`
@@ -169,16 +178,17 @@ const maxConcurrency = 64
 
 // destEnv is one DEST_<NAME>_* group.
 type destEnv struct {
-	Type       string            `env:"TYPE"`
-	URL        string            `env:"URL"`
-	URLFile    string            `env:"URL_FILE,file"`
-	Token      string            `env:"TOKEN"`
-	TokenFile  string            `env:"TOKEN_FILE,file"`
-	Channel    string            `env:"CHANNEL"`
-	Secret     string            `env:"SECRET"`
-	SecretFile string            `env:"SECRET_FILE,file"`
-	Headers    map[string]string `env:"HEADERS" envKeyValSeparator:"="`
-	Template   string            `env:"TEMPLATE"`
+	Type       string `env:"TYPE"`
+	URL        string `env:"URL"`
+	URLFile    string `env:"URL_FILE,file"`
+	Token      string `env:"TOKEN"`
+	TokenFile  string `env:"TOKEN_FILE,file"`
+	Channel    string `env:"CHANNEL"`
+	Secret     string `env:"SECRET"`
+	SecretFile string `env:"SECRET_FILE,file"`
+	Headers    string `env:"HEADERS"`
+	HeadersF   string `env:"HEADERS_FILE,file"`
+	Template   string `env:"TEMPLATE"`
 	// Concurrency, 0 for the kind's default.
 	Concurrency int `env:"CONCURRENCY"`
 }
@@ -200,7 +210,7 @@ var (
 	nameRE     = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
 	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
 	hostCertRE = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
-	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|TEMPLATE|CONCURRENCY)$`)
+	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|HEADERS_FILE|TEMPLATE|CONCURRENCY)$`)
 	destKinds  = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook, KindShoutrrr}
 )
 
@@ -265,6 +275,7 @@ func (c *Config) secretsFromFiles() []error {
 	}{
 		{"WEBHOOK_URL", &c.WebhookURL, &c.WebhookURLFile},
 		{"WEBHOOK_SECRET", &c.WebhookSecret, &c.WebhookSecretF},
+		{"WEBHOOK_HEADERS", &c.WebhookHeadersS, &c.WebhookHeadersF},
 		{"SLACK_BOT_TOKEN", &c.SlackBotToken, &c.SlackBotTokenFile},
 		{"SLACK_WEBHOOK_URL", &c.SlackWebhookURL, &c.SlackWebhookURLFile},
 		{"SLACK_SIGNING_SECRET", &c.SlackSigningSecret, &c.SlackSigningSecretFile},
@@ -287,10 +298,13 @@ func (c *Config) check() []error {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
 	}
-	for name, v := range map[string]int{"EVENT_QUEUE_SIZE": c.EventQueueSize, "NOTIFY_QUEUE_SIZE": c.NotifyQueueSize} {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("%s: must be at least 1", name))
+	for _, b := range sizeBounds(c) {
+		if b.value < b.min || b.value > b.max {
+			errs = append(errs, fmt.Errorf("%s: %d is not between %d and %d%s", b.name, b.value, b.min, b.max, b.why))
 		}
+	}
+	if c.HostName != "" && len(c.DockerHosts) > 0 {
+		errs = append(errs, errors.New("HOST_NAME: set together with DOCKER_HOSTS, which names each daemon (name=url); drop HOST_NAME or name the daemon in DOCKER_HOSTS"))
 	}
 	if err := checkURL("SLACK_API_URL", c.SlackAPIURL); err != nil {
 		errs = append(errs, err)
@@ -386,19 +400,53 @@ func (c *Config) checkActions() []error {
 	if !strings.HasPrefix(c.SlackCommand, "/") {
 		errs = append(errs, fmt.Errorf("SLACK_COMMAND: %q must start with /", c.SlackCommand))
 	}
-	if c.SlackRatePerSecond <= 0 {
-		errs = append(errs, errors.New("SLACK_RATE_PER_SECOND: must be more than 0"))
-	}
-	if c.ActionsRatePerMinute < 1 {
-		errs = append(errs, errors.New("ACTIONS_RATE_PER_MINUTE: must be at least 1"))
+	if !(c.SlackRatePerSecond > 0 && c.SlackRatePerSecond <= maxSlackRate) {
+		errs = append(errs, fmt.Errorf("SLACK_RATE_PER_SECOND: must be more than 0 and at most %d (Slack allows about 1 a second per channel)", maxSlackRate))
 	}
 	return errs
 }
 
+// sizeBound is the range a count may take.
+type sizeBound struct {
+	name            string
+	value, min, max int
+	why             string
+}
+
+// maxSlackRate bounds SLACK_RATE_PER_SECOND.
+const maxSlackRate = 100
+
+// sizeBounds are the ranges of the counts: the queues are allocated (the
+// event queue in memory, the outbox on disk, 1–2 KB an entry), so a
+// mistyped size would exhaust memory or disk long after the start.
+func sizeBounds(c *Config) []sizeBound {
+	return []sizeBound{
+		{"EVENT_QUEUE_SIZE", c.EventQueueSize, 1, 1_000_000, " (events waiting in memory)"},
+		{"NOTIFY_QUEUE_SIZE", c.NotifyQueueSize, 1, 1_000_000, " (notifications waiting on disk, per destination)"},
+		{"CRASHLOOP_DEATHS", c.CrashLoopDeaths, 0, 1000, ""},
+		{"ACTIONS_RATE_PER_MINUTE", c.ActionsRatePerMinute, 1, 1000, ""},
+	}
+}
+
 // loadCertPaths reads DOCKER_<NAME>_CERT_PATH and checks every cert dir.
+// DOCKER_TLS_VERIFY without DOCKER_CERT_PATH reads the files from
+// DOCKER_CONFIG or ~/.docker, as the docker CLI does (the Docker client
+// library alone would talk plain TCP).
 func (c *Config) loadCertPaths(vars map[string]string) []error {
 	var errs []error
-	if c.DockerCertPath != "" {
+	if c.DockerTLSVerify != "" && c.DockerCertPath == "" {
+		dir, from := c.DockerConfig, "DOCKER_CONFIG"
+		if dir == "" {
+			dir, from = filepath.Join(vars["HOME"], ".docker"), "~/.docker"
+		}
+		if vars["HOME"] == "" && c.DockerConfig == "" {
+			errs = append(errs, errors.New("DOCKER_TLS_VERIFY: set without DOCKER_CERT_PATH, and there is no HOME for ~/.docker; set DOCKER_CERT_PATH to the directory of ca.pem, cert.pem and key.pem"))
+		} else if err := checkCertDir(dir); err != nil {
+			errs = append(errs, fmt.Errorf("DOCKER_TLS_VERIFY: set without DOCKER_CERT_PATH, so the TLS files are read from %s (%s) as the docker CLI does: %w; set DOCKER_CERT_PATH", dir, from, err))
+		} else {
+			c.DockerCertPath = dir
+		}
+	} else if c.DockerCertPath != "" {
 		if c.DockerTLSVerify == "" {
 			errs = append(errs, errors.New("DOCKER_TLS_VERIFY: empty while DOCKER_CERT_PATH is set, so the daemon's certificate would not be verified; set DOCKER_TLS_VERIFY=1"))
 		}
@@ -475,6 +523,9 @@ func checkDockerURL(raw string) error {
 	if err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "http", "https", "npipe"}, u.Scheme) || (u.Host == "" && u.Path == "") {
 		return fmt.Errorf("%q is not a daemon address like unix:///var/run/docker.sock or tcp://host:2376", raw)
 	}
+	if u.Scheme == "ssh" && (u.Hostname() == "" || (u.Path != "" && u.Path != "/")) {
+		return fmt.Errorf("%q is not ssh://[user@]host[:port]", raw)
+	}
 	return nil
 }
 
@@ -536,6 +587,44 @@ func checkWebhook(prefix string, d Destination) []error {
 	return errs
 }
 
+// headerNameRE is an HTTP header name (RFC 9110 token).
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// parseHeaders reads name=value pairs separated by commas or newlines.
+// Its errors name the variable and the header, never a value: the value
+// of an Authorization header is a secret, and a malformed item may be
+// one whole ("Authorization: Bearer …").
+func parseHeaders(variable, raw string) (map[string]string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	headers := map[string]string{}
+	n := 0
+	for item := range strings.FieldsFuncSeq(raw, func(r rune) bool { return r == ',' || r == '\n' }) {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		n++
+		name, value, ok := strings.Cut(item, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || !headerNameRE.MatchString(name) {
+			// Only the header name at its start is shown, when something
+			// (": ", " ") parts it from the rest: a lone word may be the value.
+			if i := strings.IndexAny(item, ": ="); i > 0 && headerNameRE.MatchString(item[:i]) {
+				lead := item[:i]
+				return nil, fmt.Errorf("%s: header %q is not name=value (the value is not shown)", variable, lead)
+			}
+			return nil, fmt.Errorf("%s: item %d is not name=value (it is not shown)", variable, n)
+		}
+		if strings.ContainsFunc(value, unicode.IsControl) {
+			return nil, fmt.Errorf("%s: header %q: its value holds a control character", variable, name)
+		}
+		headers[name] = value
+	}
+	return headers, nil
+}
+
 // checkURL tells whether raw is an http(s) URL without echoing it: URLs
 // of webhooks are secrets.
 func checkURL(variable, raw string) error {
@@ -549,6 +638,10 @@ func checkURL(variable, raw string) error {
 // loadDestinations builds the built-in destinations and every DEST_<NAME>_*.
 func (c *Config) loadDestinations(vars map[string]string) []error {
 	var errs []error
+	var err error
+	if c.WebhookHeaders, err = parseHeaders("WEBHOOK_HEADERS", c.WebhookHeadersS); err != nil {
+		errs = append(errs, err)
+	}
 	if c.WebhookURL != "" {
 		if err := checkURL("WEBHOOK_URL", c.WebhookURL); err != nil {
 			errs = append(errs, err)
@@ -560,7 +653,7 @@ func (c *Config) loadDestinations(vars map[string]string) []error {
 		}
 		errs = append(errs, checkWebhook("WEBHOOK_", d)...)
 		c.Destinations = append(c.Destinations, d)
-	} else if c.WebhookSecret != "" || len(c.WebhookHeaders) > 0 || c.WebhookTemplate != "" {
+	} else if c.WebhookSecret != "" || c.WebhookHeadersS != "" || c.WebhookTemplate != "" {
 		errs = append(errs, errors.New("WEBHOOK_SECRET, WEBHOOK_HEADERS or WEBHOOK_TEMPLATE set without WEBHOOK_URL"))
 	}
 	switch {
@@ -608,7 +701,12 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 	}
 	var errs []error
 	var err error
-	d := &Destination{Name: strings.ToLower(name), Kind: de.Type, Channel: de.Channel, Headers: de.Headers, Template: de.Template, Concurrency: de.Concurrency}
+	d := &Destination{Name: strings.ToLower(name), Kind: de.Type, Channel: de.Channel, Template: de.Template, Concurrency: de.Concurrency}
+	if raw, err := pickSecret(prefix+"HEADERS", de.Headers, de.HeadersF); err != nil {
+		errs = append(errs, err)
+	} else if d.Headers, err = parseHeaders(prefix+"HEADERS", raw); err != nil {
+		errs = append(errs, err)
+	}
 	if _, set := vars[prefix+"CONCURRENCY"]; set && (de.Concurrency < 1 || de.Concurrency > maxConcurrency) {
 		errs = append(errs, fmt.Errorf("%sCONCURRENCY: %d is not between 1 and %d", prefix, de.Concurrency, maxConcurrency))
 	}

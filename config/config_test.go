@@ -128,3 +128,133 @@ func TestDefaultRulesOff(t *testing.T) {
 		t.Errorf("rules = %+v", cfg.Rules)
 	}
 }
+
+// A malformed header names its variable and the header, never the value
+// (an Authorization header is a secret); headers also come from _FILE.
+func TestHeadersNeverEchoTheirValue(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		env  []string
+		want string
+	}{
+		{"colon instead of =", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=X-Team=ops,Authorization: Bearer s3cr3t-value"},
+			`WEBHOOK_HEADERS: header "Authorization" is not name=value`},
+		{"destination", []string{"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=https://h.example/", "DEST_PAGER_HEADERS=Authorization Bearer s3cr3t-value"},
+			`DEST_PAGER_HEADERS: header "Authorization" is not name=value`},
+		{"no name at all", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=s3cr3t-value"},
+			`WEBHOOK_HEADERS: item 1 is not name=value`},
+		{"bad name", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=X Token=s3cr3t-value"},
+			`WEBHOOK_HEADERS: header "X" is not name=value`},
+		{"both set", []string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS=A=s3cr3t-value", "WEBHOOK_HEADERS_FILE=" + writeFile(t, "A=s3cr3t-value")},
+			"WEBHOOK_HEADERS and WEBHOOK_HEADERS_FILE are both set"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := Load(tc.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error lacks %q:\n%v", tc.want, err)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error echoes the value:\n%v", err)
+			}
+		})
+	}
+	cfg, err := Load([]string{"WEBHOOK_URL=https://h.example/", "WEBHOOK_HEADERS_FILE=" + writeFile(t, "Authorization=Bearer abc\nX-Team=ops\n"),
+		"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=https://p.example/", "DEST_PAGER_HEADERS_FILE=" + writeFile(t, "X-Key=k1,X-Other=a=b\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.Destinations[0].Headers; h["Authorization"] != "Bearer abc" || h["X-Team"] != "ops" || len(h) != 2 {
+		t.Errorf("webhook headers = %v", h)
+	}
+	if h := cfg.Destinations[1].Headers; h["X-Key"] != "k1" || h["X-Other"] != "a=b" || len(h) != 2 {
+		t.Errorf("pager headers = %v", h)
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	return f.Name()
+}
+
+// What run cannot live with is refused at load, naming the variables:
+// sizes that would exhaust memory or disk, a HOST_NAME that DOCKER_HOSTS
+// would silently override, TLS verification without certificates.
+func TestRefusedLikeRunWouldFail(t *testing.T) {
+	emptyHome := t.TempDir()
+	for _, tc := range []struct {
+		desc string
+		env  []string
+		want []string
+	}{
+		{"event queue too big", []string{"EVENT_QUEUE_SIZE=2000000000"}, []string{"EVENT_QUEUE_SIZE: 2000000000 is not between 1 and 1000000"}},
+		{"event queue zero", []string{"EVENT_QUEUE_SIZE=0"}, []string{"EVENT_QUEUE_SIZE: 0 is not between 1 and 1000000"}},
+		{"notify queue too big", []string{"NOTIFY_QUEUE_SIZE=2000000000"}, []string{"NOTIFY_QUEUE_SIZE: 2000000000 is not between 1 and 1000000"}},
+		{"crash loop deaths negative", []string{"CRASHLOOP_DEATHS=-1"}, []string{"CRASHLOOP_DEATHS: -1 is not between 0 and 1000"}},
+		{"actions rate too high", []string{"ACTIONS_RATE_PER_MINUTE=100000"}, []string{"ACTIONS_RATE_PER_MINUTE: 100000 is not between 1 and 1000"}},
+		{"slack rate too high", []string{"SLACK_RATE_PER_SECOND=1e9"}, []string{"SLACK_RATE_PER_SECOND: must be more than 0 and at most 100"}},
+		{"HOST_NAME with DOCKER_HOSTS", []string{"DOCKER_HOSTS=web1=unix:///run/a.sock", "HOST_NAME=main"},
+			[]string{"HOST_NAME", "DOCKER_HOSTS", "names each daemon"}},
+		{"TLS verify without certificates", []string{"DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + emptyHome},
+			[]string{"DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", filepath.Join(emptyHome, ".docker"), "ca.pem"}},
+		{"TLS verify, DOCKER_CONFIG without certificates", []string{"DOCKER_TLS_VERIFY=1", "DOCKER_CONFIG=" + emptyHome},
+			[]string{"DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG", emptyHome}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := Load(tc.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+// DOCKER_TLS_VERIFY without DOCKER_CERT_PATH reads the TLS files from
+// ~/.docker (or DOCKER_CONFIG), as the docker CLI does.
+func TestTLSVerifyUsesTheDockerCLIDirectory(t *testing.T) {
+	home := t.TempDir()
+	certs := filepath.Join(home, ".docker")
+	other := t.TempDir()
+	for _, dir := range []string{certs, other} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("pem"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"DOCKER_HOST=tcp://d:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home}, certs},
+		{[]string{"DOCKER_HOST=tcp://d:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home, "DOCKER_CONFIG=" + other}, other},
+		{[]string{"DOCKER_HOST=tcp://d:2376", "DOCKER_TLS_VERIFY=1", "HOME=" + home, "DOCKER_CERT_PATH=" + other}, other},
+		{[]string{"DOCKER_HOST=tcp://d:2376", "HOME=" + home}, ""},
+	} {
+		cfg, err := Load(tc.env)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if cfg.DockerCertPath != tc.want {
+			t.Errorf("%v: cert path %q, want %q", tc.env, cfg.DockerCertPath, tc.want)
+		}
+	}
+}

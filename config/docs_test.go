@@ -138,3 +138,47 @@ func TestComposeFilesAreConsistent(t *testing.T) {
 		}
 	}
 }
+
+// The socket proxy of docker-compose.socket-proxy.yml allows every Docker
+// call whalewatch makes, and nothing that writes but start, stop and
+// restart. Its image is LinuxServer's socket-proxy, whose ALLOW_START,
+// ALLOW_STOP and ALLOW_RESTARTS rules come before its POST=0 refusal
+// (Tecnativa's image refuses every POST first when POST=0, so the
+// buttons would get 403).
+func TestSocketProxyAllowsEveryCallWhalewatchMakes(t *testing.T) {
+	b, err := os.ReadFile("../docker-compose.socket-proxy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	proxy := compose.Services["docker-proxy"]
+	if !strings.HasPrefix(proxy.Image, "lscr.io/linuxserver/socket-proxy:") {
+		t.Errorf("proxy image %q: not LinuxServer's socket-proxy", proxy.Image)
+	}
+	for _, call := range []struct{ api, variable string }{
+		{"GET /events", "EVENTS"},
+		{"GET /containers/json, /containers/{id}/json, /containers/{id}/logs", "CONTAINERS"},
+		{"GET /info", "INFO"},
+		{"GET /version, /_ping (API version negotiation)", "VERSION"},
+		{"GET /_ping", "PING"},
+		{"GET /nodes/{id} (the Swarm leader check)", "NODES"},
+		{"POST /containers/{id}/start", "ALLOW_START"},
+		{"POST /containers/{id}/stop", "ALLOW_STOP"},
+		{"POST /containers/{id}/restart", "ALLOW_RESTARTS"},
+	} {
+		if proxy.Environment[call.variable] != "1" {
+			t.Errorf("%s needs %s: 1 on the proxy (it is %q)", call.api, call.variable, proxy.Environment[call.variable])
+		}
+	}
+	if proxy.Environment["POST"] != "0" {
+		t.Errorf("POST is %q: any other write (create, exec) would pass the proxy", proxy.Environment["POST"])
+	}
+}

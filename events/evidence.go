@@ -121,7 +121,34 @@ func splitLogs(r io.Reader, tty bool) ([]event.LogLine, error) {
 	}
 	stdout.flush()
 	stderr.flush()
-	return lines, err
+	return redactLines(lines), err
+}
+
+// redactLines masks credentials in each stream's lines taken together (a
+// private key spans lines, and the other stream's lines may come between
+// them), leaves out the hidden ones and bounds each line.
+func redactLines(lines []event.LogLine) []event.LogLine {
+	shownAt := make([]bool, len(lines))
+	for _, stream := range []string{"stdout", "stderr"} {
+		var at []int
+		var texts []string
+		for i, l := range lines {
+			if l.Stream == stream {
+				at, texts = append(at, i), append(texts, l.Text)
+			}
+		}
+		out, shown := redact.Lines(texts)
+		for k, i := range at {
+			lines[i].Text, shownAt[i] = boundLine(out[k]), shown[k]
+		}
+	}
+	kept := lines[:0]
+	for i, l := range lines {
+		if shownAt[i] {
+			kept = append(kept, l)
+		}
+	}
+	return kept
 }
 
 // lineWriter cuts one stream into lines appended to a shared list.
@@ -155,7 +182,7 @@ func (w *lineWriter) flush() {
 }
 
 func (w *lineWriter) add(b []byte) {
-	*w.lines = append(*w.lines, event.LogLine{Stream: w.stream, Text: CleanLine(string(b))})
+	*w.lines = append(*w.lines, event.LogLine{Stream: w.stream, Text: sanitize(string(b))})
 }
 
 // ansi matches terminal escape sequences (colours, cursor moves, titles).
@@ -163,8 +190,15 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07
 
 // CleanLine makes one line of a container's output fit to show: escape
 // sequences and control characters out, valid UTF-8, credentials masked,
-// at most maxEvidenceLine characters.
+// at most maxEvidenceLine characters. Several lines of output go through
+// redactLines instead, which sees a private key across its lines.
 func CleanLine(s string) string {
+	return boundLine(redact.Secrets(sanitize(s)))
+}
+
+// sanitize takes escape sequences, control characters, invalid UTF-8 and
+// trailing blanks out of a line.
+func sanitize(s string) string {
 	s = ansi.ReplaceAllString(strings.ToValidUTF8(s, "?"), "")
 	s = strings.Map(func(r rune) rune {
 		switch {
@@ -175,7 +209,12 @@ func CleanLine(s string) string {
 		}
 		return r
 	}, s)
-	s = redact.Secrets(strings.TrimRight(s, " "))
+	return strings.TrimRight(s, " ")
+}
+
+// boundLine cuts a line to maxEvidenceLine characters (after masking, so
+// that no secret is cut past recognition).
+func boundLine(s string) string {
 	if r := []rune(s); len(r) > maxEvidenceLine {
 		s = string(r[:maxEvidenceLine-1]) + "…"
 	}
@@ -209,9 +248,16 @@ func healthProbes(log []*container.HealthcheckResult) []event.HealthProbe {
 		if p == nil {
 			continue
 		}
-		var out []string
+		var raw []string
 		for line := range strings.SplitSeq(strings.TrimSpace(p.Output), "\n") {
-			out = append(out, CleanLine(line))
+			raw = append(raw, sanitize(line))
+		}
+		masked, shown := redact.Lines(raw)
+		var out []string
+		for i, line := range masked {
+			if shown[i] {
+				out = append(out, boundLine(line))
+			}
 		}
 		text := strings.Join(out, "\n")
 		if len(text) > maxHealthOutput {

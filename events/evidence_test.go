@@ -156,3 +156,44 @@ func TestSourceEvidenceHonoursLogsLabelAndCarriesProbes(t *testing.T) {
 		t.Errorf("probes = %+v", e.Health)
 	}
 }
+
+// A private key printed over several lines leaves none of its body on the
+// card, even with the other stream's lines between its lines, or with its
+// BEGIN line before the tail; the lines around it stay.
+func TestSplitLogsHidesPrivateKeys(t *testing.T) {
+	body := []string{"MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF0qNr1ADBs8rwDgcU/kpQ7ojH4jY", "zq9DMBMTaNbTHj3Ww7F5L2w4qQpLkfxYQ2GCUsvDkEvb5Q=="}
+	for _, tc := range []struct {
+		desc string
+		data []byte
+		tty  bool
+		want []event.LogLine
+	}{
+		{"interleaved", multiplexed(
+			[2]string{"stdout", "loading\n-----BEGIN RSA PRIVATE KEY-----\n" + body[0] + "\n"},
+			[2]string{"stderr", "warn: slow disk\n"},
+			[2]string{"stdout", body[1] + "\n-----END RSA PRIVATE KEY-----\nready\n"}), false,
+			[]event.LogLine{{Stream: "stdout", Text: "loading"}, {Stream: "stdout", Text: "[redacted private key]"},
+				{Stream: "stderr", Text: "warn: slow disk"}, {Stream: "stdout", Text: "ready"}}},
+		{"BEGIN before the tail", []byte(body[0] + "\r\n" + body[1] + "\r\n-----END PRIVATE KEY-----\r\nexit\r\n"), true,
+			[]event.LogLine{{Stream: "stdout", Text: "[redacted private key]"}, {Stream: "stdout", Text: "exit"}}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			lines, err := splitLogs(bytes.NewReader(tc.data), tc.tty)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(lines) != len(tc.want) {
+				t.Fatalf("lines = %+v, want %+v", lines, tc.want)
+			}
+			for i := range tc.want {
+				if lines[i] != tc.want[i] {
+					t.Errorf("line %d = %+v, want %+v", i, lines[i], tc.want[i])
+				}
+			}
+		})
+	}
+	probes := healthProbes([]*container.HealthcheckResult{{ExitCode: 1, Output: "-----BEGIN EC PRIVATE KEY-----\n" + body[0] + "\n-----END EC PRIVATE KEY-----\nunhealthy"}})
+	if len(probes) != 1 || probes[0].Output != "[redacted private key]\nunhealthy" {
+		t.Errorf("probe output %+v", probes)
+	}
+}

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode"
@@ -41,6 +42,9 @@ func FuzzReadAndReplay(f *testing.F) {
 	})
 }
 
+// keyMarker is a private key's first or last line, never shown.
+var keyMarker = regexp.MustCompile(`-----(BEGIN|END) [A-Z0-9 ]*PRIVATE KEY-----`)
+
 // Whatever a container writes, its evidence lines are valid UTF-8 without
 // escape sequences or control characters, each within its bound and all
 // within theirs. (The frames around the output are the daemon's, which is
@@ -48,6 +52,7 @@ func FuzzReadAndReplay(f *testing.F) {
 func FuzzLogsEvidence(f *testing.F) {
 	f.Add([]byte("hello\n\x1b[31mfail\n"), false, uint8(3))
 	f.Add([]byte("password=x\r\n\x1b]0;t\x07ok\xff\n"), true, uint8(0))
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn\n-----END RSA PRIVATE KEY-----\nok\n"), false, uint8(7))
 	f.Fuzz(func(t *testing.T, output []byte, tty bool, cut uint8) {
 		data := output
 		if !tty {
@@ -70,6 +75,9 @@ func FuzzLogsEvidence(f *testing.F) {
 			}
 			if strings.ContainsFunc(l.Text, unicode.IsControl) {
 				t.Errorf("line %q holds a control character", l.Text)
+			}
+			if keyMarker.MatchString(l.Text) {
+				t.Errorf("line %q shows a private key's marker", l.Text)
 			}
 			if l.Stream != "stdout" && l.Stream != "stderr" {
 				t.Errorf("stream %q", l.Stream)

@@ -1,6 +1,7 @@
 // Package slackstub is a local stand-in for Slack's Web API, for tests: it
-// answers chat.postMessage and chat.update like Slack does, records every
-// call, and can be told to rate-limit.
+// answers chat.postMessage, chat.update and chat.delete like Slack does,
+// records every call, and can be told to rate-limit, or that a message was
+// deleted (or can no longer be edited) in Slack.
 package slackstub
 
 import (
@@ -46,6 +47,22 @@ type Server struct {
 	retryAfter  int
 	seq         int
 	groups      map[string][]string // user group → members
+	noEdit      map[string]string   // message ts → the error chat.update answers
+}
+
+// DeleteMessage deletes a message as someone in Slack would: chat.update
+// of it answers {"ok":false,"error":"message_not_found"}, as Slack does.
+func (s *Server) DeleteMessage(ts string) { s.RefuseEdits(ts, "message_not_found") }
+
+// RefuseEdits makes chat.update of the message ts answer the error code
+// (cant_update_message, edit_window_closed, message_not_found).
+func (s *Server) RefuseEdits(ts, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noEdit == nil {
+		s.noEdit = map[string]string{}
+	}
+	s.noEdit[ts] = code
 }
 
 // SetGroup sets the members of a user group (usergroups.users.list).
@@ -127,6 +144,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.calls = append(s.calls, Call{Method: method, Form: r.Form, Token: token})
 	members, isGroup := s.groups[r.Form.Get("usergroup")]
+	editErr, refused := s.noEdit[r.Form.Get("ts")]
+	if method == "chat.delete" && editErr != "message_not_found" {
+		if s.noEdit == nil {
+			s.noEdit = map[string]string{}
+		}
+		s.noEdit[r.Form.Get("ts")] = "message_not_found"
+	}
 	s.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json")
@@ -140,7 +164,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "no_such_subteam"})
 	case method == "usergroups.users.list":
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "users": members})
-	case method == "chat.update":
+	case method == "chat.update" && refused, method == "chat.delete" && editErr == "message_not_found":
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": editErr})
+	case method == "chat.update" || method == "chat.delete":
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": channel, "ts": r.Form.Get("ts")})
 	default:
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": channel, "ts": ts})

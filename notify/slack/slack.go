@@ -78,17 +78,24 @@ func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
 			return b.update(ctx, root, n)
 		}
 	}
+	return b.post(ctx, n, keys, Blocks(n), state.Thread{})
+}
+
+// post posts n as a root message with blocks and remembers it under keys
+// (carrying acked's acknowledgement, when it replaces a message that was).
+func (b *Bot) post(ctx context.Context, n notify.Notification, keys []string, blocks []slack.Block, acked state.Thread) (bool, error) {
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
 	channel, ts, err := b.api.PostMessageContext(ctx, b.channel,
 		slack.MsgOptionText(FallbackText(n), false),
-		slack.MsgOptionBlocks(Blocks(n)...))
+		slack.MsgOptionBlocks(blocks...))
 	if err != nil {
 		return Classify(err)
 	}
 	for _, key := range keys {
-		if serr := b.threads.SaveThread(key, state.Thread{Channel: channel, TS: ts, At: time.Now()}); serr != nil {
+		t := state.Thread{Channel: channel, TS: ts, At: time.Now(), AckedBy: acked.AckedBy, AckedAt: acked.AckedAt}
+		if serr := b.threads.SaveThread(key, t); serr != nil {
 			// Posted all the same; later updates become new messages.
 			return false, fmt.Errorf("posted, but cannot remember the message for updates: %w", serr)
 		}
@@ -101,6 +108,22 @@ func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
 			slack.MsgOptionText("Last output of "+escape(notify.NameOrID(n.Event)), false), slack.MsgOptionBlocks(logs...))
 	}
 	return false, nil
+}
+
+// editGone: chat.update refused because the root message can no longer be
+// edited — deleted (message_not_found), not editable by the bot any more
+// (cant_update_message), or past the workspace's edit window
+// (edit_window_closed). Slack's documented chat.update errors.
+func editGone(err error) bool {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Err {
+	case "message_not_found", "cant_update_message", "edit_window_closed":
+		return true
+	}
+	return false
 }
 
 // threadKeys name the message that later messages about the same thing
@@ -139,8 +162,14 @@ func (b *Bot) update(ctx context.Context, root state.Thread, n notify.Notificati
 		acked = append(acked, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
 			fmt.Sprintf("👀 Acknowledged by <@%s> at %s", root.AckedBy, root.AckedAt.UTC().Format("15:04 UTC")), false, false)))
 	}
+	blocks := append(Blocks(edit), acked...)
 	_, _, _, err := b.api.UpdateMessageContext(ctx, root.Channel, root.TS,
-		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(append(Blocks(edit), acked...)...))
+		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(blocks...))
+	if editGone(err) {
+		// Someone deleted the message (or Slack no longer lets it be
+		// edited): n becomes the new root, and what follows goes there.
+		return b.post(ctx, n, threadKeys(n), blocks, root)
+	}
 	if err != nil {
 		return Classify(err)
 	}

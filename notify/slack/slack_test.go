@@ -239,3 +239,75 @@ func TestBotKeepsAnIncidentInOneMessage(t *testing.T) {
 		t.Errorf("resolved edit: %s", last)
 	}
 }
+
+// A root message deleted in Slack (or one Slack no longer lets the bot
+// edit): the incident's next alert posts a new root, which the state file
+// remembers, and its resolution edits that one and goes into its thread;
+// nothing is lost and nothing fails.
+func TestBotPostsANewRootWhenItsMessageIsGone(t *testing.T) {
+	for _, code := range []string{"message_not_found", "cant_update_message", "edit_window_closed"} {
+		t.Run(code, func(t *testing.T) {
+			api := slackstub.New(t)
+			store := threads(t)
+			opened := crash("web-1")
+			opened.Incident = &notify.Incident{ID: "inc_1", Status: notify.Firing, Seq: 1, Alerts: 1}
+			again := crash("web-1")
+			again.Incident = &notify.Incident{ID: "inc_1", Status: notify.Firing, Seq: 2, Alerts: 2}
+			resolved := crash("web-1")
+			resolved.Text = "Resolved: container web-1 has been running for 1m0s (2 alerts in 3m0s)"
+			resolved.Incident = &notify.Incident{ID: "inc_1", Status: notify.Resolved, Seq: 3, Alerts: 2}
+			group := crash("web-2")
+			group.Group = &notify.Group{Key: "g1", Seq: 1, Count: 1}
+			groupMore := crash("web-3")
+			groupMore.Text = "CRASHED: 1 more match (2 in all): web-3 (exit 137)"
+			groupMore.Group = &notify.Group{Key: "g1", Seq: 2, Count: 2, New: []string{"web-3"}}
+
+			notifyAll := func(ns ...notify.Notification) {
+				for _, n := range ns {
+					bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store)
+					if retry, err := bot.Notify(context.Background(), n); err != nil {
+						t.Fatalf("retry %v: %v", retry, err)
+					}
+				}
+			}
+			notifyAll(opened, group)
+			oldRoot, _ := store.Thread("inc_1")
+			oldGroup, _ := store.Thread("g1")
+			if code == "message_not_found" {
+				if _, _, err := goslack.New("xoxb-test", goslack.OptionAPIURL(api.APIURL())).DeleteMessage("C123", oldRoot.TS); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				api.RefuseEdits(oldRoot.TS, code)
+			}
+			api.RefuseEdits(oldGroup.TS, code)
+			notifyAll(again, groupMore)
+
+			newRoot, _ := store.Thread("inc_1")
+			newGroup, _ := store.Thread("g1")
+			if newRoot.TS == oldRoot.TS || newGroup.TS == oldGroup.TS {
+				t.Fatalf("roots not replaced: incident %s → %s, group %s → %s", oldRoot.TS, newRoot.TS, oldGroup.TS, newGroup.TS)
+			}
+			var reposted bool
+			for _, p := range api.Calls("chat.postMessage") {
+				if p.Form.Get("ts") == "" && p.Form.Get("thread_ts") == "" && strings.Contains(p.Form.Get("blocks"), "2 alerts") {
+					reposted = true
+				}
+			}
+			if !reposted {
+				t.Errorf("the incident's news was not posted as a new root: %v", api.Calls("chat.postMessage"))
+			}
+
+			notifyAll(resolved)
+			updates := api.Calls("chat.update")
+			last := updates[len(updates)-1]
+			if last.Form.Get("ts") != newRoot.TS || !strings.Contains(last.Form.Get("blocks"), "✅") {
+				t.Errorf("resolution edited %s, want the new root %s: %s", last.Form.Get("ts"), newRoot.TS, last.Form.Get("blocks"))
+			}
+			posts := api.Calls("chat.postMessage")
+			if reply := posts[len(posts)-1]; reply.Form.Get("thread_ts") != newRoot.TS {
+				t.Errorf("resolution's card went to thread %q, want %q", reply.Form.Get("thread_ts"), newRoot.TS)
+			}
+		})
+	}
+}
