@@ -378,7 +378,8 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 	c := d.Client(t)
 	testdocker.Image(t, c)
 	sink := newScriptedSink(t, 0, nil)
-	start(t, ungrouped("DOCKER_HOST="+d.Host, "WEBHOOK_URL="+sink.URL, "HOST_NAME=restarted")...)
+	// One lane: the sentinel crash at the end arrives after all before it.
+	start(t, ungrouped("DOCKER_HOST="+d.Host, "WEBHOOK_URL="+sink.URL, "HOST_NAME=restarted", "WEBHOOK_CONCURRENCY=1")...)
 
 	victim := testdocker.Run(t, c, testdocker.Spec{Name: "victim", Args: []string{"sleep"}})
 	crash := testdocker.Run(t, c, testdocker.Spec{Name: "before", Args: []string{"exit", "4"}})
@@ -397,7 +398,9 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 
 	eventually(t, "victim's death", 30*time.Second, func() bool { return len(sink.about(victim.Name)) > 0 })
 	eventually(t, "the gap's notice", 10*time.Second, func() bool { return len(sink.about("restarted")) > 0 })
-	time.Sleep(3 * time.Second)
+	// A crash after everything else: once it is in, all that was to come has.
+	last := testdocker.Run(t, c, testdocker.Spec{Name: "after", Args: []string{"exit", "5"}})
+	eventually(t, "a crash after the restart", 30*time.Second, func() bool { return len(sink.about(last.Name)) == 1 })
 	deaths := sink.about(victim.Name)
 	if len(deaths) != 1 || deaths[0].Rule != "CRASHED" || deaths[0].ExitCode == nil || *deaths[0].ExitCode != 137 {
 		t.Errorf("victim: %+v, want one CRASHED with exit code 137", deaths)

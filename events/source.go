@@ -69,6 +69,12 @@ type Source struct {
 	SwarmEvents string
 	// LeaderCheckEvery: how often a manager's leadership is checked.
 	LeaderCheckEvery time.Duration
+	// AuditEvery: how often the live stream is checked against the
+	// daemon's replay of what it sent since the last check. A subscriber
+	// whose buffer stays full for 100 ms loses events without a word; the
+	// audit finds them (and hands them on), and reconciles when the daemon
+	// no longer has them either. 0 turns it off.
+	AuditEvery time.Duration
 	// OOMWait is how long a SIGKILL death nobody asked for waits for its
 	// oom event, which the daemon may send after the die, before
 	// whalewatch asks the daemon instead.
@@ -110,7 +116,7 @@ func NewSource(host string, docker Docker, log *slog.Logger, m *metrics.Metrics)
 		RetryMin: 500 * time.Millisecond, RetryMax: 30 * time.Second, HealthyAfter: time.Minute,
 		UnreachableAfter: 30 * time.Second,
 		GapNoticeAfter:   5 * time.Second, IntentWindow: defaultIntentWindow, InspectTimeout: 10 * time.Second, OOMWait: time.Second,
-		SwarmEvents: SwarmLeader, LeaderCheckEvery: 10 * time.Second,
+		SwarmEvents: SwarmLeader, LeaderCheckEvery: 10 * time.Second, AuditEvery: 10 * time.Second,
 	}
 	s.downSince.Store(1) // never connected: not ready
 	return s
@@ -250,12 +256,20 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	}
 	if resuming {
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
+		st.auditFrom, st.auditKeys = st.cursor, slices.Clone(st.atCursor) // the audits go on from here
 	}
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
 	holdCheck := time.NewTicker(s.OOMWait / 5)
 	defer holdCheck.Stop()
 	relisted := make(chan []container.Summary)
+	audited := make(chan audit)
+	var auditC <-chan time.Time
+	if s.AuditEvery > 0 {
+		t := time.NewTicker(s.AuditEvery)
+		defer t.Stop()
+		auditC = t.C
+	}
 	for {
 		// The backlog goes into the queue as soon as there is room.
 		var backlog chan<- event.Item
@@ -293,6 +307,10 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			_, running := st.reconcileList(items, false)
 			s.Log.Info("events were shed while the event queue was nearly full; containers listed again", "running", len(running))
 			s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
+		case <-auditC:
+			s.startAudit(ctx, st, ins, audited)
+		case a := <-audited:
+			s.finishAudit(ctx, out, st, ins, a)
 		case <-flush.C:
 			s.flushBacklog(out, st)
 			s.reportDropped(out, st)
@@ -334,6 +352,76 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 		}
 	}
 	ins.add(ctx, out, st, ev)
+}
+
+// audit is the daemon's replay of what the live stream should have
+// brought between two audits.
+type audit struct {
+	from    int64    // the cursor at the last audit
+	keys    []string // the events at from
+	replay  []events.Message
+	err     error
+	running bool
+}
+
+// startAudit asks, beside the reader, for what the daemon sent from the
+// last audit's cursor to the current one.
+func (s *Source) startAudit(ctx context.Context, st *streamState, ins *inspector, done chan<- audit) {
+	if st.auditing || st.cursor == st.auditFrom {
+		return
+	}
+	if st.auditFrom == 0 { // the first tick only sets the mark
+		st.auditFrom, st.auditKeys = st.cursor, slices.Clone(st.atCursor)
+		return
+	}
+	a := audit{from: st.auditFrom, keys: st.auditKeys}
+	until := st.cursor
+	st.auditing, st.auditFrom, st.auditKeys = true, st.cursor, slices.Clone(st.atCursor)
+	ins.wg.Go(func() {
+		a.replay, a.err = s.replay(ctx, a.from, until)
+		select {
+		case done <- a:
+		case <-ctx.Done():
+		}
+	})
+}
+
+// finishAudit hands on what the live stream lost, and reconciles when the
+// daemon no longer has all of it.
+func (s *Source) finishAudit(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, a audit) {
+	st.auditing = false
+	if a.err != nil {
+		s.Log.Warn("cannot check the stream against the daemon's replay; will try again", "err", a.err)
+		return
+	}
+	missed := 0
+	for _, m := range a.replay {
+		typ, action := string(m.Type), strings.SplitN(string(m.Action), ": ", 2)[0]
+		if !s.keeps(typ, action) || st.seen.Has(FromMessage(s.Host, m).Key(), time.Time{}) {
+			continue
+		}
+		missed++
+		st.late = true // older than the cursor, but no clock step
+		s.handle(ctx, out, st, ins, m, nil)
+		st.late = false
+	}
+	if missed == 0 {
+		return
+	}
+	s.Metrics.EventsMissed.WithLabelValues(s.Host).Add(float64(missed))
+	first := FromMessage(s.Host, a.replay[len(a.replay)-1]).TimeNano
+	if reaches(s.Host, a.replay, a.from, a.keys, &first) {
+		s.Log.Warn("the daemon dropped events for this reader (it was too slow for 100 ms); they were found in its replay", "count", missed)
+		return
+	}
+	// Lost, and the daemon no longer has what came before them either.
+	s.Log.Warn("the daemon dropped events for this reader and no longer has them all: reconciling from its containers", "found", missed)
+	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		s.Log.Warn("cannot list containers to reconcile", "err", err)
+		return
+	}
+	s.reconcile(ctx, out, st, ins, resumption{gap: true, from: a.from, lostUntil: first}, list.Items, nil, time.Time{})
 }
 
 // identify learns the daemon's ID and, on the first session, takes its
@@ -381,34 +469,51 @@ func (s *Source) resume(ctx context.Context, st *streamState, daemonNow time.Tim
 		r.clockBack = back
 		return r, nil
 	}
+	replay, err := s.replay(ctx, st.cursor, daemonNow.UnixNano())
+	if err != nil {
+		return r, err
+	}
+	r.replay = replay
+	r.gap = !reaches(s.Host, replay, st.cursor, st.atCursor, &r.lostUntil)
+	return r, nil
+}
+
+// replay reads what the daemon kept from since to until (timeNano). With
+// until in the past the daemon sends what it kept and ends the stream, so
+// the replay is known whole.
+func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
 	defer cancel()
-	// With until in the past the daemon sends what it kept and ends the
-	// stream: the replay is known whole before the live stream opens.
-	res := s.Docker.Events(ctx, client.EventsListOptions{Since: formatSince(st.cursor), Until: formatSince(daemonNow.UnixNano())})
+	res := s.Docker.Events(ctx, client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
+	var replay []events.Message
 	for {
 		select {
 		case m := <-res.Messages:
-			r.replay = append(r.replay, m)
-			continue
+			replay = append(replay, m)
 		case err := <-res.Err:
 			if err != nil && !errors.Is(err, io.EOF) {
-				return r, fmt.Errorf("replay events since the cursor: %w", err)
+				return nil, fmt.Errorf("replay events since %s: %w", time.Unix(0, since).UTC().Format(time.RFC3339Nano), err)
 			}
-		}
-		break
-	}
-	r.gap = true
-	for _, m := range r.replay {
-		ev := FromMessage(s.Host, m)
-		if ev.TimeNano < r.lostUntil {
-			r.lostUntil = ev.TimeNano
-		}
-		if ev.TimeNano == st.cursor && (len(st.atCursor) == 0 || slices.Contains(st.atCursor, ev.Key())) {
-			r.gap = false
+			return replay, nil
 		}
 	}
-	return r, nil
+}
+
+// reaches tells whether a replay brings one of the events at the cursor
+// (keys; any event at the cursor when none are known) — else the daemon
+// lost what came between. It lowers first to the earliest replayed time.
+func reaches(host string, replay []events.Message, cursor int64, keys []string, first *int64) bool {
+	found := false
+	for _, m := range replay {
+		ev := FromMessage(host, m)
+		if ev.TimeNano < *first {
+			*first = ev.TimeNano
+		}
+		if ev.TimeNano == cursor && (len(keys) == 0 || slices.Contains(keys, ev.Key())) {
+			found = true
+		}
+	}
+	return found
 }
 
 // reconcile makes up for what the replay could not tell, from the

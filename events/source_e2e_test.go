@@ -380,7 +380,7 @@ func TestSourceResumesWithoutGapsOrDuplicates(t *testing.T) {
 	if die.Reconciled || die.ExitCode != 5 {
 		t.Errorf("die = %+v; want the replayed event with exit code 5", die)
 	}
-	time.Sleep(3 * time.Second) // past the reconcile grace: nothing more may come
+	sentinel(t, c, w) // whatever was to come before it has come
 	// (create may or may not be seen: the container is tracked after it is made)
 	if got := actions(w.matching(func(ev event.Event) bool { return ev.ActorID == dying.ID && ev.Action != "create" })); strings.Join(got, ",") != "start,die" {
 		t.Errorf("events of the container: %v, want [start die] (each once)", got)
@@ -418,7 +418,7 @@ func TestSourceReconcilesDeathsTheDaemonForgot(t *testing.T) {
 	if !die.Reconciled || die.ExitCode != 7 || die.Name != dying.Name || die.Labels[testdocker.LabelKey] != testdocker.RunID {
 		t.Errorf("reconciled die = %+v", die)
 	}
-	time.Sleep(time.Second)
+	sentinel(t, c, w)
 	if got := w.matching(isAction(dying.ID, "die")); len(got) != 1 {
 		t.Errorf("%d die events, want 1", len(got))
 	}

@@ -28,8 +28,14 @@ type streamState struct {
 	// death at or before it is already on the stream).
 	replayDied map[string]int64
 	listing    bool // a container list runs beside the reader
-	connected  bool
-	dropped    int // urgent items lost since the last report
+	// auditFrom is the cursor at the last audit, auditKeys its events;
+	// auditing: an audit's replay is being read.
+	auditFrom int64
+	auditKeys []string
+	auditing  bool
+	late      bool // the event being accepted was missed and found by an audit
+	connected bool
+	dropped   int // urgent items lost since the last report
 	// backlog holds urgent items (deaths, OOM kills, unhealthy reports,
 	// container lists, whalewatch's own notices) while the queue is full,
 	// in order; relist asks for a fresh container list once it is empty,
@@ -141,7 +147,7 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		st.cursor, st.atCursor = ev.TimeNano, []string{ev.Key()}
 	case ev.TimeNano == st.cursor:
 		st.atCursor = append(st.atCursor, ev.Key())
-	case st.cursor-ev.TimeNano > int64(clockSkew):
+	case st.cursor-ev.TimeNano > int64(clockSkew) && !st.late:
 		st.steppedBack = time.Duration(st.cursor - ev.TimeNano)
 		st.cursor, st.atCursor = ev.TimeNano, []string{ev.Key()}
 	}

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,5 +221,66 @@ func TestSourceWaitsForInfo(t *testing.T) {
 	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c1" })
 	if ev := got[len(got)-1]; ev.HostID != "DAEMON-ID" {
 		t.Errorf("event without the daemon's ID: %+v", ev)
+	}
+}
+
+// historyDocker keeps every event it sent, replays them for since/until
+// requests (and ends the stream, as the daemon does), and streams live
+// what the test sends.
+type historyDocker struct {
+	fakeDocker
+	history []events.Message
+}
+
+func (d *historyDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	var res client.SystemInfoResult
+	res.Info.ID, res.Info.SystemTime = "D", time.Unix(0, 1).UTC().Format(time.RFC3339Nano) // at the cursor: the resume replays a only
+	return res, nil
+}
+
+func (d *historyDocker) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+	if opts.Until == "" {
+		return d.fakeDocker.Events(ctx, opts)
+	}
+	since, until := parseSince(opts.Since), parseSince(opts.Until)
+	msgs, errs := make(chan events.Message), make(chan error, 1)
+	go func() {
+		for _, m := range d.history {
+			if m.TimeNano >= since && m.TimeNano <= until {
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		errs <- io.EOF
+	}()
+	return client.EventsResult{Messages: msgs, Err: errs}
+}
+
+func parseSince(s string) int64 {
+	var sec, nsec int64
+	fmt.Sscanf(s, "%d.%d", &sec, &nsec)
+	return sec*int64(time.Second) + nsec
+}
+
+// The daemon drops events for a subscriber that was slow for 100 ms, and
+// says nothing. The audit compares the stream with the daemon's replay and
+// hands on what the stream lost.
+func TestAuditFindsEventsTheDaemonDroppedForTheReader(t *testing.T) {
+	a := msg("start", "a", 1, nil)
+	b, lost, d := msg("start", "b", 2, nil), msg("die", "c", 3, map[string]string{"exitCode": "1"}), msg("start", "d", 4, nil)
+	f := &historyDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, history: []events.Message{a, b, lost, d}}
+	m := metrics.New()
+	src := NewSource("h", f, quiet(), m)
+	src.AuditEvery = 20 * time.Millisecond
+	src.Restore(map[string]event.Resume{"D": {Cursor: 1, AtCursor: []string{FromMessage("h", a).Key()}}})
+	out := run(t, src, 16)
+	f.messages <- b
+	f.messages <- d // the die of c never comes on the stream
+	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c" })
+	if ev := got[len(got)-1]; ev.Action != "die" || ev.ExitCode != 1 {
+		t.Errorf("found %+v", ev)
 	}
 }

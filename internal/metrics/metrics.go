@@ -10,6 +10,7 @@ type Metrics struct {
 
 	EventsReceived   *prometheus.CounterVec // host, type, action
 	EventsDuplicate  *prometheus.CounterVec // host
+	EventsMissed     *prometheus.CounterVec // host
 	EventsDropped    *prometheus.CounterVec // host
 	EventsSkipped    *prometheus.CounterVec // host, reason (swarm_not_leader)
 	StreamReconnects *prometheus.CounterVec // host
@@ -40,6 +41,9 @@ func New() *Metrics {
 		}, []string{"host", "type", "action"}),
 		EventsDuplicate: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_events_duplicate_total", Help: "Replayed events dropped as already seen.",
+		}, []string{"host"}),
+		EventsMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_events_missed_total", Help: "Events the daemon dropped for whalewatch's stream (a reader slow for 100 ms), found by the audit in its replay and handed on late.",
 		}, []string{"host"}),
 		EventsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_events_skipped_total", Help: "Events passed over on purpose (no_rule: no rule and no tracker can use it; swarm_not_leader: another manager's whalewatch reports Swarm events; shed: a routine event let go while the event queue was nearly full, made up for by a fresh container list).",
@@ -86,7 +90,7 @@ func New() *Metrics {
 			Name: "whalewatch_action_requests_total", Help: "Slack action requests by verb and outcome.",
 		}, []string{"verb", "outcome"}),
 	}
-	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsDropped, m.EventsSkipped, m.StreamReconnects, m.StreamGaps,
+	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsMissed, m.EventsDropped, m.EventsSkipped, m.StreamReconnects, m.StreamGaps,
 		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth,
 		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests)
 	return m

@@ -18,6 +18,12 @@ func New(size int, ttl time.Duration) *Set {
 	return &Set{ttl: ttl, at: make(map[string]time.Time, size), ring: make([]string, size)}
 }
 
+// Has reports whether key was added within TTL, without adding it.
+func (s *Set) Has(key string, now time.Time) bool {
+	t, ok := s.at[key]
+	return ok && (s.ttl == 0 || now.Sub(t) < s.ttl)
+}
+
 // Add remembers key and reports whether it is new (not seen within TTL).
 func (s *Set) Add(key string, now time.Time) bool {
 	if t, ok := s.at[key]; ok && (s.ttl == 0 || now.Sub(t) < s.ttl) {
