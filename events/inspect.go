@@ -163,7 +163,10 @@ func (in *inspector) oomWaitsOver(ctx context.Context, now time.Time) {
 func (in *inspector) start(ctx context.Context, job inspectJob) {
 	in.seq++
 	job.seq = in.seq
-	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile {
+	// A reconciling inspect (after a gap, every container's) is no
+	// settling of a hold: it must not take the hold's job, or the hold's own
+	// result is ignored and its events are never passed on.
+	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile && job.purpose != purposeGap {
 		h.job = job.seq
 		job.evidence, job.head = h.evidence, h.events[0]
 	}

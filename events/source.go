@@ -438,8 +438,18 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 				ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
 			}
 		}
+		// Not running at the cursor, with an open incident, and gone: it
+		// was removed meanwhile (its destroy went with the lost events).
+		for _, id := range st.open {
+			if _, known := missing[id]; !known && !listed[id] {
+				s.emit(out, st, event.Event{Host: s.Host, HostID: st.hostID, Type: event.ContainerType, Action: "destroy", ActorID: id,
+					ExitCode: -1, Attributes: map[string]string{}, Reconciled: true, TimeNano: r.from, Time: time.Unix(0, r.from).UTC()})
+			}
+		}
+		st.open = nil
 		return
 	}
+	st.open = nil
 	for id, c := range missing {
 		ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
 	}
