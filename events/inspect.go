@@ -255,7 +255,9 @@ func settleShadowed(ev *event.Event, shadowed []string, r inspectResult) {
 		return
 	}
 	ev.ExitCode = -1 // unknown unless the daemon says: a crash, not a success
-	if r.state != nil {
+	// A container running again (restarted by its policy before the
+	// inspect) has its new run's exit code, 0: that says nothing of this end.
+	if r.state != nil && !r.state.Running {
 		ev.ExitCode = r.state.ExitCode
 		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
 		ev.Verified = append(ev.Verified, "exitCode")

@@ -149,6 +149,11 @@ func (w *world) exempt(dth death) bool {
 	if j, removed := w.d.destroyed[dth.id]; removed && w.nextLive(dth.idx) > j && w.unseen(dth.idx, j) {
 		return true
 	}
+	for _, later := range w.d.deaths {
+		if later.id == dth.id && later.idx > dth.idx && later.idx < w.nextLive(dth.idx) && later.intentional && w.unseen(dth.idx, later.idx) {
+			return true // an intentional end since overwrote its State before any stream looked
+		}
+	}
 	var newest int64
 	for _, m := range w.d.log[:dth.idx] {
 		newest = max(newest, m.TimeNano)
@@ -222,16 +227,18 @@ func (w *world) check() {
 
 	// 2. No event counted twice: counts never exceed the real events.
 	deathsOf, perGroup := map[string]int{}, map[string]int{}
+	// Every end counts (a reconciled death of a container running again
+	// cannot tell an intentional end from a crash), clean exits excepted.
 	for _, dth := range d.deaths {
-		if !failure(dth) || !watched(dth.id) {
+		if dth.code == 0 || !watched(dth.id) {
 			continue
 		}
 		deathsOf[dth.id]++
-		rule := "CRASHED"
+		project := w.byID[dth.id].labels[notify.ComposeProject]
+		perGroup["CRASHED|"+project]++
 		if dth.oom {
-			rule = "OOM"
+			perGroup["OOM|"+project]++
 		}
-		perGroup[rule+"|"+w.byID[dth.id].labels[notify.ComposeProject]]++
 	}
 	for _, n := range got {
 		if n.Group != nil {
@@ -272,10 +279,11 @@ func (w *world) check() {
 		if n.Event.Reconciled && n.Event.Action == "die" && (n.Rule == "CRASHED" || n.Rule == "OOM") {
 			real := false
 			for _, dth := range d.deaths {
-				// A container running again tells no exit code of its last
-				// end (ExitCode -1): an intentional end (a stop, the daemon's
-				// shutdown) then restarted is reported too (left alone).
-				real = real || (dth.id == n.Event.ActorID && dth.finished == n.Event.TimeNano && (failure(dth) || n.Event.ExitCode == -1))
+				// Inspect cannot tell an intentional end (a stop, the
+				// daemon's shutdown: exit 143) from a crash, nor (running
+				// again: ExitCode -1) tell the last end's code: a real end
+				// of the container is what it must be (left alone).
+				real = real || (dth.id == n.Event.ActorID && dth.finished == n.Event.TimeNano && dth.code != 0)
 			}
 			if !real {
 				w.fail("reported a death that did not happen: %s %s of %s at %d (%s); %s", n.Rule, n.ID, n.Event.Name, n.Event.TimeNano, n.Text, summary)
