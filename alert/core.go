@@ -191,9 +191,23 @@ func (c *Core) Resumes() map[string]event.Resume {
 	out := map[string]event.Resume{}
 	for host, cursor := range c.cursors {
 		keys, _ := c.atCursor.get(host)
-		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host])}
+		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host)}
 	}
 	return out
+}
+
+// open lists the containers of host with an open incident or crash loop.
+func (c *Core) open(host string) []string {
+	var ids []string
+	for _, keys := range [][]string{slices.Collect(maps.Keys(c.incidents.open.m)), slices.Collect(maps.Keys(c.loops.loops.m))} {
+		for _, k := range keys {
+			if id, ok := strings.CutPrefix(k, host+"|"); ok && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // adopt moves what a state written before daemon IDs were kept holds

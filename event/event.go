@@ -140,6 +140,10 @@ type Resume struct {
 	// daemon replays (its since is inclusive).
 	AtCursor []string
 	Running  map[string]Container // what ran there at Cursor
+	// Open are the containers (IDs) with an open incident or crash loop,
+	// running or not: after a gap, those the daemon no longer has were
+	// removed meanwhile, and their incidents resolve.
+	Open []string
 }
 
 // Item is what an event source hands the alert core, in stream order: an

@@ -163,7 +163,10 @@ func (in *inspector) oomWaitsOver(ctx context.Context, now time.Time) {
 func (in *inspector) start(ctx context.Context, job inspectJob) {
 	in.seq++
 	job.seq = in.seq
-	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile {
+	// A reconciling inspect (after a gap, every container's) is no
+	// settling of a hold: it must not take the hold's job, or the hold's own
+	// result is ignored and its events are never passed on.
+	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile && job.purpose != purposeGap {
 		h.job = job.seq
 		job.evidence, job.head = h.evidence, h.events[0]
 	}
@@ -252,7 +255,9 @@ func settleShadowed(ev *event.Event, shadowed []string, r inspectResult) {
 		return
 	}
 	ev.ExitCode = -1 // unknown unless the daemon says: a crash, not a success
-	if r.state != nil {
+	// A container running again (restarted by its policy before the
+	// inspect) has its new run's exit code, 0: that says nothing of this end.
+	if r.state != nil && !r.state.Running {
 		ev.ExitCode = r.state.ExitCode
 		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
 		ev.Verified = append(ev.Verified, "exitCode")

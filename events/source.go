@@ -544,11 +544,31 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 				ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
 			}
 		}
+		s.removedWhileDown(out, st, list, missing, r.from)
 		return
 	}
+	s.removedWhileDown(out, st, list, missing, r.from)
 	for id, c := range missing {
 		ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
 	}
+}
+
+// removedWhileDown resolves what the checkpoint had open (an incident, a
+// crash loop) about containers not running at the cursor that the daemon
+// no longer has: removed while the stream was down, their destroy lost (a
+// gap, a clock step) or replayed (then this one changes nothing).
+func (s *Source) removedWhileDown(out chan<- event.Item, st *streamState, list []container.Summary, missing map[string]event.Container, from int64) {
+	listed := map[string]bool{}
+	for _, c := range list {
+		listed[c.ID] = true
+	}
+	for _, id := range st.open {
+		if _, known := missing[id]; !known && !listed[id] {
+			s.emit(out, st, event.Event{Host: s.Host, HostID: st.hostID, Type: event.ContainerType, Action: "destroy", ActorID: id,
+				ExitCode: -1, Attributes: map[string]string{}, Reconciled: true, TimeNano: from, Time: time.Unix(0, from).UTC()})
+		}
+	}
+	st.open = nil
 }
 
 // sourceTracks are the container actions the source itself follows

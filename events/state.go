@@ -45,9 +45,12 @@ type streamState struct {
 	lastRelist time.Time
 	seen       *seen.Set
 	running    map[string]event.Container
-	shadowed   map[string][]string  // container → daemon attributes its labels shadow
-	killed     map[string]time.Time // last kill event per container
-	oom        map[string]time.Time // last oom event per container
+	// open: the checkpoint's containers with an open incident or crash
+	// loop (see event.Resume.Open), until the first resumed session.
+	open     []string
+	shadowed map[string][]string  // container → daemon attributes its labels shadow
+	killed   map[string]time.Time // last kill event per container
+	oom      map[string]time.Time // last oom event per container
 	// oomPassed: an oom event (or a stand-in) was passed on for the
 	// container's current run; repeats are dropped until it starts again.
 	oomPassed map[string]bool
@@ -70,6 +73,7 @@ func newStreamState() *streamState {
 // the labels that shadow daemon attributes.
 func (st *streamState) restore(p event.Resume) {
 	st.cursor, st.atCursor = p.Cursor, slices.Clone(p.AtCursor)
+	st.open = slices.Clone(p.Open)
 	for _, k := range p.AtCursor {
 		st.seen.Add(k, time.Time{})
 	}
