@@ -245,7 +245,11 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	c.adopt(ev)
 	if it.Cursor != 0 {
 		c.cursors[ev.HostKey()] = it.Cursor
-		c.atCursor.del(ev.HostKey())
+		if len(it.AtCursor) > 0 {
+			c.atCursor.set(ev.HostKey(), it.AtCursor)
+		} else {
+			c.atCursor.del(ev.HostKey())
+		}
 		c.cursorDirty = true
 	}
 	if it.Listed != nil {
@@ -410,7 +414,7 @@ func (c *Core) track(ev event.Event) {
 				running = map[string]event.Container{}
 				c.running[host] = running
 			}
-			ctr := event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Shadowed: ev.Shadowed}
+			ctr := event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Shadowed: ev.Shadowed, Restarts: ev.Restarts}
 			running[ev.ActorID] = ctr
 			c.runningChanged(host, ev.ActorID, &ctr)
 		case "die", "destroy":
@@ -445,7 +449,7 @@ func (c *Core) listed(host string, list map[string]event.Container) {
 		c.running[host] = running
 	}
 	for id, ctr := range list {
-		if _, ok := running[id]; !ok {
+		if known, ok := running[id]; !ok || (ctr.Restarts != nil && (known.Restarts == nil || *known.Restarts != *ctr.Restarts)) {
 			running[id] = ctr
 			c.runningChanged(host, id, &ctr)
 		}

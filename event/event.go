@@ -53,8 +53,10 @@ type Event struct {
 	// container because a label of the same name shadowed the daemon's.
 	Verified []string `json:"verified,omitempty"`
 	// Shadowed lists the daemon attributes that a label of this container
-	// shadows (on a start, so the running set remembers it across restarts).
+	// shadows, and Restarts its RestartCount when known (on a start, so the
+	// running set remembers them across restarts).
 	Shadowed []string `json:"shadowed,omitempty"`
+	Restarts *int     `json:"restarts,omitempty"`
 	// Evidence is what the daemon could tell about a death or an
 	// unhealthy container when it happened (nil when not gathered).
 	Evidence *Evidence `json:"evidence,omitempty"`
@@ -130,6 +132,9 @@ type Container struct {
 	// Shadowed: daemon attributes its labels shadow (kept across restarts,
 	// so a replayed death's label-made exit code is never believed).
 	Shadowed []string `json:"shadowed,omitempty"`
+	// Restarts is its RestartCount when known: after a gap, a count that
+	// grew tells of deaths the daemon no longer has events of.
+	Restarts *int `json:"restarts,omitempty"`
 }
 
 // Resume is where a host's stream continues after a restart, as the
@@ -152,10 +157,12 @@ type Resume struct {
 type Item struct {
 	Event  Event
 	Listed map[string]Container
-	// Cursor, when not 0, moves the host's cursor there even if it is
-	// behind the one kept: the daemon's clock stepped back, and a cursor
-	// ahead of its clock would resume nothing.
-	Cursor int64
+	// Cursor, when not 0, moves the host's cursor there, AtCursor naming
+	// the events at it: the stream went on with events no rule needs (or
+	// opened), or the daemon's clock stepped back (a cursor ahead of its
+	// clock would resume nothing). Everything before it has been handed on.
+	Cursor   int64
+	AtCursor []string
 }
 
 // KnownTypes and KnownActions are the event types and actions Docker

@@ -24,6 +24,7 @@ const (
 	purposeShadowed  = "shadowed"  // a label shadows the exit code: what was it?
 	purposeReconcile = "reconcile" // known running, found not: how did it end?
 	purposeGap       = "gap"       // the daemon lost events: did it die after the cursor?
+	purposeBaseline  = "baseline"  // a running container's RestartCount, against a later gap
 	purposeEvidence  = "evidence"  // a death or unhealthy container: the crash card's facts
 )
 
@@ -166,7 +167,7 @@ func (in *inspector) start(ctx context.Context, job inspectJob) {
 	// A reconciling inspect (after a gap, every container's) is no
 	// settling of a hold: it must not take the hold's job, or the hold's own
 	// result is ignored and its events are never passed on.
-	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile && job.purpose != purposeGap {
+	if h, ok := in.held[job.id]; ok && job.purpose != purposeReconcile && job.purpose != purposeGap && job.purpose != purposeBaseline {
 		h.job = job.seq
 		job.evidence, job.head = h.evidence, h.events[0]
 	}
@@ -224,8 +225,22 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		in.src.Metrics.InspectsFailed.WithLabelValues(r.job.purpose).Inc()
 		in.src.Log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
 	}
-	if r.job.purpose == purposeReconcile || r.job.purpose == purposeGap {
+	switch r.job.purpose {
+	case purposeReconcile, purposeGap:
 		in.reconciled(out, st, r)
+		if r.state != nil {
+			st.restarts[r.job.id] = r.restarts // the daemon's count from now on
+		}
+		return
+	case purposeBaseline:
+		if r.state != nil {
+			st.restarts[r.job.id] = r.restarts
+		}
+		if r.state != nil && r.state.Running {
+			c, n := r.job.known, r.restarts
+			c.Restarts = &n // kept by the checkpoint with the running set
+			in.src.emitItem(out, st, event.Item{Event: in.src.hostEvent(st), Listed: map[string]event.Container{r.job.id: c}})
+		}
 		return
 	}
 	h, ok := in.held[r.job.id]
@@ -310,20 +325,37 @@ func (in *inspector) settleAll(ctx context.Context, out chan<- event.Item, st *s
 	}
 }
 
+// finishedInGap: the container's last run ended in the gap (after the
+// cursor, before the first replayed event).
+func (r inspectResult) finishedInGap() (int64, bool) {
+	if r.state == nil {
+		return 0, false
+	}
+	finished, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt)
+	if err != nil || finished.IsZero() {
+		return 0, false // never ran to an end
+	}
+	t := finished.UnixNano()
+	return t, t > r.job.from && t < r.job.until
+}
+
+// restartsInGap: how many more times its policy restarted it than the
+// replay and the checkpoint account for (0 when unknown): each restart
+// follows a death the daemon no longer has an event of.
+func (r inspectResult) restartsInGap() int {
+	if b := r.job.known.Restarts; r.job.purpose == purposeGap && b != nil && r.state != nil && r.restarts > *b {
+		return r.restarts - *b
+	}
+	return 0
+}
+
 // reported: a reconciled death of this result is to be reported.
 func (r inspectResult) reported() bool {
 	if r.job.purpose != purposeGap {
 		return true
 	}
-	if r.state == nil {
-		return false // inspect failed: the gap's deaths are the known-running ones' (purposeReconcile)
-	}
-	finished, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt)
-	if err != nil || finished.IsZero() {
-		return false // never ran to an end
-	}
-	t := finished.UnixNano()
-	return t > r.job.from && t < r.job.until // running again: restarted since
+	_, inGap := r.finishedInGap()
+	return inGap || r.restartsInGap() > 0
 }
 
 // reconciled passes on what an inspect after a gap found: a death no event
@@ -342,7 +374,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		return
 	case !r.reported():
 		return
-	case st.replayDied[r.job.id] >= death.TimeNano:
+	case r.restartsInGap() == 0 && st.sameDeathSeen(r.job.id, death.TimeNano):
 		return // its die came on the stream
 	}
 	death.Evidence = r.evidence
@@ -362,21 +394,24 @@ func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 		Attributes: map[string]string{"name": c.Name, "image": c.Image},
 		Reconciled: true, TimeNano: in.since,
 	}
+	finished, inGap := r.finishedInGap()
 	switch {
-	case r.state != nil && r.state.Running:
+	case r.state != nil && (r.state.Running || (r.job.purpose == purposeGap && !inGap)):
 		// Restarted by its policy since: the daemon keeps no exit code of
-		// a run before the current one.
-		ev.Attributes["whalewatch.restarted"] = strconv.Itoa(r.restarts)
-		if t, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt); err == nil && !t.IsZero() {
-			ev.TimeNano = t.UnixNano()
+		// a run before the current one (nor of the deaths before the last).
+		restarts := r.restarts
+		if n := r.restartsInGap(); n > 0 {
+			restarts = n
+		}
+		ev.Attributes["whalewatch.restarted"] = strconv.Itoa(restarts)
+		if finished > 0 {
+			ev.TimeNano = finished // as of its last end: the same name at a second look
 		}
 	case r.state != nil:
 		ev.ExitCode, ev.OOMKilled = r.state.ExitCode, r.state.OOMKilled
 		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
 		ev.Verified = []string{"exitCode"}
-		if t, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt); err == nil && !t.IsZero() {
-			ev.TimeNano = t.UnixNano()
-		}
+		ev.TimeNano = finished
 	}
 	if ev.TimeNano == 0 {
 		ev.TimeNano = time.Now().UnixNano()

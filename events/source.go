@@ -258,6 +258,22 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		st.auditFrom, st.auditKeys = st.cursor, slices.Clone(st.atCursor) // the audits go on from here
 	}
+	if !resuming && clockKnown {
+		// A resume point from the start, even if no event is ever kept.
+		st.forwarded = daemonNow.UnixNano()
+		if st.cursor == 0 {
+			st.cursor = st.forwarded
+		}
+		s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Cursor: st.forwarded})
+	}
+	if !r.gap {
+		// The restart counts a later gap is measured against.
+		for id, c := range running {
+			if _, known := st.restarts[id]; !known {
+				ins.start(ctx, inspectJob{id: id, purpose: purposeBaseline, known: c})
+			}
+		}
+	}
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
 	holdCheck := time.NewTicker(s.OOMWait / 5)
@@ -312,6 +328,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		case a := <-audited:
 			s.finishAudit(ctx, out, st, ins, a)
 		case <-flush.C:
+			s.forwardCursor(out, st, ins)
 			s.flushBacklog(out, st)
 			s.reportDropped(out, st)
 			s.relist(ctx, out, st, ins, relisted)
@@ -321,6 +338,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 
 // handle takes one message of the stream (or of the replay).
 func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, m events.Message, missing map[string]event.Container) {
+	st.read(m)
 	typ := string(m.Type)
 	action, _, _ := strings.Cut(string(m.Action), ": ")
 	s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
@@ -347,8 +365,8 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 	}
 	if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") {
 		delete(missing, ev.ActorID) // the replay explained it
-		if ev.Action == "die" && ev.TimeNano > st.replayDied[ev.ActorID] {
-			st.replayDied[ev.ActorID] = ev.TimeNano
+		if ev.Action == "die" {
+			st.diedAt[ev.ActorID] = append(st.diedAt[ev.ActorID], ev.TimeNano)
 		}
 	}
 	ins.add(ctx, out, st, ev)
@@ -422,6 +440,29 @@ func (s *Source) finishAudit(ctx context.Context, out chan<- event.Item, st *str
 		return
 	}
 	s.reconcile(ctx, out, st, ins, resumption{gap: true, from: a.from, lostUntil: first}, list.Items, nil, time.Time{})
+}
+
+// forwardCursor hands the core the cursor of what was read, also of the
+// events no rule needs (so a restart resumes from there, and its replay
+// is short and reaches the cursor), once nothing read before it is still
+// held for settling.
+func (s *Source) forwardCursor(out chan<- event.Item, st *streamState, ins *inspector) {
+	if len(st.newest) == 0 || len(ins.held) > 0 {
+		return
+	}
+	cursor := messageNano(st.newest[0])
+	if cursor <= st.forwarded {
+		return
+	}
+	keys := make([]string, 0, len(st.newest))
+	for _, m := range st.newest {
+		keys = append(keys, FromMessage(s.Host, m).Key())
+	}
+	st.forwarded = cursor
+	if cursor > st.cursor { // a reconnect resumes from here too
+		st.cursor, st.atCursor = cursor, slices.Clone(keys)
+	}
+	s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Cursor: cursor, AtCursor: keys})
 }
 
 // identify learns the daemon's ID and, on the first session, takes its
@@ -503,7 +544,9 @@ func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Messa
 // (keys; any event at the cursor when none are known) — else the daemon
 // lost what came between. It lowers first to the earliest replayed time.
 func reaches(host string, replay []events.Message, cursor int64, keys []string, first *int64) bool {
-	found := false
+	// A cursor that names no event (where a stream opened): nothing since
+	// is nothing lost.
+	found := len(keys) == 0 && len(replay) == 0
 	for _, m := range replay {
 		ev := FromMessage(host, m)
 		if ev.TimeNano < *first {
@@ -537,7 +580,7 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 		listed := map[string]bool{}
 		for _, c := range list {
 			listed[c.ID] = true
-			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID]), from: r.from, until: r.lostUntil})
+			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID], st.knownRestarts(c.ID)), from: r.from, until: r.lostUntil})
 		}
 		for id, c := range missing {
 			if !listed[id] {
@@ -775,12 +818,12 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-func infoFromSummary(c container.Summary, shadowed []string) event.Container {
+func infoFromSummary(c container.Summary, shadowed []string, restarts *int) event.Container {
 	name := c.ID
 	if len(c.Names) > 0 {
 		name = trimSlash(c.Names[0])
 	}
-	return event.Container{Name: name, Image: c.Image, Labels: c.Labels, Shadowed: shadowed}
+	return event.Container{Name: name, Image: c.Image, Labels: c.Labels, Shadowed: shadowed, Restarts: restarts}
 }
 
 func trimSlash(s string) string {

@@ -24,10 +24,20 @@ type streamState struct {
 	// hostID is the daemon's ID (from /info), once identified.
 	hostID     string
 	identified bool
-	// replayDied: the latest die per container seen this run (a reconciled
-	// death at or before it is already on the stream).
-	replayDied map[string]int64
-	listing    bool // a container list runs beside the reader
+	// diedAt: the times of the die events seen per container this run; a
+	// reconciled death that one of them follows closely came on the stream.
+	diedAt map[string][]int64
+	// restarts: RestartCount per container, where known (from inspect, a
+	// create, the checkpoint), counting the restarts its policy makes.
+	restarts map[string]int
+	// unexplained: the container's last die was not asked for: a start
+	// now is its restart policy's.
+	unexplained map[string]bool
+	listing     bool // a container list runs beside the reader
+	// newest are the messages at the highest timeNano read, whatever Keep
+	// said of them; forwarded is the cursor last handed to the core.
+	newest    []events.Message
+	forwarded int64
 	// auditFrom is the cursor at the last audit, auditKeys its events;
 	// auditing: an audit's replay is being read.
 	auditFrom int64
@@ -58,14 +68,56 @@ type streamState struct {
 
 func newStreamState() *streamState {
 	return &streamState{
-		replayDied: map[string]int64{},
-		seen:       seen.New(4096, 0),
-		running:    map[string]event.Container{},
-		shadowed:   map[string][]string{},
-		killed:     map[string]time.Time{},
-		oom:        map[string]time.Time{},
-		oomPassed:  map[string]bool{},
+		diedAt:      map[string][]int64{},
+		restarts:    map[string]int{},
+		unexplained: map[string]bool{},
+		seen:        seen.New(4096, 0),
+		running:     map[string]event.Container{},
+		shadowed:    map[string][]string{},
+		killed:      map[string]time.Time{},
+		oom:         map[string]time.Time{},
+		oomPassed:   map[string]bool{},
 	}
+}
+
+// read notes a message as read (kept or not), for the cursor.
+func (st *streamState) read(m events.Message) {
+	switch t := messageNano(m); {
+	case len(st.newest) == 0 || t > messageNano(st.newest[0]):
+		st.newest = append(st.newest[:0], m)
+	case t == messageNano(st.newest[0]):
+		st.newest = append(st.newest, m)
+	}
+}
+
+func messageNano(m events.Message) int64 {
+	if m.TimeNano != 0 {
+		return m.TimeNano
+	}
+	return m.Time * int64(time.Second)
+}
+
+// knownRestarts is the container's RestartCount, nil when unknown.
+func (st *streamState) knownRestarts(id string) *int {
+	if n, ok := st.restarts[id]; ok {
+		return &n
+	}
+	return nil
+}
+
+// dieLatency bounds how long after a container's FinishedAt the daemon
+// logs its die event (it sets the state first, then logs).
+const dieLatency = time.Second
+
+// sameDeathSeen: a die of the container came on the stream right after
+// finished (timeNano): the death inspect found is that one, not a later.
+func (st *streamState) sameDeathSeen(id string, finished int64) bool {
+	for _, t := range st.diedAt[id] {
+		if t >= finished && t-finished <= int64(dieLatency) {
+			return true
+		}
+	}
+	return false
 }
 
 // restore takes an earlier run's resume point: its cursor, the events at
@@ -81,6 +133,9 @@ func (st *streamState) restore(p event.Resume) {
 		st.running[id] = c
 		if len(c.Shadowed) > 0 {
 			st.shadowed[id] = slices.Clone(c.Shadowed)
+		}
+		if c.Restarts != nil {
+			st.restarts[id] = *c.Restarts
 		}
 	}
 }
@@ -103,7 +158,8 @@ func (st *streamState) accept(host string, m events.Message, intentWindow time.D
 	st.learnShadows(ev)
 	st.observe(&ev, intentWindow)
 	if ev.Type == event.ContainerType && ev.Action == "start" {
-		ev.Shadowed = slices.Clone(st.shadowed[ev.ActorID]) // the running set keeps it
+		// The running set keeps them.
+		ev.Shadowed, ev.Restarts = slices.Clone(st.shadowed[ev.ActorID]), st.knownRestarts(ev.ActorID)
 	}
 	return ev, true
 }
@@ -160,7 +216,13 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	}
 	id := ev.ActorID
 	switch ev.Action {
+	case "create":
+		st.restarts[id] = 0
 	case "start":
+		if n, ok := st.restarts[id]; ok && st.unexplained[id] {
+			st.restarts[id] = n + 1 // its policy restarted it
+		}
+		delete(st.unexplained, id)
 		st.running[id] = event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels}
 		delete(st.oomPassed, id)
 		delete(st.oom, id)
@@ -172,6 +234,7 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	case "die":
 		ev.Intentional = within(st.killed[id], ev.Time, intentWindow)
 		ev.OOMKilled = within(st.oom[id], ev.Time, intentWindow)
+		st.unexplained[id] = !ev.Intentional
 		delete(st.running, id)
 		delete(st.killed, id)
 		delete(st.oom, id)
@@ -181,7 +244,9 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		delete(st.oom, id)
 		delete(st.oomPassed, id)
 		delete(st.shadowed, id)
-		delete(st.replayDied, id)
+		delete(st.diedAt, id)
+		delete(st.restarts, id)
+		delete(st.unexplained, id)
 	}
 }
 
@@ -202,7 +267,7 @@ func (st *streamState) reconcileList(list []container.Summary, reconnect bool) (
 			}
 		}
 		if c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting {
-			running[c.ID] = infoFromSummary(c, st.shadowed[c.ID])
+			running[c.ID] = infoFromSummary(c, st.shadowed[c.ID], st.knownRestarts(c.ID))
 		}
 	}
 	missing = map[string]event.Container{}
