@@ -93,6 +93,10 @@ type Core struct {
 	// restart; the source drops them, and tells by them that its replay
 	// began where this run stopped.
 	atCursor *entries[[]string]
+	// oomed: containers (host|id) with an oom handled since their last
+	// start. The daemon sends one kill's oom event up to 7 times; the source
+	// drops repeats within its run, this across a restart (its replay).
+	oomed *entries[bool]
 	// runningChanges: per host, containers started (value) or stopped
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
@@ -119,6 +123,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		incidents:      newIncidents(cfg.ResolveAfter),
 		cursors:        map[string]int64{},
 		atCursor:       newEntries[[]string]("atcursor"),
+		oomed:          newEntries[bool]("oomed"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
 	}
@@ -126,7 +131,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.oomed}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -262,6 +267,10 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
 	c.track(ev)
+	if c.repeatedOOM(ev) {
+		c.m.MatchesHeld.WithLabelValues("repeated_oom").Inc()
+		return
+	}
 	matches, errs := c.cfg.Rules.Match(ev)
 	for _, err := range errs {
 		c.log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
@@ -331,6 +340,25 @@ func Tracks(typ, action string) bool {
 		return true
 	}
 	return typ == event.ContainerType && (action == "start" || action == "die" || action == "destroy" || action == "health_status")
+}
+
+// repeatedOOM: an oom event of a container whose OOM kill was handled
+// already (it has not started since).
+func (c *Core) repeatedOOM(ev event.Event) bool {
+	if ev.Type != event.ContainerType {
+		return false
+	}
+	key := loopKey(ev)
+	switch ev.Action {
+	case "oom":
+		if _, ok := c.oomed.get(key); ok {
+			return true
+		}
+		c.oomed.set(key, true)
+	case "start", "destroy":
+		c.oomed.del(key)
+	}
+	return false
 }
 
 // alert makes the notification of a match, with its owner and link.

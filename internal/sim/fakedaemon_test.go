@@ -96,17 +96,20 @@ type fakeDaemon struct {
 	log       []events.Message
 	deaths    []death
 	destroyed map[string]int // container → index of its destroy in log
-	lives     []int          // index in log where each live subscription began
-	shutdowns []int          // index in log at each daemon shutdown
-	steps     []int          // index in log at each clock step back
-	dropped   int
+	// policyStarts are the log indexes of starts by a restart policy (which
+	// count in RestartCount, unlike a start at the daemon's boot).
+	policyStarts map[int]bool
+	lives        []int // index in log where each live subscription began
+	shutdowns    []int // index in log at each daemon shutdown
+	steps        []int // index in log at each clock step back
+	dropped      int
 	// firstLive: the daemon time of the first live subscription.
 	firstLive int64
 }
 
 func newFakeDaemon(id string) *fakeDaemon {
 	return &fakeDaemon{id: id, name: "node-" + id, mu: make(chan struct{}, 1), pub: make(chan struct{}, 1), up: true,
-		containers: map[string]*fakeContainer{}, byName: map[string]string{}, subs: map[*subscriber]bool{}, destroyed: map[string]int{}}
+		containers: map[string]*fakeContainer{}, byName: map[string]string{}, subs: map[*subscriber]bool{}, destroyed: map[string]int{}, policyStarts: map[int]bool{}}
 }
 
 func (d *fakeDaemon) lock()   { d.mu <- struct{}{} }
@@ -256,6 +259,7 @@ func (d *fakeDaemon) restartByPolicy(c *fakeContainer) {
 	}
 	c.restarts++
 	d.startLocked(c)
+	d.policyStarts[len(d.log)-1] = true
 }
 
 // stop is docker stop as on 20.10: kill (15), die, stop.
@@ -498,7 +502,9 @@ func (d *fakeDaemon) Events(ctx context.Context, opts client.EventsListOptions) 
 		return fail(errDown)
 	}
 	now := d.now().UnixNano()
-	onlyPast := until != 0 && until < now
+	// until at or before now: moby's timer fires at once, after the buffered
+	// events: no live stream.
+	onlyPast := until != 0 && until <= now
 	var buffered []events.Message
 	if since != 0 || until != 0 {
 		for _, m := range slices.Backward(d.kept) {
