@@ -446,6 +446,9 @@ func (c *Core) track(ev event.Event) {
 			running[ev.ActorID] = ctr
 			c.runningChanged(host, ev.ActorID, &ctr)
 		case "die", "destroy":
+			if ev.Attributes[event.RunningAgain] == "true" {
+				break // a death found late, of a run before the current one
+			}
 			if _, ok := running[ev.ActorID]; ok {
 				delete(running, ev.ActorID)
 				c.runningChanged(host, ev.ActorID, nil)

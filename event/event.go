@@ -12,6 +12,10 @@ import (
 // (a stream gap, an unreachable daemon, dropped events).
 const SelfType = "whalewatch"
 
+// RunningAgain is set (to "true") on a reconciled death of a container
+// that runs again: the death is of an earlier run.
+const RunningAgain = "whalewatch.running"
+
 // ContainerType is the Type of container events.
 const ContainerType = "container"
 

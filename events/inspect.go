@@ -373,6 +373,22 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		delete(st.running, r.job.id)
 		return
 	case !r.reported():
+		// Believed running at the cursor, started again in the replay with no
+		// die before: it died in the gap, and a later end overwrote its state.
+		if t, again := st.startedAgain[r.job.id]; again && r.job.purpose == purposeGap {
+			if finished, _ := r.finishedInGap(); finished > r.job.from {
+				unseen := death
+				unseen.ExitCode, unseen.OOMKilled, unseen.Verified = -1, false, nil
+				unseen.Attributes = map[string]string{"name": death.Name, "image": death.Image, "whalewatch.unseen": "true"}
+				if r.state.Running {
+					unseen.Attributes[event.RunningAgain] = "true"
+				}
+				unseen.TimeNano = t - 1 // just before that start: the same name at a second look
+				unseen.Time = time.Unix(0, unseen.TimeNano).UTC()
+				in.src.Log.Info("container died unseen while the stream was down", "container", unseen.Name)
+				in.src.emit(out, st, unseen)
+			}
+		}
 		return
 	case r.restartsInGap() == 0 && st.sameDeathSeen(r.job.id, death.TimeNano):
 		return // its die came on the stream
@@ -404,6 +420,9 @@ func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 			restarts = n
 		}
 		ev.Attributes["whalewatch.restarted"] = strconv.Itoa(restarts)
+		if r.state.Running {
+			ev.Attributes[event.RunningAgain] = "true"
+		}
 		if finished > 0 {
 			ev.TimeNano = finished // as of its last end: the same name at a second look
 		}

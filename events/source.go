@@ -227,6 +227,10 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	s.downSince.Store(0)
 	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
 
+	st.startedAgain, st.believed = map[string]int64{}, map[string]bool{}
+	for id := range st.running {
+		st.believed[id] = true
+	}
 	missing, running := st.reconcileList(list.Items, resuming)
 	s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
 	if !downSince.IsZero() {

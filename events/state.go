@@ -33,7 +33,12 @@ type streamState struct {
 	// unexplained: the container's last die was not asked for: a start
 	// now is its restart policy's.
 	unexplained map[string]bool
-	listing     bool // a container list runs beside the reader
+	// startedAgain: this session, the container's first event was a start
+	// while it was believed running at the session's cursor (believed): it
+	// died unseen before.
+	startedAgain map[string]int64
+	believed     map[string]bool
+	listing      bool // a container list runs beside the reader
 	// newest are the messages at the highest timeNano read, whatever Keep
 	// said of them; forwarded is the cursor last handed to the core.
 	newest    []events.Message
@@ -219,6 +224,10 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	case "create":
 		st.restarts[id] = 0
 	case "start":
+		if st.believed[id] {
+			st.startedAgain[id] = ev.TimeNano
+		}
+		delete(st.believed, id) // its first event decides
 		if n, ok := st.restarts[id]; ok && st.unexplained[id] {
 			st.restarts[id] = n + 1 // its policy restarted it
 		}
@@ -235,6 +244,7 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		ev.Intentional = within(st.killed[id], ev.Time, intentWindow)
 		ev.OOMKilled = within(st.oom[id], ev.Time, intentWindow)
 		st.unexplained[id] = !ev.Intentional
+		delete(st.believed, id)
 		delete(st.running, id)
 		delete(st.killed, id)
 		delete(st.oom, id)

@@ -187,6 +187,8 @@ func DefaultSummary(ev event.Event) string {
 			s += fmt.Sprintf(": exit code %d (%s)", ev.ExitCode, event.ExitMeaning(ev.ExitCode))
 		case ev.Attributes["whalewatch.removed"] == "true":
 			s += " and was removed; exit code unknown"
+		case ev.Attributes["whalewatch.unseen"] == "true":
+			s += " while no stream carried it (it was started again since); exit code unknown"
 		case ev.Attributes["whalewatch.restarted"] != "":
 			s += " and was restarted by its restart policy (" + ev.Attributes["whalewatch.restarted"] + " restarts); exit code unknown"
 		case ev.Reconciled:

@@ -230,6 +230,11 @@ func (w *world) check() {
 				}
 			}
 		}
+		for _, m := range d.log[dth.idx:] { // "died unseen", named just before a start
+			if m.Actor.ID == dth.id && m.Action == "start" {
+				ok = ok || accounted[w.msgID("CRASHED", "die", dth.id, m.TimeNano-1)]
+			}
+		}
 		for _, later := range d.deaths[i:] {
 			if later.id == dth.id {
 				ok = ok || accounted[w.msgID("CRASHED", "die", dth.id, later.finished)] || accounted[w.msgID("OOM", "die", dth.id, later.finished)]
@@ -310,6 +315,13 @@ func (w *world) check() {
 				// at the container's last end, whatever its code.
 				restarts := n.Event.Attributes["whalewatch.restarted"] != ""
 				real = real || (dth.id == n.Event.ActorID && dth.finished == n.Event.TimeNano && (dth.code != 0 || restarts))
+				// "Died unseen" is named just before the start that followed an
+				// end (in the log's order: clocks step).
+				if dth.id == n.Event.ActorID && n.Event.Attributes["whalewatch.unseen"] != "" {
+					for k, m := range d.log {
+						real = real || (k > dth.idx && m.Actor.ID == dth.id && m.Action == "start" && m.TimeNano == n.Event.TimeNano+1)
+					}
+				}
 			}
 			if !real {
 				w.fail("reported a death that did not happen: %s %s of %s at %d (%s); %s", n.Rule, n.ID, n.Event.Name, n.Event.TimeNano, n.Text, summary)
