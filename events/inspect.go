@@ -35,6 +35,9 @@ type inspectJob struct {
 	known   event.Container // purposeReconcile, purposeGap: what we knew of it
 	// purposeGap: deaths between these (timeNano) came on no stream.
 	from, until int64
+	// seenAtStart: the restarts by policy the session had seen of it when
+	// the job started (known.Restarts counts them).
+	seenAtStart int
 	// evidence: gather the crash card's facts about head too.
 	evidence bool
 	head     event.Event
@@ -44,6 +47,7 @@ type inspectResult struct {
 	job      inspectJob
 	state    *container.State
 	restarts int // RestartCount
+	grew     int // purposeGap: restarts no event tells of (set when settled)
 	evidence *event.Evidence
 	err      error
 }
@@ -227,6 +231,11 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 	}
 	switch r.job.purpose {
 	case purposeReconcile, purposeGap:
+		if r.grew = in.gapRestarts(st, r); r.grew > 0 {
+			evidence := r.job.head.Evidence
+			r.job.head = in.reconciledDeath(r)
+			r.job.head.Evidence = evidence
+		}
 		in.reconciled(out, st, r)
 		if r.state != nil {
 			st.restarts[r.job.id] = r.restarts // the daemon's count from now on
@@ -342,11 +351,27 @@ func (r inspectResult) finishedInGap() (int64, bool) {
 // restartsInGap: how many more times its policy restarted it than the
 // replay and the checkpoint account for (0 when unknown): each restart
 // follows a death the daemon no longer has an event of.
-func (r inspectResult) restartsInGap() int {
-	if b := r.job.known.Restarts; r.job.purpose == purposeGap && b != nil && r.state != nil && r.restarts > *b {
-		return r.restarts - *b
+func (r inspectResult) restartsInGap() int { return r.grew }
+
+// gapRestarts counts, when the result is settled, the restarts of a gap
+// the stream never told of: RestartCount less the baseline and the
+// restarts seen since. Only when the container's current run began in the
+// gap, or its start has been read: else restarts the stream has yet to
+// bring would count as lost.
+func (in *inspector) gapRestarts(st *streamState, r inspectResult) int {
+	b := r.job.known.Restarts
+	if r.job.purpose != purposeGap || b == nil || r.state == nil {
+		return 0
 	}
-	return 0
+	started, err := time.Parse(time.RFC3339Nano, r.state.StartedAt)
+	if err != nil || started.IsZero() {
+		return 0
+	}
+	t := started.UnixNano()
+	if t >= r.job.until && !st.startSeenNear(r.job.id, t) {
+		return 0
+	}
+	return max(0, r.restarts-*b-(st.restartsSeen[r.job.id]-r.job.seenAtStart))
 }
 
 // reported: a reconciled death of this result is to be reported.

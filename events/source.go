@@ -227,7 +227,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	s.downSince.Store(0)
 	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
 
-	st.startedAgain, st.believed = map[string]int64{}, map[string]bool{}
+	st.startedAgain, st.believed, st.restartsSeen = map[string]int64{}, map[string]bool{}, map[string]int{}
 	for id := range st.running {
 		st.believed[id] = true
 	}
@@ -584,7 +584,15 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 		listed := map[string]bool{}
 		for _, c := range list {
 			listed[c.ID] = true
-			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID], st.knownRestarts(c.ID)), from: r.from, until: r.lostUntil})
+			baseline := st.knownRestarts(c.ID)
+			if created := c.Created * int64(time.Second); baseline == nil && created > r.from {
+				// Made after the cursor: it started at 0, and the replay
+				// shows some of its restarts.
+				n := st.restartsSeen[c.ID]
+				baseline = &n
+			}
+			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID], baseline), from: r.from, until: r.lostUntil,
+				seenAtStart: st.restartsSeen[c.ID]})
 		}
 		for id, c := range missing {
 			if !listed[id] {

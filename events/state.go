@@ -38,6 +38,10 @@ type streamState struct {
 	// died unseen before.
 	startedAgain map[string]int64
 	believed     map[string]bool
+	// restartsSeen: restarts by policy seen this session, per container;
+	// lastStart: the time of its last start event read.
+	restartsSeen map[string]int
+	lastStart    map[string]int64
 	listing      bool // a container list runs beside the reader
 	// newest are the messages at the highest timeNano read, whatever Keep
 	// said of them; forwarded is the cursor last handed to the core.
@@ -76,6 +80,7 @@ func newStreamState() *streamState {
 		diedAt:      map[string][]int64{},
 		restarts:    map[string]int{},
 		unexplained: map[string]bool{},
+		lastStart:   map[string]int64{},
 		seen:        seen.New(4096, 0),
 		running:     map[string]event.Container{},
 		shadowed:    map[string][]string{},
@@ -108,6 +113,13 @@ func (st *streamState) knownRestarts(id string) *int {
 		return &n
 	}
 	return nil
+}
+
+// startSeenNear: the container's last start read is the one at started
+// (the daemon logs a start right after it records StartedAt).
+func (st *streamState) startSeenNear(id string, started int64) bool {
+	t, ok := st.lastStart[id]
+	return ok && t >= started && t-started <= int64(dieLatency)
 }
 
 // dieLatency bounds how long after a container's FinishedAt the daemon
@@ -228,8 +240,14 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 			st.startedAgain[id] = ev.TimeNano
 		}
 		delete(st.believed, id) // its first event decides
-		if n, ok := st.restarts[id]; ok && st.unexplained[id] {
-			st.restarts[id] = n + 1 // its policy restarted it
+		st.lastStart[id] = ev.TimeNano
+		if st.unexplained[id] { // its policy restarted it
+			if n, ok := st.restarts[id]; ok {
+				st.restarts[id] = n + 1
+			}
+			if st.restartsSeen != nil {
+				st.restartsSeen[id]++
+			}
 		}
 		delete(st.unexplained, id)
 		st.running[id] = event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels}
@@ -257,6 +275,7 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		delete(st.diedAt, id)
 		delete(st.restarts, id)
 		delete(st.unexplained, id)
+		delete(st.lastStart, id)
 	}
 }
 

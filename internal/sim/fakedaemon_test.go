@@ -61,6 +61,7 @@ type fakeContainer struct {
 	created         bool // created, never started
 	exitCode        int
 	oom             bool
+	createdAt       time.Time
 	startedAt       time.Time
 	finishedAt      time.Time
 	restarts        int
@@ -196,7 +197,7 @@ func (d *fakeDaemon) create(name, image string, labels map[string]string, policy
 	d.lock()
 	defer d.unlock()
 	d.seq++
-	c := &fakeContainer{id: fmt.Sprintf("%064x", d.seq*7919+len(name)), name: name, image: image, labels: labels, policy: policy, created: true}
+	c := &fakeContainer{id: fmt.Sprintf("%064x", d.seq*7919+len(name)), name: name, image: image, labels: labels, policy: policy, created: true, createdAt: d.now()}
 	d.containers[c.id], d.byName[name] = c, c.id
 	d.containerEvent(c, "create", nil)
 	return c
@@ -410,7 +411,7 @@ func (d *fakeDaemon) ContainerList(ctx context.Context, opts client.ContainerLis
 		if !opts.All && !c.running {
 			continue
 		}
-		out = append(out, container.Summary{ID: c.id, Names: []string{"/" + c.name}, Image: c.image, Labels: maps.Clone(c.labels), State: st})
+		out = append(out, container.Summary{ID: c.id, Names: []string{"/" + c.name}, Image: c.image, Labels: maps.Clone(c.labels), State: st, Created: c.createdAt.Unix()})
 	}
 	return client.ContainerListResult{Items: out}, nil
 }
