@@ -33,11 +33,11 @@ type inspectJob struct {
 	purpose string
 	seq     uint64
 	known   event.Container // purposeReconcile, purposeGap: what we knew of it
-	// purposeGap: deaths between these (timeNano) came on no stream.
-	from, until int64
-	// seenAtStart: the restarts by policy the session had seen of it when
-	// the job started (known.Restarts counts them).
-	seenAtStart int
+	// purposeGap: deaths between these (timeNano) came on no stream, and
+	// so did those stamped after now, the daemon's clock (it stepped back
+	// since: its replay by time no longer reaches them).
+	from, until, now int64
+
 	// evidence: gather the crash card's facts about head too.
 	evidence bool
 	head     event.Event
@@ -76,6 +76,12 @@ type inspector struct {
 	seq     uint64
 	wg      sync.WaitGroup
 	closing bool // the session is over: settleAll inspects in turn
+	// facts and believed (running at the cursor) are what a resumed
+	// session's reconcile is judged against; pending counts its inspects.
+	facts       replayFacts
+	believed    map[string]event.Container
+	pending     int
+	replayAhead bool // the replay the facts are of is handed on after the reconcile
 }
 
 func newInspector(src *Source, st *streamState) *inspector {
@@ -154,6 +160,19 @@ func mayBeOOM(ev event.Event) bool {
 	return ev.Type == event.ContainerType && ev.Action == "die" && ev.ExitCode == 137 && !ev.Intentional && !ev.OOMKilled
 }
 
+// awaitReconciles settles the reconciling inspects in flight, before
+// anything else is handed on.
+func (in *inspector) awaitReconciles(ctx context.Context, out chan<- event.Item, st *streamState) {
+	for in.pending > 0 {
+		select {
+		case r := <-in.results:
+			in.settled(ctx, out, st, r)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // oomWaitsOver asks the daemon about the deaths whose oom event is late.
 func (in *inspector) oomWaitsOver(ctx context.Context, now time.Time) {
 	for id, h := range in.held {
@@ -168,6 +187,9 @@ func (in *inspector) oomWaitsOver(ctx context.Context, now time.Time) {
 func (in *inspector) start(ctx context.Context, job inspectJob) {
 	in.seq++
 	job.seq = in.seq
+	if job.purpose == purposeReconcile || job.purpose == purposeGap {
+		in.pending++
+	}
 	// A reconciling inspect (after a gap, every container's) is no
 	// settling of a hold: it must not take the hold's job, or the hold's own
 	// result is ignored and its events are never passed on.
@@ -231,6 +253,7 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 	}
 	switch r.job.purpose {
 	case purposeReconcile, purposeGap:
+		in.pending--
 		if r.grew = in.gapRestarts(st, r); r.grew > 0 {
 			evidence := r.job.head.Evidence
 			r.job.head = in.reconciledDeath(r)
@@ -238,7 +261,12 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		}
 		in.reconciled(out, st, r)
 		if r.state != nil {
-			st.restarts[r.job.id] = r.restarts // the daemon's count from now on
+			// The daemon's count (less the restarts the replay, handed on
+			// next, will count again).
+			st.restarts[r.job.id] = r.restarts
+			if in.replayAhead {
+				st.restarts[r.job.id] -= in.facts.restarts[r.job.id]
+			}
 		}
 		return
 	case purposeBaseline:
@@ -345,7 +373,7 @@ func (r inspectResult) finishedInGap() (int64, bool) {
 		return 0, false // never ran to an end
 	}
 	t := finished.UnixNano()
-	return t, t > r.job.from && t < r.job.until
+	return t, t > r.job.from && (t < r.job.until || t > r.job.now+int64(clockSkew))
 }
 
 // restartsInGap: how many more times its policy restarted it than the
@@ -368,10 +396,10 @@ func (in *inspector) gapRestarts(st *streamState, r inspectResult) int {
 		return 0
 	}
 	t := started.UnixNano()
-	if t >= r.job.until && !st.startSeenNear(r.job.id, t) {
+	if t >= r.job.until && !in.facts.startedAt(r.job.id, t) {
 		return 0
 	}
-	return max(0, r.restarts-*b-(st.restartsSeen[r.job.id]-r.job.seenAtStart))
+	return max(0, r.restarts-*b-in.facts.restarts[r.job.id])
 }
 
 // reported: a reconciled death of this result is to be reported.
@@ -400,7 +428,8 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 	case !r.reported():
 		// Believed running at the cursor, started again in the replay with no
 		// die before: it died in the gap, and a later end overwrote its state.
-		if t, again := st.startedAgain[r.job.id]; again && r.job.purpose == purposeGap {
+		if _, was := in.believed[r.job.id]; was && in.facts.first[r.job.id] == "start" && r.job.purpose == purposeGap {
+			t := in.facts.firstStart(r.job.id)
 			if finished, _ := r.finishedInGap(); finished > r.job.from {
 				unseen := death
 				unseen.ExitCode, unseen.OOMKilled, unseen.Verified = -1, false, nil
@@ -415,7 +444,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 			}
 		}
 		return
-	case r.restartsInGap() == 0 && st.sameDeathSeen(r.job.id, death.TimeNano):
+	case r.restartsInGap() == 0 && in.facts.sameDeath(r.job.id, death.TimeNano):
 		return // its die came on the stream
 	}
 	death.Evidence = r.evidence

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -222,17 +224,27 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if s.SwarmEvents == SwarmLeader {
 		s.leader.Store(s.isLeader(ctx, &info)) // before the first event; then beside the reader
 	}
+	believed := maps.Clone(st.running) // running at the cursor, as far as we know
+	missing, running := st.reconcileList(list.Items, resuming)
+	s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
+	ins := newInspector(s, st)
+	defer func() {
+		cancel()
+		ins.wg.Wait()
+		ins.settleAll(context.WithoutCancel(ctx), out, st)
+	}()
+	if resuming {
+		// What the daemon's truth adds comes before the replay is handed on:
+		// the replay moves the cursor past the gap, and a kill then must not
+		// lose what was found in it.
+		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, r.replay, s.IntentWindow), believed, true
+		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
+		ins.awaitReconciles(ctx, out, st)
+	}
 	stream := s.Docker.Events(ctx, opts)
 	st.connected = true
 	s.downSince.Store(0)
 	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
-
-	st.startedAgain, st.believed, st.restartsSeen = map[string]int64{}, map[string]bool{}, map[string]int{}
-	for id := range st.running {
-		st.believed[id] = true
-	}
-	missing, running := st.reconcileList(list.Items, resuming)
-	s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
 	if !downSince.IsZero() {
 		down := time.Since(downSince)
 		s.Log.Info("docker event stream restored", "down_for", down.Round(time.Millisecond), "unaccounted", len(missing))
@@ -246,20 +258,13 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 
 	if s.SwarmEvents == SwarmLeader {
 		var leaderWatch sync.WaitGroup
-		defer leaderWatch.Wait()
+		defer func() { cancel(); leaderWatch.Wait() }()
 		leaderWatch.Go(func() { s.watchLeadership(ctx) })
 	}
-	ins := newInspector(s, st)
-	defer func() {
-		cancel()
-		ins.wg.Wait()
-		ins.settleAll(context.WithoutCancel(ctx), out, st)
-	}()
 	for _, m := range r.replay {
-		s.handle(ctx, out, st, ins, m, missing)
+		s.handle(ctx, out, st, ins, m)
 	}
 	if resuming {
-		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		st.auditFrom, st.auditKeys = st.cursor, slices.Clone(st.atCursor) // the audits go on from here
 	}
 	if !resuming && clockKnown {
@@ -313,7 +318,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			}
 			return fmt.Errorf("event stream: %w", err)
 		case m := <-stream.Messages:
-			s.handle(ctx, out, st, ins, m, nil)
+			s.handle(ctx, out, st, ins, m)
 		case now := <-holdCheck.C:
 			ins.oomWaitsOver(ctx, now)
 		case r := <-ins.results:
@@ -324,6 +329,10 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 				continue // failed: the next flush tries again
 			}
 			st.relist = false
+			if gap := st.auditGap; gap != nil {
+				st.auditGap = nil
+				s.reconcile(ctx, out, st, ins, *gap, items, nil, time.Time{})
+			}
 			_, running := st.reconcileList(items, false)
 			s.Log.Info("events were shed while the event queue was nearly full; containers listed again", "running", len(running))
 			s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
@@ -341,7 +350,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 }
 
 // handle takes one message of the stream (or of the replay).
-func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, m events.Message, missing map[string]event.Container) {
+func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, m events.Message) {
 	st.read(m)
 	typ := string(m.Type)
 	action, _, _ := strings.Cut(string(m.Action), ": ")
@@ -366,12 +375,6 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 	if ev.Scope == "swarm" && !s.passesSwarm() {
 		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "swarm_not_leader").Inc()
 		return
-	}
-	if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") {
-		delete(missing, ev.ActorID) // the replay explained it
-		if ev.Action == "die" {
-			st.diedAt[ev.ActorID] = append(st.diedAt[ev.ActorID], ev.TimeNano)
-		}
 	}
 	ins.add(ctx, out, st, ev)
 }
@@ -424,7 +427,7 @@ func (s *Source) finishAudit(ctx context.Context, out chan<- event.Item, st *str
 		}
 		missed++
 		st.late = true // older than the cursor, but no clock step
-		s.handle(ctx, out, st, ins, m, nil)
+		s.handle(ctx, out, st, ins, m)
 		st.late = false
 	}
 	if missed == 0 {
@@ -436,14 +439,11 @@ func (s *Source) finishAudit(ctx context.Context, out chan<- event.Item, st *str
 		s.Log.Warn("the daemon dropped events for this reader (it was too slow for 100 ms); they were found in its replay", "count", missed)
 		return
 	}
-	// Lost, and the daemon no longer has what came before them either.
+	// Lost, and the daemon no longer has what came before them either: the
+	// next container list (beside the reader) reconciles the gap.
 	s.Log.Warn("the daemon dropped events for this reader and no longer has them all: reconciling from its containers", "found", missed)
-	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
-	if err != nil {
-		s.Log.Warn("cannot list containers to reconcile", "err", err)
-		return
-	}
-	s.reconcile(ctx, out, st, ins, resumption{gap: true, from: a.from, lostUntil: first}, list.Items, nil, time.Time{})
+	ins.facts, ins.replayAhead = scanReplay(s.Host, a.replay, s.IntentWindow), false
+	st.auditGap, st.relist = &resumption{gap: true, from: a.from, lostUntil: first}, true
 }
 
 // forwardCursor hands the core the cursor of what was read, also of the
@@ -586,16 +586,17 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 			listed[c.ID] = true
 			baseline := st.knownRestarts(c.ID)
 			if created := c.Created * int64(time.Second); baseline == nil && created > r.from {
-				// Made after the cursor: it started at 0, and the replay
-				// shows some of its restarts.
-				n := st.restartsSeen[c.ID]
-				baseline = &n
+				zero := 0 // made after the cursor: it started at 0
+				baseline = &zero
 			}
-			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID], baseline), from: r.from, until: r.lostUntil,
-				seenAtStart: st.restartsSeen[c.ID]})
+			now := int64(math.MaxInt64) - int64(clockSkew) // the daemon's clock, when known
+			if !daemonNow.IsZero() {
+				now = daemonNow.UnixNano()
+			}
+			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID], baseline), from: r.from, until: r.lostUntil, now: now})
 		}
 		for id, c := range missing {
-			if !listed[id] {
+			if !listed[id] && !ins.facts.explains(id) {
 				ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
 			}
 		}
@@ -604,7 +605,9 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 	}
 	s.removedWhileDown(out, st, list, missing, r.from)
 	for id, c := range missing {
-		ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
+		if !ins.facts.explains(id) {
+			ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
+		}
 	}
 }
 

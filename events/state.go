@@ -24,25 +24,13 @@ type streamState struct {
 	// hostID is the daemon's ID (from /info), once identified.
 	hostID     string
 	identified bool
-	// diedAt: the times of the die events seen per container this run; a
-	// reconciled death that one of them follows closely came on the stream.
-	diedAt map[string][]int64
 	// restarts: RestartCount per container, where known (from inspect, a
 	// create, the checkpoint), counting the restarts its policy makes.
 	restarts map[string]int
 	// unexplained: the container's last die was not asked for: a start
 	// now is its restart policy's.
 	unexplained map[string]bool
-	// startedAgain: this session, the container's first event was a start
-	// while it was believed running at the session's cursor (believed): it
-	// died unseen before.
-	startedAgain map[string]int64
-	believed     map[string]bool
-	// restartsSeen: restarts by policy seen this session, per container;
-	// lastStart: the time of its last start event read.
-	restartsSeen map[string]int
-	lastStart    map[string]int64
-	listing      bool // a container list runs beside the reader
+	listing     bool // a container list runs beside the reader
 	// newest are the messages at the highest timeNano read, whatever Keep
 	// said of them; forwarded is the cursor last handed to the core.
 	newest    []events.Message
@@ -52,7 +40,8 @@ type streamState struct {
 	auditFrom int64
 	auditKeys []string
 	auditing  bool
-	late      bool // the event being accepted was missed and found by an audit
+	auditGap  *resumption // an audit found events lost for good: reconcile at the next list
+	late      bool        // the event being accepted was missed and found by an audit
 	connected bool
 	dropped   int // urgent items lost since the last report
 	// backlog holds urgent items (deaths, OOM kills, unhealthy reports,
@@ -77,10 +66,8 @@ type streamState struct {
 
 func newStreamState() *streamState {
 	return &streamState{
-		diedAt:      map[string][]int64{},
 		restarts:    map[string]int{},
 		unexplained: map[string]bool{},
-		lastStart:   map[string]int64{},
 		seen:        seen.New(4096, 0),
 		running:     map[string]event.Container{},
 		shadowed:    map[string][]string{},
@@ -115,26 +102,78 @@ func (st *streamState) knownRestarts(id string) *int {
 	return nil
 }
 
-// startSeenNear: the container's last start read is the one at started
-// (the daemon logs a start right after it records StartedAt).
-func (st *streamState) startSeenNear(id string, started int64) bool {
-	t, ok := st.lastStart[id]
-	return ok && t >= started && t-started <= int64(dieLatency)
-}
-
-// dieLatency bounds how long after a container's FinishedAt the daemon
-// logs its die event (it sets the state first, then logs).
+// dieLatency bounds how long after a container's FinishedAt (StartedAt)
+// the daemon logs its die (start) event: it records the state, then logs.
 const dieLatency = time.Second
 
-// sameDeathSeen: a die of the container came on the stream right after
-// finished (timeNano): the death inspect found is that one, not a later.
-func (st *streamState) sameDeathSeen(id string, finished int64) bool {
-	for _, t := range st.diedAt[id] {
+// replayFacts are what a replay tells of each container, read before it
+// is handed on: the gap's reconcile is judged against them.
+type replayFacts struct {
+	died         map[string][]int64 // die times
+	destroyed    map[string]bool
+	first        map[string]string // its first action in the replay
+	restarts     map[string]int    // starts after a die nobody asked for: its policy's
+	lastStart    map[string]int64
+	firstStartAt map[string]int64
+}
+
+func scanReplay(host string, replay []events.Message, intentWindow time.Duration) replayFacts {
+	f := replayFacts{died: map[string][]int64{}, destroyed: map[string]bool{}, first: map[string]string{},
+		restarts: map[string]int{}, lastStart: map[string]int64{}, firstStartAt: map[string]int64{}}
+	killed, unexplained := map[string]time.Time{}, map[string]bool{}
+	for _, m := range replay {
+		ev := FromMessage(host, m)
+		if ev.Type != event.ContainerType {
+			continue
+		}
+		id := ev.ActorID
+		if _, ok := f.first[id]; !ok {
+			f.first[id] = ev.Action
+		}
+		switch ev.Action {
+		case "kill":
+			killed[id] = ev.Time
+		case "destroy":
+			f.destroyed[id] = true
+		case "die":
+			f.died[id] = append(f.died[id], ev.TimeNano)
+			unexplained[id] = !within(killed[id], ev.Time, intentWindow)
+		case "start":
+			if unexplained[id] {
+				f.restarts[id]++
+			}
+			unexplained[id] = false
+			f.lastStart[id] = ev.TimeNano
+			if _, ok := f.firstStartAt[id]; !ok {
+				f.firstStartAt[id] = ev.TimeNano
+			}
+		}
+	}
+	return f
+}
+
+// explains: the replay tells how the container's run ended.
+func (f replayFacts) explains(id string) bool { return len(f.died[id]) > 0 || f.destroyed[id] }
+
+// firstStart is the time of the container's first start in the replay.
+func (f replayFacts) firstStart(id string) int64 { return f.firstStartAt[id] }
+
+// sameDeath: a die of the container in the replay right after finished
+// (timeNano): the death inspect found is that one.
+func (f replayFacts) sameDeath(id string, finished int64) bool {
+	for _, t := range f.died[id] {
 		if t >= finished && t-finished <= int64(dieLatency) {
 			return true
 		}
 	}
 	return false
+}
+
+// startedAt: the container's last start in the replay is the one at
+// started.
+func (f replayFacts) startedAt(id string, started int64) bool {
+	t, ok := f.lastStart[id]
+	return ok && t >= started && t-started <= int64(dieLatency)
 }
 
 // restore takes an earlier run's resume point: its cursor, the events at
@@ -236,18 +275,8 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	case "create":
 		st.restarts[id] = 0
 	case "start":
-		if st.believed[id] {
-			st.startedAgain[id] = ev.TimeNano
-		}
-		delete(st.believed, id) // its first event decides
-		st.lastStart[id] = ev.TimeNano
-		if st.unexplained[id] { // its policy restarted it
-			if n, ok := st.restarts[id]; ok {
-				st.restarts[id] = n + 1
-			}
-			if st.restartsSeen != nil {
-				st.restartsSeen[id]++
-			}
+		if n, ok := st.restarts[id]; ok && st.unexplained[id] {
+			st.restarts[id] = n + 1 // its policy restarted it
 		}
 		delete(st.unexplained, id)
 		st.running[id] = event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels}
@@ -262,7 +291,6 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		ev.Intentional = within(st.killed[id], ev.Time, intentWindow)
 		ev.OOMKilled = within(st.oom[id], ev.Time, intentWindow)
 		st.unexplained[id] = !ev.Intentional
-		delete(st.believed, id)
 		delete(st.running, id)
 		delete(st.killed, id)
 		delete(st.oom, id)
@@ -272,10 +300,8 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		delete(st.oom, id)
 		delete(st.oomPassed, id)
 		delete(st.shadowed, id)
-		delete(st.diedAt, id)
 		delete(st.restarts, id)
 		delete(st.unexplained, id)
-		delete(st.lastStart, id)
 	}
 }
 
