@@ -289,13 +289,28 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 	if r.job.purpose == purposeShadowed {
 		settleShadowed(head, h.shadowed, r)
 	}
-	if r.state != nil && r.state.OOMKilled && head.Action == "die" {
+	if r.describes(*head) && r.state.OOMKilled {
 		head.OOMKilled = true
 	}
 	if r.evidence != nil {
 		head.Evidence = r.evidence
 	}
 	in.release(ctx, out, st, r.job.id)
+}
+
+// describes: the inspected state is of the end ev (a die) reports — the
+// container has not run again since (inspect tells the present, and a
+// settled event may be seconds old).
+func (r inspectResult) describes(ev event.Event) bool {
+	if r.state == nil || r.state.Running || ev.Action != "die" {
+		return false
+	}
+	finished, err := time.Parse(time.RFC3339Nano, r.state.FinishedAt)
+	if err != nil || finished.IsZero() {
+		return true // a daemon that keeps no end time: the last end it is
+	}
+	t := finished.UnixNano()
+	return t <= ev.TimeNano && ev.TimeNano-t <= int64(dieLatency)
 }
 
 // settleShadowed puts the daemon's truth in place of a label's values.
@@ -307,9 +322,9 @@ func settleShadowed(ev *event.Event, shadowed []string, r inspectResult) {
 		return
 	}
 	ev.ExitCode = -1 // unknown unless the daemon says: a crash, not a success
-	// A container running again (restarted by its policy before the
-	// inspect) has its new run's exit code, 0: that says nothing of this end.
-	if r.state != nil && !r.state.Running {
+	// Only the state of this very end says (a container running again has
+	// its new run's exit code, 0; one that died again, the later end's).
+	if r.describes(*ev) {
 		ev.ExitCode = r.state.ExitCode
 		ev.Attributes["exitCode"] = strconv.Itoa(r.state.ExitCode)
 		ev.Verified = append(ev.Verified, "exitCode")

@@ -241,20 +241,24 @@ func (w *world) check() {
 			}
 		}
 		if !ok {
-			w.fail("lost: death of %s (%s) exit %d oom %v at log %d (%d); %s",
-				w.byID[dth.id].name, dth.id[52:], dth.code, dth.oom, dth.idx, dth.nano, summary)
+			w.fail("lost: death of %s (%s) exit %d oom %v at log %d (%d, %s); %s",
+				w.byID[dth.id].name, dth.id[52:], dth.code, dth.oom, dth.idx, dth.nano, w.msgID("CRASHED", "die", dth.id, dth.nano), summary)
 		}
 	}
 
 	// 2. No event counted twice: counts never exceed the real events.
 	deathsOf, perGroup := map[string]int{}, map[string]int{}
-	// Every end counts (a reconciled death of a container running again
-	// cannot tell an intentional end from a crash), clean exits excepted.
+	// Every end counts for the container (a death found after a gap, its
+	// exit code unknown, may have been an intentional end or a clean exit);
+	// groups count failures.
 	for _, dth := range d.deaths {
-		if dth.code == 0 || !watched(dth.id) {
+		if !watched(dth.id) {
 			continue
 		}
 		deathsOf[dth.id]++
+		if dth.code == 0 {
+			continue
+		}
 		project := w.byID[dth.id].labels[notify.ComposeProject]
 		perGroup["CRASHED|"+project]++
 		if dth.oom {
