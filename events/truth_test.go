@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -282,5 +283,36 @@ func TestAuditFindsEventsTheDaemonDroppedForTheReader(t *testing.T) {
 	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c" })
 	if ev := got[len(got)-1]; ev.Action != "die" || ev.ExitCode != 1 {
 		t.Errorf("found %+v", ev)
+	}
+}
+
+// spoofDocker knows one dead container: exit 3, ended just before its die.
+type spoofDocker struct {
+	fakeDocker
+	finished time.Time
+}
+
+func (d *spoofDocker) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	var res client.ContainerInspectResult
+	res.Container.ID = id
+	res.Container.State = &container.State{Status: container.StateExited, ExitCode: 3, FinishedAt: d.finished.Format(time.RFC3339Nano)}
+	return res, nil
+}
+
+// A label exitCode=0 makes a crash's die say 0. The rules are asked about
+// the card as if the exit code were unknown (never the label's 0), so the
+// spoofed crash gets its evidence, and the payload says what was verified.
+func TestSpoofedDeathGetsItsCardAndItsTrueExitCode(t *testing.T) {
+	died := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	d := &spoofDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, finished: died.Add(-time.Millisecond)}
+	src := NewSource("h", d, quiet(), metrics.New())
+	src.Evidence = EvidenceOptions{Wants: func(ev event.Event) bool { return ev.Action == "die" && ev.ExitCode != 0 }}
+	out := run(t, src, 8)
+	d.messages <- msg("start", "c1", died.Add(-time.Second).UnixNano(), map[string]string{"exitCode": "0"}) // the label, on a start
+	d.messages <- msg("die", "c1", died.UnixNano(), map[string]string{"exitCode": "0"})
+	got := until(t, out, func(ev event.Event) bool { return ev.Action == "die" })
+	die := got[len(got)-1]
+	if die.ExitCode != 3 || die.Evidence == nil || !slices.Contains(die.Verified, "exitCode") {
+		t.Errorf("die = exit %d, evidence %v, verified %v; want exit 3 with a card, exitCode verified", die.ExitCode, die.Evidence != nil, die.Verified)
 	}
 }
