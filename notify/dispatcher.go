@@ -510,6 +510,10 @@ func (d *Dispatcher) watchState() (down bool) {
 	return d.stateDown
 }
 
+// Announce sends a whalewatch notice (an event of Type "whalewatch") to
+// every destination.
+func (d *Dispatcher) Announce(action string, attrs map[string]string) { d.announceAll(action, attrs) }
+
 // announceAll sends a notice to every destination.
 func (d *Dispatcher) announceAll(action string, attrs map[string]string) {
 	now := time.Now().UTC()
