@@ -407,7 +407,7 @@ func (w *world) send(failRate int) {
 		w.payloads[n.ID] = e.Data
 	}
 	if w.life[n.ID] {
-		w.t.Errorf("seed %d: %s sent twice while the process lived (disk outage: %v)", w.seed, n.ID, w.outage)
+		w.t.Fatalf("seed %d: %s sent twice while the process lived (disk outage: %v); replay it with SIM_SEED=%d", w.seed, n.ID, w.outage, w.seed)
 	}
 	w.life[n.ID] = true
 	if w.store.WriteError() != nil {
