@@ -1,9 +1,13 @@
 package notify
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -191,4 +195,112 @@ func value(c prometheus.Metric) float64 {
 		return m.Gauge.GetValue()
 	}
 	return m.Counter.GetValue()
+}
+
+// An outbox page damaged while whalewatch runs (after the check at open)
+// costs the entries on it — counted, logged and announced on the other
+// destinations — and never stalls the destination: everything after it
+// is delivered.
+func TestDamagedOutboxPageIsSkippedNotStalled(t *testing.T) {
+	dir := t.TempDir()
+	store, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 1000
+	var msgs []state.Message
+	for i := range total {
+		n := note(fmt.Sprintf("R%04d", i))
+		n.Text = strings.Repeat("x", 300)
+		data, _ := json.Marshal(n)
+		msgs = append(msgs, state.Message{ID: n.ID, Data: data, Dests: []string{"a"}})
+	}
+	if _, err := store.Commit(msgs, state.Snapshot{}, 1<<20, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	path := filepath.Join(dir, state.FileName)
+	file, _ := os.ReadFile(path)
+	page := os.Getpagesize()
+	damaged := false
+	for p := len(file)/page/2 + 1; p*page < len(file); p++ {
+		if bytes.Contains(file[p*page:(p+1)*page], []byte(`"rule":"R`)) {
+			for i := range page {
+				file[p*page+i] = 0xff
+			}
+			damaged = true
+			break
+		}
+	}
+	if !damaged {
+		t.Fatal("no outbox page found to damage")
+	}
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err = state.OpenWith(dir, state.Options{SkipCheck: true}) // as if it broke after the check
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a, b := &recorder{}, &recorder{}
+	m := metrics.New()
+	d := NewDispatcher(quietLog(), m, store, 1<<20, Destination{Name: "a", Notifier: a, Concurrency: 4}, Destination{Name: "b", Notifier: b})
+	d.ReportEvery = 20 * time.Millisecond
+	stop := runDispatcher(t, d)
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for notices(b, "notifications_unreadable") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no notice; a got %d, unreadable %v, b got %v", len(a.all()), value(m.OutboxUnreadable.WithLabelValues("a")), b.rules())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	lost := int(value(m.OutboxUnreadable.WithLabelValues("a")))
+	others := func() (n int) {
+		for _, x := range a.all() {
+			if x.Event.Type != event.SelfType { // a damaged page can also make the file unwritable (a notice)
+				n++
+			}
+		}
+		return n
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for others() != total-lost {
+		if time.Now().After(deadline) {
+			got := map[string]int{}
+			for _, x := range a.all() {
+				got[x.Rule]++
+			}
+			var missing, twice []string
+			for i := range total {
+				r := fmt.Sprintf("R%04d", i)
+				if got[r] == 0 {
+					missing = append(missing, r)
+				}
+				if got[r] > 1 {
+					twice = append(twice, r)
+				}
+			}
+			t.Fatalf("a got %d, want %d - %d lost; missing %v, twice %v; write error %v; left %d", len(a.all()), total, lost, missing, twice, store.WriteError(), store.Len("a"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if lost == 0 || lost > 100 {
+		t.Errorf("%d entries lost to one damaged page", lost)
+	}
+	last := ""
+	for _, x := range a.all() {
+		if x.Event.Type != event.SelfType {
+			last = x.Rule
+		}
+	}
+	if last != fmt.Sprintf("R%04d", total-1) {
+		t.Errorf("the last delivered is %s: the queue after the damage was not delivered", last)
+	}
+	for _, x := range b.all() {
+		if x.Event.Action == "notifications_unreadable" && x.Event.Attributes["count"] != fmt.Sprint(lost) {
+			t.Errorf("notice says %s lost, the metric %d", x.Event.Attributes["count"], lost)
+		}
+	}
 }

@@ -151,7 +151,12 @@ func (s *Store) lenAllLocked(dest string) int {
 		n = s.lenLocked(tx, dest)
 		return nil
 	})
-	return n - len(s.pend.removed[dest]) + len(s.pend.entries[dest])
+	for _, inFile := range s.pend.removed[dest] {
+		if inFile {
+			n--
+		}
+	}
+	return max(n, 0) + len(s.pend.entries[dest])
 }
 
 // Flush writes what waits in memory — notifications, known ids, checkpoint

@@ -317,9 +317,6 @@ func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (O
 		return nil
 	})
 	if err != nil {
-		if !s.durable {
-			return Outcome{}, err
-		}
 		s.failedLocked(fmt.Errorf("commit to %s: %w", s.path, err))
 		out := s.commitMemoryLocked(msgs, snap, max, now.UnixNano())
 		s.Duplicates.Add(int64(out.Duplicate))
@@ -526,7 +523,7 @@ func (s *Store) Entries(dest string, after uint64, n int) ([]Entry, error) {
 		c := b.Cursor()
 		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)
-			if removed[seq] {
+			if _, ok := removed[seq]; ok {
 				continue
 			}
 			out = append(out, Entry{Seq: seq, Data: append([]byte(nil), v...)})
@@ -583,31 +580,34 @@ func (s *Store) Remove(dest string, seqs ...uint64) error {
 		s.counts[dest] = n
 		return nil
 	})
-	if err != nil && s.durable {
+	if err != nil {
 		s.failedLocked(fmt.Errorf("remove delivered entries from %s: %w", s.path, err))
 		s.removeMemoryLocked(dest, seqs)
-		return nil
 	}
-	return err
+	return nil
 }
 
 // removeMemoryLocked remembers file entries delivered whose removal
-// cannot be written yet.
+// cannot be written yet: Entries never gives them again. Each is counted
+// off the queue's length once (an entry not in the file is not).
 func (s *Store) removeMemoryLocked(dest string, seqs []uint64) {
 	set := s.pend.removed[dest]
 	if set == nil {
 		set = map[uint64]bool{}
 		s.pend.removed[dest] = set
 	}
-	_ = s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
-		for _, seq := range seqs {
-			if b != nil && b.Get(key(seq)) != nil {
-				set[seq] = true
-			}
+	for _, seq := range seqs {
+		if _, ok := set[seq]; ok {
+			continue
 		}
-		return nil
-	})
+		inFile := true // unless the file says otherwise (a damaged page cannot)
+		_ = s.view(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
+			inFile = b != nil && b.Get(key(seq)) != nil
+			return nil
+		})
+		set[seq] = inFile
+	}
 	s.pend.dirty = true
 }
 
