@@ -33,8 +33,10 @@ type Destination struct {
 // set of workers per destination, so a slow or dead destination never holds
 // up event intake or the other destinations. A destination receives the
 // messages about one incident, group or container in order, up to its
-// Concurrency others beside; a notification leaves the outbox only once it
-// is delivered or given up (and reported).
+// Concurrency at once; one waiting for its retry holds back only those of
+// its own incident, group or container. A notification leaves the outbox
+// only once it is delivered or given up (and reported). When the state
+// file cannot be written the queues live on in memory (see Commit).
 type Dispatcher struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics

@@ -210,7 +210,7 @@ func TestDispatcherDrainsOnShutdown(t *testing.T) {
 	}
 }
 
-// gate holds incident A's first message until B's arrives: with lanes, a
+// gate holds incident A's first message until B's arrives: with Concurrency above 1, a
 // slow message does not hold up another incident, and each incident's
 // messages still come in order.
 type gate struct {
