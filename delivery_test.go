@@ -61,8 +61,9 @@ func TestDeliveryRetriesInOrderHonouringRetryAfter(t *testing.T) {
 		}
 		return 200, ""
 	})
-	// One lane: the whole destination in order (with more lanes, order
-	// holds per container and incident; see notify's lane tests).
+	// One at a time (WEBHOOK_CONCURRENCY=1). Order holds per container,
+	// incident and group only: a notification waiting for its retry does
+	// not hold back another container's (see notify's poison tests).
 	start(t, ungrouped("WEBHOOK_URL="+sink.URL, "WEBHOOK_CONCURRENCY=1")...)
 	prefix := "wwtest-" + testdocker.RunID + "-retry-"
 	var want []string
@@ -72,20 +73,13 @@ func TestDeliveryRetriesInOrderHonouringRetryAfter(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // one dies after the other
 	}
 	eventually(t, "all delivered", 60*time.Second, func() bool { _, names := sink.delivered(prefix); return len(names) == 3 })
-	// A sentinel: delivery is in order, so a repeat would come before it.
+	// A sentinel: what it finds was delivered by then.
 	sentinel := testdocker.Run(t, c, testdocker.Spec{Name: "sentinel-after-retries", Args: []string{"exit", "4"}})
 	eventually(t, "the sentinel", 60*time.Second, func() bool { return len(sink.about(sentinel.Name)) == 1 })
-	msgs, names := sink.delivered(prefix)
-	var order []string
-	for _, m := range msgs {
-		order = append(order, m.payload.Name)
-	}
-	if strings.Join(order, ",") != strings.Join(want, ",") {
-		t.Errorf("delivered %v, want each once in order %v", order, want)
-	}
-	for n, count := range names {
-		if count != 1 {
-			t.Errorf("%s delivered %d times", n, count)
+	_, names := sink.delivered(prefix)
+	for _, n := range want {
+		if names[n] != 1 {
+			t.Errorf("%s delivered %d times, want once", n, names[n])
 		}
 	}
 	// Each retry of a notification waits as long as its 429 said.

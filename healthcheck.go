@@ -13,6 +13,9 @@ import (
 
 // healthcheck asks the running whalewatch's /readyz (on HTTP_ADDR) whether
 // its event streams are up: the image's HEALTHCHECK, no shell or curl needed.
+// A state file that cannot be written does not make it unhealthy (an
+// orchestrator's restart would lose what only memory holds): /readyz,
+// the metrics and the notices say that.
 func healthcheck(environ []string, stdout, stderr io.Writer) int {
 	addr, err := config.HTTPAddrOnly(environ)
 	if err != nil {
@@ -33,7 +36,7 @@ func healthcheck(environ []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz?ignore=state", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: %v\n", err)

@@ -89,6 +89,15 @@ func printConfigError(w io.Writer, err error) {
 	}
 }
 
+// printStartError prints a problem that is not the configuration's (the
+// state file, the Docker connection) under what could not be done.
+func printStartError(w io.Writer, what string, err error) {
+	fmt.Fprintf(w, "whalewatch: %s:\n", what)
+	for _, e := range flatten(err) {
+		fmt.Fprintf(w, "  - %s\n", strings.ReplaceAll(e.Error(), "\n", "\n    "))
+	}
+}
+
 // flatten unwraps joined errors into a list.
 func flatten(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

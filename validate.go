@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/whalewatch/whalewatch/config"
+	"github.com/whalewatch/whalewatch/internal/state"
 )
 
 // validate checks the configuration and prints what whalewatch would do.
@@ -16,6 +18,15 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(environ)
 	if err != nil {
 		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	if err := state.Inspect(cfg.StateDir); err != nil {
+		var corrupt *state.CorruptError
+		if errors.As(err, &corrupt) {
+			err = fmt.Errorf("%w: whalewatch run would move it aside (%s.corrupt-<time>) and start with a fresh one, "+
+				"losing its undelivered notifications, event cursors, open groups, Slack threads, buttons and mutes", err, corrupt.Path)
+		}
+		printStartError(stderr, "cannot use the state file (STATE_DIR)", err)
 		return exitBadConfig
 	}
 	fmt.Fprintln(stdout, "configuration is valid")

@@ -50,13 +50,19 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	m := metrics.New()
 	store, err := state.Open(cfg.StateDir)
 	if err != nil {
-		printConfigError(stderr, err)
+		printStartError(stderr, "cannot use the state file", err)
 		return exitBadConfig
 	}
 	defer store.Close()
 	if err := store.UpgradeOutbox(notify.UpgradeFormat1); err != nil {
-		printConfigError(stderr, fmt.Errorf("STATE_DIR: %w", err))
+		printStartError(stderr, "cannot use the state file", fmt.Errorf("STATE_DIR: %w", err))
 		return exitBadConfig
+	}
+	if r := store.Recovered; r != nil {
+		log.Error("the state file was damaged: it was moved aside and whalewatch starts with a fresh one; "+
+			"lost: the notifications it still had to deliver, the event cursors (the streams start live and reconcile), "+
+			"open groups, crash loops and incidents, Slack threads, buttons and mutes",
+			"file", r.Path, "moved_to", r.MovedTo, "reason", r.Reason)
 	}
 	if !store.Durable() {
 		log.Warn("STATE_DIR is not set: queued notifications and the event cursor do not survive a restart")
@@ -69,9 +75,13 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
+	if r := store.Recovered; r != nil {
+		dispatcher.Announce("state_file_damaged", map[string]string{"file": r.Path, "moved_to": r.MovedTo, "reason": r.Reason,
+			"lost": "undelivered notifications, event cursors, open groups and incidents, Slack threads, buttons, mutes"})
+	}
 	d, err := connectDaemons(ctx, cfg, log, m)
 	if err != nil {
-		printConfigError(stderr, err)
+		printStartError(stderr, "cannot set up the Docker connection", err)
 		return exitBadConfig
 	}
 	defer d.close()
@@ -87,7 +97,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	var extra []func(context.Context) error
 	var offer func(event.Event, bool) []notify.Action
 	mux := http.NewServeMux()
-	registerOps(mux, m, d.sources)
+	registerOps(mux, m, d.sources, store)
 	if cfg.Pprof {
 		registerPprof(mux)
 		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true): keep HTTP_ADDR private")
@@ -375,17 +385,25 @@ func registerPprof(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
-// registerOps adds /healthz, /readyz and /metrics.
-func registerOps(mux *http.ServeMux, m *metrics.Metrics, sources []*events.Source) {
+// registerOps adds /healthz, /readyz and /metrics. Not ready: an event
+// stream down past readyGrace, or a state file that cannot be written
+// (notifications are then delivered from memory only).
+func registerOps(mux *http.ServeMux, m *metrics.Metrics, sources []*events.Source, store *state.Store) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		for _, s := range sources {
 			if !s.Ready(readyGrace) {
 				http.Error(w, "event stream of "+s.Host+" is down", http.StatusServiceUnavailable)
 				return
 			}
+		}
+		// The image's HEALTHCHECK asks with ignore=state: a restart would
+		// lose what only memory holds, and cures no full disk.
+		if err := store.WriteError(); err != nil && r.URL.Query().Get("ignore") != "state" {
+			http.Error(w, "state file "+store.Path()+" cannot be written (notifications are kept in memory only): "+err.Error(), http.StatusServiceUnavailable)
+			return
 		}
 		fmt.Fprintln(w, "ready")
 	})

@@ -8,8 +8,11 @@ import (
 	"maps"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,8 +31,13 @@ import (
 // is killed at random instants: between handling and committing, between
 // delivering and acknowledging. A kill abandons everything in memory and
 // reopens the file; the daemon replays from the saved cursor, as Docker
-// does. Every schedule checks the promises of the README's delivery
-// section; a failure prints the seed (SIM_SEED=n replays one schedule).
+// does. The disk fails too: from any commit or removal on, writes fail
+// (ENOSPC, EIO, EROFS) until it recovers, and a schedule may start on a
+// damaged state file (empty, torn to half, a page of garbage, not bbolt).
+// Every schedule checks the promises of the README's delivery section,
+// and that a failing store loses nothing while the process lives (nor
+// sends anything twice); a failure prints the seed (SIM_SEED=n replays
+// one schedule).
 func TestFaultSimulation(t *testing.T) {
 	schedules := 2000
 	if testing.Short() {
@@ -54,11 +62,17 @@ func TestFaultSimulation(t *testing.T) {
 			t.Fatalf("seed %d failed; replay it with SIM_SEED=%d go test ./alert -run TestFaultSimulation -v", seed, seed)
 		}
 	}
-	t.Logf("%d schedules: %d events, %d kills, %d deliveries (%d resent after a kill, %d resolving incidents), %d notifications refused as already known",
-		schedules, stats.events, stats.crashes, stats.deliveries, stats.resent, stats.resolutions, stats.refused)
+	t.Logf("%d schedules: %d events, %d kills, %d deliveries (%d resent after a kill, %d resolving incidents), %d notifications refused as already known; "+
+		"%d disk outages (%d writes failed, %d deliveries made from memory; %d schedules killed with deliveries unsaved), %d damaged files at start (%d moved aside)",
+		schedules, stats.events, stats.crashes, stats.deliveries, stats.resent, stats.resolutions, stats.refused,
+		stats.outages, stats.failedWrites, stats.fromMemory, stats.replayedSchedules, stats.damaged, stats.movedAside)
 }
 
-type simStats struct{ events, crashes, deliveries, resent, resolutions, refused int }
+type simStats struct {
+	events, crashes, deliveries, resent, resolutions, refused int
+	outages, failedWrites, fromMemory, damaged, movedAside    int
+	replayedSchedules                                         int
+}
 
 func (s *simStats) add(w *world) {
 	s.events += len(w.history)
@@ -71,6 +85,14 @@ func (s *simStats) add(w *world) {
 	}
 	s.resent += w.resent
 	s.refused += w.refused
+	s.outages += w.outages
+	s.failedWrites += w.failedWrites
+	s.fromMemory += w.fromMemory
+	s.damaged += w.damaged
+	s.movedAside += w.movedAside
+	if len(w.replayed) > 0 {
+		s.replayedSchedules++
+	}
 }
 
 const simHost = "h1"
@@ -92,18 +114,38 @@ type world struct {
 	atCursor map[string]bool
 
 	// The process, lost at every kill.
-	store    *state.Store
-	core     *alert.Core
-	inflight *state.Entry // sent to the destination, not yet acknowledged
-	clock    time.Time
+	store      *state.Store
+	core       *alert.Core
+	inflight   *state.Entry // sent to the destination, not yet acknowledged
+	inflightID string
+	clock      time.Time
 
 	// The destination's side.
 	deliveries []notify.Notification
 	payloads   map[string][]byte // id → first payload received
-	crashes    int
-	mayResend  int // kills that caught a delivery in flight
-	resent     int
-	refused    int
+	// damageKind: how the file was damaged at start; damageMustShow: Open
+	// must notice it.
+	damageKind     string
+	damageMustShow bool
+	crashes        int
+	mayResend      int // deliveries a kill may make again: in flight, or delivered while the disk failed
+	resent         int
+	refused        int
+
+	// The disk: while outage is set, every write fails with it.
+	outage       error
+	outages      int
+	failedWrites int
+	// unsaved: ids delivered while the disk failed (their entry, removal
+	// or id in memory only): a kill may send them again, and the replay,
+	// made at other instants, may group them otherwise (same id, other
+	// covers); replayed: those a kill caught.
+	unsaved    map[string]bool
+	replayed   map[string]bool
+	life       map[string]bool // ids delivered since the last start
+	fromMemory int
+	damaged    int // the schedule started on a damaged file
+	movedAside int
 }
 
 func newWorld(t *testing.T, seed int64, dir string) *world {
@@ -124,10 +166,86 @@ func newWorld(t *testing.T, seed int64, dir string) *world {
 			ResolveAfter: []time.Duration{0, 30 * time.Second, 2 * time.Minute}[rng.Intn(3)]},
 		clock:    time.Unix(1_700_000_000, 0),
 		payloads: map[string][]byte{},
+		unsaved:  map[string]bool{}, replayed: map[string]bool{},
 	}
 	w.history = w.makeHistory()
+	if w.rng.Intn(20) == 0 {
+		w.damage()
+	}
 	w.open()
+	if w.damaged > 0 {
+		if w.store.Recovered != nil {
+			w.movedAside++
+		} else if w.damageMustShow {
+			w.t.Errorf("seed %d: a damaged state file (%s) was used without a word", w.seed, w.damageKind)
+		}
+	}
 	return w
+}
+
+// damage leaves a damaged state file where whalewatch starts: what a
+// torn write, a bad disk or an operator's mistake leaves.
+func (w *world) damage() {
+	if err := os.MkdirAll(w.dir, 0o700); err != nil {
+		w.t.Fatal(err)
+	}
+	file := templateFile(w.t)
+	var data []byte
+	switch w.rng.Intn(4) {
+	case 0:
+		w.damageKind, w.damageMustShow = "zero-length", true
+	case 1:
+		w.damageKind, w.damageMustShow = "torn to half", true
+		data = file[:len(file)/2]
+	case 2:
+		page := w.rng.Intn(len(file) / 4096)
+		w.damageKind = fmt.Sprintf("page %d overwritten", page)
+		data = slices.Clone(file)
+		w.rng.Read(data[page*4096 : (page+1)*4096])
+	case 3:
+		w.damageKind, w.damageMustShow = "not bbolt", true
+		data = []byte("#!/bin/sh\necho this is not a state file\n")
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, state.FileName), data, 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	w.damaged++
+}
+
+// templateFile is a real state file with entries for another destination
+// and a checkpoint of another host (so a damage that goes unseen, on a
+// free page, does not mix into the schedule's own promises).
+var template struct {
+	once sync.Once
+	data []byte
+}
+
+func templateFile(t *testing.T) []byte {
+	template.once.Do(func() { template.data = makeTemplate(t) })
+	return template.data
+}
+
+func makeTemplate(t *testing.T) []byte {
+	dir := t.TempDir()
+	s, err := state.OpenUnsynced(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		var msgs []state.Message
+		for j := range 20 {
+			msgs = append(msgs, state.Message{ID: fmt.Sprint(i, "/", j), Data: []byte(`{"rule":"OTHER"}`), Dests: []string{"other"}})
+		}
+		if _, err := s.Commit(msgs, state.Snapshot{Cursors: map[string]int64{"h0": int64(i)}}, 1<<20, time.Unix(1_700_000_000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	data, err := os.ReadFile(filepath.Join(dir, state.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // makeHistory writes what the daemon will have seen, annotated as the
@@ -188,12 +306,23 @@ func (w *world) makeHistory() []event.Event {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// disk is the state file's fault seam: while an outage lasts every
+// write fails with it.
+func (w *world) disk(op string) error {
+	if w.outage != nil {
+		w.failedWrites++
+		return w.outage
+	}
+	return nil
+}
+
 // open starts whalewatch on the state file, as after a kill.
 func (w *world) open() {
-	store, err := state.OpenUnsynced(w.dir)
+	store, err := state.OpenWith(w.dir, state.Options{NoSync: true, BeforeWrite: w.disk})
 	if err != nil {
-		w.t.Fatal(err)
+		w.t.Fatalf("seed %d: open: %v", w.seed, err)
 	}
+	w.life = map[string]bool{}
 	disp := notify.NewDispatcher(quiet(), metrics.New(), store, 1_000_000, notify.Destination{Name: "sink"})
 	core := alert.New(w.cfg, disp, store, quiet(), metrics.New())
 	snap, err := store.LoadSnapshot()
@@ -242,9 +371,12 @@ func (w *world) runningAt(cursor int64) map[string]event.Container {
 // kill abandons the process at this instant.
 func (w *world) kill() {
 	w.crashes++
-	if w.inflight != nil {
+	if w.inflight != nil && !w.unsaved[w.inflightID] {
 		w.mayResend++
 	}
+	w.mayResend += len(w.unsaved)
+	maps.Copy(w.replayed, w.unsaved)
+	clear(w.unsaved)
 	w.inflight = nil
 	w.refused += int(w.store.Duplicates.Load())
 	if err := w.store.Close(); err != nil {
@@ -279,14 +411,22 @@ func (w *world) send(failRate int) {
 	}
 	if first, seen := w.payloads[n.ID]; seen {
 		w.resent++
-		if string(first) != string(e.Data) {
+		if string(first) != string(e.Data) && !w.replayed[n.ID] {
 			w.t.Errorf("seed %d: id %s sent again with another payload:\n%s\n%s", w.seed, n.ID, first, e.Data)
 		}
 	} else {
 		w.payloads[n.ID] = e.Data
 	}
+	if w.life[n.ID] {
+		w.t.Fatalf("seed %d: %s sent twice while the process lived (disk outage: %v); replay it with SIM_SEED=%d", w.seed, n.ID, w.outage, w.seed)
+	}
+	w.life[n.ID] = true
+	if w.store.WriteError() != nil {
+		w.fromMemory++
+		w.unsaved[n.ID] = true
+	}
 	w.deliveries = append(w.deliveries, n)
-	w.inflight = &e
+	w.inflight, w.inflightID = &e, n.ID
 }
 
 func (w *world) ack() {
@@ -296,7 +436,31 @@ func (w *world) ack() {
 	if err := w.store.Remove("sink", w.inflight.Seq); err != nil {
 		w.t.Fatal(err)
 	}
+	if w.store.WriteError() != nil {
+		w.unsaved[w.inflightID] = true
+	}
 	w.inflight = nil
+}
+
+// fault starts or ends a disk outage (the dispatcher's flush follows an
+// end at its next try).
+func (w *world) fault() {
+	if w.outage != nil {
+		w.outage = nil
+		return
+	}
+	w.outage = []error{syscall.ENOSPC, syscall.EIO, syscall.EROFS}[w.rng.Intn(3)]
+	if os.Getenv("SIM_NO_OUTAGE") != "" {
+		w.outage = nil
+	}
+	w.outages++
+}
+
+// flush is the dispatcher's retry of what waits in memory.
+func (w *world) flush() {
+	if err := w.store.Flush(); err == nil && w.store.WriteError() == nil {
+		clear(w.unsaved) // removals and ids are in the file now
+	}
 }
 
 // play runs the schedule: every step is one instruction boundary at
@@ -325,8 +489,14 @@ func (w *world) play() {
 			w.commit()
 		case r < 85:
 			w.send(25)
-		case r < 96:
+		case r < 93:
 			w.ack()
+		case r < 95:
+			if w.outage != nil || w.rng.Intn(3) == 0 {
+				w.fault()
+			}
+		case r < 97:
+			w.flush()
 		default:
 			if w.crashes < maxKills {
 				w.kill()
@@ -340,14 +510,29 @@ func (w *world) play() {
 		w.core.Tick(w.clock)
 		w.commit()
 	}
-	for {
+	for { // from the file, or from memory if the disk still fails
 		w.send(0)
 		if w.inflight == nil {
 			break
 		}
 		w.ack()
 	}
+	// The disk recovers: what waited in memory is written, and the file
+	// then holds a checkpoint that agrees with the history (open checks
+	// the running set at its cursor) and an empty outbox.
+	w.outage = nil
+	w.flush()
+	if err := w.store.WriteError(); err != nil {
+		w.t.Errorf("seed %d: still unwritable after the disk recovered: %v", w.seed, err)
+	}
 	w.refused += int(w.store.Duplicates.Load())
+	if err := w.store.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+	w.open()
+	if n := w.store.Len("sink"); n != 0 {
+		w.t.Errorf("seed %d: %d entries left in the outbox after the disk recovered", w.seed, n)
+	}
 }
 
 // check holds the history against what the destination received.
@@ -375,8 +560,13 @@ func (w *world) check() {
 			}
 		}
 	}
-	w.checkIncidents()
-	w.checkCounts()
+	// A kill during a disk outage makes the replay send again what was
+	// delivered from memory (same ids), at other instants: the
+	// destination may see an incident's messages twice, in another order.
+	if len(w.replayed) == 0 {
+		w.checkIncidents()
+		w.checkCounts()
+	}
 	// Duplicates: only what was in flight at a kill is sent again.
 	if w.resent > w.mayResend {
 		w.t.Errorf("seed %d: %d notifications sent twice, but only %d kills caught one in flight", w.seed, w.resent, w.mayResend)

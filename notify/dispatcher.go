@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -35,8 +33,10 @@ type Destination struct {
 // set of workers per destination, so a slow or dead destination never holds
 // up event intake or the other destinations. A destination receives the
 // messages about one incident, group or container in order, up to its
-// Concurrency others beside; a notification leaves the outbox only once it
-// is delivered or given up (and reported).
+// Concurrency at once; one waiting for its retry holds back only those of
+// its own incident, group or container. A notification leaves the outbox
+// only once it is delivered or given up (and reported). When the state
+// file cannot be written the queues live on in memory (see Commit).
 type Dispatcher struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -53,14 +53,25 @@ type Dispatcher struct {
 	// ReportEvery is how often drops are announced on the other destinations,
 	// and the least time between two announcements of a failing destination.
 	ReportEvery time.Duration
+	// StateRetryMin and StateRetryMax bound the wait between two tries to
+	// write what waits in memory while the state file cannot be written.
+	StateRetryMin, StateRetryMax time.Duration
+
+	stateWake       chan struct{}
+	stateDownShared atomic.Bool
+	// Run's goroutine only:
+	stateDown     bool
+	failuresSeen  int64
+	stateFailedAt time.Time
 }
 
 type queue struct {
 	Destination
-	wake      chan struct{}
-	dropped   atomic.Int64 // since the last report
-	failing   atomic.Value // string: the last permanent failure not yet reported
-	announced time.Time    // of the last failure report; Run's goroutine only
+	wake       chan struct{}
+	dropped    atomic.Int64 // since the last report
+	unreadable atomic.Int64 // since the last report
+	failing    atomic.Value // string: the last permanent failure not yet reported
+	announced  time.Time    // of the last failure report; Run's goroutine only
 }
 
 // NewDispatcher makes a dispatcher whose queues, kept in store, hold at
@@ -69,7 +80,8 @@ func NewDispatcher(log *slog.Logger, m *metrics.Metrics, store *state.Store, que
 	d := &Dispatcher{
 		log: log, metrics: m, store: store, max: queueSize,
 		RetryFor: 10 * time.Minute, RetryMin: time.Second, RetryMax: time.Minute,
-		DrainTimeout: 5 * time.Second, ReportEvery: 10 * time.Second,
+		DrainTimeout: 5 * time.Second, ReportEvery: 10 * time.Second, StateRetryMin: time.Second, StateRetryMax: 30 * time.Second,
+		stateWake: make(chan struct{}, 1),
 	}
 	for _, dest := range dests {
 		d.dests = append(d.dests, &queue{Destination: dest, wake: make(chan struct{}, 1)})
@@ -90,7 +102,10 @@ func (d *Dispatcher) Names() []string {
 // when To is empty) and saves snap with them in one transaction. It never
 // waits for a destination: a full queue drops a notification, counts it
 // and reports it; an id already queued or delivered recently is refused.
-// An error means nothing was written.
+// When the state file cannot be written the store keeps them in memory
+// and they are delivered all the same; Run says so (log, metric, a
+// notice to the destinations) and writes them once the disk recovers.
+// An error means nothing was queued.
 func (d *Dispatcher) Commit(out []Outgoing, snap state.Snapshot) error {
 	msgs := make([]state.Message, 0, len(out))
 	for _, o := range out {
@@ -107,6 +122,7 @@ func (d *Dispatcher) Commit(out []Outgoing, snap state.Snapshot) error {
 		msgs = append(msgs, state.Message{ID: o.N.ID, Data: data, Dests: dests})
 	}
 	res, err := d.store.Commit(msgs, snap, d.max, time.Now())
+	d.pokeState()
 	if err != nil {
 		return err
 	}
@@ -144,18 +160,43 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(d.ReportEvery)
 	defer ticker.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	wait, armed := time.Duration(0), false // between tries to write what waits in memory
 	for done := false; !done; {
 		select {
 		case <-ticker.C:
 			d.report()
+		case <-d.stateWake:
+		case <-flush.C:
+			armed = false
+			if err := d.store.Flush(); err != nil {
+				wait = min(max(2*wait, d.StateRetryMin), d.StateRetryMax)
+				d.log.Warn("the state file still cannot be written; will retry", "file", d.store.Path(), "retry_in", wait, "err", err)
+			}
 		case <-ctx.Done():
 			done = true
+		}
+		switch down := d.watchState(); {
+		case down && !armed:
+			flush.Reset(max(wait, d.StateRetryMin))
+			armed = true
+		case !down:
+			wait = 0
 		}
 	}
 	timer := time.AfterFunc(d.DrainTimeout, cancelDrain)
 	defer timer.Stop()
 	wg.Wait()
 	d.report()
+	if d.store.WriteError() != nil {
+		if err := d.store.Flush(); err != nil {
+			d.log.Error("the state file cannot be written: what waited in memory is lost at exit (the streams resume from the last saved cursor, so most of it is made again and what was delivered since is sent again)",
+				"file", d.store.Path(), "notifications", d.store.PendingCount(), "err", err)
+		}
+		d.watchState()
+	}
 	for _, q := range d.dests {
 		if left := d.store.Len(q.Name); left > 0 {
 			if d.store.Durable() {
@@ -171,186 +212,317 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // Bounds of one destination's delivery pipeline.
 const (
-	laneDepth   = 16  // notifications waiting in each lane
-	feedBatch   = 256 // outbox entries read at once
-	removeBatch = 256 // delivered entries removed in one transaction
+	windowSize  = 1024 // outbox entries a destination looks ahead
+	removeBatch = 256  // delivered entries removed in one transaction
 )
 
-// queued is an outbox entry on its way: n is nil when it was unreadable.
-type queued struct {
-	seq uint64
-	n   *Notification
+// An item's stage in the window.
+const (
+	idle     = iota // waiting for a slot (and for next)
+	busy            // being tried
+	removing        // delivered or given up, leaving the outbox
+)
+
+// item is an outbox entry in a destination's window: n is nil when it
+// was unreadable.
+type item struct {
+	seq      uint64
+	n        *Notification
+	key      string
+	stage    int
+	next     time.Time // an idle item waits until then (a retry)
+	first    time.Time // of the first attempt
+	attempts int
+	bo       *backoff.ExponentialBackOff
 }
 
-// delivered is an entry to take out of the outbox; removed is closed once
-// it is.
-type delivered struct {
-	seq     uint64
-	removed chan struct{}
+type result struct {
+	it    *item
+	retry bool
+	err   error
 }
 
-// work delivers one destination's queue through Concurrency lanes, each
-// in order; a notification takes the lane of its order key. Delivered
-// entries leave the outbox in batches, and a lane takes its next entry
-// only once its last one is out: a kill sends again at most what was in
-// flight, Concurrency notifications, with the same webhook-id. After ctx
-// ends it goes on until the queue is empty or drainCtx ends too.
+// work delivers one destination's queue. It looks ahead over up to
+// windowSize outbox entries and tries, in outbox order, the first entry
+// of each order key (an incident, a group, a container: orderKey) that is
+// due, with at most Concurrency entries taken at once. An entry waiting
+// for its retry holds back only the later entries of its own key; the
+// others go by. A slot is freed only once its entry is out of the outbox,
+// so a kill sends again at most Concurrency notifications (with the same
+// webhook-id). After ctx ends it goes on until the queue is empty or
+// drainCtx ends too.
 func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
-	lanes := make([]chan queued, max(q.Concurrency, 1))
-	done := make(chan delivered, len(lanes))
-	var wg sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = make(chan queued, laneDepth)
-		wg.Go(func() { d.lane(drainCtx, q, lanes[i], done) })
+	slots := max(q.Concurrency, 1)
+	jobs := make(chan *item)
+	results := make(chan result)
+	var workers sync.WaitGroup
+	for range slots {
+		workers.Go(func() {
+			for it := range jobs {
+				it.attempts++
+				retry, err := q.Notifier.Notify(drainCtx, *it.n)
+				results <- result{it, retry, err}
+			}
+		})
 	}
-	removed := make(chan struct{})
-	go func() { d.removeDelivered(q, done); close(removed) }()
-	d.feed(ctx, drainCtx, q, lanes)
-	for _, lane := range lanes {
-		close(lane)
-	}
-	wg.Wait()
-	close(done)
-	<-removed
-}
+	toRemove := make(chan *item, slots)
+	removed := make(chan []*item, slots)
+	remover := make(chan struct{})
+	go func() { d.removeDelivered(q, toRemove, removed); close(remover) }()
+	defer func() {
+		close(jobs)
+		workers.Wait()
+		close(toRemove)
+		<-remover
+	}()
 
-// feed hands the outbox's entries to the lanes, in order, until ctx ends
-// and every entry is handed out (or drainCtx ends).
-func (d *Dispatcher) feed(ctx, drainCtx context.Context, q *queue, lanes []chan queued) {
+	var window []*item
 	var last uint64
-	for drainCtx.Err() == nil {
-		entries, err := d.store.Entries(q.Name, last, feedBatch)
-		if err != nil {
-			d.log.Error("cannot read the outbox", "destination", q.Name, "err", err)
+	more := true // the outbox may hold entries beyond the window
+	taken := 0   // items busy or removing: at most slots
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	ctxDone, drainDone := ctx.Done(), drainCtx.Done()
+	for {
+		if more && len(window) < windowSize && drainCtx.Err() == nil {
+			more = false
+			want := windowSize - len(window)
+			entries, err := d.store.Entries(q.Name, last, want)
+			var bad *state.UnreadableError
+			switch {
+			case errors.As(err, &bad):
+				next := d.store.SkipUnreadable(q.Name, last)
+				lost := int64(next - last - 1)
+				d.log.Error("a damaged page of the outbox cannot be read; skipping its entries", "destination", q.Name, "after", last, "count", lost, "err", err)
+				d.metrics.OutboxUnreadable.WithLabelValues(q.Name).Add(float64(lost))
+				q.unreadable.Add(lost)
+				last, more = next-1, true
+				continue
+			case err != nil:
+				d.log.Error("cannot read the outbox", "destination", q.Name, "err", err)
+			}
+			for _, e := range entries {
+				it := &item{seq: e.Seq, n: &Notification{}}
+				if err := json.Unmarshal(e.Data, it.n); err != nil {
+					d.log.Error("unreadable notification in the outbox; removing it", "destination", q.Name, "seq", e.Seq, "err", err)
+					d.metrics.OutboxUnreadable.WithLabelValues(q.Name).Inc()
+					q.unreadable.Add(1)
+					it.n = nil
+				}
+				it.key = orderKey(it.n, e.Seq)
+				window = append(window, it)
+				last = e.Seq
+			}
+			more = len(entries) == want // a full read: there may be more
 		}
-		if len(entries) == 0 || err != nil {
-			if ctx.Err() != nil {
-				return // all handed out
+		// Hand out what is due: the first item of each key, in order.
+		now := time.Now()
+		var due time.Time
+		seen := map[string]bool{}
+		for _, it := range window {
+			if taken >= slots || drainCtx.Err() != nil {
+				break
 			}
-			select {
-			case <-q.wake:
-			case <-ctx.Done():
-			case <-time.After(time.Second):
+			if seen[it.key] {
+				continue
 			}
-			continue
+			seen[it.key] = true
+			switch {
+			case it.stage != idle:
+			case it.n == nil:
+				it.stage = removing
+				taken++
+				toRemove <- it
+			case it.next.After(now):
+				if due.IsZero() || it.next.Before(due) {
+					due = it.next
+				}
+			default:
+				if it.first.IsZero() {
+					it.first = now
+				}
+				it.stage = busy
+				taken++
+				jobs <- it
+			}
 		}
-		for _, e := range entries {
-			item := queued{seq: e.Seq, n: &Notification{}}
-			if err := json.Unmarshal(e.Data, item.n); err != nil {
-				d.log.Error("unreadable notification in the outbox; removing it", "destination", q.Name, "err", err)
-				d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
-				item.n = nil
+		if taken == 0 && (drainCtx.Err() != nil || (ctx.Err() != nil && len(window) == 0 && !more)) {
+			return // all delivered, or time is up: the rest stays queued
+		}
+		timer.Stop()
+		if !due.IsZero() {
+			timer.Reset(time.Until(due))
+		}
+		select {
+		case r := <-results:
+			taken--
+			if d.settle(drainCtx, q, r) {
+				r.it.stage = removing
+				taken++
+				toRemove <- r.it
 			}
-			select {
-			case lanes[laneOf(item.n, len(lanes))] <- item:
-			case <-drainCtx.Done():
-				return
-			}
-			last = e.Seq
+		case batch := <-removed:
+			taken -= len(batch)
+			window = slices.DeleteFunc(window, func(it *item) bool { return slices.Contains(batch, it) })
+		case <-q.wake:
+			more = true
+		case <-poll.C:
+			more = true
+		case <-timer.C:
+		case <-ctxDone:
+			ctxDone, more = nil, true
+		case <-drainDone:
+			drainDone = nil
 		}
 	}
 }
 
-// laneOf keeps what must stay in order in one lane: an incident's
-// messages, a group's, a container's.
-func laneOf(n *Notification, lanes int) int {
-	if lanes == 1 || n == nil {
-		return 0
-	}
-	key := n.ID
+// settle decides what an attempt means: true when the item leaves the
+// outbox (delivered, or given up and reported); otherwise it waits for
+// its next try (or, once drainCtx ended, for the next start).
+func (d *Dispatcher) settle(drainCtx context.Context, q *queue, r result) bool {
+	it, n := r.it, r.it.n
+	it.stage = idle
 	switch {
+	case r.err == nil:
+		d.metrics.Notifications.WithLabelValues(q.Name, "sent").Inc()
+		return true
+	case drainCtx.Err() != nil:
+		return false // stays queued for the next start
+	case !r.retry:
+		d.giveUp(q, it, r.err)
+		return true
+	}
+	d.metrics.Notifications.WithLabelValues(q.Name, "retried").Inc()
+	d.log.Warn("notification failed; will retry", "destination", q.Name, "rule", n.Rule, "attempt", it.attempts, "err", r.err)
+	if it.bo == nil {
+		it.bo = backoff.NewExponentialBackOff()
+		it.bo.InitialInterval, it.bo.MaxInterval = d.RetryMin, d.RetryMax
+		it.bo.Reset()
+	}
+	wait := it.bo.NextBackOff()
+	var ra *RetryAfterError
+	if errors.As(r.err, &ra) {
+		wait = ra.After
+	}
+	now := time.Now()
+	if now.Add(wait).Sub(it.first) > d.RetryFor {
+		d.giveUp(q, it, r.err)
+		return true
+	}
+	it.next = now.Add(wait)
+	return false
+}
+
+func (d *Dispatcher) giveUp(q *queue, it *item, err error) {
+	d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
+	d.log.Error("notification not delivered", "destination", q.Name, "rule", it.n.Rule, "id", it.n.ID, "attempts", it.attempts, "err", err)
+	q.failing.Store(err.Error())
+}
+
+// orderKey is what must stay in order: an incident's messages, a group's,
+// a container's; anything else stands alone.
+func orderKey(n *Notification, seq uint64) string {
+	switch {
+	case n == nil:
+		return "unreadable/" + strconv.FormatUint(seq, 10)
 	case n.Incident != nil:
-		key = n.Incident.ID
+		return "incident/" + n.Incident.ID
 	case n.Group != nil:
-		key = n.Group.Key
+		return "group/" + n.Group.Key
 	case n.Event.ActorID != "":
-		key = n.Event.Host + "|" + n.Event.ActorID
+		return "container/" + n.Event.Host + "|" + n.Event.ActorID
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return int(h.Sum32() % uint32(lanes))
+	return "id/" + n.ID
 }
 
-// lane delivers its notifications in order and reports each one done;
-// one interrupted by drainCtx stays queued, and so does what follows it.
-func (d *Dispatcher) lane(drainCtx context.Context, q *queue, in <-chan queued, done chan<- delivered) {
-	for item := range in {
-		if item.n != nil && !d.deliver(drainCtx, q, *item.n) {
-			for range in { // stays queued for the next start
-			}
-			return
-		}
-		removed := make(chan struct{})
-		done <- delivered{item.seq, removed}
-		<-removed
-	}
-}
-
-// removeDelivered takes delivered entries out of the outbox: what the
-// lanes delivered meanwhile goes in one transaction.
-func (d *Dispatcher) removeDelivered(q *queue, done <-chan delivered) {
-	for first := range done {
-		batch := []delivered{first}
+// removeDelivered takes delivered entries out of the outbox: what was
+// delivered meanwhile goes in one transaction. A removal the disk refuses
+// waits in the store's memory (never given again) until its Flush.
+func (d *Dispatcher) removeDelivered(q *queue, in <-chan *item, out chan<- []*item) {
+	for first := range in {
+		batch := []*item{first}
 	more:
 		for len(batch) < removeBatch {
 			select {
-			case e, ok := <-done:
+			case it, ok := <-in:
 				if !ok {
 					break more
 				}
-				batch = append(batch, e)
+				batch = append(batch, it)
 			default:
 				break more
 			}
 		}
 		seqs := make([]uint64, len(batch))
-		for i, e := range batch {
-			seqs[i] = e.seq
+		for i, it := range batch {
+			seqs[i] = it.seq
 		}
 		if err := d.store.Remove(q.Name, seqs...); err != nil {
 			d.log.Error("cannot update the outbox", "destination", q.Name, "err", err)
 		}
-		for _, e := range batch {
-			close(e.removed)
-		}
+		d.pokeState()
 		d.metrics.QueueDepth.WithLabelValues(q.Name).Set(float64(d.store.Len(q.Name)))
+		out <- batch
 	}
 }
 
-// deliver tries n until it is delivered, fails for good, or RetryFor is
-// spent. It returns false only when ctx ended first.
-func (d *Dispatcher) deliver(ctx context.Context, q *queue, n Notification) bool {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval = d.RetryMin, d.RetryMax
-	attempt := 0
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		attempt++
-		retry, err := q.Notifier.Notify(ctx, n)
-		if err == nil {
-			return struct{}{}, nil
+// pokeState wakes Run when the state file's writability may have changed.
+func (d *Dispatcher) pokeState() {
+	if (d.store.WriteError() != nil) != d.stateDownHint() {
+		select {
+		case d.stateWake <- struct{}{}:
+		default:
 		}
-		if !retry {
-			return struct{}{}, backoff.Permanent(err)
-		}
-		d.metrics.Notifications.WithLabelValues(q.Name, "retried").Inc()
-		d.log.Warn("notification failed; will retry", "destination", q.Name, "rule", n.Rule, "attempt", attempt, "err", err)
-		var ra *RetryAfterError
-		if errors.As(err, &ra) {
-			return struct{}{}, backoff.RetryAfter(int(math.Ceil(ra.After.Seconds())))
-		}
-		return struct{}{}, err
-	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(d.RetryFor))
-	if err == nil {
-		d.metrics.Notifications.WithLabelValues(q.Name, "sent").Inc()
-		return true
 	}
-	if ctx.Err() != nil {
-		return false
+}
+
+// stateDownHint is a cheap guess at stateDown for other goroutines: a
+// spurious wake costs nothing.
+func (d *Dispatcher) stateDownHint() bool { return d.stateDownShared.Load() }
+
+// watchState follows the state file's writability: metrics, a log line
+// and a notice to every destination when it changes. It tells whether a
+// flush is due (the file cannot be written).
+func (d *Dispatcher) watchState() (down bool) {
+	err := d.store.WriteError()
+	if f := d.store.WriteFailures(); f > d.failuresSeen {
+		d.metrics.StateWriteFailures.Add(float64(f - d.failuresSeen))
+		d.failuresSeen = f
 	}
-	d.metrics.Notifications.WithLabelValues(q.Name, "failed").Inc()
-	d.log.Error("notification not delivered", "destination", q.Name, "rule", n.Rule, "id", n.ID, "attempts", attempt, "err", err)
-	q.failing.Store(err.Error())
-	return true
+	d.metrics.StatePending.Set(float64(d.store.PendingCount()))
+	switch {
+	case err != nil && !d.stateDown:
+		d.stateDown, d.stateFailedAt = true, time.Now()
+		d.stateDownShared.Store(true)
+		d.metrics.StateWritable.Set(0)
+		d.log.Error("the state file cannot be written: notifications are kept in memory and still delivered, and written once it can be; a kill meanwhile loses what only memory holds",
+			"file", d.store.Path(), "err", err)
+		d.announceAll("state_unwritable", map[string]string{"file": d.store.Path(), "reason": err.Error(),
+			"effect": "notifications are delivered from memory; a restart now loses them (most are made again from the last saved cursor)"})
+	case err == nil && d.stateDown:
+		d.stateDown = false
+		d.stateDownShared.Store(false)
+		d.metrics.StateWritable.Set(1)
+		d.log.Info("the state file can be written again: what waited in memory is saved", "file", d.store.Path(), "after", time.Since(d.stateFailedAt).Round(time.Second))
+		d.announceAll("state_writable", map[string]string{"file": d.store.Path(), "after": time.Since(d.stateFailedAt).Round(time.Second).String()})
+	}
+	return d.stateDown
+}
+
+// Announce sends a whalewatch notice (an event of Type "whalewatch") to
+// every destination.
+func (d *Dispatcher) Announce(action string, attrs map[string]string) { d.announceAll(action, attrs) }
+
+// announceAll sends a notice to every destination.
+func (d *Dispatcher) announceAll(action string, attrs map[string]string) {
+	now := time.Now().UTC()
+	ev := event.Event{Type: event.SelfType, Action: action, ExitCode: -1, Time: now, TimeNano: now.UnixNano(), Attributes: attrs}
+	if err := d.Commit([]Outgoing{{N: New("WHALEWATCH", "", ev, nil)}}, state.Snapshot{}); err != nil {
+		d.log.Error("cannot queue a notice", "action", action, "err", err)
+	}
 }
 
 // report announces drops and failures of each destination on the others
@@ -360,6 +532,9 @@ func (d *Dispatcher) report() {
 		if n := q.dropped.Swap(0); n > 0 {
 			d.log.Error("notifications were dropped", "destination", q.Name, "count", n)
 			d.announce(q, "notifications_dropped", map[string]string{"count": strconv.FormatInt(n, 10), "reason": "its queue was full"})
+		}
+		if n := q.unreadable.Swap(0); n > 0 {
+			d.announce(q, "notifications_unreadable", map[string]string{"count": strconv.FormatInt(n, 10), "reason": "outbox entries of the state file could not be read (damaged) and were skipped"})
 		}
 		if reason, _ := q.failing.Swap("").(string); reason != "" && time.Since(q.announced) >= d.ReportEvery {
 			q.announced = time.Now()

@@ -30,6 +30,15 @@ type Metrics struct {
 	// a label-shadowed attribute, a reconciled death), by purpose.
 	InspectsFailed *prometheus.CounterVec
 	ActionRequests *prometheus.CounterVec // verb, outcome
+	// StateWritable is 1 while the state file takes writes, 0 while
+	// commits wait in memory (a full disk, an I/O error, a read-only fs).
+	StateWritable      prometheus.Gauge
+	StateWriteFailures prometheus.Counter
+	// StatePending: notifications kept in memory only, waiting for the disk.
+	StatePending prometheus.Gauge
+	// OutboxUnreadable: outbox entries that could not be read (a damaged
+	// page or entry), skipped, by destination.
+	OutboxUnreadable *prometheus.CounterVec
 }
 
 // New makes the metrics on a registry of their own (no global state).
@@ -89,8 +98,22 @@ func New() *Metrics {
 		ActionRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_action_requests_total", Help: "Slack action requests by verb and outcome.",
 		}, []string{"verb", "outcome"}),
+		StateWritable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "whalewatch_state_writable", Help: "1 while the state file (STATE_DIR) takes writes; 0 while notifications and the checkpoint are kept in memory only.",
+		}),
+		StateWriteFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "whalewatch_state_write_failures_total", Help: "Writes of the state file that failed (full disk, I/O error, read-only file system).",
+		}),
+		StatePending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "whalewatch_state_pending", Help: "Notifications kept in memory only while the state file cannot be written.",
+		}),
+		OutboxUnreadable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_outbox_unreadable_total", Help: "Outbox entries that could not be read (a damaged page or entry) and were skipped (announced).",
+		}, []string{"destination"}),
 	}
-	m.Registry.MustRegister(m.EventsReceived, m.EventsDuplicate, m.EventsMissed, m.EventsDropped, m.EventsSkipped, m.StreamReconnects, m.StreamGaps,
+	m.StateWritable.Set(1)
+	m.Registry.MustRegister(m.StateWritable, m.StateWriteFailures, m.StatePending, m.OutboxUnreadable,
+		m.EventsReceived, m.EventsDuplicate, m.EventsMissed, m.EventsDropped, m.EventsSkipped, m.StreamReconnects, m.StreamGaps,
 		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth,
 		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests)
 	return m

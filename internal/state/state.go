@@ -10,8 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,18 +50,28 @@ const IDTTL = 24 * time.Hour
 
 // Store is the open state file.
 type Store struct {
-	db      *bolt.DB
-	durable bool
-	tmpDir  string
+	db          *bolt.DB
+	durable     bool
+	tmpDir      string
+	path        string
+	beforeWrite func(op string) error
 
 	mu     sync.Mutex
-	counts map[string]int // outbox entries per destination, counted once then kept
+	counts map[string]int // outbox entries per destination in the file, counted once then kept
+	// writeErr: the last outbox write failed; until a Flush succeeds,
+	// commits and removals are kept in pend (memory) instead.
+	writeErr error
+	pend     pending
+	failures atomic.Int64
 
 	muteGen atomic.Int64 // bumped by every SetMute
 
 	// Upgraded tells that Open found a format-1 file and dropped its old
 	// checkpoints (the caller logs it).
-	Upgraded      bool
+	Upgraded bool
+	// Recovered tells that Open found the file damaged, moved it aside and
+	// started fresh (the caller says so, loudly).
+	Recovered     *Recovery
 	outboxFormat1 bool // entries to rewrite before use (UpgradeOutbox)
 	// Duplicates counts notifications refused because their id was known.
 	Duplicates atomic.Int64
@@ -76,46 +87,26 @@ func pruneDue(last *atomic.Int64, now time.Time) bool {
 	return now.UnixNano()-prev >= int64(time.Minute) && last.CompareAndSwap(prev, now.UnixNano())
 }
 
-// Open opens (or creates) the state in dir. With dir empty the state
-// lives in a temporary file for this run only: nothing survives a restart.
-func Open(dir string) (*Store, error) { return open(dir, dir == "") }
+// view is db.View that turns a panic or fault on a damaged page into an error.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return safely(func() error { return s.db.View(fn) })
+}
 
-// OpenUnsynced opens the state in dir without syncing each commit to disk:
-// a killed process loses nothing, a crashed machine may. For simulations
-// that kill whalewatch thousands of times.
-func OpenUnsynced(dir string) (*Store, error) { return open(dir, true) }
-
-func open(dir string, noSync bool) (*Store, error) {
-	s := &Store{durable: dir != "", counts: map[string]int{}}
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "whalewatch-state")
-		if err != nil {
-			return nil, err
+// update is db.Update behind the fault-injection seam, turning a panic or
+// fault on a damaged page into an error.
+func (s *Store) update(op string, fn func(*bolt.Tx) error) error {
+	if s.beforeWrite != nil {
+		if err := s.beforeWrite(op); err != nil {
+			return err
 		}
-		dir, s.tmpDir = tmp, tmp
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("STATE_DIR: %w", err)
-	}
-	db, err := bolt.Open(filepath.Join(dir, "whalewatch.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
-	if err != nil {
-		return nil, fmt.Errorf("STATE_DIR: open %s: %w", filepath.Join(dir, "whalewatch.db"), err)
-	}
-	s.db = db
-	if s.ready() {
-		return s, nil // nothing to create or upgrade: no write, no fsync at start
-	}
-	if err := db.Update(s.prepare); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("STATE_DIR: %s: %w", filepath.Join(dir, "whalewatch.db"), err)
-	}
-	return s, nil
+	return safely(func() error { return s.db.Update(fn) })
 }
 
 // ready tells whether the file is already in this format with every bucket.
 func (s *Store) ready() bool {
 	ok := false
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	_ = s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || string(meta.Get([]byte("format"))) != strconv.Itoa(FormatVersion) {
 			return nil
@@ -191,7 +182,7 @@ func (s *Store) UpgradeOutbox(convert func(old []byte) ([]byte, error)) error {
 	if !s.outboxFormat1 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update("upgrade", func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketOutbox).ForEachBucket(func(dest []byte) error {
 			b := tx.Bucket(bucketOutbox).Bucket(dest)
 			return b.ForEach(func(k, v []byte) error {
@@ -267,14 +258,24 @@ type Outcome struct {
 // the checkpoint never disagree, whatever instant whalewatch is killed at.
 // A destination whose queue holds max entries gets nothing; an id the
 // destination already holds or was given within IDTTL is refused.
+//
+// When the file cannot be written (a full disk, an I/O error, a read-only
+// remount) Commit keeps msgs and snap in memory, in order after what
+// already waits there, and succeeds: Entries gives them, WriteError says
+// so, and Flush writes them once the disk takes writes again.
 func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.outboxFormat1 {
 		return Outcome{}, errOutboxFormat1
 	}
+	if s.writeErr != nil {
+		out := s.commitMemoryLocked(msgs, snap, max, now.UnixNano())
+		s.Duplicates.Add(int64(out.Duplicate))
+		return out, nil
+	}
 	var out Outcome
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update("commit", func(tx *bolt.Tx) error {
 		out = Outcome{Queued: map[string]int{}, Full: map[string]int{}}
 		ids := tx.Bucket(bucketIDs)
 		expiry := make([]byte, 8)
@@ -316,7 +317,10 @@ func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (O
 		return nil
 	})
 	if err != nil {
-		return Outcome{}, err
+		s.failedLocked(fmt.Errorf("commit to %s: %w", s.path, err))
+		out := s.commitMemoryLocked(msgs, snap, max, now.UnixNano())
+		s.Duplicates.Add(int64(out.Duplicate))
+		return out, nil
 	}
 	if now.Sub(s.lastPrune) >= time.Hour {
 		s.lastPrune = now
@@ -430,7 +434,9 @@ func pruneIDs(ids *bolt.Bucket, now time.Time) error {
 // LoadSnapshot reads the last committed checkpoint.
 func (s *Store) LoadSnapshot() (Snapshot, error) {
 	snap := Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]*event.Container{}, Core: map[string][]byte{}}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.view(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketCursor).ForEach(func(k, v []byte) error {
 			cursor, err := strconv.ParseInt(string(v), 10, 64)
 			if err != nil {
@@ -462,6 +468,27 @@ func (s *Store) LoadSnapshot() (Snapshot, error) {
 			return nil
 		})
 	})
+	// What waits in memory comes after the file.
+	maps.Copy(snap.Cursors, s.pend.snap.Cursors)
+	for host, changes := range s.pend.snap.Running {
+		if snap.Running[host] == nil {
+			snap.Running[host] = map[string]*event.Container{}
+		}
+		for id, c := range changes {
+			if c == nil {
+				delete(snap.Running[host], id)
+			} else {
+				snap.Running[host][id] = c
+			}
+		}
+	}
+	for k, v := range s.pend.snap.Core {
+		if v == nil {
+			delete(snap.Core, k)
+		} else {
+			snap.Core[k] = v
+		}
+	}
 	return snap, err
 }
 
@@ -477,34 +504,65 @@ func (s *Store) lenLocked(tx *bolt.Tx, dest string) int {
 	return n
 }
 
-// Entries reads up to n entries of a destination's queue after seq, in order.
+// Entries reads up to n entries of a destination's queue after seq, in
+// order: the file's (but those delivered whose removal waits in memory),
+// then the memory's. A damaged page is an *UnreadableError.
 func (s *Store) Entries(dest string, after uint64, n int) ([]Entry, error) {
 	s.mu.Lock()
-	format1 := s.outboxFormat1
-	s.mu.Unlock()
-	if format1 {
+	defer s.mu.Unlock()
+	if s.outboxFormat1 {
 		return nil, errOutboxFormat1
 	}
 	var out []Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	removed := s.pend.removed[dest]
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
 		if b == nil {
 			return nil
 		}
 		c := b.Cursor()
 		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
-			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)})
+			seq := binary.BigEndian.Uint64(k)
+			if _, ok := removed[seq]; ok {
+				continue
+			}
+			out = append(out, Entry{Seq: seq, Data: append([]byte(nil), v...)})
 		}
 		return nil
 	})
-	return out, err
+	if err != nil && len(out) > 0 {
+		return out, nil // what came before the damage; the next read meets it
+	}
+	if err != nil {
+		return nil, &UnreadableError{Dest: dest, After: after, Err: err}
+	}
+	for _, e := range s.pend.entries[dest] {
+		if len(out) >= n {
+			break
+		}
+		if e.Seq > after {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // Remove deletes delivered (or given up) entries, in one transaction.
+// When the file cannot be written the removal waits in memory (see
+// Commit): Entries never gives those entries again, and Flush writes it.
 func (s *Store) Remove(dest string, seqs ...uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	// Entries only in memory just go (their ids stay for Flush).
+	if mem := s.pend.entries[dest]; len(mem) > 0 {
+		s.pend.entries[dest] = slices.DeleteFunc(mem, func(e Entry) bool { return slices.Contains(seqs, e.Seq) })
+		s.pend.dirty = true
+	}
+	if s.writeErr != nil {
+		s.removeMemoryLocked(dest, seqs)
+		return nil
+	}
+	err := s.update("remove", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
 		if b == nil {
 			return nil
@@ -522,21 +580,45 @@ func (s *Store) Remove(dest string, seqs ...uint64) error {
 		s.counts[dest] = n
 		return nil
 	})
+	if err != nil {
+		s.failedLocked(fmt.Errorf("remove delivered entries from %s: %w", s.path, err))
+		s.removeMemoryLocked(dest, seqs)
+	}
+	return nil
+}
+
+// removeMemoryLocked remembers file entries delivered whose removal
+// cannot be written yet: Entries never gives them again. Each is counted
+// off the queue's length once (an entry not in the file is not).
+func (s *Store) removeMemoryLocked(dest string, seqs []uint64) {
+	set := s.pend.removed[dest]
+	if set == nil {
+		set = map[uint64]bool{}
+		s.pend.removed[dest] = set
+	}
+	for _, seq := range seqs {
+		if _, ok := set[seq]; ok {
+			continue
+		}
+		inFile := true // unless the file says otherwise (a damaged page cannot)
+		_ = s.view(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketOutbox).Bucket([]byte(dest))
+			inFile = b != nil && b.Get(key(seq)) != nil
+			return nil
+		})
+		set[seq] = inFile
+	}
+	s.pend.dirty = true
 }
 
 // Len counts a destination's queue.
 func (s *Store) Len(dest string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n, ok := s.counts[dest]; ok {
+	if n, ok := s.counts[dest]; ok && !s.pend.dirty {
 		return n // the usual case: no transaction
 	}
-	n := 0
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		n = s.lenLocked(tx, dest)
-		return nil
-	})
-	return n
+	return s.lenAllLocked(dest)
 }
 
 func key(seq uint64) []byte {
@@ -566,7 +648,7 @@ func (s *Store) SaveThread(group string, t Thread) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update("thread", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketThreads)
 		if pruneDue(&s.threadsPruned, time.Now()) {
 			c := b.Cursor()
@@ -586,7 +668,7 @@ func (s *Store) SaveThread(group string, t Thread) error {
 // AckThread records who acknowledged the message at channel/ts, on every
 // group or incident it stands for.
 func (s *Store) AckThread(channel, ts, user string, at time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update("thread", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketThreads)
 		type change struct{ k, v []byte }
 		var changes []change
@@ -619,7 +701,7 @@ func (s *Store) AckThread(channel, ts, user string, at time.Time) error {
 func (s *Store) Thread(group string) (Thread, bool) {
 	var t Thread
 	var ok bool
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	_ = s.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketThreads).Get([]byte(group)); v != nil {
 			ok = json.Unmarshal(v, &t) == nil
 		}
@@ -641,7 +723,7 @@ func (s *Store) PutButton(token string, data []byte, expires time.Time) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update("button", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketButtons)
 		if now := time.Now(); pruneDue(&s.buttonsPruned, now) {
 			c := b.Cursor()
@@ -661,7 +743,7 @@ func (s *Store) PutButton(token string, data []byte, expires time.Time) error {
 // TakeButton removes a token and returns what it stood for; ok is false
 // when it is unknown, used or expired.
 func (s *Store) TakeButton(token string, now time.Time) (data []byte, ok bool, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update("button", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketButtons)
 		v := b.Get([]byte(token))
 		if v == nil {
@@ -686,7 +768,7 @@ func (s *Store) TakeButton(token string, now time.Time) (data []byte, ok bool, e
 // recorded and not expired: a replay. Kept in the file, so a restart does
 // not reopen the window.
 func (s *Store) FirstUse(key string, expires, now time.Time) (first bool, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update("replay", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketReplays)
 		if v := b.Get([]byte(key)); v != nil && int64(binary.BigEndian.Uint64(v)) > now.UnixNano() {
 			return nil
@@ -710,7 +792,7 @@ func (s *Store) FirstUse(key string, expires, now time.Time) (first bool, err er
 // a zero time unmutes.
 func (s *Store) SetMute(glob string, until time.Time) error {
 	defer s.muteGen.Add(1)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update("mute", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMutes)
 		if until.IsZero() {
 			return b.Delete([]byte(glob))
@@ -725,7 +807,7 @@ func (s *Store) MuteGeneration() int64 { return s.muteGen.Load() }
 // Mutes lists the mutes still in force at now.
 func (s *Store) Mutes(now time.Time) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMutes).ForEach(func(k, v []byte) error {
 			if until, err := time.Parse(time.RFC3339, string(v)); err == nil && until.After(now) {
 				out[string(k)] = until
