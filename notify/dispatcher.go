@@ -61,6 +61,9 @@ type queue struct {
 	dropped   atomic.Int64 // since the last report
 	failing   atomic.Value // string: the last permanent failure not yet reported
 	announced time.Time    // of the last failure report; Run's goroutine only
+	// failingSince is when its tries began failing (unix ns), 0 while the
+	// last try succeeded.
+	failingSince atomic.Int64
 }
 
 // NewDispatcher makes a dispatcher whose queues, kept in store, hold at
@@ -327,10 +330,16 @@ func (d *Dispatcher) deliver(ctx context.Context, q *queue, n Notification) bool
 		attempt++
 		retry, err := q.Notifier.Notify(ctx, n)
 		if err == nil {
+			q.failingSince.Store(0)
 			return struct{}{}, nil
 		}
 		if !retry {
+			// It answered, for good: not down (the failure is reported).
+			q.failingSince.Store(0)
 			return struct{}{}, backoff.Permanent(err)
+		}
+		if ctx.Err() == nil {
+			q.failingSince.CompareAndSwap(0, time.Now().UnixNano())
 		}
 		d.metrics.Notifications.WithLabelValues(q.Name, "retried").Inc()
 		d.log.Warn("notification failed; will retry", "destination", q.Name, "rule", n.Rule, "attempt", attempt, "err", err)
@@ -351,6 +360,18 @@ func (d *Dispatcher) deliver(ctx context.Context, q *queue, n Notification) bool
 	d.log.Error("notification not delivered", "destination", q.Name, "rule", n.Rule, "id", n.ID, "attempts", attempt, "err", err)
 	q.failing.Store(err.Error())
 	return true
+}
+
+// Failing names the destination whose deliveries have been retried the
+// longest (unreachable, 429, 5xx), and since when; "" when no destination
+// is being retried.
+func (d *Dispatcher) Failing() (name string, since time.Time) {
+	for _, q := range d.dests {
+		if ns := q.failingSince.Load(); ns != 0 && (name == "" || ns < since.UnixNano()) {
+			name, since = q.Name, time.Unix(0, ns)
+		}
+	}
+	return name, since
 }
 
 // report announces drops and failures of each destination on the others
