@@ -67,8 +67,10 @@ func unavailable(t testing.TB, err error) {
 
 // Notification is what Alertmanager's webhook receiver posts (version 4).
 type Notification struct {
-	Status string  `json:"status"`
-	Alerts []Alert `json:"alerts"`
+	Status   string  `json:"status"`
+	Receiver string  `json:"receiver"`
+	Alerts   []Alert `json:"alerts"`
+	Path     string  `json:"-"` // where it was posted
 }
 
 // Alert is one alert of a webhook notification.
@@ -97,6 +99,7 @@ func NewReceiver(t testing.TB) *Receiver {
 			http.Error(w, err.Error(), 400)
 			return
 		}
+		n.Path = req.URL.Path
 		r.mu.Lock()
 		r.got = append(r.got, n)
 		r.mu.Unlock()
@@ -140,6 +143,15 @@ type Options struct {
 	Receiver string
 	// GroupBy is the route's group_by (default: every label, "...").
 	GroupBy []string
+	// Sentinel gives each member i a receiver of its own, sentinel-<i>
+	// (Receiver + "/sentinel/<i>"), for alerts named SENTINEL: its
+	// notifications are never deduplicated across the cluster, and it
+	// waits SentinelWait before the cluster's own wait. Member i's
+	// sentinel notification tells that it has decided about every alert
+	// it had before the sentinel, give or take a group_interval that
+	// SentinelWait exceeds.
+	Sentinel     bool
+	SentinelWait time.Duration
 }
 
 // Start runs n Alertmanagers, peers of one cluster when n > 1, and stops
@@ -152,20 +164,36 @@ func Start(t *testing.T, n int, opts Options) []*AM {
 		b, _ := json.Marshal(opts.GroupBy)
 		groupBy = string(b)
 	}
-	conf := fmt.Sprintf(`route:
+	base := fmt.Sprintf(`route:
   receiver: hook
   group_by: %s
   group_wait: 200ms
   group_interval: 1s
   repeat_interval: 4h
-receivers:
+`, groupBy)
+	receivers := fmt.Sprintf(`receivers:
   - name: hook
     webhook_configs:
       - url: %s
         send_resolved: true
-`, groupBy, opts.Receiver)
+`, opts.Receiver)
 	ams := make([]*AM, n)
 	for i := range ams {
+		conf := base + receivers
+		if opts.Sentinel {
+			wait := opts.SentinelWait
+			if wait == 0 {
+				wait = 2 * time.Second
+			}
+			conf = base + fmt.Sprintf(`  routes:
+    - matchers: ['alertname="SENTINEL"']
+      receiver: sentinel-%d
+      group_wait: %s
+`, i, model(wait)) + receivers + fmt.Sprintf(`  - name: sentinel-%d
+    webhook_configs:
+      - url: %s/sentinel/%d
+`, i, opts.Receiver, i)
+		}
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
@@ -276,6 +304,37 @@ func (am *AM) Log() string {
 	am.log.mu.Lock()
 	defer am.log.mu.Unlock()
 	return am.log.b.String()
+}
+
+// model writes a duration as Alertmanager's configuration reads it.
+func model(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+
+// PostSentinel posts a firing SENTINEL alert named id to am.
+func (am *AM) PostSentinel(t testing.TB, id string) {
+	t.Helper()
+	body := fmt.Sprintf(`[{"labels":{"alertname":"SENTINEL","id":%q}}]`, id)
+	resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("post sentinel: %s", resp.Status)
+	}
+}
+
+// SentinelFrom tells whether member i notified the sentinel id.
+func (r *Receiver) SentinelFrom(i int, id string) bool {
+	for _, n := range r.Got() {
+		if n.Path == fmt.Sprintf("/sentinel/%d", i) {
+			for _, a := range n.Alerts {
+				if a.Labels["id"] == id {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func freeAddr(t testing.TB, network string) string {
