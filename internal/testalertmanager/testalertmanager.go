@@ -152,6 +152,16 @@ type Options struct {
 	// SentinelWait exceeds.
 	Sentinel     bool
 	SentinelWait time.Duration
+	// GroupInterval is the route's group_interval (default 1s); PeerTimeout
+	// the cluster's --cluster.peer-timeout (default 2s). Alertmanager's HA
+	// deduplication has a window: a member that flushed a group while an
+	// alert still fired, and hears of the other member's resolved
+	// notification before its own peer wait ends, notifies "firing" again.
+	// Periodic flushes come every group_interval, so a cluster test keeps
+	// group_interval well above the peer timeout (the members' group
+	// timers start within milliseconds of each other, as each whalewatch
+	// posts to every member).
+	GroupInterval, PeerTimeout time.Duration
 }
 
 // Start runs n Alertmanagers, peers of one cluster when n > 1, and stops
@@ -164,13 +174,19 @@ func Start(t *testing.T, n int, opts Options) []*AM {
 		b, _ := json.Marshal(opts.GroupBy)
 		groupBy = string(b)
 	}
+	if opts.GroupInterval == 0 {
+		opts.GroupInterval = time.Second
+	}
+	if opts.PeerTimeout == 0 {
+		opts.PeerTimeout = 2 * time.Second
+	}
 	base := fmt.Sprintf(`route:
   receiver: hook
   group_by: %s
   group_wait: 200ms
-  group_interval: 1s
+  group_interval: %s
   repeat_interval: 4h
-`, groupBy)
+`, groupBy, model(opts.GroupInterval))
 	receivers := fmt.Sprintf(`receivers:
   - name: hook
     webhook_configs:
@@ -212,7 +228,7 @@ func Start(t *testing.T, n int, opts Options) []*AM {
 			args = append(args, "--cluster.listen-address=")
 		} else {
 			args = append(args, "--cluster.listen-address="+am.Cluster, "--cluster.advertise-address="+am.Cluster,
-				"--cluster.peer-timeout=3s", "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=2s",
+				"--cluster.peer-timeout="+opts.PeerTimeout.String(), "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=2s",
 				"--cluster.settle-timeout=5s")
 			for _, peer := range ams {
 				if peer != am {
