@@ -70,19 +70,21 @@ func Decide(healthy, failSent, fail bool) (ping, sendFail bool) {
 	return false, false
 }
 
-// Run pings at once and then every interval until ctx ends.
+// Run pings at once and then every interval until ctx ends. Until it is
+// healthy once (the streams opening at the start), it neither pings nor
+// fails.
 func (p *Pinger) Run(ctx context.Context) error {
 	t := p.cfg.NewTicker(p.cfg.Interval)
 	defer t.Stop()
-	failSent := false
-	wasHealthy := true
+	failSent := true // nothing to tell before the first healthy tick
+	wasHealthy := false
 	for {
 		ok, why := p.cfg.Healthy()
 		ping, sendFail := Decide(ok, failSent, p.cfg.Fail)
 		if !ok && wasHealthy {
 			p.log.Warn("heartbeat stopped: whalewatch is not healthy", "reason", why)
 		} else if ok && !wasHealthy {
-			p.log.Info("heartbeat resumed")
+			p.log.Info("heartbeat pinging", "every", p.cfg.Interval)
 		}
 		wasHealthy = ok
 		switch {

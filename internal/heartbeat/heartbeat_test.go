@@ -3,6 +3,7 @@ package heartbeat
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -98,8 +99,34 @@ func TestPingsFollowHealth(t *testing.T) {
 	}
 	logMu.Lock()
 	defer logMu.Unlock()
-	if !strings.Contains(logs.String(), "heartbeat stopped") || !strings.Contains(logs.String(), "heartbeat resumed") {
+	if !strings.Contains(logs.String(), "heartbeat stopped") || !strings.Contains(logs.String(), "heartbeat pinging") {
 		t.Errorf("logs: %s", logs.String())
+	}
+}
+
+// Before the first healthy tick (the streams opening) nothing is told.
+func TestNoFailBeforeHealthyOnce(t *testing.T) {
+	arrived := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { arrived <- r.URL.Path }))
+	defer srv.Close()
+	var healthy atomic.Bool
+	tick := manualTicker{make(chan time.Time)}
+	p := New(Config{URL: srv.URL + "/p", Interval: time.Minute, Fail: true,
+		Healthy:   func() (bool, string) { return healthy.Load(), "starting" },
+		NewTicker: func(time.Duration) Ticker { return tick }}, srv.Client(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = p.Run(ctx) }()
+	tick.c <- time.Now() // unhealthy, twice: nothing
+	healthy.Store(true)
+	tick.c <- time.Now()
+	select {
+	case got := <-arrived:
+		if got != "/p" {
+			t.Fatalf("first request %s, want the ping /p", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no ping")
 	}
 }
 
