@@ -162,6 +162,10 @@ type Options struct {
 	// timers start within milliseconds of each other, as each whalewatch
 	// posts to every member).
 	GroupInterval, PeerTimeout time.Duration
+	// ResolveTimeout is global.resolve_timeout (default Alertmanager's 5m):
+	// a firing alert without endsAt that is not sent again within it is
+	// resolved.
+	ResolveTimeout time.Duration
 }
 
 // Start runs n Alertmanagers, peers of one cluster when n > 1, and stops
@@ -180,7 +184,11 @@ func Start(t *testing.T, n int, opts Options) []*AM {
 	if opts.PeerTimeout == 0 {
 		opts.PeerTimeout = 2 * time.Second
 	}
-	base := fmt.Sprintf(`route:
+	global := ""
+	if opts.ResolveTimeout > 0 {
+		global = fmt.Sprintf("global:\n  resolve_timeout: %s\n", model(opts.ResolveTimeout))
+	}
+	base := global + fmt.Sprintf(`route:
   receiver: hook
   group_by: %s
   group_wait: 200ms

@@ -229,3 +229,45 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Against a real Alertmanager whose resolve_timeout is 2s: an incident
+// that is re-sent stays active; one posted once (the control) resolves by
+// timeout. The control going is the sentinel that the timeout passed.
+func TestResendKeepsTheAlertActive(t *testing.T) {
+	recv := testalertmanager.NewReceiver(t)
+	ams := testalertmanager.Start(t, 1, testalertmanager.Options{Receiver: recv.URL, ResolveTimeout: 2 * time.Second})
+	store := openStore(t, t.TempDir())
+	defer store.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	kept := alertmanager.New(alertmanager.Config{Name: "kept", URLs: []string{ams[0].URL}, Resend: 300 * time.Millisecond}, http.DefaultClient, store, quiet)
+	once := alertmanager.New(alertmanager.Config{Name: "once", URLs: []string{ams[0].URL}}, http.DefaultClient, store, quiet)
+	if _, err := kept.Notify(ctx, crash("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := once.Notify(ctx, crash("control")); err != nil {
+		t.Fatal(err)
+	}
+	posted := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- kept.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	active := func(name string) bool {
+		for _, a := range ams[0].Alerts(t) {
+			if a.Labels["container"] == name {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the control resolved by Alertmanager's timeout", func() bool { return !active("control") })
+	if waited := time.Since(posted); waited < 2*time.Second {
+		t.Errorf("the control went after %s, before resolve_timeout", waited)
+	}
+	if !active("kept") {
+		t.Errorf("the re-sent incident was resolved too")
+	}
+	waitFor(t, "the control's resolved notification", func() bool { return recv.About("incident", "inc_control")["resolved"] == 1 })
+	if got := recv.About("incident", "inc_kept"); got["resolved"] != 0 {
+		t.Errorf("the re-sent incident: %v", got)
+	}
+}
