@@ -284,3 +284,25 @@ func TestValidateSaysHowDaemonsAreReached(t *testing.T) {
 		}
 	}
 }
+
+// validate shows the on-call destinations and the heartbeat, never their secrets.
+func TestValidateShowsOnCallDestinations(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := validate([]string{"DEST_AM_TYPE=alertmanager", "DEST_AM_URL=http://am1:9093,http://user:pw-secret@am2:9093/prefix",
+		"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY=Rsecret789abcdef0123456789abcde0",
+		"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY=og-secret", "HEARTBEAT_URL=https://hc-ping.com/hb-secret", "HEARTBEAT_FAIL=true",
+		"RULE_UNHEALTHY_SEVERITY=error"}, &stdout, &stderr)
+	out := stdout.String()
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"am (alertmanager) → cluster of 2: http://am1:9093, http://am2:9093", "pd (pagerduty) → https://events.pagerduty.com/…",
+		"og (opsgenie) → https://api.opsgenie.com/…", "heartbeat: every 1m0s while healthy; /fail when not", "UNHEALTHY → all destinations (severity error)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "secret") {
+		t.Errorf("a secret is shown:\n%s", out)
+	}
+}
