@@ -196,8 +196,8 @@ func TestHeartbeatFollowsTheDaemon(t *testing.T) {
 		}
 	}
 
+	stopped := time.Now() // the stop begins: the stream may end before d.Stop returns
 	d.Stop(t)
-	stopped := time.Now()
 	// /fail is the sentinel: the pinger has seen the stream down.
 	eventually(t, "the /fail call", 30*time.Second, func() bool { return hb.count(path+"/fail", time.Time{}) > 0 })
 	var failAt, lastPing time.Time
