@@ -46,6 +46,16 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 	for _, d := range cfg.Destinations {
 		fmt.Fprintf(stdout, "  - %s (%s)%s\n", d.Name, d.Kind, describeTarget(d))
 	}
+	if cfg.HeartbeatURL != "" {
+		fail := ""
+		if cfg.HeartbeatFail {
+			fail = "; /fail when not"
+		}
+		fmt.Fprintf(stdout, "\nheartbeat: every %s while healthy%s%s\n", cfg.HeartbeatInterval,
+			fail, describeTarget(config.Destination{URL: cfg.HeartbeatURL}))
+	} else {
+		fmt.Fprintln(stdout, "\nheartbeat: off")
+	}
 	fmt.Fprintln(stdout, "\nrules:")
 	for _, r := range cfg.Rules {
 		if !r.Enabled {
@@ -56,7 +66,7 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 		if len(r.Notify) > 0 {
 			to = strings.Join(r.Notify, ", ")
 		}
-		fmt.Fprintf(stdout, "  - %s → %s\n      when %s\n", r.Name, to, r.When)
+		fmt.Fprintf(stdout, "  - %s → %s (severity %s)\n      when %s\n", r.Name, to, cfg.Severity(r.Name), r.When)
 	}
 	fmt.Fprintf(stdout, "\nlabels shown in messages: %s\n", strings.Join(cfg.LabelsShown, ", "))
 	fmt.Fprintf(stdout, "state: %s\n", map[bool]string{true: cfg.StateDir, false: "temporary (STATE_DIR not set: nothing survives a restart)"}[cfg.StateDir != ""])
@@ -94,6 +104,18 @@ func reachedBy(host, certDir string) string {
 // only the host of a URL, never its path or query.
 func describeTarget(d config.Destination) string {
 	switch {
+	case len(d.URLs) > 0:
+		var hosts []string
+		for _, raw := range d.URLs {
+			if u, err := url.Parse(raw); err == nil {
+				hosts = append(hosts, u.Scheme+"://"+u.Host)
+			}
+		}
+		what := " → "
+		if len(hosts) > 1 {
+			what = fmt.Sprintf(" → cluster of %d: ", len(hosts))
+		}
+		return what + strings.Join(hosts, ", ") + fmt.Sprintf(" (open incidents re-sent every %s)", d.Resend)
 	case d.Channel != "":
 		return " → channel " + d.Channel
 	case d.URL != "":

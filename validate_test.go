@@ -61,6 +61,23 @@ var badValues = map[string][]string{
 	"LINK_TEMPLATE":              {"LINK_TEMPLATE=https://x/{{.Nmae}}"},
 	"RESOLVE_AFTER":              {"RESOLVE_AFTER=0s"},
 	"WATCH_BY_DEFAULT":           {"WATCH_BY_DEFAULT=sometimes"},
+	"DEST_AM_TYPE":               {"DEST_AM_TYPE=alertmanger"},
+	"DEST_AM_URL":                {"DEST_AM_TYPE=alertmanager", "DEST_AM_URL=http://127.0.0.1:1,am2:9093"},
+	"DEST_AM_HEADERS":            {"DEST_AM_TYPE=alertmanager", "DEST_AM_URL=http://127.0.0.1:1", "DEST_AM_HEADERS=Authorization Bearer t0ken"},
+	"DEST_AM_RESEND":             {"DEST_AM_TYPE=alertmanager", "DEST_AM_URL=http://127.0.0.1:1", "DEST_AM_RESEND=0s"},
+	"DEST_PD_TYPE":               {"DEST_PD_TYPE=pager-duty"},
+	"DEST_PD_ROUTING_KEY":        {"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY=not-a-key-hunter2"},
+	"DEST_PD_ROUTING_KEY_FILE":   {"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY_FILE=/nonexistent/key"},
+	"DEST_PD_URL":                {"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY=R0123456789abcdef0123456789abcde", "DEST_PD_URL=events.pagerduty.com"},
+	"DEST_OG_TYPE":               {"DEST_OG_TYPE=ops-genie"},
+	"DEST_OG_API_KEY":            {"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY=hunter2 with spaces"},
+	"DEST_OG_API_KEY_FILE":       {"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY_FILE=/nonexistent/key"},
+	"DEST_OG_URL":                {"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY=k", "DEST_OG_URL=api.eu.opsgenie.com"},
+	"RULE_WEB_DOWN_SEVERITY":     {"RULE_WEB_DOWN_WHEN=true", "RULE_WEB_DOWN_SEVERITY=urgent"},
+	"HEARTBEAT_URL":              {"HEARTBEAT_URL=hc-ping.com/secret-uuid"},
+	"HEARTBEAT_URL_FILE":         {"HEARTBEAT_URL_FILE=/nonexistent/url"},
+	"HEARTBEAT_INTERVAL":         {"HEARTBEAT_URL=http://127.0.0.1:1/ping", "HEARTBEAT_INTERVAL=0s"},
+	"HEARTBEAT_FAIL":             {"HEARTBEAT_FAIL=true"},
 	"DEST_NTFY_TYPE":             {"DEST_NTFY_TYPE=shoutrr"},
 	"DEST_NTFY_URL":              {"DEST_NTFY_TYPE=shoutrrr", "DEST_NTFY_URL=carrierpigeon://coop/1"},
 	"DEST_NTFY_URL_FILE":         {"DEST_NTFY_TYPE=shoutrrr", "DEST_NTFY_URL_FILE=/nonexistent/url"},
@@ -265,5 +282,27 @@ func TestValidateSaysHowDaemonsAreReached(t *testing.T) {
 				t.Errorf("%v: plan lacks %q:\n%s", tc.env, want, stdout.String())
 			}
 		}
+	}
+}
+
+// validate shows the on-call destinations and the heartbeat, never their secrets.
+func TestValidateShowsOnCallDestinations(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := validate([]string{"DEST_AM_TYPE=alertmanager", "DEST_AM_URL=http://am1:9093,http://user:pw-secret@am2:9093/prefix",
+		"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY=Rsecret789abcdef0123456789abcde0",
+		"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY=og-secret", "HEARTBEAT_URL=https://hc-ping.com/hb-secret", "HEARTBEAT_FAIL=true",
+		"RULE_UNHEALTHY_SEVERITY=error"}, &stdout, &stderr)
+	out := stdout.String()
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"am (alertmanager) → cluster of 2: http://am1:9093, http://am2:9093", "pd (pagerduty) → https://events.pagerduty.com/…",
+		"og (opsgenie) → https://api.opsgenie.com/…", "heartbeat: every 1m0s while healthy; /fail when not", "UNHEALTHY → all destinations (severity error)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "secret") {
+		t.Errorf("a secret is shown:\n%s", out)
 	}
 }

@@ -29,6 +29,9 @@ import (
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/notify/alertmanager"
+	"github.com/whalewatch/whalewatch/notify/opsgenie"
+	"github.com/whalewatch/whalewatch/notify/pagerduty"
 	"github.com/whalewatch/whalewatch/notify/shoutrrr"
 	"github.com/whalewatch/whalewatch/notify/slack"
 	"github.com/whalewatch/whalewatch/notify/stdout"
@@ -70,7 +73,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	if store.Upgraded {
 		log.Warn("the state file was written by an older whalewatch: its queued notifications are kept, its event cursors dropped (the streams start live)")
 	}
-	dispatcher, err := newDispatcher(cfg, log, m, store, stdoutW)
+	dispatcher, resenders, err := newDispatcher(cfg, log, m, store, stdoutW)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
@@ -94,7 +97,10 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
 		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
 
-	var extra []func(context.Context) error
+	extra := resenders
+	if cfg.HeartbeatURL != "" {
+		extra = append(extra, newHeartbeat(cfg, log, store, d.sources, dispatcher).Run)
+	}
 	var offer func(event.Event, bool) []notify.Action
 	mux := http.NewServeMux()
 	registerOps(mux, m, d.sources, store)
@@ -104,6 +110,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	}
 	if cfg.ActionsEnabled() {
 		svc, api := newActions(cfg, log, m, d, store)
+		svc.Acknowledged = forwardAcks(cfg, log, store, dispatcher)
 		offer = offerButtons(svc)
 		extra = append(extra, svc.Run)
 		if cfg.SlackSigningSecret != "" {
@@ -226,10 +233,14 @@ func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) erro
 	}
 }
 
-func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, store *state.Store, stdoutW io.Writer) (*notify.Dispatcher, error) {
+// newDispatcher makes the dispatcher of the configured destinations, and
+// the loops some of them run beside it (Alertmanager's re-sends).
+func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, store *state.Store, stdoutW io.Writer) (*notify.Dispatcher, []func(context.Context) error, error) {
 	httpClient := &http.Client{Timeout: cfg.NotifyTimeout}
 	workspace := slack.NewWorkspace(cfg.SlackRatePerSecond)
+	severity := notify.SeverityOf(cfg.Severity)
 	var dests []notify.Destination
+	var loops []func(context.Context) error
 	for _, d := range cfg.Destinations {
 		var n notify.Notifier
 		switch d.Kind {
@@ -238,7 +249,7 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, sto
 		case config.KindWebhook:
 			w, err := webhook.New(webhook.Config{URL: d.URL, Secret: d.Secret, Headers: d.Headers, Template: d.Template}, httpClient)
 			if err != nil {
-				return nil, fmt.Errorf("destination %s: %w", d.Name, err)
+				return nil, nil, fmt.Errorf("destination %s: %w", d.Name, err)
 			}
 			n = w
 		case config.KindSlack:
@@ -248,9 +259,18 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, sto
 		case config.KindShoutrrr:
 			s, err := shoutrrr.New(d.URL, cfg.NotifyTimeout)
 			if err != nil {
-				return nil, fmt.Errorf("destination %s: %w", d.Name, err)
+				return nil, nil, fmt.Errorf("destination %s: %w", d.Name, err)
 			}
 			n = s
+		case config.KindAlertmanager:
+			am := alertmanager.New(alertmanager.Config{Name: d.Name, URLs: slices.Clone(d.URLs), Headers: d.Headers,
+				Resend: d.Resend, Severity: severity}, httpClient, store, log)
+			n = am
+			loops = append(loops, am.Run)
+		case config.KindPagerDuty:
+			n = pagerduty.New(pagerduty.Config{URL: d.URL, RoutingKey: d.RoutingKey, Headers: d.Headers, Severity: severity}, httpClient)
+		case config.KindOpsgenie:
+			n = opsgenie.New(opsgenie.Config{URL: d.URL, APIKey: d.APIKey, Headers: d.Headers, Severity: severity}, httpClient)
 		}
 		concurrency := d.Concurrency
 		if concurrency == 0 {
@@ -260,7 +280,7 @@ func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, sto
 	}
 	d := notify.NewDispatcher(log, m, store, cfg.NotifyQueueSize, dests...)
 	d.RetryFor = cfg.NotifyRetryFor
-	return d, nil
+	return d, loops, nil
 }
 
 // daemons are the watched Docker daemons: a client and a source each.

@@ -176,6 +176,9 @@ func (s *Service) clickAboutAlert(ctx context.Context, caller Caller, token stri
 	case Ack:
 		err = s.Store.AckThread(cb.Channel.ID, cb.Message.Timestamp, caller.UserID, now)
 		note = fmt.Sprintf("👀 Acknowledged by <@%s> at %s", caller.UserID, now.Format("15:04 UTC"))
+		if err == nil && s.Acknowledged != nil {
+			s.Acknowledged(cb.Channel.ID, cb.Message.Timestamp, caller.UserID, now)
+		}
 	}
 	s.audit(caller, p.Verb, t, outcome(err), err)
 	if err != nil {

@@ -396,6 +396,13 @@ func TestMuteAndAcknowledgeButtons(t *testing.T) {
 	t.Cleanup(func() { _ = store.Close() })
 	f.svc.Store, f.svc.Mutes = store, store
 	f.svc.Slack = slack.New("xoxb-test", slack.OptionAPIURL(api.APIURL()))
+	var ackMu sync.Mutex
+	var acks []string
+	f.svc.Acknowledged = func(channel, ts, user string, _ time.Time) { // the pagers are told
+		ackMu.Lock()
+		acks = append(acks, channel+"/"+ts+"/"+user)
+		ackMu.Unlock()
+	}
 	const ts = "1700000000.000200"
 	if err := store.SaveThread("inc_1", state.Thread{Channel: "COPS", TS: ts, At: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -433,6 +440,11 @@ func TestMuteAndAcknowledgeButtons(t *testing.T) {
 	if !strings.Contains(update, `Acknowledged by \u003c@UREAD\u003e`) || strings.Contains(update, notify.AckActionID) || !strings.Contains(update, "Mute 1h") {
 		t.Errorf("after the ack: %s", update)
 	}
+	ackMu.Lock()
+	if len(acks) != 1 || acks[0] != "COPS/"+ts+"/UREAD" {
+		t.Errorf("acknowledgements told: %v", acks)
+	}
+	ackMu.Unlock()
 	if th, _ := store.Thread("inc_1"); th.AckedBy != "UREAD" {
 		t.Errorf("ack not kept with the message: %+v", th)
 	}

@@ -58,6 +58,9 @@ type Service struct {
 	ButtonTTL time.Duration
 	// Mutes keeps /docker mute; nil turns the command off.
 	Mutes Mutes
+	// Acknowledged, when set, hears of every Acknowledge click that was
+	// recorded (the message at channel/ts), to tell the pagers.
+	Acknowledged func(channel, ts, user string, at time.Time)
 	// Store keeps buttons and the requests already seen.
 	Store Store
 	// groups knows the members of Policy.Groups; see UseGroups.

@@ -20,6 +20,9 @@ import (
 	"unicode"
 
 	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/notify/opsgenie"
+	"github.com/whalewatch/whalewatch/notify/pagerduty"
 	"github.com/whalewatch/whalewatch/notify/shoutrrr"
 	"github.com/whalewatch/whalewatch/notify/webhook"
 	"github.com/whalewatch/whalewatch/rules"
@@ -130,11 +133,32 @@ type Config struct {
 	// Pprof serves Go's profiling endpoints at /debug/pprof/ on HTTP_ADDR.
 	Pprof bool `env:"PPROF" envDefault:"false"`
 
+	// HeartbeatURL is pinged (GET) every HeartbeatInterval while whalewatch
+	// is healthy (healthchecks.io, Uptime Kuma push); a secret: its path
+	// is the check's key. HeartbeatFail also calls HeartbeatURL + "/fail"
+	// when it is not.
+	HeartbeatURL      string        `env:"HEARTBEAT_URL"`
+	HeartbeatURLFile  string        `env:"HEARTBEAT_URL_FILE,file"`
+	HeartbeatInterval time.Duration `env:"HEARTBEAT_INTERVAL" envDefault:"1m"`
+	HeartbeatFail     bool          `env:"HEARTBEAT_FAIL" envDefault:"false"`
+
 	// Filled by Load from the dynamic variables.
 	Destinations []Destination `env:"-"`
 	// Rules are checked by Load (they compile); the caller compiles them
 	// again to run them.
 	Rules []rules.Spec `env:"-"`
+	// RuleSeverity is each rule's RULE_<NAME>_SEVERITY, where set.
+	RuleSeverity map[string]string `env:"-"`
+}
+
+// Severity is a rule's severity: RULE_<NAME>_SEVERITY, else
+// notify.DefaultSeverity (critical for CRASHED, OOM, NODE_DOWN and crash
+// loops, warning otherwise).
+func (c *Config) Severity(rule string) string {
+	if s, ok := c.RuleSeverity[rule]; ok {
+		return s
+	}
+	return notify.DefaultSeverity(rule)
 }
 
 // Destination kinds.
@@ -144,6 +168,9 @@ const (
 	KindSlack        = "slack"
 	KindSlackWebhook = "slack_webhook"
 	KindShoutrrr     = "shoutrrr"
+	KindAlertmanager = "alertmanager"
+	KindPagerDuty    = "pagerduty"
+	KindOpsgenie     = "opsgenie"
 )
 
 // Destination is one named place notifications go.
@@ -158,6 +185,12 @@ type Destination struct {
 	Template string
 	// Concurrency: notifications in flight at once (0: the kind's default).
 	Concurrency int
+	// URLs are an alertmanager destination's cluster members (URL split at commas).
+	URLs []string
+	// Resend: how often an alertmanager destination posts open incidents again.
+	Resend     time.Duration
+	RoutingKey string // pagerduty (secret)
+	APIKey     string // opsgenie (secret)
 }
 
 // DefaultConcurrency is how many notifications a destination of a kind
@@ -167,7 +200,7 @@ func DefaultConcurrency(kind string) int {
 	switch kind {
 	case KindWebhook:
 		return 8
-	case KindShoutrrr:
+	case KindShoutrrr, KindAlertmanager, KindPagerDuty, KindOpsgenie:
 		return 4
 	}
 	return 1
@@ -190,7 +223,12 @@ type destEnv struct {
 	HeadersF   string `env:"HEADERS_FILE,file"`
 	Template   string `env:"TEMPLATE"`
 	// Concurrency, 0 for the kind's default.
-	Concurrency int `env:"CONCURRENCY"`
+	Concurrency int           `env:"CONCURRENCY"`
+	Resend      time.Duration `env:"RESEND" envDefault:"1m"`
+	RoutingKey  string        `env:"ROUTING_KEY"`
+	RoutingKeyF string        `env:"ROUTING_KEY_FILE,file"`
+	APIKey      string        `env:"API_KEY"`
+	APIKeyF     string        `env:"API_KEY_FILE,file"`
 }
 
 // ruleEnv is one RULE_<NAME>_* group.
@@ -201,6 +239,7 @@ type ruleEnv struct {
 	Enabled     bool           `env:"ENABLED" envDefault:"true"`
 	GroupWindow *time.Duration `env:"GROUP_WINDOW"`
 	Cooldown    time.Duration  `env:"COOLDOWN"`
+	Severity    string         `env:"SEVERITY"`
 }
 
 // defaultGroupWindow groups every rule's storms unless it says otherwise.
@@ -208,10 +247,10 @@ const defaultGroupWindow = 10 * time.Second
 
 var (
 	nameRE     = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
-	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN)$`)
+	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN|SEVERITY)$`)
 	hostCertRE = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
-	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|HEADERS_FILE|TEMPLATE|CONCURRENCY)$`)
-	destKinds  = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook, KindShoutrrr}
+	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|HEADERS_FILE|TEMPLATE|CONCURRENCY|RESEND|ROUTING_KEY|ROUTING_KEY_FILE|API_KEY|API_KEY_FILE)$`)
+	destKinds  = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook, KindShoutrrr, KindAlertmanager, KindPagerDuty, KindOpsgenie}
 )
 
 // Load reads and checks the configuration from environ (as os.Environ
@@ -280,6 +319,7 @@ func (c *Config) secretsFromFiles() []error {
 		{"SLACK_WEBHOOK_URL", &c.SlackWebhookURL, &c.SlackWebhookURLFile},
 		{"SLACK_SIGNING_SECRET", &c.SlackSigningSecret, &c.SlackSigningSecretFile},
 		{"SLACK_APP_TOKEN", &c.SlackAppToken, &c.SlackAppTokenFile},
+		{"HEARTBEAT_URL", &c.HeartbeatURL, &c.HeartbeatURLFile},
 	} {
 		v, err := pickSecret(s.name, *s.dst, *s.file)
 		if err != nil {
@@ -324,6 +364,13 @@ func (c *Config) check() []error {
 	}
 	errs = append(errs, checkDurations(c)...)
 	errs = append(errs, c.checkActions()...)
+	if c.HeartbeatURL != "" {
+		if err := checkURL("HEARTBEAT_URL", c.HeartbeatURL); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.HeartbeatFail {
+		errs = append(errs, errors.New("HEARTBEAT_FAIL: set without HEARTBEAT_URL"))
+	}
 	if c.SlackBotToken != "" && !strings.HasPrefix(c.SlackBotToken, "xoxb-") {
 		errs = append(errs, errors.New("SLACK_BOT_TOKEN: not a bot token (xoxb-…)"))
 	}
@@ -551,7 +598,8 @@ var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9
 // positiveDurations must be more than zero; every other duration must
 // not be negative.
 var positiveDurations = map[string]bool{"NOTIFY_TIMEOUT": true, "ACTIONS_TIMEOUT": true, "ACTIONS_BUTTON_TTL": true,
-	"CRASHLOOP_WINDOW": true, "CRASHLOOP_QUIET": true, "NOTIFY_RETRY_FOR": true, "EVIDENCE_TIMEOUT": true, "RESOLVE_AFTER": true}
+	"CRASHLOOP_WINDOW": true, "CRASHLOOP_QUIET": true, "NOTIFY_RETRY_FOR": true, "EVIDENCE_TIMEOUT": true, "RESOLVE_AFTER": true,
+	"HEARTBEAT_INTERVAL": true}
 
 func checkDurations(c *Config) []error {
 	var errs []error
@@ -671,7 +719,7 @@ func (c *Config) loadDestinations(vars map[string]string) []error {
 		c.Destinations = append(c.Destinations, Destination{Name: KindSlackWebhook, Kind: KindSlackWebhook, URL: c.SlackWebhookURL})
 	}
 
-	names, nameErrs := groupNames(vars, destKeyRE, "DEST_", "destination setting (expected DEST_<NAME>_TYPE, _URL, _TOKEN, _CHANNEL, _SECRET, _HEADERS, _TEMPLATE, _CONCURRENCY or a _FILE variant)")
+	names, nameErrs := groupNames(vars, destKeyRE, "DEST_", "destination setting (expected DEST_<NAME>_TYPE, _URL, _TOKEN, _CHANNEL, _SECRET, _HEADERS, _TEMPLATE, _CONCURRENCY, _RESEND, _ROUTING_KEY, _API_KEY or a _FILE variant)")
 	errs = append(errs, nameErrs...)
 	for _, name := range names {
 		d, err := loadDestination(name, vars)
@@ -719,6 +767,13 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 	if d.Secret, err = pickSecret(prefix+"SECRET", de.Secret, de.SecretFile); err != nil {
 		errs = append(errs, err)
 	}
+	if d.RoutingKey, err = pickSecret(prefix+"ROUTING_KEY", de.RoutingKey, de.RoutingKeyF); err != nil {
+		errs = append(errs, err)
+	}
+	if d.APIKey, err = pickSecret(prefix+"API_KEY", de.APIKey, de.APIKeyF); err != nil {
+		errs = append(errs, err)
+	}
+	d.Resend = de.Resend
 	need := func(variable, value string) {
 		if value == "" {
 			errs = append(errs, fmt.Errorf("%s%s: required for a %s destination", prefix, variable, d.Kind))
@@ -745,14 +800,59 @@ func loadDestination(name string, vars map[string]string) (*Destination, []error
 				errs = append(errs, fmt.Errorf("%sURL: %w", prefix, err))
 			}
 		}
+	case KindAlertmanager:
+		need("URL", d.URL)
+		for i, u := range strings.Split(d.URL, ",") {
+			u = strings.TrimSpace(u)
+			if err := checkURL(fmt.Sprintf("%sURL (member %d)", prefix, i+1), u); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			d.URLs = append(d.URLs, u)
+		}
+		if d.Resend <= 0 {
+			errs = append(errs, fmt.Errorf("%sRESEND: must be more than 0 (Alertmanager resolves an alert that is not sent again within its resolve_timeout)", prefix))
+		}
+	case KindPagerDuty:
+		need("ROUTING_KEY", d.RoutingKey)
+		if d.RoutingKey != "" && !routingKeyRE.MatchString(d.RoutingKey) {
+			errs = append(errs, fmt.Errorf("%sROUTING_KEY: not an Events API v2 integration key (32 letters and digits; the value is not shown)", prefix))
+		}
+		if d.URL == "" {
+			d.URL = pagerduty.DefaultURL
+		} else if err := checkURL(prefix+"URL", d.URL); err != nil {
+			errs = append(errs, err)
+		}
+	case KindOpsgenie:
+		need("API_KEY", d.APIKey)
+		if d.APIKey != "" && strings.ContainsFunc(d.APIKey, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			errs = append(errs, fmt.Errorf("%sAPI_KEY: holds a space or control character (the value is not shown)", prefix))
+		}
+		if d.URL == "" {
+			d.URL = opsgenie.DefaultURL
+		} else if err := checkURL(prefix+"URL", d.URL); err != nil {
+			errs = append(errs, err)
+		}
 	case KindStdout:
 	case "":
 		errs = append(errs, fmt.Errorf("%sTYPE: required (one of %s)", prefix, strings.Join(destKinds, ", ")))
 	default:
 		errs = append(errs, fmt.Errorf("%sTYPE: %q is not one of %s", prefix, d.Kind, strings.Join(destKinds, ", ")))
 	}
+	if d.Kind != KindPagerDuty && d.RoutingKey != "" {
+		errs = append(errs, fmt.Errorf("%sROUTING_KEY: only a pagerduty destination has one", prefix))
+	}
+	if d.Kind != KindOpsgenie && d.APIKey != "" {
+		errs = append(errs, fmt.Errorf("%sAPI_KEY: only an opsgenie destination has one", prefix))
+	}
+	if _, set := vars[prefix+"RESEND"]; set && d.Kind != KindAlertmanager {
+		errs = append(errs, fmt.Errorf("%sRESEND: only an alertmanager destination re-sends", prefix))
+	}
 	return d, errs
 }
+
+// routingKeyRE is a PagerDuty integration (routing) key.
+var routingKeyRE = regexp.MustCompile(`^[A-Za-z0-9]{32}$`)
 
 // loadRules reads the default rules (unless DEFAULT_RULES=false) and every
 // RULE_<NAME>_*; a rule named like a default one changes or replaces it.
@@ -765,7 +865,7 @@ func (c *Config) loadRules(vars map[string]string) []error {
 	for i := range specs {
 		specs[i].GroupWindow = defaultGroupWindow
 	}
-	names, nameErrs := groupNames(vars, ruleKeyRE, "RULE_", "rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED, _GROUP_WINDOW or _COOLDOWN)")
+	names, nameErrs := groupNames(vars, ruleKeyRE, "RULE_", "rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED, _GROUP_WINDOW, _COOLDOWN or _SEVERITY)")
 	errs = append(errs, nameErrs...)
 	for _, name := range names {
 		prefix := "RULE_" + name + "_"
@@ -800,6 +900,16 @@ func (c *Config) loadRules(vars map[string]string) []error {
 		}
 		if s.Cooldown < 0 {
 			errs = append(errs, fmt.Errorf("%sCOOLDOWN: must not be negative", prefix))
+		}
+		if re.Severity != "" {
+			if !notify.ValidSeverity(re.Severity) {
+				errs = append(errs, fmt.Errorf("%sSEVERITY: %q is not one of %s", prefix, re.Severity, strings.Join(notify.Severities, ", ")))
+			} else {
+				if c.RuleSeverity == nil {
+					c.RuleSeverity = map[string]string{}
+				}
+				c.RuleSeverity[name] = re.Severity
+			}
 		}
 		for _, d := range re.Notify {
 			d = strings.ToLower(strings.TrimSpace(d))

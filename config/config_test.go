@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultsPrintToStdoutWithDefaultRules(t *testing.T) {
@@ -255,6 +256,51 @@ func TestTLSVerifyUsesTheDockerCLIDirectory(t *testing.T) {
 		}
 		if cfg.DockerCertPath != tc.want {
 			t.Errorf("%v: cert path %q, want %q", tc.env, cfg.DockerCertPath, tc.want)
+		}
+	}
+}
+
+func TestOnCallDestinations(t *testing.T) {
+	cfg, err := Load([]string{
+		"DEST_AM_TYPE=alertmanager", "DEST_AM_URL=http://am1:9093, http://am2:9093/", "DEST_AM_RESEND=30s",
+		"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY=R0123456789abcdef0123456789abcde",
+		"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY=eb243592-faa2-4ba2-a551-1afdf565c889", "DEST_OG_URL=https://api.eu.opsgenie.com",
+		"RULE_UNHEALTHY_SEVERITY=error", "HEARTBEAT_URL=https://hc-ping.com/uuid", "HEARTBEAT_FAIL=true",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Destination{}
+	for _, d := range cfg.Destinations {
+		byName[d.Name] = d
+	}
+	if am := byName["am"]; strings.Join(am.URLs, " ") != "http://am1:9093 http://am2:9093/" || am.Resend != 30*time.Second {
+		t.Errorf("alertmanager: %+v", am)
+	}
+	if pd := byName["pd"]; pd.URL != "https://events.pagerduty.com/v2/enqueue" || pd.RoutingKey == "" {
+		t.Errorf("pagerduty: %+v", pd)
+	}
+	if og := byName["og"]; og.URL != "https://api.eu.opsgenie.com" || og.APIKey == "" {
+		t.Errorf("opsgenie: %+v", og)
+	}
+	if cfg.Severity("UNHEALTHY") != "error" || cfg.Severity("CRASHED") != "critical" || cfg.Severity("WHALEWATCH") != "warning" {
+		t.Errorf("severities: %v", cfg.RuleSeverity)
+	}
+	if cfg.HeartbeatInterval != time.Minute || !cfg.HeartbeatFail {
+		t.Errorf("heartbeat: %v %v", cfg.HeartbeatInterval, cfg.HeartbeatFail)
+	}
+}
+
+func TestOnCallSecretsAreNeverEchoed(t *testing.T) {
+	for _, env := range [][]string{
+		{"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY=hunter2-routing"},
+		{"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY=hunter2 api"},
+		{"HEARTBEAT_URL=hc-ping.com/hunter2-uuid"},
+		{"DEST_WH_TYPE=webhook", "DEST_WH_URL=http://127.0.0.1:1/", "DEST_WH_ROUTING_KEY=hunter2-wrong-kind"},
+	} {
+		_, err := Load(env)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: %v", env, err)
 		}
 	}
 }

@@ -72,6 +72,9 @@ type queue struct {
 	unreadable atomic.Int64 // since the last report
 	failing    atomic.Value // string: the last permanent failure not yet reported
 	announced  time.Time    // of the last failure report; Run's goroutine only
+	// failingSince is when its tries began failing (unix ns), 0 while the
+	// last try succeeded.
+	failingSince atomic.Int64
 }
 
 // NewDispatcher makes a dispatcher whose queues, kept in store, hold at
@@ -387,14 +390,17 @@ func (d *Dispatcher) settle(drainCtx context.Context, q *queue, r result) bool {
 	it.stage = idle
 	switch {
 	case r.err == nil:
+		q.failingSince.Store(0)
 		d.metrics.Notifications.WithLabelValues(q.Name, "sent").Inc()
 		return true
 	case drainCtx.Err() != nil:
 		return false // stays queued for the next start
 	case !r.retry:
+		q.failingSince.Store(0) // it answered, for good: not down (the failure is reported)
 		d.giveUp(q, it, r.err)
 		return true
 	}
+	q.failingSince.CompareAndSwap(0, time.Now().UnixNano())
 	d.metrics.Notifications.WithLabelValues(q.Name, "retried").Inc()
 	d.log.Warn("notification failed; will retry", "destination", q.Name, "rule", n.Rule, "attempt", it.attempts, "err", r.err)
 	if it.bo == nil {
@@ -523,6 +529,18 @@ func (d *Dispatcher) announceAll(action string, attrs map[string]string) {
 	if err := d.Commit([]Outgoing{{N: New("WHALEWATCH", "", ev, nil)}}, state.Snapshot{}); err != nil {
 		d.log.Error("cannot queue a notice", "action", action, "err", err)
 	}
+}
+
+// Failing names the destination whose deliveries have been retried the
+// longest (unreachable, 429, 5xx), and since when; "" when no destination
+// is being retried.
+func (d *Dispatcher) Failing() (name string, since time.Time) {
+	for _, q := range d.dests {
+		if ns := q.failingSince.Load(); ns != 0 && (name == "" || ns < since.UnixNano()) {
+			name, since = q.Name, time.Unix(0, ns)
+		}
+	}
+	return name, since
 }
 
 // report announces drops and failures of each destination on the others

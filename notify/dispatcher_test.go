@@ -262,3 +262,45 @@ func TestLanesKeepEachIncidentInOrder(t *testing.T) {
 		t.Errorf("delivered %s; want B while A waits, then A in order", got)
 	}
 }
+
+// Failing names a destination whose deliveries are being retried, from
+// the first failed try until one succeeds.
+func TestFailingWhileRetried(t *testing.T) {
+	down := &scripted{results: []error{errors.New("503"), errors.New("503")}, retry: true}
+	up := &scripted{}
+	d := NewDispatcher(slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New(), tempStore(t), 100,
+		Destination{Name: "down", Notifier: down, Concurrency: 1}, Destination{Name: "up", Notifier: up, Concurrency: 1})
+	d.RetryMin, d.RetryMax = 200*time.Millisecond, 200*time.Millisecond
+	if name, _ := d.Failing(); name != "" {
+		t.Fatalf("failing before anything: %s", name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	before := time.Now()
+	n := New("R", "", event.Event{Host: "h", Type: "container", Action: "die", ActorID: "a", TimeNano: 1}, nil)
+	if err := d.Commit([]Outgoing{{N: n}}, state.Snapshot{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var name string
+	var since time.Time
+	for name == "" && time.Now().Before(deadline) {
+		name, since = d.Failing()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if name != "down" || since.Before(before) {
+		t.Fatalf("failing: %q since %v", name, since)
+	}
+	for len(down.delivered()) == 0 && time.Now().Before(deadline) { // the third try succeeds
+		time.Sleep(5 * time.Millisecond)
+	}
+	for name != "" && time.Now().Before(deadline) { // cleared once its Notify returned
+		name, _ = d.Failing()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if name != "" {
+		t.Errorf("still failing after a success: %s", name)
+	}
+}

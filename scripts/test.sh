@@ -4,7 +4,8 @@
 # containers are never touched):
 #   1. Debian's dockerd 20.10 (API 1.41), installed with apt-get if missing;
 #   2. Docker 29 (API 1.56), built once from the Go module proxy and cached
-#      (scripts/docker29.sh); the packages whose tests use a daemon run again.
+#      (scripts/docker29.sh); the packages whose tests use a daemon run again;
+#   and a real Alertmanager v0.35.0 (scripts/alertmanager.sh), built once and cached.
 # Then every fuzz target runs for a bounded time. DOCKER29=0 skips pass 2,
 # FUZZTIME=0 the fuzzing.
 set -euo pipefail
@@ -54,6 +55,10 @@ if [ ! -x /usr/sbin/sshd ]; then
 fi
 
 export WHALEWATCH_REQUIRE_DOCKER=1
+# A real Prometheus Alertmanager for the alertmanager destination's tests,
+# built once from the Go module proxy and cached (scripts/alertmanager.sh).
+WHALEWATCH_ALERTMANAGER=$(scripts/alertmanager.sh build)
+export WHALEWATCH_ALERTMANAGER
 start scripts/private-dockerd.sh
 announce "$DOCKER_HOST"
 go test -race -count=1 -timeout 30m "$@" ./...

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/whalewatch/whalewatch/config"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
+)
+
+// An Acknowledge click on an incident's Slack message reaches PagerDuty
+// (acknowledge, same dedup_key) and Opsgenie (acknowledge by alias)
+// through the outbox; other destinations are not told.
+func TestAcknowledgeReachesThePagers(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var pd struct {
+			Action string `json:"event_action"`
+			Key    string `json:"dedup_key"`
+		}
+		_ = json.Unmarshal(body, &pd)
+		mu.Lock()
+		got = append(got, r.URL.Path+"?"+r.URL.RawQuery+" "+pd.Action+" "+pd.Key)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	cfg, err := config.Load([]string{
+		"DEST_PD_TYPE=pagerduty", "DEST_PD_ROUTING_KEY=R0123456789abcdef0123456789abcde", "DEST_PD_URL=" + srv.URL + "/v2/enqueue",
+		"DEST_OG_TYPE=opsgenie", "DEST_OG_API_KEY=k", "DEST_OG_URL=" + srv.URL,
+		"DEST_HOOK_TYPE=webhook", "DEST_HOOK_URL=" + srv.URL + "/hook",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dispatcher, _, err := newDispatcher(cfg, log, metrics.New(), store, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SaveThread("inc_42", state.Thread{Channel: "COPS", TS: "1.2", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	forwardAcks(cfg, log, store, dispatcher)("COPS", "1.2", "U0BOB", time.Now())
+	// Queued for the pagers only (before any delivery runs).
+	if store.Len("pd") != 1 || store.Len("og") != 1 || store.Len("hook") != 0 {
+		t.Fatalf("queued: pd %d, og %d, hook %d", store.Len("pd"), store.Len("og"), store.Len("hook"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dispatcher.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "both pagers told", 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	joined := strings.Join(got, "\n")
+	if !strings.Contains(joined, "/v2/enqueue? acknowledge inc_42") ||
+		!strings.Contains(joined, "/v2/alerts/inc_42/acknowledge?identifierType=alias") {
+		t.Errorf("requests:\n%s", joined)
+	}
+}
