@@ -289,14 +289,8 @@ func TestDamagedOutboxPageIsSkippedNotStalled(t *testing.T) {
 	if lost == 0 || lost > 100 {
 		t.Errorf("%d entries lost to one damaged page", lost)
 	}
-	last := ""
-	for _, x := range a.all() {
-		if x.Event.Type != event.SelfType {
-			last = x.Rule
-		}
-	}
-	if last != fmt.Sprintf("R%04d", total-1) {
-		t.Errorf("the last delivered is %s: the queue after the damage was not delivered", last)
+	if !slices.Contains(a.rules(), fmt.Sprintf("R%04d", total-1)) {
+		t.Errorf("the last notification was not delivered: the queue after the damage was not")
 	}
 	for _, x := range b.all() {
 		if x.Event.Action == "notifications_unreadable" && x.Event.Attributes["count"] != fmt.Sprint(lost) {
