@@ -38,7 +38,8 @@ type watcher struct {
 	// keeps its checkpoint: the cursor, the events at it, what runs.
 	resume event.Resume
 	stop   func() // stops the source and waits for it
-	// first is the first event handed on, whoever's.
+	// first is the first event of the stream handed on (not a reconciled
+	// one), whoever's: other tests' containers share the daemon.
 	first *event.Event
 }
 
@@ -139,7 +140,7 @@ func startSource(t *testing.T, c events.Docker, tune func(*events.Source), ids .
 				w.mu.Lock()
 				w.follow(it)
 				ev := it.Event
-				if w.first == nil && it.Listed == nil && it.Cursor == 0 && ev.Type != event.SelfType {
+				if w.first == nil && it.Listed == nil && it.Cursor == 0 && ev.Type != event.SelfType && !ev.Reconciled {
 					w.first = &ev
 				}
 				if it.Listed == nil && it.Cursor == 0 && (ev.Type == event.SelfType || w.ids[ev.ActorID]) {
