@@ -108,9 +108,13 @@ func (w *world) msgID(rule, action, actor string, nano int64) string {
 	return notify.New(rule, "", e, nil).ID
 }
 
+// fail records a broken invariant. It is reported by the caller, on the
+// test outside the bubble: synctest.Test fails its test with FailNow once
+// the bubble's test failed, which would end the run at the first failing
+// seed even with SIM_KEEP_GOING.
 func (w *world) fail(format string, args ...any) {
 	w.failed = true
-	w.t.Errorf("seed %d: "+format, append([]any{w.seed}, args...)...)
+	w.failures = append(w.failures, fmt.Sprintf("seed %d: "+format, append([]any{w.seed}, args...)...))
 }
 
 // unseen: between the last stream opened before the death at idx and
@@ -340,12 +344,12 @@ func (w *world) check() {
 	if w.left > 0 {
 		w.fail("%d notifications still in the outbox at the end; %s", w.left, summary)
 	}
-	if w.t.Failed() && os.Getenv("SIM_DEBUG") != "" {
+	if w.failed && os.Getenv("SIM_DEBUG") != "" {
 		for i, m := range d.log {
 			w.t.Logf("log %d %s %s %s %s exit=%s", i, time.Unix(0, m.TimeNano).UTC().Format("15:04:05.000000"), m.Action, m.Actor.Attributes["name"], m.Actor.ID[56:], m.Actor.Attributes["exitCode"])
 		}
 	}
-	if w.t.Failed() {
+	if w.failed {
 		for _, n := range got {
 			w.t.Logf("delivered %s %s %s %s reconciled=%v group=%+v incident=%+v %s", n.ID, n.Rule, n.Event.Action, n.Event.Name, n.Event.Reconciled, n.Group, n.Incident, strings.TrimSpace(n.Text))
 		}

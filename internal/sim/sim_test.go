@@ -76,6 +76,9 @@ func TestPipelineSimulation(t *testing.T) {
 		total.add(w)
 		_ = os.RemoveAll(filepath.Join(dir, strconv.FormatInt(seed, 10)))
 		if w != nil && w.failed {
+			for _, f := range w.failures {
+				t.Error(f)
+			}
 			t.Errorf("seed %d failed; replay it with SIM_SEED=%d go test ./internal/sim -run TestPipelineSimulation -v", seed, seed)
 			if os.Getenv("SIM_KEEP_GOING") == "" {
 				t.FailNow()
@@ -139,11 +142,12 @@ type death struct {
 }
 
 type world struct {
-	t      *testing.T
-	failed bool // a check failed
-	seed   int64
-	rng    *rand.Rand
-	dir    string
+	t        *testing.T
+	failed   bool     // a check failed
+	failures []string // what failed, reported outside the bubble
+	seed     int64
+	rng      *rand.Rand
+	dir      string
 
 	d      *fakeDaemon
 	dest   *destination
