@@ -14,6 +14,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -93,6 +94,10 @@ type Core struct {
 	// restart; the source drops them, and tells by them that its replay
 	// began where this run stopped.
 	atCursor *entries[[]string]
+	// ahead: per host, the keys of events after the cursor handled already
+	// (they passed ahead of an earlier one held for settling, which keeps
+	// the cursor behind it); a resumed source drops them from its replay.
+	ahead *entries[[]string]
 	// oomed: containers (host|id) with an oom handled since their last
 	// start. The daemon sends one kill's oom event up to 7 times; the source
 	// drops repeats within its run, this across a restart (its replay).
@@ -123,6 +128,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		incidents:      newIncidents(cfg.ResolveAfter),
 		cursors:        map[string]int64{},
 		atCursor:       newEntries[[]string]("atcursor"),
+		ahead:          newEntries[[]string]("ahead"),
 		oomed:          newEntries[bool]("oomed"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
@@ -131,7 +137,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.oomed}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -196,7 +202,9 @@ func (c *Core) Resumes() map[string]event.Resume {
 	out := map[string]event.Resume{}
 	for host, cursor := range c.cursors {
 		keys, _ := c.atCursor.get(host)
-		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host)}
+		ahead, _ := c.ahead.get(host)
+		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host),
+			Ahead: slices.Clone(ahead)}
 	}
 	return out
 }
@@ -235,6 +243,10 @@ func (c *Core) adopt(ev event.Event) {
 		c.atCursor.set(ev.HostID, keys)
 		c.atCursor.del(ev.Host)
 	}
+	if keys, ok := c.ahead.get(ev.Host); ok {
+		c.ahead.set(ev.HostID, keys)
+		c.ahead.del(ev.Host)
+	}
 	for id, ctr := range c.running[ev.Host] {
 		c.runningChanged(ev.Host, id, nil)
 		c.runningChanged(ev.HostID, id, &ctr)
@@ -256,6 +268,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			c.atCursor.del(ev.HostKey())
 		}
 		c.cursorDirty = true
+		c.pruneAhead(ev.HostKey())
 	}
 	if it.Listed != nil {
 		c.listed(ev.HostKey(), it.Listed)
@@ -266,7 +279,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		return
 	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
-	c.track(ev)
+	c.track(ev, it.Ahead)
 	if c.repeatedOOM(ev) {
 		c.m.MatchesHeld.WithLabelValues("repeated_oom").Inc()
 		return
@@ -432,7 +445,7 @@ func (c *Core) route(ruleTo []string, ev event.Event) []string {
 }
 
 // track keeps the running set and the cursor in step with the events.
-func (c *Core) track(ev event.Event) {
+func (c *Core) track(ev event.Event, ahead bool) {
 	host := ev.HostKey()
 	if ev.Type == event.ContainerType {
 		running := c.running[host]
@@ -459,15 +472,43 @@ func (c *Core) track(ev event.Event) {
 		return // not from the stream: no place in it
 	}
 	switch cursor := c.cursors[host]; {
+	case ahead && ev.TimeNano >= cursor:
+		// An earlier event is held for settling: the cursor stays behind it.
+		keys, _ := c.ahead.get(host)
+		if !slices.Contains(keys, ev.Key()) {
+			c.ahead.set(host, append(slices.Clip(keys), ev.Key()))
+		}
 	case ev.TimeNano > cursor:
 		c.cursors[host] = ev.TimeNano
 		c.atCursor.set(host, []string{ev.Key()})
 		c.cursorDirty = true
+		c.pruneAhead(host)
 	case ev.TimeNano == cursor:
 		keys, _ := c.atCursor.get(host)
 		if !slices.Contains(keys, ev.Key()) {
 			c.atCursor.set(host, append(keys, ev.Key()))
 		}
+	}
+}
+
+// pruneAhead forgets the events handled ahead that the cursor has passed:
+// a replay from it no longer brings them.
+func (c *Core) pruneAhead(host string) {
+	keys, ok := c.ahead.get(host)
+	if !ok {
+		return
+	}
+	cursor := c.cursors[host]
+	kept := slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+		t, _, _ := strings.Cut(k, "/")
+		nano, err := strconv.ParseInt(t, 10, 64)
+		return err != nil || nano < cursor
+	})
+	switch {
+	case len(kept) == 0:
+		c.ahead.del(host)
+	case len(kept) < len(keys):
+		c.ahead.set(host, kept)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/whalewatch/whalewatch/alert"
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/rules"
 )
@@ -146,5 +147,49 @@ func TestStateUnderAHostNameMovesToTheDaemonsID(t *testing.T) {
 	}
 	if r["D1"].Cursor != later.Event.TimeNano || len(r["D1"].AtCursor) != 1 {
 		t.Errorf("resume under the daemon's ID = %+v", r["D1"])
+	}
+}
+
+// An event handed on ahead of an earlier one still held for settling (of
+// another container) does not move the cursor past the held one — a kill
+// then would lose it; it is kept in the checkpoint as handled ahead (so a
+// resumed source drops it from the replay) until the cursor passes it.
+func TestAnEventAheadOfAHeldOneKeepsTheCursorBehind(t *testing.T) {
+	rec := &snapRecorder{}
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	core.Handle(die("c1", 1, t0), t0)
+	ahead := die("c2", 0, t0.Add(2*time.Second))
+	ahead.Ahead = true
+	core.Handle(ahead, t0)
+	r := core.Resumes()["h"]
+	if r.Cursor != t0.UnixNano() || len(r.Ahead) != 1 || r.Ahead[0] != ahead.Event.Key() {
+		t.Fatalf("after an event ahead: cursor %d, ahead %v; want %d, [%s]", r.Cursor, r.Ahead, t0.UnixNano(), ahead.Event.Key())
+	}
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	restored := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	snap := state.Snapshot{Cursors: rec.snaps[0].Cursors, Core: rec.snaps[0].Core}
+	if err := restored.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if r := restored.Resumes()["h"]; len(r.Ahead) != 1 {
+		t.Fatalf("the checkpoint lost the events handled ahead: %+v", r)
+	}
+	// The held one, released, moves the cursor; the source then hands on
+	// where it read up to, past both.
+	held := die("c3", 137, t0.Add(time.Second))
+	core.Handle(held, t0)
+	if r := core.Resumes()["h"]; r.Cursor != held.Event.TimeNano || len(r.Ahead) != 1 {
+		t.Fatalf("after the held one: %+v", r)
+	}
+	core.Handle(event.Item{Event: event.Event{Host: "h"}, Cursor: t0.Add(3 * time.Second).UnixNano()}, t0)
+	if r := core.Resumes()["h"]; len(r.Ahead) != 0 {
+		t.Fatalf("the cursor passed the events handled ahead, still kept: %v", r.Ahead)
 	}
 }

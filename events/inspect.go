@@ -102,7 +102,7 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 		// The oom event came after its die: the death is settled.
 		head.OOMKilled = true
 		h.oomUntil, h.job = time.Time{}, 0
-		in.src.emit(out, st, ev)
+		in.emit(out, st, ev)
 		switch {
 		case len(h.shadowed) > 0:
 			in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
@@ -119,7 +119,7 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 // pass emits ev unless it needs settling, in which case it heads a hold.
 func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *streamState, ev event.Event) {
 	if ev.Type != event.ContainerType {
-		in.src.emit(out, st, ev)
+		in.emit(out, st, ev)
 		return
 	}
 	if shadowed := st.shadowedOn(ev); len(shadowed) > 0 {
@@ -132,7 +132,7 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 					ev.ExitCode = -1
 				}
 			}
-			in.src.emit(out, st, ev)
+			in.emit(out, st, ev)
 			return
 		}
 		// The rules are asked as if the exit code were unknown: the label's
@@ -152,7 +152,14 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
 		return
 	}
-	in.src.emit(out, st, ev)
+	in.emit(out, st, ev)
+}
+
+// emit hands ev on; while an event read before it is still held, it is
+// marked ahead: it must not move the cursor past the held one (a kill
+// would lose that), and the core remembers it as handled instead.
+func (in *inspector) emit(out chan<- event.Item, st *streamState, ev event.Event) {
+	in.src.emitItem(out, st, event.Item{Event: ev, Ahead: len(in.held) > 0})
 }
 
 // mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
@@ -344,9 +351,9 @@ func (in *inspector) release(ctx context.Context, out chan<- event.Item, st *str
 		oom := head
 		oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
 		oom.Attributes = map[string]string{"name": head.Name, "image": head.Image}
-		in.src.emit(out, st, oom)
+		in.emit(out, st, oom)
 	}
-	in.src.emit(out, st, head)
+	in.emit(out, st, head)
 	for i, ev := range h.events[1:] {
 		in.pass(ctx, out, st, ev)
 		if next, ok := in.held[id]; ok {
@@ -437,7 +444,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		gone := death
 		gone.Action, gone.ExitCode, gone.Attributes = "destroy", -1, map[string]string{"name": death.Name, "image": death.Image}
 		in.src.Log.Info("container was removed while the stream was down", "container", gone.Name)
-		in.src.emit(out, st, gone)
+		in.emit(out, st, gone)
 		delete(st.running, r.job.id)
 		return
 	case !r.reported():
@@ -455,7 +462,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 				unseen.TimeNano = t - 1 // just before that start: the same name at a second look
 				unseen.Time = time.Unix(0, unseen.TimeNano).UTC()
 				in.src.Log.Info("container died unseen while the stream was down", "container", unseen.Name)
-				in.src.emit(out, st, unseen)
+				in.emit(out, st, unseen)
 			}
 		}
 		return
@@ -464,7 +471,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 	}
 	death.Evidence = r.evidence
 	in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
-	in.src.emit(out, st, death)
+	in.emit(out, st, death)
 	if r.state == nil || !r.state.Running {
 		delete(st.running, r.job.id)
 	}

@@ -185,6 +185,9 @@ func (st *streamState) restore(p event.Resume) {
 	for _, k := range p.AtCursor {
 		st.seen.Add(k, time.Time{})
 	}
+	for _, k := range p.Ahead { // handled before the events held at the kill
+		st.seen.Add(k, time.Time{})
+	}
 	for id, c := range p.Running {
 		st.running[id] = c
 		if len(c.Shadowed) > 0 {
