@@ -488,9 +488,11 @@ func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 	}
 	finished, inGap := r.finishedInGap()
 	switch {
-	case r.state != nil && (r.state.Running || (r.job.purpose == purposeGap && !inGap)):
+	case r.state != nil && (r.state.Running || (r.job.purpose == purposeGap && !inGap) || (r.state.ExitCode == 0 && r.restartsInGap() > 0)):
 		// Restarted by its policy since: the daemon keeps no exit code of
 		// a run before the current one (nor of the deaths before the last).
+		// A clean last end after restarts no event told of: those restarts
+		// followed deaths the gap hid, reported at that end.
 		restarts := r.restarts
 		if n := r.restartsInGap(); n > 0 {
 			restarts = n
