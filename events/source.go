@@ -212,6 +212,12 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
+	if resuming && !r.gap && r.clockBack == 0 && len(r.replay) == 0 && len(st.atCursor) == 0 && createdSince(list.Items, r.from, daemonNow) {
+		// A cursor that names no event (where a stream opened) and a replay
+		// with nothing since, yet a container made after it: the daemon lost
+		// its history (it restarted). That is a gap, however quiet.
+		r.gap = true
+	}
 	opts := client.EventsListOptions{}
 	if clockKnown {
 		// From the daemon's clock read before the replay and the list: what
@@ -561,6 +567,21 @@ func reaches(host string, replay []events.Message, cursor int64, keys []string, 
 		}
 	}
 	return found
+}
+
+// createdSince: a listed container was created after the cursor and
+// before the daemon's clock was read for the replay (Created has whole
+// seconds: only a later second counts, and an earlier one than the
+// clock's, so that one made meanwhile, whose create the live stream
+// brings, is not taken for a lost one).
+func createdSince(list []container.Summary, cursor int64, daemonNow time.Time) bool {
+	for _, c := range list {
+		created := c.Created * int64(time.Second)
+		if created > cursor && created+int64(time.Second) <= daemonNow.UnixNano() {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcile makes up for what the replay could not tell, from the
