@@ -106,8 +106,12 @@ type Core struct {
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
 	cursorDirty    bool
-	legacyState    bool              // a one-piece state was loaded: delete it at the next commit
-	out            []notify.Outgoing // not yet committed
+	// cursorFirst: a host got its first cursor, which commits at once: until
+	// it does, a restart has nothing to resume from and starts afresh,
+	// losing what happened meanwhile.
+	cursorFirst bool
+	legacyState bool              // a one-piece state was loaded: delete it at the next commit
+	out         []notify.Outgoing // not yet committed
 
 	muteList map[string]time.Time
 	muteGen  int64
@@ -261,6 +265,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	ev := it.Event
 	c.adopt(ev)
 	if it.Cursor != 0 {
+		if _, ok := c.cursors[ev.HostKey()]; !ok {
+			c.cursorFirst = true
+		}
 		c.cursors[ev.HostKey()] = it.Cursor
 		if len(it.AtCursor) > 0 {
 			c.atCursor.set(ev.HostKey(), it.AtCursor)
@@ -479,6 +486,7 @@ func (c *Core) track(ev event.Event, ahead bool) {
 			c.ahead.set(host, append(slices.Clip(keys), ev.Key()))
 		}
 	case ev.TimeNano > cursor:
+		c.cursorFirst = c.cursorFirst || cursor == 0
 		c.cursors[host] = ev.TimeNano
 		c.atCursor.set(host, []string{ev.Key()})
 		c.cursorDirty = true
@@ -581,7 +589,7 @@ func (c *Core) Commit(cursorToo bool) error {
 	for _, p := range c.state() {
 		stateChanged = stateChanged || p.changed()
 	}
-	if len(c.out) == 0 && !stateChanged && len(c.runningChanges) == 0 && !(cursorToo && c.cursorDirty) {
+	if len(c.out) == 0 && !stateChanged && len(c.runningChanges) == 0 && !(cursorToo && c.cursorDirty) && !c.cursorFirst {
 		return nil
 	}
 	snap := state.Snapshot{Cursors: c.cursors, Running: c.runningChanges, Core: map[string][]byte{}}
@@ -599,7 +607,7 @@ func (c *Core) Commit(cursorToo bool) error {
 	for _, p := range c.state() {
 		p.clean()
 	}
-	c.out, c.cursorDirty, c.legacyState = nil, false, false
+	c.out, c.cursorDirty, c.cursorFirst, c.legacyState = nil, false, false, false
 	c.runningChanges = map[string]map[string]*event.Container{}
 	return nil
 }

@@ -193,3 +193,31 @@ func TestAnEventAheadOfAHeldOneKeepsTheCursorBehind(t *testing.T) {
 		t.Fatalf("the cursor passed the events handled ahead, still kept: %v", r.Ahead)
 	}
 }
+
+// A host's first cursor (where its first stream opened) commits at once,
+// even by the commit after a burst, which otherwise leaves a moved cursor
+// for the next tick: a kill before it would leave a restart nothing to
+// resume from, and what happened meanwhile would be lost.
+func TestTheFirstCursorCommitsAtOnce(t *testing.T) {
+	rec := &snapRecorder{}
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	core.Handle(event.Item{Event: event.Event{Host: "h"}, Cursor: t0.UnixNano()}, t0)
+	if err := core.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.snaps) != 1 || rec.snaps[0].Cursors["h"] != t0.UnixNano() {
+		t.Fatalf("the first cursor was not committed: %+v", rec.snaps)
+	}
+	core.Handle(event.Item{Event: event.Event{Host: "h"}, Cursor: t0.Add(time.Second).UnixNano()}, t0)
+	if err := core.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.snaps) != 1 {
+		t.Errorf("a later cursor alone was committed before the tick")
+	}
+}
