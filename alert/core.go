@@ -319,7 +319,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			n.Actions = c.cfg.Offer(ev, false)
 		}
 		to := c.route(match.Rule.Notify, ev)
-		c.incidents.alert(&n, to, ev, notify.Firing)
+		c.incidents.alert(&n, to, ev, notify.Firing, true)
 		out := c.groups.add(notify.Outgoing{N: n, To: to}, now)
 		if len(out) == 0 {
 			c.m.MatchesHeld.WithLabelValues("grouped").Inc()
@@ -337,7 +337,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			if c.cfg.Offer != nil {
 				n.Actions = c.cfg.Offer(ev, true)
 			}
-			c.incidents.alert(&n, to, ev, notify.Looping)
+			// An OOM death's alert is its oom event's, handled already.
+			_, oomAlerted := c.oomed.get(loopKey(ev))
+			c.incidents.alert(&n, to, ev, notify.Looping, !(ev.Action == "die" && ev.OOMKilled && oomAlerted))
 		case n.Group.Final && ev.Action == "destroy":
 			c.out = append(c.out, c.incidents.removed(ev, &n, now)...)
 		}

@@ -221,3 +221,34 @@ func TestTheFirstCursorCommitsAtOnce(t *testing.T) {
 		t.Errorf("a later cursor alone was committed before the tick")
 	}
 }
+
+// A crash loop revealed by an OOM death: the death's alert is its oom
+// event's, so the loop's first message is no further alert of the
+// incident (its count stays the number of deaths).
+func TestALoopRevealedByAnOOMDeathCountsItOnce(t *testing.T) {
+	core, rec := newCore(t, 0)
+	t0 := time.Unix(1_700_000_000, 0)
+	now := t0
+	for range 4 {
+		core.Handle(die("c1", 1, now), now)
+		now = now.Add(10 * time.Second)
+	}
+	oom := die("c1", -1, now)
+	oom.Event.Action = "oom"
+	core.Handle(oom, now)
+	death := die("c1", 137, now.Add(time.Millisecond))
+	death.Event.OOMKilled = true
+	core.Handle(death, now)
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	var alerts int
+	for _, n := range rec.out {
+		if n.Incident != nil {
+			alerts = n.Incident.Alerts
+		}
+	}
+	if alerts != 5 {
+		t.Errorf("5 deaths, the last one OOM, revealing the loop: the incident counts %d alerts", alerts)
+	}
+}

@@ -264,7 +264,7 @@ func (w *world) start() {
 				select {
 				case it := <-in:
 					log.Debug("item", "action", it.Event.Action, "name", it.Event.Name, "nano", it.Event.TimeNano, "exit", it.Event.ExitCode,
-						"reconciled", it.Event.Reconciled, "listed", len(it.Listed), "cursor", it.Cursor)
+						"reconciled", it.Event.Reconciled, "oomkilled", it.Event.OOMKilled, "intentional", it.Event.Intentional, "ahead", it.Ahead, "listed", len(it.Listed), "cursor", it.Cursor)
 					queue <- it
 				case <-ctx.Done():
 					return
