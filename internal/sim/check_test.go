@@ -175,6 +175,18 @@ func (w *world) exempt(dth death) bool {
 	return stepped && w.unseen(dth.idx, next)
 }
 
+// unseenThenStarted: the container was started again after the end dth,
+// and no stream may have carried that end (a kill or a daemon restart came
+// between the last stream opened before it and the first after the start).
+func (w *world) unseenThenStarted(dth death) bool {
+	for k := dth.idx + 1; k < len(w.d.log); k++ {
+		if m := w.d.log[k]; m.Actor.ID == dth.id && m.Action == "start" {
+			return w.unseen(dth.idx, k)
+		}
+	}
+	return false
+}
+
 // policyRestartBetween: the container's policy restarted it between the
 // log indexes i and j (RestartCount grew).
 func (w *world) policyRestartBetween(id string, i, j int) bool {
@@ -260,10 +272,18 @@ func (w *world) check() {
 			continue
 		}
 		deathsOf[dth.id]++
-		if dth.code == 0 {
+		project := w.byID[dth.id].labels[notify.ComposeProject]
+		if dth.code == 0 || dth.intentional {
+			// A clean or intentional end that no stream saw, its container
+			// started again before one looked: inspect then tells a running
+			// container (ExitCode 0 of the new run), and the end is reported
+			// as a death of unknown exit code, which CRASHED matches. It may
+			// count in its group.
+			if w.unseenThenStarted(dth) {
+				perGroup["CRASHED|"+project]++
+			}
 			continue
 		}
-		project := w.byID[dth.id].labels[notify.ComposeProject]
 		perGroup["CRASHED|"+project]++
 		if dth.oom {
 			perGroup["OOM|"+project]++
