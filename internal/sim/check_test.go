@@ -273,8 +273,8 @@ func (w *world) check() {
 		}
 		deathsOf[dth.id]++
 		project := w.byID[dth.id].labels[notify.ComposeProject]
-		if dth.code == 0 || dth.intentional {
-			// A clean or intentional end that no stream saw, its container
+		if dth.code == 0 {
+			// A clean end that no stream saw, its container
 			// started again before one looked: inspect then tells a running
 			// container (ExitCode 0 of the new run), and the end is reported
 			// as a death of unknown exit code, which CRASHED matches. It may
