@@ -244,8 +244,6 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		// the replay moves the cursor past the gap, and a kill then must not
 		// lose what was found in it.
 		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, r.replay, s.IntentWindow), believed, true
-		ins.facts.handled(st.handledDies)
-		st.handledDies = nil
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		ins.awaitReconciles(ctx, out, st)
 	}
@@ -459,7 +457,7 @@ func (s *Source) finishAudit(ctx context.Context, out chan<- event.Item, st *str
 // is short and reaches the cursor), once nothing read before it is still
 // held for settling.
 func (s *Source) forwardCursor(out chan<- event.Item, st *streamState, ins *inspector) {
-	if len(st.newest) == 0 || len(ins.held) > 0 || st.relist {
+	if len(st.newest) == 0 || len(ins.held) > 0 {
 		return
 	}
 	cursor := messageNano(st.newest[0])
@@ -750,10 +748,6 @@ const maxBacklog = 10000
 // only when that is full too.
 func (s *Source) emitItem(out chan<- event.Item, st *streamState, it event.Item) {
 	s.flushBacklog(out, st)
-	// What was shed is made up by the next list, until which the cursor must
-	// not pass it: a kill before that list would lose it (a start shed, the
-	// container then unknown as running).
-	it.Ahead = it.Ahead || st.relist
 	urgent := isUrgent(it)
 	if len(st.backlog) == 0 && (urgent || len(out) < cap(out)*3/4) {
 		select {
