@@ -409,9 +409,11 @@ func (w *world) play() {
 					w.planRestart(c)
 				}
 			}
-		case r < 31: // a clean exit
+		case r < 31: // a clean exit (restart=always restarts it too, as moby's restart manager does)
 			if c := w.pick(true); c != nil {
-				w.d.crash(c, 0)
+				if _, ok := w.d.crash(c, 0); ok {
+					w.planRestart(c)
+				}
 			}
 		case r < 36: // docker stop
 			if c := w.pick(true); c != nil {
