@@ -130,10 +130,14 @@ func (w *world) unseen(idx, j int) bool {
 	return false
 }
 
-// nextLive is the log index where the first stream after idx opened.
+// nextLive is the log index where the first stream after idx opened
+// that whalewatch outlived: one whose incarnation was killed before the
+// daemon logged anything more was no look (what its replay held for
+// settling, an OOM wait, a crash card's logs, died with it; the cursor
+// stayed behind it, so only the daemon's history could bring it again).
 func (w *world) nextLive(idx int) int {
 	for _, l := range w.d.lives {
-		if l > idx {
+		if l > idx && !slices.Contains(w.kills, l) {
 			return l
 		}
 	}
