@@ -405,9 +405,9 @@ func (r inspectResult) restartsInGap() int { return r.grew }
 
 // gapRestarts counts, when the result is settled, the restarts of a gap
 // the stream never told of: RestartCount less the baseline and the
-// restarts seen since. Only when the container's current run began in the
-// gap, or its start has been read: else restarts the stream has yet to
-// bring would count as lost.
+// restarts seen since, less one when the container's current run began
+// after the replay (its start, which the stream has yet to bring, may be
+// a restart of its policy).
 func (in *inspector) gapRestarts(st *streamState, r inspectResult) int {
 	b := r.job.known.Restarts
 	if r.job.purpose != purposeGap || b == nil || r.state == nil {
@@ -418,10 +418,14 @@ func (in *inspector) gapRestarts(st *streamState, r inspectResult) int {
 		return 0
 	}
 	t := started.UnixNano()
+	unread := 0
 	if t >= r.job.until && !in.facts.startedAt(r.job.id, t) {
-		return 0
+		// Its current run began after the replay: the stream has yet to
+		// bring that start, which may be its policy's. Only the restarts
+		// beyond that one are known lost.
+		unread = 1
 	}
-	return max(0, r.restarts-*b-in.facts.restarts[r.job.id])
+	return max(0, r.restarts-*b-in.facts.restarts[r.job.id]-unread)
 }
 
 // reported: a reconciled death of this result is to be reported.
