@@ -102,6 +102,9 @@ type Core struct {
 	// start. The daemon sends one kill's oom event up to 7 times; the source
 	// drops repeats within its run, this across a restart (its replay).
 	oomed *entries[bool]
+	// reconciled: reconciled deaths (host|key) handled, until when they are
+	// remembered (see repeatedReconciled).
+	reconciled *entries[time.Time]
 	// runningChanges: per host, containers started (value) or stopped
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
@@ -134,6 +137,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		atCursor:       newEntries[[]string]("atcursor"),
 		ahead:          newEntries[[]string]("ahead"),
 		oomed:          newEntries[bool]("oomed"),
+		reconciled:     newEntries[time.Time]("reconciled"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
 	}
@@ -141,7 +145,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -291,6 +295,10 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.m.MatchesHeld.WithLabelValues("repeated_oom").Inc()
 		return
 	}
+	if c.repeatedReconciled(ev, now) {
+		c.m.MatchesHeld.WithLabelValues("repeated_reconciled").Inc()
+		return
+	}
 	matches, errs := c.cfg.Rules.Match(ev)
 	for _, err := range errs {
 		c.log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
@@ -380,6 +388,25 @@ func (c *Core) repeatedOOM(ev event.Event) bool {
 	case "start", "destroy":
 		c.oomed.del(key)
 	}
+	return false
+}
+
+// reconciledFor is how long a reconciled death is remembered.
+const reconciledFor = 24 * time.Hour
+
+// repeatedReconciled: a reconciled death handled already. A second look
+// (a restart before the next cursor was committed, a later gap) names the
+// same death the same; its notification would be refused by the outbox,
+// but groups, crash loops and incidents would count it again.
+func (c *Core) repeatedReconciled(ev event.Event, now time.Time) bool {
+	if !ev.Reconciled || ev.Type != event.ContainerType || ev.Action != "die" {
+		return false
+	}
+	key := ev.HostKey() + "|" + ev.Key()
+	if _, ok := c.reconciled.get(key); ok {
+		return true
+	}
+	c.reconciled.set(key, now.Add(reconciledFor))
 	return false
 }
 
@@ -550,6 +577,11 @@ func (c *Core) runningChanged(host, id string, ctr *event.Container) {
 
 // Tick closes group windows, moves crash loops on and reads mutes.
 func (c *Core) Tick(now time.Time) {
+	for k, until := range c.reconciled.m {
+		if now.After(until) {
+			c.reconciled.del(k)
+		}
+	}
 	out := c.groups.tick(now)
 	c.out = append(c.out, out...)
 	c.out = append(c.out, c.loops.tick(now, func(ev event.Event) []string { return c.route(nil, ev) })...)

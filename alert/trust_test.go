@@ -252,3 +252,28 @@ func TestALoopRevealedByAnOOMDeathCountsItOnce(t *testing.T) {
 		t.Errorf("5 deaths, the last one OOM, revealing the loop: the incident counts %d alerts", alerts)
 	}
 }
+
+// A reconciled death found again by a second look (a restart before the
+// next cursor was committed) is no second alert: groups, crash loops and
+// incidents count it once.
+func TestAReconciledDeathFoundTwiceCountsOnce(t *testing.T) {
+	core, rec := newCore(t, 10*time.Second)
+	t0 := time.Unix(1_700_000_000, 0)
+	death := die("c1", 3, t0)
+	death.Event.Reconciled = true
+	core.Handle(death, t0)
+	core.Handle(death, t0.Add(time.Second))
+	core.Handle(die("c1", 2, t0.Add(2*time.Second)), t0.Add(2*time.Second))
+	core.Tick(t0.Add(time.Minute))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rec.out {
+		if n.Incident != nil && n.Incident.Alerts > 2 {
+			t.Errorf("two deaths counted %d times: %s", n.Incident.Alerts, n.ID)
+		}
+		if n.Group != nil && n.Group.Count > 2 {
+			t.Errorf("two deaths make a group of %d: %s", n.Group.Count, n.ID)
+		}
+	}
+}
