@@ -244,6 +244,8 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		// the replay moves the cursor past the gap, and a kill then must not
 		// lose what was found in it.
 		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, r.replay, s.IntentWindow), believed, true
+		ins.facts.handled(st.handledDies) // what the checkpoint handled ahead of its cursor
+		st.handledDies = nil
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		ins.awaitReconciles(ctx, out, st)
 	}
