@@ -35,7 +35,8 @@ type inspectJob struct {
 	known   event.Container // purposeReconcile, purposeGap: what we knew of it
 	// purposeGap: deaths between these (timeNano) came on no stream, and
 	// so did those stamped after now, the daemon's clock (it stepped back
-	// since: its replay by time no longer reaches them).
+	// since: its replay by time no longer reaches them). purposeReconcile:
+	// now is when the replay was read (a death after it comes on the stream).
 	from, until, now int64
 
 	// evidence: gather the crash card's facts about head too.
@@ -472,6 +473,11 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		return
 	case r.restartsInGap() == 0 && in.facts.sameDeath(r.job.id, death.TimeNano):
 		return // its die came on the stream
+	case r.job.purpose == purposeReconcile && r.job.now > 0 && r.state != nil && death.TimeNano > r.job.now-int64(dieLatency):
+		// It ended as the replay was read (the list, read after, found it
+		// stopped): the whole replay has no die of it, so its die comes on
+		// the stream, which opens at that instant.
+		return
 	}
 	death.Evidence = r.evidence
 	in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)

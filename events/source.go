@@ -627,9 +627,13 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 		return
 	}
 	s.removedWhileDown(out, st, list, missing, r.from)
+	var now int64 // the daemon's clock when the replay was read, when known
+	if !daemonNow.IsZero() {
+		now = daemonNow.UnixNano()
+	}
 	for id, c := range missing {
 		if !ins.facts.explains(id) {
-			ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
+			ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c, now: now})
 		}
 	}
 }
