@@ -199,6 +199,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if err != nil {
 		return err // wait and retry: the daemon's ID keys the state, never a guess
 	}
+	infoAt := time.Now()
 	s.identify(st, info)
 	daemonNow, clockKnown := daemonClock(info)
 	resuming := st.cursor > 0
@@ -211,6 +212,12 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
+	}
+	if clockKnown {
+		// The daemon's clock when the list was read, as far as ours tells: a
+		// container that ended before it and after daemonNow ended as the
+		// stream opened (since daemonNow), not before a clock step.
+		r.listedBy = daemonNow.Add(time.Since(infoAt)).UnixNano()
 	}
 	if resuming && !r.gap && r.clockBack == 0 && len(r.replay) == 0 && len(st.atCursor) == 0 && createdSince(list.Items, r.from, daemonNow) {
 		// A cursor that names no event (where a stream opened) and a replay
@@ -512,6 +519,9 @@ type resumption struct {
 	// lostUntil: the first replayed event's time (or the daemon's clock):
 	// deaths before it and after the cursor came on no stream.
 	lostUntil int64
+	// listedBy: the daemon's clock when the container list came (estimated
+	// from ours), 0 when unknown.
+	listedBy int64
 }
 
 // resume reads the daemon's replay from the cursor and tells whether it
@@ -615,6 +625,9 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 			now := int64(math.MaxInt64) - int64(clockSkew) // the daemon's clock, when known
 			if !daemonNow.IsZero() {
 				now = daemonNow.UnixNano()
+			}
+			if r.listedBy > now && now != int64(math.MaxInt64)-int64(clockSkew) {
+				now = r.listedBy
 			}
 			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID], baseline), from: r.from, until: r.lostUntil, now: now})
 		}
