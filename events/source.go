@@ -371,6 +371,11 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 	action, _, _ := strings.Cut(string(m.Action), ": ")
 	s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
 	if !s.keeps(typ, action) {
+		if typ == event.ContainerType && action == "create" {
+			// Dropped, but a container made under the stream starts with
+			// RestartCount 0: the baseline a later gap is measured against.
+			st.restarts[m.Actor.ID] = 0
+		}
 		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
 		return
 	}
