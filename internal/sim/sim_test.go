@@ -97,7 +97,9 @@ var clockSteps = os.Getenv("SIM_CLOCK_STEPS") != ""
 
 // knownFailing are seeds whose failure is found and not yet fixed (see
 // the branch's report); SIM_SEED=n still runs one.
-var knownFailing = map[int64]string{}
+var knownFailing = map[int64]string{
+	144: "a manual docker start after an unexplained death looks like a policy restart to the replay, hiding a lost restart (moby resets RestartCount on a manual start; the fake does not)",
+}
 
 type stats struct {
 	events, dropped, required, kills, restarts, gaps, steps, deliveries, resent, reconciled, resolutions int
