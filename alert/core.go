@@ -14,6 +14,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -93,16 +94,27 @@ type Core struct {
 	// restart; the source drops them, and tells by them that its replay
 	// began where this run stopped.
 	atCursor *entries[[]string]
+	// ahead: per host, the keys of events after the cursor handled already
+	// (they passed ahead of an earlier one held for settling, which keeps
+	// the cursor behind it); a resumed source drops them from its replay.
+	ahead *entries[[]string]
 	// oomed: containers (host|id) with an oom handled since their last
 	// start. The daemon sends one kill's oom event up to 7 times; the source
 	// drops repeats within its run, this across a restart (its replay).
 	oomed *entries[bool]
+	// reconciled: reconciled deaths (host|key) handled, until when they are
+	// remembered (see repeatedReconciled).
+	reconciled *entries[time.Time]
 	// runningChanges: per host, containers started (value) or stopped
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
 	cursorDirty    bool
-	legacyState    bool              // a one-piece state was loaded: delete it at the next commit
-	out            []notify.Outgoing // not yet committed
+	// cursorFirst: a host got its first cursor, which commits at once: until
+	// it does, a restart has nothing to resume from and starts afresh,
+	// losing what happened meanwhile.
+	cursorFirst bool
+	legacyState bool              // a one-piece state was loaded: delete it at the next commit
+	out         []notify.Outgoing // not yet committed
 
 	muteList map[string]time.Time
 	muteGen  int64
@@ -123,7 +135,9 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		incidents:      newIncidents(cfg.ResolveAfter),
 		cursors:        map[string]int64{},
 		atCursor:       newEntries[[]string]("atcursor"),
+		ahead:          newEntries[[]string]("ahead"),
 		oomed:          newEntries[bool]("oomed"),
+		reconciled:     newEntries[time.Time]("reconciled"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
 	}
@@ -131,7 +145,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.oomed}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -196,7 +210,9 @@ func (c *Core) Resumes() map[string]event.Resume {
 	out := map[string]event.Resume{}
 	for host, cursor := range c.cursors {
 		keys, _ := c.atCursor.get(host)
-		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host)}
+		ahead, _ := c.ahead.get(host)
+		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host),
+			Ahead: slices.Clone(ahead)}
 	}
 	return out
 }
@@ -235,6 +251,10 @@ func (c *Core) adopt(ev event.Event) {
 		c.atCursor.set(ev.HostID, keys)
 		c.atCursor.del(ev.Host)
 	}
+	if keys, ok := c.ahead.get(ev.Host); ok {
+		c.ahead.set(ev.HostID, keys)
+		c.ahead.del(ev.Host)
+	}
 	for id, ctr := range c.running[ev.Host] {
 		c.runningChanged(ev.Host, id, nil)
 		c.runningChanged(ev.HostID, id, &ctr)
@@ -249,6 +269,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	ev := it.Event
 	c.adopt(ev)
 	if it.Cursor != 0 {
+		if _, ok := c.cursors[ev.HostKey()]; !ok {
+			c.cursorFirst = true
+		}
 		c.cursors[ev.HostKey()] = it.Cursor
 		if len(it.AtCursor) > 0 {
 			c.atCursor.set(ev.HostKey(), it.AtCursor)
@@ -256,6 +279,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			c.atCursor.del(ev.HostKey())
 		}
 		c.cursorDirty = true
+		c.pruneAhead(ev.HostKey())
 	}
 	if it.Listed != nil {
 		c.listed(ev.HostKey(), it.Listed)
@@ -266,9 +290,13 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		return
 	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
-	c.track(ev)
+	c.track(ev, it.Ahead)
 	if c.repeatedOOM(ev) {
 		c.m.MatchesHeld.WithLabelValues("repeated_oom").Inc()
+		return
+	}
+	if c.repeatedReconciled(ev, now) {
+		c.m.MatchesHeld.WithLabelValues("repeated_reconciled").Inc()
 		return
 	}
 	matches, errs := c.cfg.Rules.Match(ev)
@@ -299,7 +327,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			n.Actions = c.cfg.Offer(ev, false)
 		}
 		to := c.route(match.Rule.Notify, ev)
-		c.incidents.alert(&n, to, ev, notify.Firing)
+		c.incidents.alert(&n, to, ev, notify.Firing, true)
 		out := c.groups.add(notify.Outgoing{N: n, To: to}, now)
 		if len(out) == 0 {
 			c.m.MatchesHeld.WithLabelValues("grouped").Inc()
@@ -317,7 +345,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			if c.cfg.Offer != nil {
 				n.Actions = c.cfg.Offer(ev, true)
 			}
-			c.incidents.alert(&n, to, ev, notify.Looping)
+			// An OOM death's alert is its oom event's, handled already.
+			_, oomAlerted := c.oomed.get(loopKey(ev))
+			c.incidents.alert(&n, to, ev, notify.Looping, !(ev.Action == "die" && ev.OOMKilled && oomAlerted))
 		case n.Group.Final && ev.Action == "destroy":
 			c.out = append(c.out, c.incidents.removed(ev, &n, now)...)
 		}
@@ -358,6 +388,25 @@ func (c *Core) repeatedOOM(ev event.Event) bool {
 	case "start", "destroy":
 		c.oomed.del(key)
 	}
+	return false
+}
+
+// reconciledFor is how long a reconciled death is remembered.
+const reconciledFor = 24 * time.Hour
+
+// repeatedReconciled: a reconciled death handled already. A second look
+// (a restart before the next cursor was committed, a later gap) names the
+// same death the same; its notification would be refused by the outbox,
+// but groups, crash loops and incidents would count it again.
+func (c *Core) repeatedReconciled(ev event.Event, now time.Time) bool {
+	if !ev.Reconciled || ev.Type != event.ContainerType || ev.Action != "die" {
+		return false
+	}
+	key := ev.HostKey() + "|" + ev.Key()
+	if _, ok := c.reconciled.get(key); ok {
+		return true
+	}
+	c.reconciled.set(key, now.Add(reconciledFor))
 	return false
 }
 
@@ -432,7 +481,7 @@ func (c *Core) route(ruleTo []string, ev event.Event) []string {
 }
 
 // track keeps the running set and the cursor in step with the events.
-func (c *Core) track(ev event.Event) {
+func (c *Core) track(ev event.Event, ahead bool) {
 	host := ev.HostKey()
 	if ev.Type == event.ContainerType {
 		running := c.running[host]
@@ -459,15 +508,44 @@ func (c *Core) track(ev event.Event) {
 		return // not from the stream: no place in it
 	}
 	switch cursor := c.cursors[host]; {
+	case ahead && ev.TimeNano >= cursor:
+		// An earlier event is held for settling: the cursor stays behind it.
+		keys, _ := c.ahead.get(host)
+		if !slices.Contains(keys, ev.Key()) {
+			c.ahead.set(host, append(slices.Clip(keys), ev.Key()))
+		}
 	case ev.TimeNano > cursor:
+		c.cursorFirst = c.cursorFirst || cursor == 0
 		c.cursors[host] = ev.TimeNano
 		c.atCursor.set(host, []string{ev.Key()})
 		c.cursorDirty = true
+		c.pruneAhead(host)
 	case ev.TimeNano == cursor:
 		keys, _ := c.atCursor.get(host)
 		if !slices.Contains(keys, ev.Key()) {
 			c.atCursor.set(host, append(keys, ev.Key()))
 		}
+	}
+}
+
+// pruneAhead forgets the events handled ahead that the cursor has passed:
+// a replay from it no longer brings them.
+func (c *Core) pruneAhead(host string) {
+	keys, ok := c.ahead.get(host)
+	if !ok {
+		return
+	}
+	cursor := c.cursors[host]
+	kept := slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+		t, _, _ := strings.Cut(k, "/")
+		nano, err := strconv.ParseInt(t, 10, 64)
+		return err != nil || nano < cursor
+	})
+	switch {
+	case len(kept) == 0:
+		c.ahead.del(host)
+	case len(kept) < len(keys):
+		c.ahead.set(host, kept)
 	}
 }
 
@@ -499,6 +577,11 @@ func (c *Core) runningChanged(host, id string, ctr *event.Container) {
 
 // Tick closes group windows, moves crash loops on and reads mutes.
 func (c *Core) Tick(now time.Time) {
+	for k, until := range c.reconciled.m {
+		if now.After(until) {
+			c.reconciled.del(k)
+		}
+	}
 	out := c.groups.tick(now)
 	c.out = append(c.out, out...)
 	c.out = append(c.out, c.loops.tick(now, func(ev event.Event) []string { return c.route(nil, ev) })...)
@@ -540,7 +623,7 @@ func (c *Core) Commit(cursorToo bool) error {
 	for _, p := range c.state() {
 		stateChanged = stateChanged || p.changed()
 	}
-	if len(c.out) == 0 && !stateChanged && len(c.runningChanges) == 0 && !(cursorToo && c.cursorDirty) {
+	if len(c.out) == 0 && !stateChanged && len(c.runningChanges) == 0 && !(cursorToo && c.cursorDirty) && !c.cursorFirst {
 		return nil
 	}
 	snap := state.Snapshot{Cursors: c.cursors, Running: c.runningChanges, Core: map[string][]byte{}}
@@ -558,7 +641,7 @@ func (c *Core) Commit(cursorToo bool) error {
 	for _, p := range c.state() {
 		p.clean()
 	}
-	c.out, c.cursorDirty, c.legacyState = nil, false, false
+	c.out, c.cursorDirty, c.cursorFirst, c.legacyState = nil, false, false, false
 	c.runningChanges = map[string]map[string]*event.Container{}
 	return nil
 }

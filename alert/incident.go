@@ -40,7 +40,9 @@ func newIncidents(resolveAfter time.Duration) *incidents {
 // alert puts n (an alert about ev) into ev's container's incident, opening
 // one when there is none. It returns false for events that are not about
 // a container.
-func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, status string) bool {
+// A loop's first message revealed by a death that has its alert already
+// (an OOM kill: its oom event's) is no new alert: counts is false.
+func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, status string, counts bool) bool {
 	if s.resolveAfter <= 0 || ev.Type != event.ContainerType || ev.ActorID == "" {
 		return false
 	}
@@ -55,7 +57,9 @@ func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, s
 		}
 	}
 	inc.Info.Seq++
-	inc.Info.Alerts++
+	if counts || !ok {
+		inc.Info.Alerts++
+	}
 	if status == notify.Looping || inc.Info.Status != notify.Looping {
 		inc.Info.Status = status
 	}

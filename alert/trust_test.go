@@ -8,6 +8,7 @@ import (
 	"github.com/whalewatch/whalewatch/alert"
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/rules"
 )
@@ -146,5 +147,133 @@ func TestStateUnderAHostNameMovesToTheDaemonsID(t *testing.T) {
 	}
 	if r["D1"].Cursor != later.Event.TimeNano || len(r["D1"].AtCursor) != 1 {
 		t.Errorf("resume under the daemon's ID = %+v", r["D1"])
+	}
+}
+
+// An event handed on ahead of an earlier one still held for settling (of
+// another container) does not move the cursor past the held one — a kill
+// then would lose it; it is kept in the checkpoint as handled ahead (so a
+// resumed source drops it from the replay) until the cursor passes it.
+func TestAnEventAheadOfAHeldOneKeepsTheCursorBehind(t *testing.T) {
+	rec := &snapRecorder{}
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	core.Handle(die("c1", 1, t0), t0)
+	ahead := die("c2", 0, t0.Add(2*time.Second))
+	ahead.Ahead = true
+	core.Handle(ahead, t0)
+	r := core.Resumes()["h"]
+	if r.Cursor != t0.UnixNano() || len(r.Ahead) != 1 || r.Ahead[0] != ahead.Event.Key() {
+		t.Fatalf("after an event ahead: cursor %d, ahead %v; want %d, [%s]", r.Cursor, r.Ahead, t0.UnixNano(), ahead.Event.Key())
+	}
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	restored := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	snap := state.Snapshot{Cursors: rec.snaps[0].Cursors, Core: rec.snaps[0].Core}
+	if err := restored.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if r := restored.Resumes()["h"]; len(r.Ahead) != 1 {
+		t.Fatalf("the checkpoint lost the events handled ahead: %+v", r)
+	}
+	// The held one, released, moves the cursor; the source then hands on
+	// where it read up to, past both.
+	held := die("c3", 137, t0.Add(time.Second))
+	core.Handle(held, t0)
+	if r := core.Resumes()["h"]; r.Cursor != held.Event.TimeNano || len(r.Ahead) != 1 {
+		t.Fatalf("after the held one: %+v", r)
+	}
+	core.Handle(event.Item{Event: event.Event{Host: "h"}, Cursor: t0.Add(3 * time.Second).UnixNano()}, t0)
+	if r := core.Resumes()["h"]; len(r.Ahead) != 0 {
+		t.Fatalf("the cursor passed the events handled ahead, still kept: %v", r.Ahead)
+	}
+}
+
+// A host's first cursor (where its first stream opened) commits at once,
+// even by the commit after a burst, which otherwise leaves a moved cursor
+// for the next tick: a kill before it would leave a restart nothing to
+// resume from, and what happened meanwhile would be lost.
+func TestTheFirstCursorCommitsAtOnce(t *testing.T) {
+	rec := &snapRecorder{}
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	core.Handle(event.Item{Event: event.Event{Host: "h"}, Cursor: t0.UnixNano()}, t0)
+	if err := core.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.snaps) != 1 || rec.snaps[0].Cursors["h"] != t0.UnixNano() {
+		t.Fatalf("the first cursor was not committed: %+v", rec.snaps)
+	}
+	core.Handle(event.Item{Event: event.Event{Host: "h"}, Cursor: t0.Add(time.Second).UnixNano()}, t0)
+	if err := core.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.snaps) != 1 {
+		t.Errorf("a later cursor alone was committed before the tick")
+	}
+}
+
+// A crash loop revealed by an OOM death: the death's alert is its oom
+// event's, so the loop's first message is no further alert of the
+// incident (its count stays the number of deaths).
+func TestALoopRevealedByAnOOMDeathCountsItOnce(t *testing.T) {
+	core, rec := newCore(t, 0)
+	t0 := time.Unix(1_700_000_000, 0)
+	now := t0
+	for range 4 {
+		core.Handle(die("c1", 1, now), now)
+		now = now.Add(10 * time.Second)
+	}
+	oom := die("c1", -1, now)
+	oom.Event.Action = "oom"
+	core.Handle(oom, now)
+	death := die("c1", 137, now.Add(time.Millisecond))
+	death.Event.OOMKilled = true
+	core.Handle(death, now)
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	var alerts int
+	for _, n := range rec.out {
+		if n.Incident != nil {
+			alerts = n.Incident.Alerts
+		}
+	}
+	if alerts != 5 {
+		t.Errorf("5 deaths, the last one OOM, revealing the loop: the incident counts %d alerts", alerts)
+	}
+}
+
+// A reconciled death found again by a second look (a restart before the
+// next cursor was committed) is no second alert: groups, crash loops and
+// incidents count it once.
+func TestAReconciledDeathFoundTwiceCountsOnce(t *testing.T) {
+	core, rec := newCore(t, 10*time.Second)
+	t0 := time.Unix(1_700_000_000, 0)
+	death := die("c1", 3, t0)
+	death.Event.Reconciled = true
+	core.Handle(death, t0)
+	core.Handle(death, t0.Add(time.Second))
+	core.Handle(die("c1", 2, t0.Add(2*time.Second)), t0.Add(2*time.Second))
+	core.Tick(t0.Add(time.Minute))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rec.out {
+		if n.Incident != nil && n.Incident.Alerts > 2 {
+			t.Errorf("two deaths counted %d times: %s", n.Incident.Alerts, n.ID)
+		}
+		if n.Group != nil && n.Group.Count > 2 {
+			t.Errorf("two deaths make a group of %d: %s", n.Group.Count, n.ID)
+		}
 	}
 }

@@ -153,6 +153,11 @@ type Resume struct {
 	// running or not: after a gap, those the daemon no longer has were
 	// removed meanwhile, and their incidents resolve.
 	Open []string
+	// Ahead are the keys of events after Cursor that were handled already:
+	// they passed ahead of an earlier event still held for settling (which
+	// keeps the cursor behind it). The replay brings them again; they are
+	// dropped as seen.
+	Ahead []string
 }
 
 // Item is what an event source hands the alert core, in stream order: an
@@ -167,6 +172,10 @@ type Item struct {
 	// clock would resume nothing). Everything before it has been handed on.
 	Cursor   int64
 	AtCursor []string
+	// Ahead: an earlier event (of another container) is still held for
+	// settling, so this one must not move the cursor past it (a kill would
+	// lose it); it is remembered as handled ahead of the cursor instead.
+	Ahead bool
 }
 
 // KnownTypes and KnownActions are the event types and actions Docker

@@ -35,7 +35,8 @@ type inspectJob struct {
 	known   event.Container // purposeReconcile, purposeGap: what we knew of it
 	// purposeGap: deaths between these (timeNano) came on no stream, and
 	// so did those stamped after now, the daemon's clock (it stepped back
-	// since: its replay by time no longer reaches them).
+	// since: its replay by time no longer reaches them). purposeReconcile:
+	// now is when the replay was read (a death after it comes on the stream).
 	from, until, now int64
 
 	// evidence: gather the crash card's facts about head too.
@@ -102,7 +103,7 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 		// The oom event came after its die: the death is settled.
 		head.OOMKilled = true
 		h.oomUntil, h.job = time.Time{}, 0
-		in.src.emit(out, st, ev)
+		in.emit(out, st, ev)
 		switch {
 		case len(h.shadowed) > 0:
 			in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
@@ -119,7 +120,7 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 // pass emits ev unless it needs settling, in which case it heads a hold.
 func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *streamState, ev event.Event) {
 	if ev.Type != event.ContainerType {
-		in.src.emit(out, st, ev)
+		in.emit(out, st, ev)
 		return
 	}
 	if shadowed := st.shadowedOn(ev); len(shadowed) > 0 {
@@ -132,7 +133,7 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 					ev.ExitCode = -1
 				}
 			}
-			in.src.emit(out, st, ev)
+			in.emit(out, st, ev)
 			return
 		}
 		// The rules are asked as if the exit code were unknown: the label's
@@ -152,7 +153,14 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
 		return
 	}
-	in.src.emit(out, st, ev)
+	in.emit(out, st, ev)
+}
+
+// emit hands ev on; while an event read before it is still held, it is
+// marked ahead: it must not move the cursor past the held one (a kill
+// would lose that), and the core remembers it as handled instead.
+func (in *inspector) emit(out chan<- event.Item, st *streamState, ev event.Event) {
+	in.src.emitItem(out, st, event.Item{Event: ev, Ahead: len(in.held) > 0})
 }
 
 // mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
@@ -344,9 +352,9 @@ func (in *inspector) release(ctx context.Context, out chan<- event.Item, st *str
 		oom := head
 		oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
 		oom.Attributes = map[string]string{"name": head.Name, "image": head.Image}
-		in.src.emit(out, st, oom)
+		in.emit(out, st, oom)
 	}
-	in.src.emit(out, st, head)
+	in.emit(out, st, head)
 	for i, ev := range h.events[1:] {
 		in.pass(ctx, out, st, ev)
 		if next, ok := in.held[id]; ok {
@@ -398,9 +406,9 @@ func (r inspectResult) restartsInGap() int { return r.grew }
 
 // gapRestarts counts, when the result is settled, the restarts of a gap
 // the stream never told of: RestartCount less the baseline and the
-// restarts seen since. Only when the container's current run began in the
-// gap, or its start has been read: else restarts the stream has yet to
-// bring would count as lost.
+// restarts seen since, less one when the container's current run began
+// after the replay (its start, which the stream has yet to bring, may be
+// a restart of its policy).
 func (in *inspector) gapRestarts(st *streamState, r inspectResult) int {
 	b := r.job.known.Restarts
 	if r.job.purpose != purposeGap || b == nil || r.state == nil {
@@ -411,10 +419,14 @@ func (in *inspector) gapRestarts(st *streamState, r inspectResult) int {
 		return 0
 	}
 	t := started.UnixNano()
+	unread := 0
 	if t >= r.job.until && !in.facts.startedAt(r.job.id, t) {
-		return 0
+		// Its current run began after the replay: the stream has yet to
+		// bring that start, which may be its policy's. Only the restarts
+		// beyond that one are known lost.
+		unread = 1
 	}
-	return max(0, r.restarts-*b-in.facts.restarts[r.job.id])
+	return max(0, r.restarts-*b-in.facts.restarts[r.job.id]-unread)
 }
 
 // reported: a reconciled death of this result is to be reported.
@@ -437,7 +449,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		gone := death
 		gone.Action, gone.ExitCode, gone.Attributes = "destroy", -1, map[string]string{"name": death.Name, "image": death.Image}
 		in.src.Log.Info("container was removed while the stream was down", "container", gone.Name)
-		in.src.emit(out, st, gone)
+		in.emit(out, st, gone)
 		delete(st.running, r.job.id)
 		return
 	case !r.reported():
@@ -455,16 +467,21 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 				unseen.TimeNano = t - 1 // just before that start: the same name at a second look
 				unseen.Time = time.Unix(0, unseen.TimeNano).UTC()
 				in.src.Log.Info("container died unseen while the stream was down", "container", unseen.Name)
-				in.src.emit(out, st, unseen)
+				in.emit(out, st, unseen)
 			}
 		}
 		return
 	case r.restartsInGap() == 0 && in.facts.sameDeath(r.job.id, death.TimeNano):
 		return // its die came on the stream
+	case r.job.purpose == purposeReconcile && r.job.now > 0 && r.state != nil && death.TimeNano > r.job.now-int64(dieLatency):
+		// It ended as the replay was read (the list, read after, found it
+		// stopped): the whole replay has no die of it, so its die comes on
+		// the stream, which opens at that instant.
+		return
 	}
 	death.Evidence = r.evidence
 	in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
-	in.src.emit(out, st, death)
+	in.emit(out, st, death)
 	if r.state == nil || !r.state.Running {
 		delete(st.running, r.job.id)
 	}
@@ -481,9 +498,11 @@ func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 	}
 	finished, inGap := r.finishedInGap()
 	switch {
-	case r.state != nil && (r.state.Running || (r.job.purpose == purposeGap && !inGap)):
+	case r.state != nil && (r.state.Running || (r.job.purpose == purposeGap && !inGap) || (r.state.ExitCode == 0 && r.restartsInGap() > 0)):
 		// Restarted by its policy since: the daemon keeps no exit code of
 		// a run before the current one (nor of the deaths before the last).
+		// A clean last end after restarts no event told of: those restarts
+		// followed deaths the gap hid, reported at that end.
 		restarts := r.restarts
 		if n := r.restartsInGap(); n > 0 {
 			restarts = n

@@ -199,6 +199,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if err != nil {
 		return err // wait and retry: the daemon's ID keys the state, never a guess
 	}
+	infoAt := time.Now()
 	s.identify(st, info)
 	daemonNow, clockKnown := daemonClock(info)
 	resuming := st.cursor > 0
@@ -211,6 +212,18 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
+	}
+	if clockKnown {
+		// The daemon's clock when the list was read, as far as ours tells: a
+		// container that ended before it and after daemonNow ended as the
+		// stream opened (since daemonNow), not before a clock step.
+		r.listedBy = daemonNow.Add(time.Since(infoAt)).UnixNano()
+	}
+	if resuming && !r.gap && r.clockBack == 0 && len(r.replay) == 0 && len(st.atCursor) == 0 && createdSince(list.Items, r.from, daemonNow) {
+		// A cursor that names no event (where a stream opened) and a replay
+		// with nothing since, yet a container made after it: the daemon lost
+		// its history (it restarted). That is a gap, however quiet.
+		r.gap = true
 	}
 	opts := client.EventsListOptions{}
 	if clockKnown {
@@ -238,6 +251,8 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		// the replay moves the cursor past the gap, and a kill then must not
 		// lose what was found in it.
 		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, r.replay, s.IntentWindow), believed, true
+		ins.facts.handled(st.handledDies) // what the checkpoint handled ahead of its cursor
+		st.handledDies = nil
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		ins.awaitReconciles(ctx, out, st)
 	}
@@ -356,6 +371,11 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 	action, _, _ := strings.Cut(string(m.Action), ": ")
 	s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
 	if !s.keeps(typ, action) {
+		if typ == event.ContainerType && action == "create" {
+			// Dropped, but a container made under the stream starts with
+			// RestartCount 0: the baseline a later gap is measured against.
+			st.restarts[m.Actor.ID] = 0
+		}
 		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
 		return
 	}
@@ -504,6 +524,9 @@ type resumption struct {
 	// lostUntil: the first replayed event's time (or the daemon's clock):
 	// deaths before it and after the cursor came on no stream.
 	lostUntil int64
+	// listedBy: the daemon's clock when the container list came (estimated
+	// from ours), 0 when unknown.
+	listedBy int64
 }
 
 // resume reads the daemon's replay from the cursor and tells whether it
@@ -563,6 +586,21 @@ func reaches(host string, replay []events.Message, cursor int64, keys []string, 
 	return found
 }
 
+// createdSince: a listed container was created after the cursor and
+// before the daemon's clock was read for the replay (Created has whole
+// seconds: only a later second counts, and an earlier one than the
+// clock's, so that one made meanwhile, whose create the live stream
+// brings, is not taken for a lost one).
+func createdSince(list []container.Summary, cursor int64, daemonNow time.Time) bool {
+	for _, c := range list {
+		created := c.Created * int64(time.Second)
+		if created > cursor && created+int64(time.Second) <= daemonNow.UnixNano() {
+			return true
+		}
+	}
+	return false
+}
+
 // reconcile makes up for what the replay could not tell, from the
 // daemon's truth: after a gap every container is inspected and its deaths
 // after the cursor are reported; otherwise only the containers known
@@ -593,6 +631,9 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 			if !daemonNow.IsZero() {
 				now = daemonNow.UnixNano()
 			}
+			if r.listedBy > now && now != int64(math.MaxInt64)-int64(clockSkew) {
+				now = r.listedBy
+			}
 			ins.start(ctx, inspectJob{id: c.ID, purpose: purposeGap, known: infoFromSummary(c, st.shadowed[c.ID], baseline), from: r.from, until: r.lostUntil, now: now})
 		}
 		for id, c := range missing {
@@ -604,9 +645,13 @@ func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *strea
 		return
 	}
 	s.removedWhileDown(out, st, list, missing, r.from)
+	var now int64 // the daemon's clock when the replay was read, when known
+	if !daemonNow.IsZero() {
+		now = daemonNow.UnixNano()
+	}
 	for id, c := range missing {
 		if !ins.facts.explains(id) {
-			ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c})
+			ins.start(ctx, inspectJob{id: id, purpose: purposeReconcile, known: c, now: now})
 		}
 	}
 }

@@ -359,3 +359,20 @@ func TestFirstStreamStartsAtTheDaemonsClock(t *testing.T) {
 		t.Errorf("since = %q, want the daemon's clock 1795946400.123456789", got)
 	}
 }
+
+// A replay with nothing since a cursor that names no event is a gap when
+// the list has a container made after the cursor (and not just now, which
+// the live stream brings): the daemon restarted and lost its history.
+func TestAContainerMadeAfterAQuietCursorIsAGap(t *testing.T) {
+	cursor := time.Unix(100, 360_000_000).UnixNano()
+	now := time.Unix(154, 299_000_000)
+	made := func(sec int64) []container.Summary { return []container.Summary{{ID: "c", Created: sec}} }
+	for _, c := range []struct {
+		created int64
+		gap     bool
+	}{{100, false}, {101, true}, {153, true}, {154, false}} {
+		if got := createdSince(made(c.created), cursor, now); got != c.gap {
+			t.Errorf("created at %d s, cursor at 100.36 s, clock at 154.3 s: gap %v, want %v", c.created, got, c.gap)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package events
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -62,6 +64,10 @@ type streamState struct {
 	// oomPassed: an oom event (or a stand-in) was passed on for the
 	// container's current run; repeats are dropped until it starts again.
 	oomPassed map[string]bool
+	// handledDies: die times per container of the events the checkpoint
+	// says were handled ahead of its cursor (event.Resume.Ahead), until the
+	// first resumed session: its reconcile must not report them again.
+	handledDies map[string][]int64
 }
 
 func newStreamState() *streamState {
@@ -153,6 +159,13 @@ func scanReplay(host string, replay []events.Message, intentWindow time.Duration
 }
 
 // explains: the replay tells how the container's run ended.
+// handled adds deaths handled already (ahead of the cursor) to the facts.
+func (f replayFacts) handled(dies map[string][]int64) {
+	for id, ts := range dies {
+		f.died[id] = append(f.died[id], ts...)
+	}
+}
+
 func (f replayFacts) explains(id string) bool { return len(f.died[id]) > 0 || f.destroyed[id] }
 
 // firstStart is the time of the container's first start in the replay.
@@ -184,6 +197,19 @@ func (st *streamState) restore(p event.Resume) {
 	st.open = slices.Clone(p.Open)
 	for _, k := range p.AtCursor {
 		st.seen.Add(k, time.Time{})
+	}
+	for _, k := range p.Ahead { // handled before the events held at the kill
+		st.seen.Add(k, time.Time{})
+		// timeNano/type/action:status/actor
+		parts := strings.Split(k, "/")
+		if len(parts) == 4 && parts[1] == event.ContainerType && strings.HasPrefix(parts[2], "die:") {
+			if nano, err := strconv.ParseInt(parts[0], 10, 64); err == nil {
+				if st.handledDies == nil {
+					st.handledDies = map[string][]int64{}
+				}
+				st.handledDies[parts[3]] = append(st.handledDies[parts[3]], nano)
+			}
+		}
 	}
 	for id, c := range p.Running {
 		st.running[id] = c

@@ -37,7 +37,7 @@ func TestPipelineSimulation(t *testing.T) {
 	if os.Getenv("SIM_PIPELINE") == "" && os.Getenv("SIM_SEED") == "" {
 		t.Skip("some seeds still find losses not yet fixed (see docs/ARCHITECTURE.md); SIM_PIPELINE=1 runs it")
 	}
-	schedules := 300
+	schedules := 200 // 42 s under -race on 2 cores (300 took 52 s)
 	if testing.Short() {
 		schedules = 40
 	}
@@ -76,6 +76,9 @@ func TestPipelineSimulation(t *testing.T) {
 		total.add(w)
 		_ = os.RemoveAll(filepath.Join(dir, strconv.FormatInt(seed, 10)))
 		if w != nil && w.failed {
+			for _, f := range w.failures {
+				t.Error(f)
+			}
 			t.Errorf("seed %d failed; replay it with SIM_SEED=%d go test ./internal/sim -run TestPipelineSimulation -v", seed, seed)
 			if os.Getenv("SIM_KEEP_GOING") == "" {
 				t.FailNow()
@@ -94,7 +97,9 @@ var clockSteps = os.Getenv("SIM_CLOCK_STEPS") != ""
 
 // knownFailing are seeds whose failure is found and not yet fixed (see
 // the branch's report); SIM_SEED=n still runs one.
-var knownFailing = map[int64]string{}
+var knownFailing = map[int64]string{
+	144: "a manual docker start after an unexplained death looks like a policy restart to the replay, hiding a lost restart (moby resets RestartCount on a manual start; the fake does not)",
+}
 
 type stats struct {
 	events, dropped, required, kills, restarts, gaps, steps, deliveries, resent, reconciled, resolutions int
@@ -139,11 +144,12 @@ type death struct {
 }
 
 type world struct {
-	t      *testing.T
-	failed bool // a check failed
-	seed   int64
-	rng    *rand.Rand
-	dir    string
+	t        *testing.T
+	failed   bool     // a check failed
+	failures []string // what failed, reported outside the bubble
+	seed     int64
+	rng      *rand.Rand
+	dir      string
 
 	d      *fakeDaemon
 	dest   *destination
@@ -260,7 +266,7 @@ func (w *world) start() {
 				select {
 				case it := <-in:
 					log.Debug("item", "action", it.Event.Action, "name", it.Event.Name, "nano", it.Event.TimeNano, "exit", it.Event.ExitCode,
-						"reconciled", it.Event.Reconciled, "listed", len(it.Listed), "cursor", it.Cursor)
+						"reconciled", it.Event.Reconciled, "oomkilled", it.Event.OOMKilled, "intentional", it.Event.Intentional, "ahead", it.Ahead, "listed", len(it.Listed), "cursor", it.Cursor)
 					queue <- it
 				case <-ctx.Done():
 					return
@@ -405,9 +411,11 @@ func (w *world) play() {
 					w.planRestart(c)
 				}
 			}
-		case r < 31: // a clean exit
+		case r < 31: // a clean exit (restart=always restarts it too, as moby's restart manager does)
 			if c := w.pick(true); c != nil {
-				w.d.crash(c, 0)
+				if _, ok := w.d.crash(c, 0); ok {
+					w.planRestart(c)
+				}
 			}
 		case r < 36: // docker stop
 			if c := w.pick(true); c != nil {
