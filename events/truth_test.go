@@ -26,6 +26,7 @@ type truthDocker struct {
 	lists   atomic.Int32
 	blockAt int32         // the list of this number (1 = the first) waits for release
 	release chan struct{} // closed to let it answer
+	blocked chan struct{} // closed when the list of number blockAt waits
 }
 
 func (d *truthDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
@@ -36,6 +37,7 @@ func (d *truthDocker) Info(context.Context, client.InfoOptions) (client.SystemIn
 
 func (d *truthDocker) ContainerList(ctx context.Context, _ client.ContainerListOptions) (client.ContainerListResult, error) {
 	if d.lists.Add(1) == d.blockAt {
+		close(d.blocked)
 		select {
 		case <-d.release:
 		case <-ctx.Done():
@@ -124,7 +126,7 @@ func TestClockSteppingBackWhileStreamingMovesTheCursor(t *testing.T) {
 // host; it runs beside the reader, which keeps reading meanwhile (a stalled
 // reader makes the daemon drop events).
 func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
-	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: time.Now(), blockAt: 2, release: make(chan struct{})}
+	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: time.Now(), blockAt: 2, release: make(chan struct{}), blocked: make(chan struct{})}
 	src := NewSource("h", d, quiet(), metrics.New())
 	out := run(t, src, 4)
 	<-out // the first list
@@ -148,12 +150,10 @@ func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for d.listsSoFar() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no list was asked for")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select { // the flush tick started the slow list
+	case <-d.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no list was asked for")
 	}
 	for i := range 200 { // the list is stuck; the reader is not
 		send(100 + i)
@@ -161,8 +161,6 @@ func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
 	close(d.release)
 	<-listed
 }
-
-func (d *truthDocker) listsSoFar() int { return int(d.lists.Load()) }
 
 // A destroy ends incidents, crash loops and cooldowns: a full queue never
 // sheds it like a routine event.

@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,7 @@ type simSink struct {
 	got         []Notification
 	poisonTries int
 	failures    int
+	changed     chan struct{} // signalled at every delivery
 }
 
 func (s *simSink) Notify(ctx context.Context, n Notification) (bool, error) {
@@ -87,6 +89,10 @@ func (s *simSink) Notify(ctx context.Context, n Notification) (bool, error) {
 		return true, errors.New("502 now and then")
 	}
 	s.got = append(s.got, n)
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 	return false, nil
 }
 
@@ -111,7 +117,7 @@ func playDispatch(t *testing.T, seed int64, dir string, st *dispatchStats) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	sink := &simSink{failRate: uint32(rng.Intn(30)), attempts: map[string]int{}}
+	sink := &simSink{failRate: uint32(rng.Intn(30)), attempts: map[string]int{}, changed: make(chan struct{}, 1)}
 	d := NewDispatcher(quietLog(), metrics.New(), store, 100_000, Destination{Name: "sink", Notifier: sink, Concurrency: 1 + rng.Intn(6)})
 	d.RetryMin, d.RetryMax, d.RetryFor = time.Millisecond, 3*time.Millisecond, time.Hour
 	d.StateRetryMin, d.StateRetryMax = time.Millisecond, 5*time.Millisecond
@@ -163,7 +169,7 @@ func playDispatch(t *testing.T, seed int64, dir string, st *dispatchStats) {
 			fault.heal()
 		}
 		if rng.Intn(3) == 0 {
-			time.Sleep(time.Duration(rng.Intn(500)) * time.Microsecond) // let deliveries interleave with commits
+			runtime.Gosched() // let deliveries interleave with commits
 		}
 	}
 	want := 0
@@ -182,12 +188,9 @@ func playDispatch(t *testing.T, seed int64, dir string, st *dispatchStats) {
 		}
 		return n
 	}
-	for count() < want {
-		if time.Now().After(deadline) {
-			t.Errorf("seed %d: only %d of %d notifications delivered in 30 s (poison: %v, disk: %v)", seed, count(), want, poisonAt >= 0, fault.before(""))
-			return
-		}
-		time.Sleep(200 * time.Microsecond)
+	if !await(sink.changed, time.Until(deadline), func() bool { return count() >= want }) {
+		t.Errorf("seed %d: only %d of %d notifications delivered in 30 s (poison: %v, disk: %v)", seed, count(), want, poisonAt >= 0, fault.before(""))
+		return
 	}
 	seen := map[string]bool{}
 	next := map[string]int{}

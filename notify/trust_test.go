@@ -29,7 +29,8 @@ import (
 type recorder struct {
 	mu      sync.Mutex
 	got     []Notification
-	poisons atomic.Int64 // attempts of POISON
+	poisons atomic.Int64  // attempts of POISON
+	changed chan struct{} // signalled at every delivery, once asked for
 }
 
 func (r *recorder) Notify(ctx context.Context, n Notification) (bool, error) {
@@ -40,7 +41,37 @@ func (r *recorder) Notify(ctx context.Context, n Notification) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, n)
+	if r.changed != nil {
+		select {
+		case r.changed <- struct{}{}:
+		default:
+		}
+	}
 	return false, nil
+}
+
+// changes is signalled at every delivery from now on.
+func (r *recorder) changes() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.changed == nil {
+		r.changed = make(chan struct{}, 1)
+	}
+	return r.changed
+}
+
+// await waits until cond holds, checking it again at every change (no
+// polling), and reports false when timeout passed first.
+func await(changes <-chan struct{}, timeout time.Duration, cond func() bool) bool {
+	deadline := time.After(timeout)
+	for !cond() {
+		select {
+		case <-changes:
+		case <-deadline:
+			return cond()
+		}
+	}
+	return true
 }
 
 func (r *recorder) all() []Notification {
@@ -78,12 +109,8 @@ func TestPoisonNotificationHoldsBackOnlyItsOwnKey(t *testing.T) {
 			}
 			stop := runDispatcher(t, d)
 			defer stop()
-			deadline := time.Now().Add(30 * time.Second)
-			for len(dst.all()) < len(want) {
-				if time.Now().After(deadline) {
-					t.Fatalf("after 30 s only %d of %d others delivered (%v); the poison was tried %d times", len(dst.all()), len(want), dst.rules(), dst.poisons.Load())
-				}
-				time.Sleep(time.Millisecond)
+			if !await(dst.changes(), 30*time.Second, func() bool { return len(dst.all()) >= len(want) }) {
+				t.Fatalf("after 30 s only %d of %d others delivered (%v); the poison was tried %d times", len(dst.all()), len(want), dst.rules(), dst.poisons.Load())
 			}
 			if dst.poisons.Load() == 0 {
 				t.Fatal("the poison was never tried")
@@ -249,12 +276,8 @@ func TestDamagedOutboxPageIsSkippedNotStalled(t *testing.T) {
 	d.ReportEvery = 20 * time.Millisecond
 	stop := runDispatcher(t, d)
 	defer stop()
-	deadline := time.Now().Add(10 * time.Second)
-	for notices(b, "notifications_unreadable") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no notice; a got %d, unreadable %v, b got %v", len(a.all()), value(m.OutboxUnreadable.WithLabelValues("a")), b.rules())
-		}
-		time.Sleep(time.Millisecond)
+	if !await(b.changes(), 10*time.Second, func() bool { return notices(b, "notifications_unreadable") > 0 }) {
+		t.Fatalf("no notice; a got %d, unreadable %v, b got %v", len(a.all()), value(m.OutboxUnreadable.WithLabelValues("a")), b.rules())
 	}
 	lost := int(value(m.OutboxUnreadable.WithLabelValues("a")))
 	others := func() (n int) {
@@ -265,26 +288,22 @@ func TestDamagedOutboxPageIsSkippedNotStalled(t *testing.T) {
 		}
 		return n
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for others() != total-lost {
-		if time.Now().After(deadline) {
-			got := map[string]int{}
-			for _, x := range a.all() {
-				got[x.Rule]++
-			}
-			var missing, twice []string
-			for i := range total {
-				r := fmt.Sprintf("R%04d", i)
-				if got[r] == 0 {
-					missing = append(missing, r)
-				}
-				if got[r] > 1 {
-					twice = append(twice, r)
-				}
-			}
-			t.Fatalf("a got %d, want %d - %d lost; missing %v, twice %v; write error %v; left %d", len(a.all()), total, lost, missing, twice, store.WriteError(), store.Len("a"))
+	if !await(a.changes(), 10*time.Second, func() bool { return others() == total-lost }) {
+		got := map[string]int{}
+		for _, x := range a.all() {
+			got[x.Rule]++
 		}
-		time.Sleep(time.Millisecond)
+		var missing, twice []string
+		for i := range total {
+			r := fmt.Sprintf("R%04d", i)
+			if got[r] == 0 {
+				missing = append(missing, r)
+			}
+			if got[r] > 1 {
+				twice = append(twice, r)
+			}
+		}
+		t.Fatalf("a got %d, want %d - %d lost; missing %v, twice %v; write error %v; left %d", len(a.all()), total, lost, missing, twice, store.WriteError(), store.Len("a"))
 	}
 	if lost == 0 || lost > 100 {
 		t.Errorf("%d entries lost to one damaged page", lost)
