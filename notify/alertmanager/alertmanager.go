@@ -6,12 +6,10 @@
 package alertmanager
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -279,25 +277,17 @@ func (a *Notifier) post(ctx context.Context, alerts []Alert) (bool, error) {
 }
 
 func (a *Notifier) postOne(ctx context.Context, base string, body []byte) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v2/alerts", bytes.NewReader(body))
+	resp, retry, err := notify.PostJSON(ctx, a.client, base+"/api/v2/alerts", body, 1<<12, a.cfg.Headers)
 	if err != nil {
-		return false, redact.URL(err)
+		return retry, redact.URL(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "whalewatch")
-	for k, v := range a.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return true, redact.URL(err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<12))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if resp.OK() {
 		return false, nil
 	}
-	host := req.URL.Host
-	err = fmt.Errorf("alertmanager %s answered %s: %s", host, resp.Status, strings.TrimSpace(redact.Secrets(string(msg))))
-	return notify.RetryableStatus(resp.StatusCode), err
+	host := base
+	if u, err := url.Parse(base); err == nil {
+		host = u.Host
+	}
+	err = fmt.Errorf("alertmanager %s answered %s: %s", host, resp.StatusText, strings.TrimSpace(redact.Secrets(string(resp.Body))))
+	return notify.RetryableStatus(resp.Status), err
 }

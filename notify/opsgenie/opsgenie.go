@@ -5,11 +5,9 @@
 package opsgenie
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -162,41 +160,30 @@ func (o *Notifier) Notify(ctx context.Context, n notify.Notification) (bool, err
 	if err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.URL+path, bytes.NewReader(body))
+	resp, retry, err := notify.PostJSON(ctx, o.client, o.cfg.URL+path, body, 1<<16, o.cfg.Headers,
+		map[string]string{"Authorization": "GenieKey " + o.cfg.APIKey})
 	if err != nil {
-		return false, redact.URL(err)
+		return retry, redact.URL(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "whalewatch")
-	for k, v := range o.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("Authorization", "GenieKey "+o.cfg.APIKey)
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return true, redact.URL(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if resp.OK() {
 		return false, nil
 	}
 	var r Response
-	_ = json.Unmarshal(raw, &r)
+	_ = json.Unmarshal(resp.Body, &r)
 	why := r.Message
 	for field, e := range r.Errors {
 		why += "; " + field + ": " + e
 	}
-	err = fmt.Errorf("opsgenie answered %s", resp.Status)
+	err = fmt.Errorf("opsgenie answered %s", resp.StatusText)
 	if why != "" {
-		err = fmt.Errorf("opsgenie answered %s: %s", resp.Status, redact.Secrets(hide(why, o.cfg.APIKey)))
+		err = fmt.Errorf("opsgenie answered %s: %s", resp.StatusText, redact.Secrets(hide(why, o.cfg.APIKey)))
 	}
-	if resp.StatusCode == http.StatusNotFound && strings.Contains(path, "identifierType=alias") {
+	if resp.Status == http.StatusNotFound && strings.Contains(path, "identifierType=alias") {
 		// Closing or acknowledging an alert Opsgenie no longer has (closed
 		// by hand, or never created): nothing is left to do.
 		return false, nil
 	}
-	return notify.RetryableStatus(resp.StatusCode), err
+	return notify.RetryableStatus(resp.Status), err
 }
 
 func truncate(s string, max int) string {

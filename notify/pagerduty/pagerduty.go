@@ -5,11 +5,9 @@
 package pagerduty
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -168,36 +166,25 @@ func (p *Notifier) Notify(ctx context.Context, n notify.Notification) (bool, err
 			return false, err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.URL, bytes.NewReader(body))
+	resp, retry, err := notify.PostJSON(ctx, p.client, p.cfg.URL, body, 1<<16, p.cfg.Headers)
 	if err != nil {
-		return false, redact.URL(err)
+		return retry, redact.URL(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "whalewatch")
-	for k, v := range p.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return true, redact.URL(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if resp.OK() {
 		return false, nil
 	}
 	var r Response
-	_ = json.Unmarshal(raw, &r)
-	err = fmt.Errorf("pagerduty answered %s", resp.Status)
+	_ = json.Unmarshal(resp.Body, &r)
+	err = fmt.Errorf("pagerduty answered %s", resp.StatusText)
 	if r.Message != "" || len(r.Errors) > 0 {
 		// PagerDuty's words about the event, never the routing key.
 		why := strings.Join(append([]string{r.Message}, r.Errors...), "; ")
 		if p.cfg.RoutingKey != "" {
 			why = strings.ReplaceAll(why, p.cfg.RoutingKey, "[routing key]")
 		}
-		err = fmt.Errorf("pagerduty answered %s: %s", resp.Status, redact.Secrets(why))
+		err = fmt.Errorf("pagerduty answered %s: %s", resp.StatusText, redact.Secrets(why))
 	}
-	return notify.RetryableStatus(resp.StatusCode), err
+	return notify.RetryableStatus(resp.Status), err
 }
 
 // truncate cuts s to at most max bytes (so at most max characters) on a
