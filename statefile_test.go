@@ -93,7 +93,7 @@ func TestReadyzSaysWhenTheStateFileCannotBeWritten(t *testing.T) {
 	}
 	defer store.Close()
 	mux := http.NewServeMux()
-	registerOps(mux, metrics.New(), nil, store)
+	registerOps(mux, metrics.New(), nil, store, func(h http.Handler) http.Handler { return h })
 	get := func() *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))

@@ -28,6 +28,7 @@ import (
 	"github.com/whalewatch/whalewatch/events"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
+	"github.com/whalewatch/whalewatch/internal/statuspage"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/alertmanager"
 	"github.com/whalewatch/whalewatch/notify/opsgenie"
@@ -44,6 +45,7 @@ const readyGrace = 30 * time.Second
 
 // watch is the bot's main job. It returns an exit code.
 func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int {
+	started := time.Now()
 	cfg, err := config.Load(environ)
 	if err != nil {
 		printConfigError(stderr, err)
@@ -103,7 +105,12 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	}
 	var offer func(event.Event, bool) []notify.Action
 	mux := http.NewServeMux()
-	registerOps(mux, m, d.sources, store)
+	status := &statuspage.Server{Data: statusData{store, d.sources, dispatcher}, Version: version(), Started: started,
+		Token: cfg.HTTPAuthToken, Refresh: statusRefresh, Log: log}
+	registerOps(mux, m, d.sources, store, status.Protect)
+	if cfg.StatusPage {
+		status.Register(mux)
+	}
 	if cfg.Pprof {
 		registerPprof(mux)
 		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true): keep HTTP_ADDR private")
@@ -126,7 +133,8 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", err)
 			return exitFailure
 		}
-		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "")
+		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "",
+			"status_page", cfg.StatusPage, "auth_token", cfg.HTTPAuthToken != "")
 		extra = append(extra, serveHTTP(ln, mux))
 	}
 	core, err := newCore(cfg, engine, dispatcher, store, d.sources, offer, log, m)
@@ -405,10 +413,11 @@ func registerPprof(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
-// registerOps adds /healthz, /readyz and /metrics. Not ready: an event
-// stream down past readyGrace, or a state file that cannot be written
-// (notifications are then delivered from memory only).
-func registerOps(mux *http.ServeMux, m *metrics.Metrics, sources []*events.Source, store *state.Store) {
+// registerOps adds /healthz, /readyz and /metrics (behind protect: the
+// HTTP_AUTH_TOKEN when set). Not ready: an event stream down past
+// readyGrace, or a state file that cannot be written (notifications are
+// then delivered from memory only).
+func registerOps(mux *http.ServeMux, m *metrics.Metrics, sources []*events.Source, store *state.Store, protect func(http.Handler) http.Handler) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -427,5 +436,5 @@ func registerOps(mux *http.ServeMux, m *metrics.Metrics, sources []*events.Sourc
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
 }

@@ -132,6 +132,13 @@ type Config struct {
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	// Pprof serves Go's profiling endpoints at /debug/pprof/ on HTTP_ADDR.
 	Pprof bool `env:"PPROF" envDefault:"false"`
+	// StatusPage serves the read-only status page at / on HTTP_ADDR, and
+	// its JSON at /api/v1/.
+	StatusPage bool `env:"STATUS_PAGE" envDefault:"false"`
+	// HTTPAuthToken guards the status page, its API and /metrics (a
+	// secret); the page on a non-loopback HTTP_ADDR requires it.
+	HTTPAuthToken     string `env:"HTTP_AUTH_TOKEN"`
+	HTTPAuthTokenFile string `env:"HTTP_AUTH_TOKEN_FILE,file"`
 
 	// HeartbeatURL is pinged (GET) every HeartbeatInterval while whalewatch
 	// is healthy (healthchecks.io, Uptime Kuma push); a secret: its path
@@ -320,6 +327,7 @@ func (c *Config) secretsFromFiles() []error {
 		{"SLACK_SIGNING_SECRET", &c.SlackSigningSecret, &c.SlackSigningSecretFile},
 		{"SLACK_APP_TOKEN", &c.SlackAppToken, &c.SlackAppTokenFile},
 		{"HEARTBEAT_URL", &c.HeartbeatURL, &c.HeartbeatURLFile},
+		{"HTTP_AUTH_TOKEN", &c.HTTPAuthToken, &c.HTTPAuthTokenFile},
 	} {
 		v, err := pickSecret(s.name, *s.dst, *s.file)
 		if err != nil {
@@ -361,6 +369,8 @@ func (c *Config) check() []error {
 	}
 	if err := checkListenAddr(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("HTTP_ADDR: %w", err))
+	} else {
+		errs = append(errs, c.checkStatusPage()...)
 	}
 	errs = append(errs, checkDurations(c)...)
 	errs = append(errs, c.checkActions()...)
@@ -539,6 +549,40 @@ func checkCertDir(dir string) error {
 }
 
 // checkListenAddr accepts "off" or host:port with a port from 0 to 65535.
+// minTokenLen: HTTP_AUTH_TOKEN must not be guessable.
+const minTokenLen = 16
+
+// checkStatusPage: the page needs HTTP_ADDR, and a token unless only this
+// machine can reach it.
+func (c *Config) checkStatusPage() []error {
+	var errs []error
+	if c.HTTPAuthToken != "" && len(c.HTTPAuthToken) < minTokenLen {
+		errs = append(errs, fmt.Errorf("HTTP_AUTH_TOKEN: is %d characters; use at least %d (e.g. openssl rand -hex 32)", len(c.HTTPAuthToken), minTokenLen))
+	}
+	switch {
+	case !c.StatusPage:
+	case c.HTTPAddr == "off":
+		errs = append(errs, errors.New("HTTP_ADDR: is off, but STATUS_PAGE=true serves the page on it"))
+	case c.HTTPAuthToken == "" && !Loopback(c.HTTPAddr):
+		errs = append(errs, fmt.Errorf("HTTP_AUTH_TOKEN: not set, but STATUS_PAGE=true on HTTP_ADDR %q, which other machines can reach: set HTTP_AUTH_TOKEN (or HTTP_AUTH_TOKEN_FILE), or listen on 127.0.0.1", c.HTTPAddr))
+	}
+	return errs
+}
+
+// Loopback tells whether a listen address (host:port) is reachable from
+// this machine only: a loopback IP or localhost (no host is every interface).
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func checkListenAddr(addr string) error {
 	if addr == "off" {
 		return nil

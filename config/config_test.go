@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,6 +302,45 @@ func TestOnCallSecretsAreNeverEchoed(t *testing.T) {
 		_, err := Load(env)
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%v: %v", env, err)
+		}
+	}
+}
+
+// The status page on an address other machines reach needs a token; the
+// error names both variables and never echoes the token.
+func TestStatusPageNeedsATokenOffLoopback(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := dir + "/token"
+	if err := os.WriteFile(tokenFile, []byte("hunter2-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string // "" means accepted
+	}{
+		{[]string{"STATUS_PAGE=true"}, ""}, // 127.0.0.1:9180
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=localhost:9180"}, ""},
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=[::1]:9180"}, ""},
+		{[]string{"HTTP_ADDR=:9180"}, ""}, // no page: no token needed
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=:9180"}, "HTTP_AUTH_TOKEN: not set, but STATUS_PAGE=true on HTTP_ADDR \":9180\""},
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=0.0.0.0:9180"}, "HTTP_AUTH_TOKEN_FILE"},
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=whalewatch.lan:9180"}, "HTTP_AUTH_TOKEN: not set"},
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=:9180", "HTTP_AUTH_TOKEN=hunter2-0123456789abcdef"}, ""},
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=:9180", "HTTP_AUTH_TOKEN_FILE=" + tokenFile}, ""},
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=:9180", "HTTP_AUTH_TOKEN=hunter2"}, "HTTP_AUTH_TOKEN: is 7 characters"},
+		{[]string{"HTTP_AUTH_TOKEN=hunter2-x", "HTTP_AUTH_TOKEN_FILE=" + tokenFile}, "HTTP_AUTH_TOKEN and HTTP_AUTH_TOKEN_FILE are both set"},
+		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=off"}, "HTTP_ADDR: is off, but STATUS_PAGE=true"},
+	} {
+		cfg, err := Load(tc.env)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: %v, want %q", tc.env, err, tc.want)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("%v: the token is echoed: %v", tc.env, err)
+		case err == nil && slices.Contains(tc.env, "HTTP_AUTH_TOKEN_FILE="+tokenFile) && cfg.HTTPAuthToken != "hunter2-0123456789abcdef":
+			t.Errorf("token from the file: %q", cfg.HTTPAuthToken)
 		}
 	}
 }

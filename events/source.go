@@ -109,6 +109,49 @@ type Source struct {
 	// downSince is when the stream was last lost (unix nanoseconds), 0
 	// while it is open; read by Ready from other goroutines.
 	downSince atomic.Int64
+
+	// For Status, read from other goroutines: the daemon's version (from
+	// /info at connect), the last live event's time and how late it was read.
+	daemonVersion  atomic.Pointer[string]
+	lastEvent, lag atomic.Int64
+}
+
+// Status is what the status page shows of a source.
+type Status struct {
+	Host string `json:"host"`
+	Open bool   `json:"open"`
+	// DownSince is when the stream was lost (zero while open, or before
+	// the first connection: Connected tells).
+	DownSince time.Time `json:"down_since,omitzero"`
+	Connected bool      `json:"connected"`
+	// Version is the daemon's (from /info), APIVersion the one the client
+	// speaks with it.
+	Version    string        `json:"version,omitempty"`
+	APIVersion string        `json:"api_version,omitempty"`
+	LastEvent  time.Time     `json:"last_event,omitzero"`
+	Lag        time.Duration `json:"lag_ns"` // the last live event's read time minus its daemon time
+}
+
+// Status tells the stream's state, the daemon's version and the last live event.
+func (s *Source) Status() Status {
+	st := Status{Host: s.Host, Lag: time.Duration(s.lag.Load())}
+	switch down := s.downSince.Load(); down {
+	case 0:
+		st.Open, st.Connected = true, true
+	case 1:
+	default:
+		st.DownSince, st.Connected = time.Unix(0, down), true
+	}
+	if v := s.daemonVersion.Load(); v != nil {
+		st.Version = *v
+	}
+	if c, ok := s.Docker.(interface{ ClientVersion() string }); ok {
+		st.APIVersion = c.ClientVersion()
+	}
+	if ns := s.lastEvent.Load(); ns != 0 {
+		st.LastEvent = time.Unix(0, ns)
+	}
+	return st
 }
 
 // NewSource returns a Source with the default timings.
@@ -201,6 +244,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	}
 	infoAt := time.Now()
 	s.identify(st, info)
+	s.daemonVersion.Store(&info.Info.ServerVersion)
 	daemonNow, clockKnown := daemonClock(info)
 	resuming := st.cursor > 0
 	var r resumption
@@ -333,6 +377,8 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			}
 			return fmt.Errorf("event stream: %w", err)
 		case m := <-stream.Messages:
+			s.lastEvent.Store(m.TimeNano)
+			s.lag.Store(time.Now().UnixNano() - m.TimeNano)
 			s.handle(ctx, out, st, ins, m)
 		case now := <-holdCheck.C:
 			ins.oomWaitsOver(ctx, now)

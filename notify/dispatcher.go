@@ -75,6 +75,38 @@ type queue struct {
 	// failingSince is when its tries began failing (unix ns), 0 while the
 	// last try succeeded.
 	failingSince atomic.Int64
+	// For Status: the last delivery and the last failed try (unix ns), and its error.
+	lastSent, lastFailed atomic.Int64
+	lastError            atomic.Pointer[string]
+}
+
+// DestinationStatus is what the status page shows of a destination.
+type DestinationStatus struct {
+	Name         string    `json:"name"`
+	Queued       int       `json:"queued"`
+	LastSent     time.Time `json:"last_sent,omitzero"`
+	LastFailed   time.Time `json:"last_failed,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	FailingSince time.Time `json:"failing_since,omitzero"` // retried since then, zero when not
+}
+
+// Status tells each destination's queue depth, last delivery and last failure.
+func (d *Dispatcher) Status() []DestinationStatus {
+	out := make([]DestinationStatus, len(d.dests))
+	at := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns)
+	}
+	for i, q := range d.dests {
+		out[i] = DestinationStatus{Name: q.Name, Queued: d.store.Len(q.Name), LastSent: at(q.lastSent.Load()),
+			LastFailed: at(q.lastFailed.Load()), FailingSince: at(q.failingSince.Load())}
+		if e := q.lastError.Load(); e != nil {
+			out[i].LastError = *e
+		}
+	}
+	return out
 }
 
 // NewDispatcher makes a dispatcher whose queues, kept in store, hold at
@@ -122,7 +154,7 @@ func (d *Dispatcher) Commit(out []Outgoing, snap state.Snapshot) error {
 				dests = append(dests, q.Name)
 			}
 		}
-		msgs = append(msgs, state.Message{ID: o.N.ID, Data: data, Dests: dests})
+		msgs = append(msgs, state.Message{ID: o.N.ID, Data: data, Dests: dests, Incident: o.N.historyRecord()})
 	}
 	res, err := d.store.Commit(msgs, snap, d.max, time.Now())
 	d.pokeState()
@@ -388,6 +420,13 @@ func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
 func (d *Dispatcher) settle(drainCtx context.Context, q *queue, r result) bool {
 	it, n := r.it, r.it.n
 	it.stage = idle
+	if r.err == nil {
+		q.lastSent.Store(time.Now().UnixNano())
+	} else if drainCtx.Err() == nil {
+		msg := r.err.Error() // as logged: notifiers keep URLs and keys out of errors
+		q.lastFailed.Store(time.Now().UnixNano())
+		q.lastError.Store(&msg)
+	}
 	switch {
 	case r.err == nil:
 		q.failingSince.Store(0)

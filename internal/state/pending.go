@@ -23,12 +23,14 @@ type pending struct {
 	seq     map[string]uint64          // destination → last seq handed out
 	ids     map[string]uint64          // id key → expiry (unix ns), not in the file
 	snap    Snapshot                   // checkpoint changes not in the file, merged in order
+	history map[string]*Incident       // incident records not in the file, merged with the file's
 	dirty   bool                       // anything to write
 }
 
 func newPending() pending {
 	return pending{entries: map[string][]Entry{}, removed: map[string]map[uint64]bool{}, seq: map[string]uint64{}, ids: map[string]uint64{},
-		snap: Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]*event.Container{}, Core: map[string][]byte{}}}
+		history: map[string]*Incident{},
+		snap:    Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]*event.Container{}, Core: map[string][]byte{}}}
 }
 
 // merge lays the changes of a later checkpoint over the pending ones:
@@ -90,10 +92,12 @@ func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now i
 	out := Outcome{Queued: map[string]int{}, Full: map[string]int{}}
 	expiry := uint64(now + int64(IDTTL))
 	for _, m := range msgs {
+		known := 0
 		for _, d := range m.Dests {
 			idKey := d + "\x00" + m.ID
 			if s.knownLocked(idKey, now) {
 				out.Duplicate++
+				known++
 				continue
 			}
 			if s.lenAllLocked(d)+out.Queued[d] >= max {
@@ -105,6 +109,9 @@ func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now i
 			s.pend.entries[d] = append(s.pend.entries[d], Entry{Seq: seq, Data: bytes.Clone(m.Data)})
 			s.pend.ids[idKey] = expiry
 			out.Queued[d]++
+		}
+		if m.Incident != nil && (known < len(m.Dests) || len(m.Dests) == 0) {
+			s.historyMemoryLocked(*m.Incident)
 		}
 	}
 	s.pend.snap.merge(snap)
@@ -210,6 +217,9 @@ func (s *Store) Flush() error {
 			if err := ids.Put([]byte(k), expiry); err != nil {
 				return err
 			}
+		}
+		if err := flushHistory(tx, s.pend.history); err != nil {
+			return err
 		}
 		return saveSnapshot(tx, s.pend.snap)
 	})

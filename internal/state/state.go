@@ -35,7 +35,8 @@ var (
 	bucketReplays = []byte("replays") // <key> → expiry (unix ns): Slack requests already acted on
 	bucketMutes   = []byte("mutes")   // <glob> → until (RFC 3339)
 
-	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketIDs, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketReplays, bucketMutes}
+	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketIDs, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketReplays, bucketMutes,
+		bucketHistory, bucketHistoryChanged, bucketHistoryOpen}
 )
 
 // FormatVersion is the layout of whalewatch.db this code writes. A file
@@ -78,7 +79,7 @@ type Store struct {
 	lastPrune  time.Time
 	// when threads and buttons were last pruned (unix ns): at most once a
 	// minute, not at every save.
-	threadsPruned, buttonsPruned atomic.Int64
+	threadsPruned, buttonsPruned, historyPruned atomic.Int64
 }
 
 // pruneDue tells whether a minute has passed since *last, and claims it.
@@ -230,6 +231,9 @@ type Message struct {
 	ID    string
 	Data  []byte
 	Dests []string
+	// Incident, when set, is merged into the history with the message
+	// (unless every destination refused its id as known).
+	Incident *Incident
 }
 
 // Snapshot is the alert core's checkpoint: where each daemon's stream may
@@ -281,10 +285,12 @@ func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (O
 		expiry := make([]byte, 8)
 		binary.BigEndian.PutUint64(expiry, uint64(now.Add(IDTTL).UnixNano()))
 		for _, m := range msgs {
+			known := 0
 			for _, d := range m.Dests {
 				idKey := []byte(d + "\x00" + m.ID)
 				if v := ids.Get(idKey); v != nil && int64(binary.BigEndian.Uint64(v)) > now.UnixNano() {
 					out.Duplicate++
+					known++
 					continue
 				}
 				if s.lenLocked(tx, d)+out.Queued[d] >= max {
@@ -307,9 +313,19 @@ func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (O
 				}
 				out.Queued[d]++
 			}
+			if m.Incident != nil && (known < len(m.Dests) || len(m.Dests) == 0) {
+				if err := putIncident(tx, *m.Incident); err != nil {
+					return err
+				}
+			}
 		}
 		if err := saveSnapshot(tx, snap); err != nil {
 			return err
+		}
+		if pruneDue(&s.historyPruned, now) {
+			if err := pruneHistory(tx, now); err != nil {
+				return err
+			}
 		}
 		if now.Sub(s.lastPrune) >= time.Hour {
 			return pruneIDs(ids, now)
