@@ -56,6 +56,9 @@ var badValues = map[string][]string{
 	"WEBHOOK_CONCURRENCY":        {"WEBHOOK_URL=http://127.0.0.1:1/", "WEBHOOK_CONCURRENCY=65"},
 	"DEST_PAGER_CONCURRENCY":     {"DEST_PAGER_TYPE=webhook", "DEST_PAGER_URL=http://127.0.0.1:1/", "DEST_PAGER_CONCURRENCY=0"},
 	"PPROF":                      {"PPROF=sure"},
+	"STATUS_PAGE":                {"STATUS_PAGE=maybe"},
+	"HTTP_AUTH_TOKEN":            {"STATUS_PAGE=true", "HTTP_ADDR=0.0.0.0:0"}, // reachable by others, no token
+	"HTTP_AUTH_TOKEN_FILE":       {"HTTP_AUTH_TOKEN_FILE=/nonexistent/token"},
 	"EVIDENCE_LOG_LINES":         {"EVIDENCE_LOG_LINES=5000"},
 	"EVIDENCE_TIMEOUT":           {"EVIDENCE_TIMEOUT=0s"},
 	"LINK_TEMPLATE":              {"LINK_TEMPLATE=https://x/{{.Nmae}}"},
