@@ -89,6 +89,15 @@ type View struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
+// IncidentList is a list of incidents with the view's time, for the template.
+type IncidentList struct {
+	Now       time.Time
+	Incidents []Incident
+}
+
+// List pairs incidents with the view's time.
+func (v View) List(incs []Incident) IncidentList { return IncidentList{v.Now, incs} }
+
 // window is how far back the page looks: resolved incidents, the chart.
 const window = 24 * time.Hour
 

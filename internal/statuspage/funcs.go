@@ -8,6 +8,7 @@ import (
 
 var funcs = template.FuncMap{
 	"stamp": stamp,
+	"hour":  func(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") },
 	"ago":   ago,
 	"lag":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 	"cw":    func() int { return ChartWidth },

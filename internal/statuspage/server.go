@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -92,9 +93,15 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 		View
 		RefreshMS int64
 	}{s.view(), s.Refresh.Milliseconds()}
-	if err := page.ExecuteTemplate(w, name, data); err != nil && s.Log != nil {
-		s.Log.Warn("status page not rendered", "err", err)
+	var buf bytes.Buffer
+	if err := page.ExecuteTemplate(&buf, name, data); err != nil {
+		if s.Log != nil {
+			s.Log.Error("status page not rendered", "err", err)
+		}
+		http.Error(w, "the page could not be rendered (the log says why)", http.StatusInternalServerError)
+		return
 	}
+	_, _ = buf.WriteTo(w)
 }
 
 func (s *Server) api(part func(View) any) http.Handler {

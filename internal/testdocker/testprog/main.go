@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testprog exit N | say TEXT N | flaky N | sleep | stubborn | oom | healthy | unhealthy | log N")
+		fmt.Fprintln(os.Stderr, "usage: testprog exit N | say TEXT N | flaky N [TEXT] | sleep | stubborn | oom | healthy | unhealthy | log N")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -29,11 +29,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, os.Args[2])
 		code, _ := strconv.Atoi(os.Args[3])
 		os.Exit(code)
-	case "flaky": // crash on the first N runs (counted in the container's own file), then stay up
+	case "flaky": // crash on the first N runs (counted in the container's own file, saying TEXT if given), then stay up
 		n, _ := strconv.Atoi(os.Args[2])
 		runs, _ := os.ReadFile("/runs")
 		_ = os.WriteFile("/runs", append(runs, '.'), 0o644)
 		if len(runs) < n {
+			if len(os.Args) > 3 {
+				fmt.Fprintln(os.Stderr, os.Args[3])
+			}
 			fmt.Fprintf(os.Stderr, "flaky: crash %d of %d\n", len(runs)+1, n)
 			os.Exit(1)
 		}
