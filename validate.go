@@ -56,6 +56,7 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintln(stdout, "\nheartbeat: off")
 	}
+	fmt.Fprintf(stdout, "status page: %s\n", statusPagePlan(cfg))
 	fmt.Fprintln(stdout, "\nrules:")
 	for _, r := range cfg.Rules {
 		if !r.Enabled {
@@ -85,6 +86,21 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 		cfg.SlackCommand, strings.Join(via, " and "), len(cfg.ActionsAllowedUsers), len(cfg.ActionsReadUsers),
 		len(cfg.ActionsAllowedChannels), cfg.ActionsContainers)
 	return exitOK
+}
+
+// statusPagePlan says where the status page is served and who may read it.
+func statusPagePlan(cfg *config.Config) string {
+	guard := "no token (loopback only)"
+	if cfg.HTTPAuthToken != "" {
+		guard = "HTTP_AUTH_TOKEN required (also for /metrics)"
+	}
+	if !cfg.StatusPage {
+		if cfg.HTTPAuthToken != "" {
+			return "off; /metrics needs HTTP_AUTH_TOKEN"
+		}
+		return "off"
+	}
+	return "http://" + cfg.HTTPAddr + "/ and /api/v1/, " + guard
 }
 
 // reachedBy says how a daemon's address is reached, as connectDaemons does.

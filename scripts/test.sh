@@ -54,6 +54,15 @@ if [ ! -x /usr/sbin/sshd ]; then
   if [ -n "$norc" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
+# The status page's browser test drives Debian's chromium, headless.
+if ! command -v chromium >/dev/null; then
+  echo "installing chromium (for the status page's browser test)…" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 && apt-get install -y -qq chromium >&2
+fi
+# Where tests leave what people look at (the status page's screenshots).
+export WHALEWATCH_ARTEFACTS=${WHALEWATCH_ARTEFACTS:-/tmp/whalewatch-artefacts}
+
 export WHALEWATCH_REQUIRE_DOCKER=1
 # A real Prometheus Alertmanager for the alertmanager destination's tests,
 # built once from the Go module proxy and cached (scripts/alertmanager.sh).
@@ -85,7 +94,7 @@ if [ "${FUZZTIME:-}" != "0" ]; then
   for target in ./events:FuzzReadAndReplay:60000x ./events:FuzzLogsEvidence:40000x ./rules:FuzzMatchAnyEvent:100000x \
     ./notify/slack:FuzzSlackTextIsInert:100000x ./notify/webhook:FuzzWebhookBodyIsValidJSON:3000x \
     ./actions:FuzzParseCommand:80000x ./actions:FuzzSignedPayloads:20000x \
-    ./actions:FuzzVerifierRefusesForgeries:50000x; do
+    ./actions:FuzzVerifierRefusesForgeries:50000x ./internal/statuspage:FuzzPageIsInert:5000x; do
     IFS=: read -r pkg name budget <<<"$target"
     budget=${FUZZTIME:-$budget}
     echo "fuzzing $name ($pkg): $budget"

@@ -226,6 +226,10 @@ func TestAuth(t *testing.T) {
 		!session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Value == token || strings.Contains(session.Value, token) {
 		t.Fatalf("login: %d %q %+v", login.StatusCode, login.Header.Get("Location"), session)
 	}
+	behindTLS := get(t, m, "/?token="+url.QueryEscape(token), func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") })
+	if cs := behindTLS.Cookies(); len(cs) != 1 || !cs[0].Secure || session.Secure {
+		t.Errorf("Secure behind a TLS proxy only: %+v, plain %v", cs, session.Secure)
+	}
 	cookie := func(v string) func(*http.Request) {
 		return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: cookieName, Value: v}) }
 	}
