@@ -167,8 +167,11 @@ func pruneHistory(tx *bolt.Tx, now time.Time) error {
 // History is what the status page reads: the open incidents and those
 // changed since since (resolved ones among them), newest change first.
 func (s *Store) History(since time.Time) ([]Incident, error) {
+	// Memory's records are replaced, never changed: read them without
+	// holding commits back while the file is read.
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	pending := maps.Clone(s.pend.history)
+	s.mu.Unlock()
 	seen := map[string]bool{}
 	var out []Incident
 	add := func(inc *Incident) {
@@ -180,7 +183,7 @@ func (s *Store) History(since time.Time) ([]Incident, error) {
 			out = append(out, *inc)
 		}
 	}
-	for _, inc := range s.pend.history { // newer than the file's
+	for _, inc := range pending { // newer than the file's
 		add(inc)
 	}
 	err := s.view(func(tx *bolt.Tx) error {
