@@ -120,10 +120,10 @@ type Source struct {
 type Status struct {
 	Host string `json:"host"`
 	Open bool   `json:"open"`
-	// DownSince is when the stream was lost (zero while open, or before
-	// the first connection: Connected tells).
+	// DownSince is when the stream was lost: zero while open, and before
+	// the first connection (Connected false).
 	DownSince time.Time `json:"down_since,omitzero"`
-	Connected bool      `json:"connected"`
+	Connected bool      `json:"connected"` // the stream was open at least once
 	// Version is the daemon's (from /info), APIVersion the one the client
 	// speaks with it.
 	Version    string        `json:"version,omitempty"`
