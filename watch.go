@@ -162,6 +162,10 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.WatchByDefault),
 			LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout}
 		src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || engine.MayMatch(typ, action) }
+		if sd, ok := src.Docker.(events.StatsDocker); ok && cfg.StatsInterval > 0 && engine.UsesStats() {
+			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.StatsInterval, Concurrency: cfg.StatsConcurrency,
+				Watched: func(labels map[string]string) bool { return alert.Watched(labels, !cfg.WatchByDefault) }, Matches: engine.Wanted}
+		}
 	}
 	snap, err := store.LoadSnapshot()
 	if err == nil {

@@ -20,7 +20,7 @@ func TestDefaultsPrintToStdoutWithDefaultRules(t *testing.T) {
 	for _, r := range cfg.Rules {
 		names = append(names, r.Name)
 	}
-	if strings.Join(names, ",") != "CRASHED,OOM,UNHEALTHY,NODE_DOWN,SERVICE_ROLLBACK,WHALEWATCH" {
+	if strings.Join(names, ",") != "CRASHED,OOM,UNHEALTHY,NODE_DOWN,SERVICE_ROLLBACK,MEMORY_HIGH,PIDS_HIGH,WHALEWATCH" {
 		t.Errorf("rules = %v", names)
 	}
 	if cfg.HTTPAddr != "127.0.0.1:9180" || cfg.SlackAPIURL != "https://slack.com/api/" {
