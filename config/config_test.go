@@ -80,6 +80,9 @@ func TestBadConfigNamesEveryVariable(t *testing.T) {
 		"RULE_B_NOTIFY=nowhere",
 		"RULE_C_WHN=true",
 		"RULE_D_ENABLED=maybe",
+		"RULE_E_WHEN=Action == \"die\"", "RULE_E_FOR=1m",
+		"RULE_MEMORY_HIGH_FOR=-1s",
+		"STATS_INTERVAL=100ms", "STATS_CONCURRENCY=0",
 		"SLACK_WEBHOOK_URL=https://hooks.slack.com/x", "SLACK_WEBHOOK_URL_FILE=/nonexistent",
 	})
 	if err == nil {
@@ -99,6 +102,10 @@ func TestBadConfigNamesEveryVariable(t *testing.T) {
 		"RULE_C_WHN: unknown rule setting",
 		"RULE_D_ENABLED",
 		"SLACK_WEBHOOK_URL_FILE",
+		"rule E (RULE_E_FOR): only a rule of stats samples",
+		"RULE_MEMORY_HIGH_FOR: must not be negative",
+		"STATS_INTERVAL: 100ms is under 1s",
+		"STATS_CONCURRENCY: 0 is not between 1 and 64",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q", want)
@@ -302,5 +309,20 @@ func TestOnCallSecretsAreNeverEchoed(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%v: %v", env, err)
 		}
+	}
+}
+
+func TestStatsRuleFor(t *testing.T) {
+	cfg, err := Load([]string{"RULE_MEMORY_HIGH_FOR=5s", "STATS_INTERVAL=1s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cfg.Rules {
+		if want := map[string]time.Duration{"MEMORY_HIGH": 5 * time.Second, "PIDS_HIGH": 2 * time.Minute}[r.Name]; r.For != want {
+			t.Errorf("%s: FOR %s, want %s", r.Name, r.For, want)
+		}
+	}
+	if cfg.StatsInterval != time.Second || cfg.StatsConcurrency != 8 {
+		t.Errorf("stats: %s, %d", cfg.StatsInterval, cfg.StatsConcurrency)
 	}
 }
