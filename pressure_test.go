@@ -34,7 +34,8 @@ func outputHas(t *testing.T, c *client.Client, id, text string) bool {
 // 64 MiB that holds 58 MiB in /dev/shm is reported once by MEMORY_HIGH,
 // not before its FOR of 5 s and within 20 s, with its figures, trend and
 // output; freeing the memory resolves the incident; no message is sent
-// per sample; a container without a limit holding as much never matches.
+// per sample; a container without a limit holding as much never matches;
+// an OOM kill in a container under pressure joins its incident.
 func TestMemoryPressureIsOneIncident(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
@@ -42,8 +43,9 @@ func TestMemoryPressureIsOneIncident(t *testing.T) {
 	p := start(t, "WEBHOOK_URL="+sink.URL+"/hook", "STATS_INTERVAL=1s", "RULE_MEMORY_HIGH_FOR=5s", "RULE_MEMORY_HIGH_GROUP_WINDOW=0")
 	unlimited := testdocker.Run(t, c, testdocker.Spec{Name: "shm-free", Args: []string{"shm", "58"}})
 	hog := testdocker.Run(t, c, testdocker.Spec{Name: "shm-hog", Args: []string{"shm", "58"}, Memory: 64 << 20})
+	ooms := testdocker.Run(t, c, testdocker.Spec{Name: "shm-oom", Args: []string{"shm", "58"}, Memory: 64 << 20})
 	eventually(t, "the containers filled their memory", 20*time.Second, func() bool {
-		return outputHas(t, c, hog.ID, "holding 58 MiB") && outputHas(t, c, unlimited.ID, "holding 58 MiB")
+		return outputHas(t, c, hog.ID, "holding 58 MiB") && outputHas(t, c, unlimited.ID, "holding 58 MiB") && outputHas(t, c, ooms.ID, "holding 58 MiB")
 	})
 	held := time.Now() // pressure began before this, by at most the poll
 
@@ -101,7 +103,28 @@ func TestMemoryPressureIsOneIncident(t *testing.T) {
 	if got := sink.about(unlimited.Name); len(got) != 0 {
 		t.Errorf("the container without a limit matched: %+v", got)
 	}
-	// Both were sampled about once a second all along.
+
+	// A process that eats what is left is OOM-killed (the container lives
+	// on): the OOM alert joins the pressure incident.
+	eventually(t, "MEMORY_HIGH about the second container", 20*time.Second, func() bool { return len(sink.about(ooms.Name)) > 0 })
+	pressure := sink.about(ooms.Name)[0]
+	exec, err := c.ExecCreate(ctx, ooms.ID, client.ExecCreateOptions{Cmd: []string{"/testprog", "oom"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecStart(ctx, exec.ID, client.ExecStartOptions{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the OOM alert", 20*time.Second, func() bool {
+		return len(sink.where(func(pl webhook.Payload) bool { return pl.Name == ooms.Name && pl.Rule == "OOM" })) > 0
+	})
+	got := sink.about(ooms.Name)
+	if len(got) != 2 || pressure.Rule != "MEMORY_HIGH" || got[1].Incident == nil || pressure.Incident == nil ||
+		got[1].Incident.ID != pressure.Incident.ID || got[1].Incident.Alerts != 2 {
+		t.Errorf("pressure, then the OOM kill: %+v", got)
+	}
+
+	// The containers were sampled about once a second all along.
 	m := regexp.MustCompile(`whalewatch_stats_samples_total\{host="[^"]*",result="ok"\} (\d+)`).FindStringSubmatch(get(t, "http://"+p.httpAddr(t)+"/metrics"))
 	if len(m) < 2 {
 		t.Fatal("no stats samples in /metrics")

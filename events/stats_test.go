@@ -1,14 +1,26 @@
 package events
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/metrics"
 )
 
 // hostMemory is MemTotal of the host the docker20.10-*/docker29-* answers
@@ -86,4 +98,128 @@ func TestComputeStatsWithoutHostMemory(t *testing.T) {
 	if got := computeStats(r, nil, 0); got.MemoryLimit != 0 || got.MemoryPercent != 0 {
 		t.Errorf("unlimited: %+v", got)
 	}
+}
+
+// statsDocker is a daemon of n running containers that answer stats (the
+// captured cgroup v1 answer, their CPU counter growing per request), logs
+// and inspect, counting the requests in flight.
+type statsDocker struct {
+	Docker
+	n                   int
+	answer              []byte
+	mu                  sync.Mutex
+	inFlight, maxFlight int
+	requests            int
+}
+
+func (d *statsDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	return client.SystemInfoResult{Info: system.Info{ID: "DAEMON", MemTotal: hostMemory}}, nil
+}
+
+func (d *statsDocker) ContainerList(_ context.Context, o client.ContainerListOptions) (client.ContainerListResult, error) {
+	var list client.ContainerListResult
+	if !o.Filters["status"]["running"] {
+		return list, errors.New("not asked for the running ones")
+	}
+	for i := range d.n {
+		labels := map[string]string{}
+		if i == 0 {
+			labels["whalewatch.enable"] = "false"
+		}
+		list.Items = append(list.Items, container.Summary{ID: fmt.Sprintf("c%02d", i), Names: []string{fmt.Sprintf("/app-%02d", i)}, Labels: labels})
+	}
+	return list, nil
+}
+
+func (d *statsDocker) ContainerStats(_ context.Context, id string, _ client.ContainerStatsOptions) (client.ContainerStatsResult, error) {
+	d.mu.Lock()
+	d.inFlight++
+	d.requests++
+	d.maxFlight = max(d.maxFlight, d.inFlight)
+	n := d.requests
+	d.mu.Unlock()
+	defer func() { d.mu.Lock(); d.inFlight--; d.mu.Unlock() }()
+	runtime.Gosched() // let the others in
+	var r container.StatsResponse
+	if err := json.Unmarshal(d.answer, &r); err != nil {
+		return client.ContainerStatsResult{}, err
+	}
+	r.ID = id
+	r.CPUStats.CPUUsage.TotalUsage += uint64(n) * 10_000_000
+	r.CPUStats.SystemUsage += uint64(n) * 100_000_000
+	b, _ := json.Marshal(r)
+	return client.ContainerStatsResult{Body: io.NopCloser(bytes.NewReader(b))}, nil
+}
+
+func (d *statsDocker) ContainerInspect(context.Context, string, client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	return client.ContainerInspectResult{Container: container.InspectResponse{State: &container.State{Running: true}, Config: &container.Config{}}}, nil
+}
+
+func (d *statsDocker) ContainerLogs(context.Context, string, client.ContainerLogsOptions) (client.ContainerLogsResult, error) {
+	line := []byte("allocating cache\n")
+	return io.NopCloser(bytes.NewReader(append([]byte{1, 0, 0, 0, 0, 0, 0, byte(len(line))}, line...))), nil
+}
+
+// A round samples every running, watched container once with at most
+// Concurrency requests in flight, names the daemon by its ID, keeps each
+// container's sample for the next round's CPU, gathers evidence for a
+// matching container once a spell, and sheds samples when the queue is
+// half full.
+func TestSamplerRound(t *testing.T) {
+	data, err := os.ReadFile("testdata/stats/docker29-wwcap-lim.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &statsDocker{n: 21, answer: data}
+	m := metrics.New()
+	src := NewSource("h", d, quiet(), m)
+	src.Evidence = EvidenceOptions{LogLines: 5, LogsTimeout: time.Second}
+	s := &Sampler{Source: src, Stats: d, Interval: time.Second, Concurrency: 3,
+		Watched: func(l map[string]string) bool { return l["whalewatch.enable"] != "false" },
+		Matches: func(ev event.Event) bool { return ev.ActorID == "c05" },
+		prev:    map[string]cpuSample{}, evidenceAt: map[string]time.Time{}}
+	out := make(chan event.Item, 100)
+	for round := range 2 {
+		if err := s.round(t.Context(), out); err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 20 {
+			t.Fatalf("round %d: %d samples, want 20 (one container is not watched)", round, len(out))
+		}
+		for range 20 {
+			ev := (<-out).Event
+			switch {
+			case ev.Type != event.StatsType || ev.HostID != "DAEMON" || ev.Stats == nil || ev.Stats.MemoryLimit != 64<<20 || ev.ActorID == "c00":
+				t.Fatalf("round %d: %+v", round, ev)
+			case (round == 1) != (ev.Stats.CPUPercent > 0):
+				t.Errorf("round %d: CPU %v", round, ev.Stats.CPUPercent)
+			case (ev.ActorID == "c05" && round == 0) != (ev.Evidence != nil):
+				t.Errorf("round %d, %s: evidence %+v", round, ev.ActorID, ev.Evidence)
+			case ev.Evidence != nil && (len(ev.Evidence.Logs) != 1 || ev.Evidence.Logs[0].Text != "allocating cache"):
+				t.Errorf("evidence: %+v", ev.Evidence)
+			}
+		}
+	}
+	if d.maxFlight > 3 || d.maxFlight < 1 {
+		t.Errorf("%d requests in flight, Concurrency 3", d.maxFlight)
+	}
+	small := make(chan event.Item, 10)
+	if err := s.round(t.Context(), small); err != nil {
+		t.Fatal(err)
+	}
+	if len(small) != 5 {
+		t.Errorf("%d samples in a queue of 10, want 5 (the other half is the stream's)", len(small))
+	}
+	if got := counted(m, "shed"); got != 15 {
+		t.Errorf("shed %v, want 15", got)
+	}
+	if got := counted(m, "ok"); got != 45 {
+		t.Errorf("ok %v, want 45", got)
+	}
+}
+
+func counted(m *metrics.Metrics, result string) float64 {
+	var d dto.Metric
+	_ = m.StatsSamples.WithLabelValues("h", result).Write(&d)
+	return d.GetCounter().GetValue()
 }
