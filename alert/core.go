@@ -448,7 +448,13 @@ func (c *Core) decorate(n *notify.Notification, ev event.Event) {
 // watched: containers are watched unless opt-in is on; whalewatch.enable
 // decides for one container. Other events are always watched.
 func (c *Core) watched(ev event.Event) bool {
-	return ev.Type != event.ContainerType || Watched(ev.Labels, c.cfg.OptIn)
+	return !aboutContainer(ev) || Watched(ev.Labels, c.cfg.OptIn)
+}
+
+// aboutContainer: a container's event or stats sample, which its labels
+// and mutes steer.
+func aboutContainer(ev event.Event) bool {
+	return ev.Type == event.ContainerType || ev.Type == event.StatsType
 }
 
 // Watched says whether a container with these labels is watched.
@@ -713,7 +719,7 @@ func (c *Core) refreshMutes(now time.Time) {
 // name. Mutes are about containers: whalewatch's own notices and Swarm
 // events are never muted.
 func (c *Core) muted(ev event.Event, now time.Time) bool {
-	if ev.Type != event.ContainerType {
+	if !aboutContainer(ev) {
 		return false
 	}
 	if ev.Labels[MuteLabel] == "true" {

@@ -119,7 +119,8 @@ func (s *incidents) observe(ev event.Event, now time.Time) {
 func (s *incidents) listed(host string, running map[string]event.Container, now time.Time) {
 	for id := range running {
 		key := containerKey(host, id)
-		if inc, ok := s.open.get(key); ok && inc.UpSince.IsZero() && !inc.Health {
+		// A pressure incident is of a running container: its samples resolve it.
+		if inc, ok := s.open.get(key); ok && inc.UpSince.IsZero() && !inc.Health && inc.Pressure == "" {
 			inc.UpSince = now
 			s.open.touch(key)
 		}

@@ -7,7 +7,10 @@ import (
 
 	"github.com/whalewatch/whalewatch/alert"
 	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/metrics"
+	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/rules"
 )
 
 func start(id string, at time.Time) event.Item {
@@ -165,5 +168,91 @@ func TestPressureNeedsALimitAndARunningContainer(t *testing.T) {
 	}
 	if len(rec.out) != 0 {
 		t.Fatalf("a container not running: %v", rulesOf(rec.out))
+	}
+}
+
+// A fresh container list (every reconnect) finds the container running:
+// that is no recovery from pressure, which only a sample can tell.
+func TestListingKeepsThePressureIncidentOpen(t *testing.T) {
+	core, rec, t0 := pressureCore(t)
+	fired := feed(t, core, rec, t0, 95, 95, 95, 95, 95)
+	at := t0.Add(150 * time.Second)
+	core.Handle(event.Item{Event: event.Event{Host: "h"}, Listed: map[string]event.Container{"c1": {Name: "web-c1"}}}, at)
+	core.Tick(at.Add(time.Hour))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if len(fired) != 1 || len(rec.out) != 1 {
+		t.Fatalf("after a list and an hour: %v", rulesOf(rec.out))
+	}
+}
+
+// A muted container's samples open nothing.
+func TestMutedContainerHasNoPressure(t *testing.T) {
+	core, rec, t0 := pressureCore(t)
+	for i := range 10 {
+		at := t0.Add(time.Duration(i) * 30 * time.Second)
+		it := sample("c1", 99, at)
+		it.Event.Labels[alert.MuteLabel] = "true"
+		core.Handle(it, at)
+	}
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.out) != 0 {
+		t.Fatalf("muted: %v", rulesOf(rec.out))
+	}
+}
+
+// storeRecorder keeps the notifications and writes the checkpoints to a
+// real state file.
+type storeRecorder struct {
+	recorder
+	store *state.Store
+}
+
+func (r *storeRecorder) Commit(out []notify.Outgoing, snap state.Snapshot) error {
+	if _, err := r.store.Commit(nil, snap, 1000, time.Now()); err != nil {
+		return err
+	}
+	return r.recorder.Commit(out, snap)
+}
+
+// A pressure incident is in the checkpoint: after a restart the samples
+// that still match send nothing (the FOR is not waited again for an open
+// incident), and the first that does not resolves it.
+func TestPressureIncidentSurvivesARestart(t *testing.T) {
+	store, err := state.OpenUnsynced(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := alert.Config{Rules: engine, ResolveAfter: time.Minute}
+	rec := &storeRecorder{store: store}
+	before := alert.New(cfg, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	before.Handle(start("c1", t0), t0)
+	fired := feed(t, before, &rec.recorder, t0, 95, 95, 95, 95, 95)
+	if len(fired) != 1 {
+		t.Fatalf("before the restart: %v", rulesOf(fired))
+	}
+	after := alert.New(cfg, rec, noMutes{}, quiet(), metrics.New())
+	snap, err := store.LoadSnapshot()
+	if err == nil {
+		err = after.Restore(snap)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := feed(t, after, &rec.recorder, t0.Add(10*time.Minute), 97, 97); len(got) != 0 {
+		t.Fatalf("still holding after the restart: %v", rulesOf(got))
+	}
+	got := feed(t, after, &rec.recorder, t0.Add(11*time.Minute), 50)
+	if len(got) != 1 || got[0].Rule != alert.ResolvedRule || got[0].Incident.ID != fired[0].Incident.ID {
+		t.Fatalf("after the restart: %v", rulesOf(got))
 	}
 }
