@@ -52,7 +52,7 @@ const groupsTTL = 5 * time.Minute
 // and "Stop" on a crash loop, for containers that allow it.
 func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []notify.Action {
 	return func(ev event.Event, crashLoop bool) []notify.Action {
-		if ev.Type != event.ContainerType {
+		if ev.Type != event.ContainerType && ev.Type != event.StatsType {
 			return nil
 		}
 		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels, Host: ev.Host}
@@ -62,7 +62,7 @@ func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []n
 			buttons = svc.Offer(t, actions.SituationCrashLoop)
 		case ev.Action == "die" && !ev.Intentional:
 			buttons = svc.Offer(t, actions.SituationDied)
-		case ev.Action == "health_status" && ev.Status == "unhealthy":
+		case ev.Action == "health_status" && ev.Status == "unhealthy", ev.Type == event.StatsType: // running, in trouble
 			buttons = svc.Offer(t, actions.SituationUnhealthy)
 		}
 		out := make([]notify.Action, len(buttons))

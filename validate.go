@@ -11,6 +11,7 @@ import (
 
 	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/internal/state"
+	"github.com/whalewatch/whalewatch/rules"
 )
 
 // validate checks the configuration and prints what whalewatch would do.
@@ -68,6 +69,14 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 			to = strings.Join(r.Notify, ", ")
 		}
 		fmt.Fprintf(stdout, "  - %s → %s (severity %s)\n      when %s\n", r.Name, to, cfg.Severity(r.Name), r.When)
+		if r.For > 0 {
+			fmt.Fprintf(stdout, "      for %s\n", r.For)
+		}
+	}
+	if engine, _ := rules.Compile(cfg.Rules); samplesStats(cfg, engine) {
+		fmt.Fprintf(stdout, "stats: each running, watched container sampled every %s (%d at once per host)\n", cfg.StatsInterval, cfg.StatsConcurrency)
+	} else {
+		fmt.Fprintln(stdout, "stats: not sampled")
 	}
 	fmt.Fprintf(stdout, "\nlabels shown in messages: %s\n", strings.Join(cfg.LabelsShown, ", "))
 	fmt.Fprintf(stdout, "state: %s\n", map[bool]string{true: cfg.StateDir, false: "temporary (STATE_DIR not set: nothing survives a restart)"}[cfg.StateDir != ""])

@@ -309,3 +309,24 @@ func TestValidateShowsOnCallDestinations(t *testing.T) {
 		t.Errorf("a secret is shown:\n%s", out)
 	}
 }
+
+// validate says whether containers are sampled for the stats rules, as run decides.
+func TestValidateShowsStatsSampling(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "stats: each running, watched container sampled every 30s (8 at once per host)"},
+		{[]string{"RULE_MEMORY_HIGH_FOR=10s", "STATS_INTERVAL=5s"}, "      for 10s\n"},
+		{[]string{"STATS_INTERVAL=0"}, "stats: not sampled"},
+		{[]string{"RULE_MEMORY_HIGH_ENABLED=false", "RULE_PIDS_HIGH_ENABLED=false"}, "stats: not sampled"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := validate(tc.env, &stdout, &stderr); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", tc.env, code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), tc.want) {
+			t.Errorf("%v: plan lacks %q:\n%s", tc.env, tc.want, stdout.String())
+		}
+	}
+}

@@ -170,6 +170,10 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.WatchByDefault),
 			LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout}
 		src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || engine.MayMatch(typ, action) }
+		if sd, ok := src.Docker.(events.StatsDocker); ok && samplesStats(cfg, engine) {
+			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.StatsInterval, Concurrency: cfg.StatsConcurrency,
+				Watched: func(labels map[string]string) bool { return alert.Watched(labels, !cfg.WatchByDefault) }, Matches: engine.Wanted}
+		}
 	}
 	snap, err := store.LoadSnapshot()
 	if err == nil {
@@ -183,6 +187,12 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 		src.Restore(resumes)
 	}
 	return core, nil
+}
+
+// samplesStats: containers are sampled while some rule is about stats
+// samples and STATS_INTERVAL does not turn it off.
+func samplesStats(cfg *config.Config, engine *rules.Engine) bool {
+	return cfg.StatsInterval > 0 && engine.UsesStats()
 }
 
 // wantsEvidence: a watched container's event that some rule matches

@@ -85,6 +85,7 @@ type Core struct {
 	groups    *grouper
 	loops     *crashLoops
 	incidents *incidents
+	spells    map[string]*spell // host|container|rule → a stats rule's FOR (pressure.go)
 
 	// Hosts are keyed by event.HostKey (the daemon's ID).
 	cursors map[string]int64                      // host → highest timeNano handled
@@ -133,6 +134,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		groups:         newGrouper(options),
 		loops:          newCrashLoops(cfg.CrashLoopDeaths, cfg.CrashLoopWindow, cfg.CrashLoopQuiet),
 		incidents:      newIncidents(cfg.ResolveAfter),
+		spells:         map[string]*spell{},
 		cursors:        map[string]int64{},
 		atCursor:       newEntries[[]string]("atcursor"),
 		ahead:          newEntries[[]string]("ahead"),
@@ -289,6 +291,10 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	if it.Cursor != 0 {
 		return
 	}
+	if ev.Type == event.StatsType {
+		c.sample(ev, now) // no cursor, no running set: not from the stream
+		return
+	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
 	c.track(ev, it.Ahead)
 	if c.repeatedOOM(ev) {
@@ -359,6 +365,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 			c.out = append(c.out, c.absorbPending(c.incidents.removed(ev, nil, now), []event.Event{ev})...)
 		}
 		c.out = append(c.out, c.groups.removed(ev, func(rule string) []string { return c.route(c.ruleNotify[rule], ev) })...)
+	}
+	if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") && ev.Attributes[event.RunningAgain] != "true" {
+		c.stopped(ev, now) // after its alerts, which a pressure incident takes in
 	}
 	c.loops.cover(ev, covered)
 }
@@ -439,7 +448,13 @@ func (c *Core) decorate(n *notify.Notification, ev event.Event) {
 // watched: containers are watched unless opt-in is on; whalewatch.enable
 // decides for one container. Other events are always watched.
 func (c *Core) watched(ev event.Event) bool {
-	return ev.Type != event.ContainerType || Watched(ev.Labels, c.cfg.OptIn)
+	return !aboutContainer(ev) || Watched(ev.Labels, c.cfg.OptIn)
+}
+
+// aboutContainer: a container's event or stats sample, which its labels
+// and mutes steer.
+func aboutContainer(ev event.Event) bool {
+	return ev.Type == event.ContainerType || ev.Type == event.StatsType
 }
 
 // Watched says whether a container with these labels is watched.
@@ -704,7 +719,7 @@ func (c *Core) refreshMutes(now time.Time) {
 // name. Mutes are about containers: whalewatch's own notices and Swarm
 // events are never muted.
 func (c *Core) muted(ev event.Event, now time.Time) bool {
-	if ev.Type != event.ContainerType {
+	if !aboutContainer(ev) {
 		return false
 	}
 	if ev.Labels[MuteLabel] == "true" {

@@ -31,6 +31,10 @@ type incident struct {
 	// Health: the container reported health in this incident, so up
 	// means healthy, not only running.
 	Health bool `json:"health,omitempty"`
+	// Pressure names the stats rule that opened it while no other alert
+	// joined: it resolves at the first sample that rule no longer matches,
+	// or when the container stops.
+	Pressure string `json:"pressure,omitempty"`
 }
 
 func newIncidents(resolveAfter time.Duration) *incidents {
@@ -43,7 +47,7 @@ func newIncidents(resolveAfter time.Duration) *incidents {
 // A loop's first message revealed by a death that has its alert already
 // (an OOM kill: its oom event's) is no new alert: counts is false.
 func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, status string, counts bool) bool {
-	if s.resolveAfter <= 0 || ev.Type != event.ContainerType || ev.ActorID == "" {
+	if s.resolveAfter <= 0 || (ev.Type != event.ContainerType && ev.Type != event.StatsType) || ev.ActorID == "" {
 		return false
 	}
 	key := loopKey(ev)
@@ -55,6 +59,12 @@ func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, s
 		if ev.Action == "health_status" {
 			inc.Health = true // running, not healthy
 		}
+		if ev.Type == event.StatsType {
+			inc.Pressure = n.Rule
+		}
+	}
+	if ev.Type != event.StatsType {
+		inc.Pressure = "" // a death, an OOM kill: the incident is theirs now
 	}
 	inc.Info.Seq++
 	if counts || !ok {
@@ -65,6 +75,11 @@ func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, s
 	}
 	inc.Last = ev
 	inc.Last.Evidence = nil // on the alert; the state keeps what names the container
+	if st := inc.Last.Stats; st != nil {
+		last := *st
+		last.Trend = nil
+		inc.Last.Stats = &last
+	}
 	s.open.set(key, inc)
 	info := inc.Info
 	n.Incident = &info
@@ -104,7 +119,8 @@ func (s *incidents) observe(ev event.Event, now time.Time) {
 func (s *incidents) listed(host string, running map[string]event.Container, now time.Time) {
 	for id := range running {
 		key := containerKey(host, id)
-		if inc, ok := s.open.get(key); ok && inc.UpSince.IsZero() && !inc.Health {
+		// A pressure incident is of a running container: its samples resolve it.
+		if inc, ok := s.open.get(key); ok && inc.UpSince.IsZero() && !inc.Health && inc.Pressure == "" {
 			inc.UpSince = now
 			s.open.touch(key)
 		}

@@ -106,6 +106,11 @@ type Config struct {
 	// ResolveAfter: an incident resolves once its container has been up
 	// (and healthy) this long.
 	ResolveAfter time.Duration `env:"RESOLVE_AFTER" envDefault:"1m"`
+	// StatsInterval: how often each running, watched container's stats are
+	// sampled for the rules of Type "stats" (0: never); StatsConcurrency
+	// bounds the samples in flight per daemon.
+	StatsInterval    time.Duration `env:"STATS_INTERVAL" envDefault:"30s"`
+	StatsConcurrency int           `env:"STATS_CONCURRENCY" envDefault:"8"`
 	// WatchByDefault=false watches only containers labelled whalewatch.enable=true.
 	WatchByDefault bool `env:"WATCH_BY_DEFAULT" envDefault:"true"`
 
@@ -247,6 +252,7 @@ type ruleEnv struct {
 	GroupWindow *time.Duration `env:"GROUP_WINDOW"`
 	Cooldown    time.Duration  `env:"COOLDOWN"`
 	Severity    string         `env:"SEVERITY"`
+	For         *time.Duration `env:"FOR"`
 }
 
 // defaultGroupWindow groups every rule's storms unless it says otherwise.
@@ -254,7 +260,7 @@ const defaultGroupWindow = 10 * time.Second
 
 var (
 	nameRE     = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
-	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN|SEVERITY)$`)
+	ruleKeyRE  = regexp.MustCompile(`^RULE_(.+)_(WHEN|NOTIFY|TEMPLATE|ENABLED|GROUP_WINDOW|COOLDOWN|SEVERITY|FOR)$`)
 	hostCertRE = regexp.MustCompile(`^DOCKER_(.+)_CERT_PATH$`)
 	destKeyRE  = regexp.MustCompile(`^DEST_(.+)_(TYPE|URL|URL_FILE|TOKEN|TOKEN_FILE|CHANNEL|SECRET|SECRET_FILE|HEADERS|HEADERS_FILE|TEMPLATE|CONCURRENCY|RESEND|ROUTING_KEY|ROUTING_KEY_FILE|API_KEY|API_KEY_FILE)$`)
 	destKinds  = []string{KindStdout, KindWebhook, KindSlack, KindSlackWebhook, KindShoutrrr, KindAlertmanager, KindPagerDuty, KindOpsgenie}
@@ -361,6 +367,9 @@ func (c *Config) check() []error {
 	}
 	if c.EvidenceLogLines < 0 || c.EvidenceLogLines > 200 {
 		errs = append(errs, fmt.Errorf("EVIDENCE_LOG_LINES: %d is not between 0 and 200", c.EvidenceLogLines))
+	}
+	if c.StatsInterval > 0 && c.StatsInterval < time.Second {
+		errs = append(errs, fmt.Errorf("STATS_INTERVAL: %s is under 1s (0 turns sampling off)", c.StatsInterval))
 	}
 	if c.LinkTemplate != "" {
 		if _, err := rules.ParseTemplate("LINK_TEMPLATE", c.LinkTemplate); err != nil {
@@ -482,6 +491,7 @@ func sizeBounds(c *Config) []sizeBound {
 		{"NOTIFY_QUEUE_SIZE", c.NotifyQueueSize, 1, 1_000_000, " (notifications waiting on disk, per destination)"},
 		{"CRASHLOOP_DEATHS", c.CrashLoopDeaths, 0, 1000, ""},
 		{"ACTIONS_RATE_PER_MINUTE", c.ActionsRatePerMinute, 1, 1000, ""},
+		{"STATS_CONCURRENCY", c.StatsConcurrency, 1, 64, " (stats requests in flight per daemon)"},
 	}
 }
 
@@ -909,7 +919,7 @@ func (c *Config) loadRules(vars map[string]string) []error {
 	for i := range specs {
 		specs[i].GroupWindow = defaultGroupWindow
 	}
-	names, nameErrs := groupNames(vars, ruleKeyRE, "RULE_", "rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED, _GROUP_WINDOW, _COOLDOWN or _SEVERITY)")
+	names, nameErrs := groupNames(vars, ruleKeyRE, "RULE_", "rule setting (expected RULE_<NAME>_WHEN, _NOTIFY, _TEMPLATE, _ENABLED, _GROUP_WINDOW, _COOLDOWN, _SEVERITY or _FOR)")
 	errs = append(errs, nameErrs...)
 	for _, name := range names {
 		prefix := "RULE_" + name + "_"
@@ -944,6 +954,12 @@ func (c *Config) loadRules(vars map[string]string) []error {
 		}
 		if s.Cooldown < 0 {
 			errs = append(errs, fmt.Errorf("%sCOOLDOWN: must not be negative", prefix))
+		}
+		if re.For != nil {
+			s.For = *re.For
+		}
+		if s.For < 0 {
+			errs = append(errs, fmt.Errorf("%sFOR: must not be negative", prefix))
 		}
 		if re.Severity != "" {
 			if !notify.ValidSeverity(re.Severity) {

@@ -21,7 +21,7 @@ func TestDefaultsPrintToStdoutWithDefaultRules(t *testing.T) {
 	for _, r := range cfg.Rules {
 		names = append(names, r.Name)
 	}
-	if strings.Join(names, ",") != "CRASHED,OOM,UNHEALTHY,NODE_DOWN,SERVICE_ROLLBACK,WHALEWATCH" {
+	if strings.Join(names, ",") != "CRASHED,OOM,UNHEALTHY,NODE_DOWN,SERVICE_ROLLBACK,MEMORY_HIGH,PIDS_HIGH,WHALEWATCH" {
 		t.Errorf("rules = %v", names)
 	}
 	if cfg.HTTPAddr != "127.0.0.1:9180" || cfg.SlackAPIURL != "https://slack.com/api/" {
@@ -81,6 +81,9 @@ func TestBadConfigNamesEveryVariable(t *testing.T) {
 		"RULE_B_NOTIFY=nowhere",
 		"RULE_C_WHN=true",
 		"RULE_D_ENABLED=maybe",
+		"RULE_E_WHEN=Action == \"die\"", "RULE_E_FOR=1m",
+		"RULE_MEMORY_HIGH_FOR=-1s",
+		"STATS_INTERVAL=100ms", "STATS_CONCURRENCY=0",
 		"SLACK_WEBHOOK_URL=https://hooks.slack.com/x", "SLACK_WEBHOOK_URL_FILE=/nonexistent",
 	})
 	if err == nil {
@@ -100,6 +103,10 @@ func TestBadConfigNamesEveryVariable(t *testing.T) {
 		"RULE_C_WHN: unknown rule setting",
 		"RULE_D_ENABLED",
 		"SLACK_WEBHOOK_URL_FILE",
+		"rule E (RULE_E_FOR): only a rule of stats samples",
+		"RULE_MEMORY_HIGH_FOR: must not be negative",
+		"STATS_INTERVAL: 100ms is under 1s",
+		"STATS_CONCURRENCY: 0 is not between 1 and 64",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q", want)
@@ -342,5 +349,20 @@ func TestStatusPageNeedsATokenOffLoopback(t *testing.T) {
 		case err == nil && slices.Contains(tc.env, "HTTP_AUTH_TOKEN_FILE="+tokenFile) && cfg.HTTPAuthToken != "hunter2-0123456789abcdef":
 			t.Errorf("token from the file: %q", cfg.HTTPAuthToken)
 		}
+	}
+}
+
+func TestStatsRuleFor(t *testing.T) {
+	cfg, err := Load([]string{"RULE_MEMORY_HIGH_FOR=5s", "STATS_INTERVAL=1s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cfg.Rules {
+		if want := map[string]time.Duration{"MEMORY_HIGH": 5 * time.Second, "PIDS_HIGH": 2 * time.Minute}[r.Name]; r.For != want {
+			t.Errorf("%s: FOR %s, want %s", r.Name, r.For, want)
+		}
+	}
+	if cfg.StatsInterval != time.Second || cfg.StatsConcurrency != 8 {
+		t.Errorf("stats: %s, %d", cfg.StatsInterval, cfg.StatsConcurrency)
 	}
 }

@@ -19,6 +19,10 @@ const RunningAgain = "whalewatch.running"
 // ContainerType is the Type of container events.
 const ContainerType = "container"
 
+// StatsType is the Type of a container's resource sample (the stats
+// sampler's, not the daemon's /events): rules see it, the cursor never does.
+const StatsType = "stats"
+
 // Event is one thing that happened on a Docker host, as rules see it.
 // It is persisted (outbox entries, group state) under these JSON names.
 type Event struct {
@@ -64,6 +68,30 @@ type Event struct {
 	// Evidence is what the daemon could tell about a death or an
 	// unhealthy container when it happened (nil when not gathered).
 	Evidence *Evidence `json:"evidence,omitempty"`
+	// Stats is the sample of a StatsType event (and of the alert a
+	// pressure rule made of it, with the trend of its FOR window).
+	Stats *Stats `json:"stats,omitempty"`
+}
+
+// Stats is one resource sample of a running container, computed as
+// docker stats does. Limits are 0 when the container has none.
+type Stats struct {
+	MemoryBytes   int64   `json:"memory_bytes"` // working set: usage less inactive file cache
+	MemoryLimit   int64   `json:"memory_limit"`
+	MemoryPercent float64 `json:"memory_percent"` // of MemoryLimit; 0 without one
+	CPUPercent    float64 `json:"cpu_percent"`    // 100 is one CPU; 0 on a container's first sample
+	PIDs          int64   `json:"pids"`
+	PIDsLimit     int64   `json:"pids_limit"`
+	// Trend: earlier samples of the FOR window, oldest first (alerts only).
+	Trend []StatsPoint `json:"trend,omitempty"`
+}
+
+// StatsPoint is one earlier sample in an alert's trend.
+type StatsPoint struct {
+	Time          time.Time `json:"time"`
+	MemoryPercent float64   `json:"memory_percent"`
+	CPUPercent    float64   `json:"cpu_percent"`
+	PIDs          int64     `json:"pids"`
 }
 
 // Evidence is the crash card's facts: gathered by the event source with
@@ -183,13 +211,13 @@ type Item struct {
 // since a daemon's strings must not grow the number of series.
 var (
 	KnownTypes = set("container", "image", "plugin", "volume", "network", "daemon", "service", "node",
-		"secret", "config", "builder", SelfType)
+		"secret", "config", "builder", SelfType, StatsType)
 	KnownActions = set("attach", "commit", "copy", "create", "destroy", "detach", "die", "exec_create",
 		"exec_detach", "exec_die", "exec_start", "export", "health_status", "kill", "oom", "pause", "rename",
 		"resize", "restart", "start", "stop", "top", "unpause", "update", "prune", "delete", "import", "load",
 		"pull", "push", "save", "tag", "untag", "enable", "disable", "install", "remove", "mount", "unmount",
 		"connect", "disconnect", "reload", "daemon_unreachable", "stream_restored", "events_dropped",
-		"notifications_dropped", "delivery_failed", "stream_gap", "clock_stepped_back")
+		"notifications_dropped", "delivery_failed", "stream_gap", "clock_stepped_back", "sample")
 )
 
 func set(items ...string) map[string]bool {

@@ -2,12 +2,16 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/whalewatch/whalewatch/event"
 )
@@ -85,6 +89,35 @@ func FuzzLogsEvidence(f *testing.F) {
 		}
 		if len(lines) > 20 || total > maxEvidenceLogs {
 			t.Errorf("%d lines, %d bytes: over the bounds", len(lines), total)
+		}
+	})
+}
+
+// Whatever a daemon sends as stats, the figures are finite and never
+// negative, and a percentage exists only with a limit.
+func FuzzComputeStats(f *testing.F) {
+	for _, name := range []string{"docker20.10-wwcap-lim.json", "docker29-wwcap-free.json", "cgroupv2-constructed.json"} {
+		if data, err := os.ReadFile("testdata/stats/" + name); err == nil {
+			f.Add(data, uint64(0), uint64(0), int64(hostMemory))
+		}
+	}
+	f.Add([]byte(`{"memory_stats":{"usage":18446744073709551615,"limit":1},"cpu_stats":{"cpu_usage":{"total_usage":5},"system_cpu_usage":1}}`), uint64(9), uint64(0), int64(-1))
+	f.Fuzz(func(t *testing.T, data []byte, prevTotal, prevSystem uint64, memTotal int64) {
+		var r container.StatsResponse
+		if json.Unmarshal(data, &r) != nil {
+			return
+		}
+		st := computeStats(r, &cpuSample{total: prevTotal, system: prevSystem}, memTotal)
+		for _, v := range []float64{st.MemoryPercent, st.CPUPercent} {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				t.Errorf("figure %v in %+v", v, st)
+			}
+		}
+		if st.MemoryBytes < 0 || st.MemoryLimit < 0 || st.PIDs < 0 || st.PIDsLimit < 0 {
+			t.Errorf("negative: %+v", st)
+		}
+		if st.MemoryLimit == 0 && st.MemoryPercent != 0 {
+			t.Errorf("a percentage without a limit: %+v", st)
 		}
 	})
 }

@@ -92,6 +92,10 @@ type Source struct {
 	// facts (inspect and last lines of output), gathered beside the reader.
 	Evidence EvidenceOptions
 
+	// Stats, when set, samples the daemon's containers beside the stream
+	// (stats.go) for as long as Run runs.
+	Stats *Sampler
+
 	// Keep says whether events of a type and action (base word) can matter
 	// downstream (a rule may match them, or the alert core tracks them);
 	// the others are dropped as soon as they are read, before any other
@@ -184,6 +188,11 @@ func (s *Source) Ready(grace time.Duration) bool {
 // is full the item is dropped, counted, logged, and reported by an
 // events_dropped event as soon as there is room.
 func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
+	if s.Stats != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { _ = s.Stats.Run(ctx, out) })
+	}
 	st := newStreamState()
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = s.RetryMin, s.RetryMax

@@ -200,6 +200,8 @@ func DefaultSummary(ev event.Event) string {
 		return s
 	case ev.Action == "oom":
 		return what + " ran out of memory (OOM kill)"
+	case ev.Type == event.StatsType && ev.Stats != nil:
+		return "container " + NameOrID(ev) + " is under pressure: " + StatsText(*ev.Stats)
 	case ev.Type == "node" && ev.Attributes["state.new"] != "" && ev.Attributes["state.old"] != "":
 		return fmt.Sprintf("%s is %s (was %s)", what, ev.Attributes["state.new"], ev.Attributes["state.old"])
 	case ev.Type == "service" && strings.HasPrefix(ev.Attributes["updatestate.new"], "rollback"):
@@ -258,8 +260,14 @@ func (n Notification) Fields() []Field {
 			fs = append(fs, Field{name, value})
 		}
 	}
-	if ev.Type == event.ContainerType {
+	if ev.Type == event.ContainerType || ev.Type == event.StatsType {
 		add("Container", NameOrID(ev))
+	}
+	if st := ev.Stats; st != nil {
+		add("Memory", memoryText(*st))
+		add("CPU", fmt.Sprintf("%.1f%%", st.CPUPercent))
+		add("PIDs", pidsText(*st))
+		add("Trend", trendText(*st))
 	}
 	add("Image", ev.Image)
 	if ev.ExitCode >= 0 {
@@ -290,6 +298,56 @@ func (n Notification) Fields() []Field {
 		}
 	}
 	return fs
+}
+
+// StatsText is a sample's figures in one line: memory, CPU, PIDs.
+func StatsText(st event.Stats) string {
+	return "memory " + memoryText(st) + ", CPU " + fmt.Sprintf("%.1f%%", st.CPUPercent) + ", PIDs " + pidsText(st)
+}
+
+func memoryText(st event.Stats) string {
+	if st.MemoryLimit == 0 {
+		return mib(st.MemoryBytes) + " (no limit)"
+	}
+	return fmt.Sprintf("%s of %s (%.1f%%)", mib(st.MemoryBytes), mib(st.MemoryLimit), st.MemoryPercent)
+}
+
+func pidsText(st event.Stats) string {
+	if st.PIDsLimit == 0 {
+		return strconv.FormatInt(st.PIDs, 10)
+	}
+	return fmt.Sprintf("%d of %d", st.PIDs, st.PIDsLimit)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// maxTrendPoints bounds the trend shown: the window's first samples, its
+// last, and evenly spaced ones between.
+const maxTrendPoints = 6
+
+// trendText is the memory (and CPU, PIDs) of the samples of the rule's FOR
+// window, oldest first, ending with this one.
+func trendText(st event.Stats) string {
+	if len(st.Trend) == 0 {
+		return ""
+	}
+	pts := st.Trend
+	if len(pts) > maxTrendPoints {
+		picked := make([]event.StatsPoint, 0, maxTrendPoints)
+		for i := range maxTrendPoints {
+			picked = append(picked, pts[i*(len(pts)-1)/(maxTrendPoints-1)])
+		}
+		pts = picked
+	}
+	var mem, cpu, pids []string
+	for _, p := range pts {
+		mem = append(mem, fmt.Sprintf("%.0f%%", p.MemoryPercent))
+		cpu = append(cpu, fmt.Sprintf("%.0f%%", p.CPUPercent))
+		pids = append(pids, strconv.FormatInt(p.PIDs, 10))
+	}
+	span := pts[len(pts)-1].Time.Sub(pts[0].Time).Round(time.Second)
+	return fmt.Sprintf("over %s (%d samples): memory %s · CPU %s · PIDs %s", span, len(st.Trend),
+		strings.Join(mem, " → "), strings.Join(cpu, " → "), strings.Join(pids, " → "))
 }
 
 // Compose labels, shown together as project/service.

@@ -1,5 +1,7 @@
 package rules
 
+import "time"
+
 // Defaults are the rules whalewatch runs when nobody configured any. Each
 // can be turned off (RULE_<NAME>_ENABLED=false) or replaced by a rule of
 // the same name.
@@ -27,6 +29,17 @@ func Defaults() []Spec {
 			// Swarm: a service update that failed and is being rolled back.
 			Name: "SERVICE_ROLLBACK", Enabled: true,
 			When: `Type == "service" && Action == "update" && Attributes["updatestate.new"] == "rollback_started"`,
+		},
+		{
+			// The working set (as docker stats counts it) near the memory
+			// limit for 2 minutes: an OOM kill is coming. Never without a limit.
+			Name: "MEMORY_HIGH", Enabled: true, For: 2 * time.Minute,
+			When: `Type == "stats" && Stats.MemoryPercent >= 90`,
+		},
+		{
+			// Processes near the pids limit for 2 minutes: forks will fail.
+			Name: "PIDS_HIGH", Enabled: true, For: 2 * time.Minute,
+			When: `Type == "stats" && Stats.PIDsLimit > 0 && Stats.PIDs >= Stats.PIDsLimit * 0.9`,
 		},
 		{
 			// whalewatch's own reports: a daemon unreachable, a stream gap,

@@ -31,6 +31,9 @@ type Env struct {
 	OOMKilled bool
 	// Reconciled: found dead on reconnect; the stream never carried it.
 	Reconciled bool
+	// Stats is a stats sample's figures (Type "stats"; zero otherwise):
+	// MemoryPercent, MemoryBytes, MemoryLimit, CPUPercent, PIDs, PIDsLimit.
+	Stats event.Stats
 }
 
 // Actor mirrors the daemon's Actor.
@@ -41,7 +44,7 @@ type Actor struct {
 
 // NewEnv builds the expression environment of one event.
 func NewEnv(ev event.Event) Env {
-	return Env{
+	env := Env{
 		Type: ev.Type, Action: ev.Action, Status: ev.Status,
 		Actor:      Actor{ID: ev.ActorID, Attributes: ev.Attributes},
 		Attributes: ev.Attributes, Labels: ev.Labels,
@@ -49,6 +52,11 @@ func NewEnv(ev event.Event) Env {
 		Host: ev.Host, Scope: ev.Scope, Time: ev.Time,
 		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled,
 	}
+	if ev.Stats != nil {
+		env.Stats = *ev.Stats
+		env.Stats.Trend = nil
+	}
+	return env
 }
 
 // helpers are the typed functions rules may call.

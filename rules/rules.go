@@ -32,6 +32,9 @@ type Spec struct {
 	// Cooldown: after a message about a container, more matches for it
 	// within this time are counted, not sent.
 	Cooldown time.Duration
+	// For (stats rules only): the rule fires once it has matched every
+	// sample of a container for this long; 0 fires on the first.
+	For time.Duration
 }
 
 // Rule is a compiled, enabled rule.
@@ -41,6 +44,7 @@ type Rule struct {
 	Notify      []string
 	GroupWindow time.Duration
 	Cooldown    time.Duration
+	For         time.Duration
 	program     *vm.Program
 	template    *template.Template
 	prefilter   prefilter
@@ -126,8 +130,12 @@ func compileRule(s Spec) (*Rule, error) {
 		}
 		return nil, ce
 	}
-	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, GroupWindow: s.GroupWindow, Cooldown: s.Cooldown, program: program,
+	r := &Rule{Name: s.Name, When: s.When, Notify: s.Notify, GroupWindow: s.GroupWindow, Cooldown: s.Cooldown, For: s.For, program: program,
 		prefilter: newPrefilter(s.When)}
+	if s.For > 0 && !r.Stats() {
+		return nil, &CompileError{Rule: s.Name, Variable: "RULE_" + s.Name + "_FOR",
+			Err: errors.New(`only a rule of stats samples (its expression requires Type == "stats") can have a FOR`)}
+	}
 	if s.Template != "" {
 		if r.template, err = ParseTemplate(s.Name, s.Template); err != nil {
 			return nil, &CompileError{Rule: s.Name, Variable: "RULE_" + s.Name + "_TEMPLATE", Err: err}
@@ -193,7 +201,11 @@ func (e *Engine) candidates(typ, action string) func(yield func(*Rule) bool) {
 			} else {
 				i, any = any[0], any[1:]
 			}
-			if r := e.rules[i]; r.prefilter.allows(typ, action) && !yield(r) {
+			r := e.rules[i]
+			if typ == event.StatsType && !r.Stats() {
+				continue
+			}
+			if r.prefilter.allows(typ, action) && !yield(r) {
 				return
 			}
 		}
@@ -212,6 +224,19 @@ func (e *Engine) index() {
 			e.byAction[a] = append(e.byAction[a], i)
 		}
 	}
+}
+
+// Stats says whether the rule is about stats samples: its expression
+// requires Type == "stats". Only such rules see samples (a rule that names
+// no Type would otherwise match every sample of every container).
+func (r *Rule) Stats() bool {
+	return len(r.prefilter.types) > 0 && !slices.ContainsFunc(r.prefilter.types, func(t string) bool { return t != event.StatsType })
+}
+
+// UsesStats says whether some rule is about stats samples: only then are
+// containers sampled.
+func (e *Engine) UsesStats() bool {
+	return slices.ContainsFunc(e.rules, (*Rule).Stats)
 }
 
 // Rules lists the compiled rules in order.

@@ -201,6 +201,11 @@ func TestPrefilter(t *testing.T) {
 		{`!(Action == "die")`, "container", "exec_start", true},
 		{`Type == "container" && Type == "image"`, "container", "die", false},
 		{`Labels["team"] == "pay"`, "anything", "at_all", true},
+		// Stats samples reach only the rules that require Type == "stats".
+		{`Labels["team"] == "pay"`, event.StatsType, "sample", false},
+		{`Type != "image"`, event.StatsType, "sample", false},
+		{`Type == "stats" && Stats.MemoryPercent > 50`, event.StatsType, "sample", true},
+		{`Type in ["stats", "container"] && Stats.PIDs > 50`, event.StatsType, "sample", false},
 	} {
 		eng, err := Compile([]Spec{{Name: "R", Enabled: true, When: tc.when}})
 		if err != nil {

@@ -7,7 +7,9 @@
 //
 // The population is realistic: a few hundred containers that live, exec,
 // report health, die and start again; every 100th event is a death with
-// exit code 1, and the last event is the death of "canary".
+// exit code 1, and the last event is the death of "canary". Each container
+// answers a stats request (cgroup v1 figures, 40 % of a 256 MiB limit; the
+// first -hot ones 95 %), for the stats sampler (STATS_INTERVAL).
 //
 //	go build -o /tmp/whalewatch . && go run ./cmd/whalewatch-load -whalewatch /tmp/whalewatch -events 200000
 package main
@@ -23,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +44,7 @@ func main() {
 		errorRate  = flag.Float64("sink-errors", 0, "share of webhook posts answered 503 (retried)")
 		wait       = flag.Duration("wait", 2*time.Minute, "how long to wait for the canary")
 		idle       = flag.Duration("idle", 0, "after the canary, measure CPU over this long idle")
+		hot        = flag.Int("hot", 10, "containers whose stats are at 95 % of their memory limit")
 	)
 	var extraEnv multiFlag
 	flag.Var(&extraEnv, "env", "extra NAME=value for whalewatch (repeatable)")
@@ -54,7 +58,7 @@ func main() {
 	defer os.RemoveAll(dir)
 
 	gen := newGenerator(*events, *population, *dieEvery)
-	daemon := &fakeDaemon{gen: gen, requested: make(chan time.Time, 1)}
+	daemon := &fakeDaemon{gen: gen, requested: make(chan time.Time, 1), hot: *hot}
 	sock := filepath.Join(dir, "docker.sock")
 	ln, err := net.Listen("unix", sock)
 	check(err)
@@ -86,10 +90,11 @@ func main() {
 	}
 	canary, ok := sink.waitCanary(*wait)
 	var idleCPU time.Duration
+	var idleStats int64
 	if ok && *idle > 0 {
-		before := cpuOf(cmd.Process.Pid)
+		before, statsBefore := cpuOf(cmd.Process.Pid), daemon.stats.Load()
 		time.Sleep(*idle)
-		idleCPU = cpuOf(cmd.Process.Pid) - before
+		idleCPU, idleStats = cpuOf(cmd.Process.Pid)-before, daemon.stats.Load()-statsBefore
 	}
 	streamEnd := daemon.finished()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -115,7 +120,12 @@ func main() {
 		fmt.Printf("CPU                  %s (%.1f µs per event)\n", cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(*events))
 	}
 	if *idle > 0 && ok {
-		fmt.Printf("CPU when idle        %s over %s\n", idleCPU.Round(time.Millisecond), *idle)
+		fmt.Printf("CPU when idle        %s over %s (%.2f %% of one core)\n", idleCPU.Round(time.Millisecond), *idle,
+			100*idleCPU.Seconds()/idle.Seconds())
+		fmt.Printf("stats samples        %d while idle (%.1f/s); %d in all\n", idleStats, float64(idleStats)/idle.Seconds(), daemon.stats.Load())
+	}
+	if n := sink.count("MEMORY_HIGH"); n > 0 || daemon.stats.Load() > 0 {
+		fmt.Printf("MEMORY_HIGH alerts   %d (%d containers at 95 %%)\n", n, *hot)
 	}
 	if !ok || delivered < deaths {
 		fmt.Printf("whalewatch log: %s\n", tail(filepath.Join(dir, "whalewatch.log")))
@@ -178,6 +188,8 @@ func appendEvent(buf []byte, name, id, action string, nano int64, extra string) 
 
 type fakeDaemon struct {
 	gen       *generator
+	hot       int          // the first hot containers are near their memory limit
+	stats     atomic.Int64 // stats requests answered
 	requested chan time.Time
 	mu        sync.Mutex
 	done      time.Time
@@ -201,7 +213,7 @@ func (d *fakeDaemon) handler() http.Handler {
 		writeJSON(w, map[string]any{"Version": "load", "ApiVersion": "1.45", "MinAPIVersion": "1.24", "Os": "linux"})
 	})
 	mux.HandleFunc("GET /{v}/info", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]any{"Name": "load", "Swarm": map[string]any{}})
+		writeJSON(w, map[string]any{"Name": "load", "ID": "LOAD:0000", "MemTotal": 16 << 30, "Swarm": map[string]any{}})
 	})
 	mux.HandleFunc("GET /{v}/containers/json", func(w http.ResponseWriter, _ *http.Request) {
 		var list []map[string]any
@@ -222,6 +234,7 @@ func (d *fakeDaemon) handler() http.Handler {
 		header := []byte{2, 0, 0, 0, 0, 0, 0, byte(len(line))}
 		_, _ = w.Write(append(header, line...))
 	})
+	mux.HandleFunc("GET /{v}/containers/{id}/stats", d.containerStats)
 	mux.HandleFunc("GET /{v}/events", d.events)
 	return mux
 }
@@ -261,6 +274,27 @@ func (d *fakeDaemon) events(w http.ResponseWriter, r *http.Request) {
 	<-r.Context().Done()
 }
 
+// containerStats answers a one-shot stats request as a cgroup v1 daemon
+// does (no precpu), the CPU counters growing with the clock.
+func (d *fakeDaemon) containerStats(w http.ResponseWriter, r *http.Request) {
+	n := d.stats.Add(1)
+	const limit = 256 << 20
+	used := uint64(limit * 40 / 100)
+	if i := slices.Index(d.gen.ids, r.PathValue("id")); i >= 0 && i < d.hot {
+		used = limit * 95 / 100
+	}
+	now := time.Now()
+	writeJSON(w, map[string]any{
+		"id": r.PathValue("id"), "name": "/app", "read": now.UTC().Format(time.RFC3339Nano),
+		"pids_stats": map[string]any{"current": 12, "limit": 1000},
+		"cpu_stats": map[string]any{"cpu_usage": map[string]any{"total_usage": uint64(n) * 1e6, "percpu_usage": []uint64{uint64(n) * 1e6, 0}},
+			"system_cpu_usage": uint64(now.UnixNano()) * 2, "online_cpus": 2},
+		"precpu_stats": map[string]any{"cpu_usage": map[string]any{"total_usage": 0}},
+		"memory_stats": map[string]any{"usage": used + 4<<20, "limit": limit,
+			"stats": map[string]any{"total_inactive_file": 4 << 20, "total_cache": 8 << 20, "total_rss": used}},
+	})
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
@@ -274,12 +308,13 @@ type sink struct {
 	mu        sync.Mutex
 	rng       *rand.Rand
 	seen      map[string]bool // webhook-ids of deaths delivered
+	rules     map[string]int  // posts by rule
 	canary    chan time.Time
 	posts     atomic.Int64
 }
 
 func newSink(delay time.Duration, errorRate float64) *sink {
-	return &sink{delay: delay, errorRate: errorRate, rng: rand.New(rand.NewSource(1)), seen: map[string]bool{}, canary: make(chan time.Time, 1)}
+	return &sink{delay: delay, errorRate: errorRate, rng: rand.New(rand.NewSource(1)), seen: map[string]bool{}, rules: map[string]int{}, canary: make(chan time.Time, 1)}
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -291,6 +326,9 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.posts.Add(1)
 	s.mu.Lock()
 	fail := s.rng.Float64() < s.errorRate
+	if !fail {
+		s.rules[p.Rule]++
+	}
 	if !fail && p.Rule == "CRASHED" {
 		s.seen[r.Header.Get("webhook-id")] = true
 		if p.Name == "canary" {
@@ -304,6 +342,12 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
+}
+
+func (s *sink) count(rule string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rules[rule]
 }
 
 func (s *sink) deaths() int {

@@ -39,6 +39,11 @@ type Metrics struct {
 	// OutboxUnreadable: outbox entries that could not be read (a damaged
 	// page or entry), skipped, by destination.
 	OutboxUnreadable *prometheus.CounterVec
+	// StatsSamples: container stats samples by host and result (ok, error,
+	// shed: the event queue was half full); StatsRounds: how long sampling
+	// every container of a host took.
+	StatsSamples *prometheus.CounterVec
+	StatsRounds  *prometheus.HistogramVec
 }
 
 // New makes the metrics on a registry of their own (no global state).
@@ -110,12 +115,19 @@ func New() *Metrics {
 		OutboxUnreadable: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_outbox_unreadable_total", Help: "Outbox entries that could not be read (a damaged page or entry) and were skipped (announced).",
 		}, []string{"destination"}),
+		StatsSamples: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_stats_samples_total", Help: "Container stats samples taken for the rules of Type \"stats\" (ok), failed (error), or let go while the event queue was half full (shed).",
+		}, []string{"host", "result"}),
+		StatsRounds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "whalewatch_stats_round_seconds", Help: "How long one round of stats samples of every running, watched container of a host took.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"host"}),
 	}
 	m.StateWritable.Set(1)
 	m.Registry.MustRegister(m.StateWritable, m.StateWriteFailures, m.StatePending, m.OutboxUnreadable,
 		m.EventsReceived, m.EventsDuplicate, m.EventsMissed, m.EventsDropped, m.EventsSkipped, m.StreamReconnects, m.StreamGaps,
 		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth,
-		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests)
+		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests, m.StatsSamples, m.StatsRounds)
 	return m
 }
 

@@ -58,8 +58,10 @@ type Payload struct {
 	// Evidence is the crash card: last output, healthcheck probes,
 	// restarts, run time, image digest.
 	Evidence *event.Evidence `json:"evidence,omitempty"`
-	Owner    string          `json:"owner,omitempty"` // whalewatch.owner: a Slack user or group ID
-	Link     string          `json:"link,omitempty"`  // LINK_TEMPLATE's link
+	// Stats are a stats rule's figures, with the trend of its FOR window.
+	Stats *event.Stats `json:"stats,omitempty"`
+	Owner string       `json:"owner,omitempty"` // whalewatch.owner: a Slack user or group ID
+	Link  string       `json:"link,omitempty"`  // LINK_TEMPLATE's link
 	// Card is the whole notification as plain text (for chat webhooks
 	// whose body is one text field).
 	Card string `json:"card"`
@@ -73,7 +75,7 @@ func NewPayload(n notify.Notification) Payload {
 		Type: ev.Type, Action: ev.Action, Status: notify.Firing, EventStatus: ev.Status, ActorID: ev.ActorID,
 		Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Attributes: ev.Attributes,
 		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled, Verified: ev.Verified, Group: n.Group,
-		Incident: n.Incident, Evidence: ev.Evidence, Owner: n.Owner, Link: n.Link, Card: n.PlainText(),
+		Incident: n.Incident, Evidence: ev.Evidence, Stats: ev.Stats, Owner: n.Owner, Link: n.Link, Card: n.PlainText(),
 	}
 	if n.Incident != nil && n.Incident.Status == notify.Resolved {
 		p.Status = notify.Resolved

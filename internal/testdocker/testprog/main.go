@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testprog exit N | say TEXT N | flaky N [TEXT] | sleep | stubborn | oom | healthy | unhealthy | log N")
+		fmt.Fprintln(os.Stderr, "usage: testprog exit N | say TEXT N | flaky N [TEXT] | sleep | stubborn | oom | healthy | unhealthy | log N | shm N")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -64,11 +64,45 @@ func main() {
 	case "unhealthy":
 		fmt.Println("probe: backend unreachable at 127.0.0.1:5432")
 		os.Exit(1)
+	case "shm": // hold N MiB in a /dev/shm file (memory of the cgroup) until SIGUSR1 frees it, then run until stopped
+		hold(os.Args[2])
 	case "log": // print N numbered lines, then sleep
 		n, _ := strconv.Atoi(os.Args[2])
 		for i := 1; i <= n; i++ {
 			fmt.Printf("line %d\n", i)
 		}
 		time.Sleep(time.Hour)
+	}
+}
+
+// hold fills /dev/shm/hold with n MiB (tmpfs: charged to the container's
+// memory), says so, and removes the file on SIGUSR1.
+func hold(n string) {
+	mib, _ := strconv.Atoi(n)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	f, err := os.Create("/dev/shm/hold")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shm:", err)
+		os.Exit(1)
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = 1
+	}
+	for range mib {
+		if _, err := f.Write(chunk); err != nil {
+			fmt.Fprintln(os.Stderr, "shm:", err)
+			os.Exit(1)
+		}
+	}
+	f.Close()
+	fmt.Printf("holding %d MiB in /dev/shm\n", mib)
+	for s := range sig {
+		if s != syscall.SIGUSR1 {
+			return
+		}
+		os.Remove("/dev/shm/hold")
+		fmt.Println("freed")
 	}
 }
