@@ -109,6 +109,11 @@ type Source struct {
 	// downSince is when the stream was last lost (unix nanoseconds), 0
 	// while it is open; read by Ready from other goroutines.
 	downSince atomic.Int64
+
+	// engine is the daemon's engine as /version told (podman.go); podman
+	// reads and normalises Podman's stream.
+	engine atomic.Value
+	podman *podmanEvents
 }
 
 // NewSource returns a Source with the default timings.
@@ -199,6 +204,10 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if err != nil {
 		return err // wait and retry: the daemon's ID keys the state, never a guess
 	}
+	if err := s.detectEngine(ctx); err != nil {
+		return err
+	}
+	st.podman = s.isPodman()
 	infoAt := time.Now()
 	s.identify(st, info)
 	daemonNow, clockKnown := daemonClock(info)
@@ -256,7 +265,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		ins.awaitReconciles(ctx, out, st)
 	}
-	stream := s.Docker.Events(ctx, opts)
+	stream := s.events(ctx, opts)
 	st.connected = true
 	s.downSince.Store(0)
 	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
@@ -552,7 +561,7 @@ func (s *Source) resume(ctx context.Context, st *streamState, daemonNow time.Tim
 func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
 	defer cancel()
-	res := s.Docker.Events(ctx, client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
+	res := s.events(ctx, client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
 	var replay []events.Message
 	for {
 		select {
@@ -676,7 +685,7 @@ func (s *Source) removedWhileDown(out chan<- event.Item, st *streamState, list [
 
 // sourceTracks are the container actions the source itself follows
 // (intent, OOM, the running set), kept whatever Keep says.
-var sourceTracks = map[string]bool{"start": true, "kill": true, "oom": true, "die": true, "destroy": true}
+var sourceTracks = map[string]bool{"start": true, "kill": true, "stop": true, "restart": true, "oom": true, "die": true, "destroy": true}
 
 func (s *Source) keeps(typ, action string) bool {
 	return s.Keep == nil || (typ == event.ContainerType && sourceTracks[action]) || s.Keep(typ, action)
@@ -771,6 +780,7 @@ const maxBacklog = 10000
 // wait in order in a backlog, and are lost (counted, logged, announced)
 // only when that is full too.
 func (s *Source) emitItem(out chan<- event.Item, st *streamState, it event.Item) {
+	it.Event.Engine = s.Engine()
 	s.flushBacklog(out, st)
 	urgent := isUrgent(it)
 	if len(st.backlog) == 0 && (urgent || len(out) < cap(out)*3/4) {
