@@ -139,29 +139,33 @@ type podmanMessage struct {
 	HealthStatus string `json:"HealthStatus"`
 }
 
-// Events follows the stream from opts.Since; with opts.Until it reads
-// the kept events and ends. Podman 4.3 answers since with until with
-// nothing, so it asks with stream=false instead and drops what is after
-// until.
+// Events follows the stream from opts.Since (inclusive, as Docker's);
+// with opts.Until it reads the kept events and ends. Podman 4.3 answers
+// since with until with nothing, so it asks with stream=false instead and
+// drops what is after until.
 func (p *podmanEvents) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
 	msgs, errs := make(chan events.Message), make(chan error, 1)
 	q := url.Values{}
+	since, until := parseSince(opts.Since), int64(0)
 	if opts.Since != "" {
-		q.Set("since", opts.Since)
+		// Podman 4.3 reads since as a float (about 240 ns apart here) and
+		// passes what is after it: asked a millisecond early, and the
+		// events before since are dropped below, it is Docker's inclusive
+		// since.
+		q.Set("since", formatSince(since-int64(time.Millisecond)))
 	}
-	var until int64
 	if opts.Until != "" {
 		q.Set("stream", "false")
 		until = parseSince(opts.Until)
 	}
 	go func() {
 		defer close(errs)
-		errs <- p.read(ctx, "http://podman/v1.41/events?"+q.Encode(), until, msgs)
+		errs <- p.read(ctx, "http://podman/v1.41/events?"+q.Encode(), since, until, msgs)
 	}()
 	return client.EventsResult{Messages: msgs, Err: errs}
 }
 
-func (p *podmanEvents) read(ctx context.Context, u string, until int64, out chan<- events.Message) error {
+func (p *podmanEvents) read(ctx context.Context, u string, since, until int64, out chan<- events.Message) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
@@ -185,7 +189,7 @@ func (p *podmanEvents) read(ctx context.Context, u string, until int64, out chan
 			}
 			return err
 		}
-		if until != 0 && messageNano(pm.Message) > until {
+		if t := messageNano(pm.Message); t < since || (until != 0 && t > until) {
 			continue
 		}
 		m, ok := n.normalise(pm)
@@ -230,10 +234,16 @@ func newPodmanNormaliser(h *healthMerge) *podmanNormaliser {
 	return &podmanNormaliser{health: h, cleanups: map[string]int{}}
 }
 
-// podmanActions are Podman's names for Docker's container actions.
-var podmanActions = map[string]string{"exec_died": "exec_die", "remove": "destroy", "died": "die"}
+// podmanActions are Podman's names for Docker's container actions;
+// podmanOnly are Podman's own steps, which Docker has no event for (a rule
+// written for Docker would never expect them).
+var (
+	podmanActions = map[string]string{"exec_died": "exec_die", "exec": "exec_start", "remove": "destroy", "died": "die"}
+	podmanOnly    = map[string]bool{"init": true, "cleanup": true}
+)
 
-// normalise reshapes one message; false drops it (a repeated health state).
+// normalise reshapes one message; false drops it (a repeated health
+// state, a step of Podman's own).
 func (n *podmanNormaliser) normalise(pm podmanMessage) (events.Message, bool) {
 	m := pm.Message
 	if m.Type != events.ContainerEventType {
@@ -279,12 +289,25 @@ func (n *podmanNormaliser) normalise(pm podmanMessage) (events.Message, bool) {
 			action += ": " + status
 		}
 	}
+	if podmanOnly[action] {
+		return m, false
+	}
 	delete(attrs, "containerExitCode")
 	if attrs["podId"] == "" {
 		delete(attrs, "podId")
 	}
+	if img, ok := attrs["image"]; ok {
+		attrs["image"] = dockerImageName(img)
+	}
 	m.Action, m.Actor.Attributes = events.Action(action), attrs
 	return m, true
+}
+
+// dockerImageName is the name Docker shows for an image Podman names in
+// full: Docker Hub's prefixes dropped, so a rule on Image matches on both.
+func dockerImageName(img string) string {
+	img = strings.TrimPrefix(img, "docker.io/")
+	return strings.TrimPrefix(img, "library/")
 }
 
 // healthMerge passes a container's health_status only when its state

@@ -117,7 +117,7 @@ func TestPodmanNormaliserOnARealCapture(t *testing.T) {
 			t.Errorf("die of %s without an exit code", ev.Name)
 		case ev.Name == "crash" && ev.Labels["team"] != "a":
 			t.Errorf("crash labels %v", ev.Labels)
-		case ev.Action == "exec_died" || ev.Action == "remove" || ev.Action == "died":
+		case ev.Action == "exec_died" || ev.Action == "remove" || ev.Action == "died" || ev.Action == "init" || ev.Action == "cleanup":
 			t.Errorf("podman's action name %q came through", ev.Action)
 		}
 	}

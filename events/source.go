@@ -208,6 +208,11 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		return err
 	}
 	st.podman = s.isPodman()
+	if st.podman {
+		// Podman 4.3 makes up a new /info ID on every request: its state
+		// is kept under the host's name.
+		info.Info.ID = ""
+	}
 	infoAt := time.Now()
 	s.identify(st, info)
 	daemonNow, clockKnown := daemonClock(info)

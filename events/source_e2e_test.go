@@ -219,24 +219,31 @@ func TestSourceReportsDeathsOnRealDaemon(t *testing.T) {
 	}
 }
 
-func TestSourceReportsOOMAndHealth(t *testing.T) {
+func TestSourceReportsOOM(t *testing.T) {
 	c := testdocker.Client(t)
+	testdocker.SkipOnPodman(t, c, testdocker.PodmanNoOOM)
 	testdocker.Image(t, c)
 	w := startSource(t, c, nil)
 
 	oom := testdocker.Run(t, c, testdocker.Spec{Name: "oom", NoStart: true, Args: []string{"oom"}, Memory: 16 << 20})
-	sick := testdocker.Run(t, c, testdocker.Spec{Name: "sick", NoStart: true, Args: []string{"sleep"},
-		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "unhealthy"}, Interval: 200 * time.Millisecond, Retries: 1}})
 	w.track(oom.ID)
-	w.track(sick.ID)
 	start(t, c, oom.ID)
-	start(t, c, sick.ID)
-
 	w.waitFor(t, "oom event", 1, 20*time.Second, isAction(oom.ID, "oom"))
 	die := w.waitFor(t, "oom die", 1, 20*time.Second, isAction(oom.ID, "die"))[0]
 	if !die.OOMKilled || die.ExitCode != 137 || die.Intentional {
 		t.Errorf("oom die = %+v", die)
 	}
+}
+
+func TestSourceReportsHealth(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	w := startSource(t, c, nil)
+
+	sick := testdocker.Run(t, c, testdocker.Spec{Name: "sick", NoStart: true, Args: []string{"sleep"},
+		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "unhealthy"}, Interval: 200 * time.Millisecond, Retries: 1}})
+	w.track(sick.ID)
+	start(t, c, sick.ID)
 	health := w.waitFor(t, "unhealthy", 1, 20*time.Second, func(ev event.Event) bool {
 		return ev.ActorID == sick.ID && ev.Action == "health_status" && ev.Status == "unhealthy"
 	})[0]
@@ -416,7 +423,7 @@ func TestSourceReconcilesDeathsTheDaemonForgot(t *testing.T) {
 	p.listen()
 
 	die := w.waitFor(t, "reconciled die", 1, 15*time.Second, isAction(dying.ID, "die"))[0]
-	if !die.Reconciled || die.ExitCode != 7 || die.Name != dying.Name || die.Labels[testdocker.LabelKey] != testdocker.RunID {
+	if die.Reconciled == keepsHistory(t, c) || die.ExitCode != 7 || die.Name != dying.Name || die.Labels[testdocker.LabelKey] != testdocker.RunID {
 		t.Errorf("reconciled die = %+v", die)
 	}
 	sentinel(t, c, w)

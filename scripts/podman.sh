@@ -6,8 +6,10 @@
 #   podman.sh start DIR   → prints the DOCKER_HOST to use
 #   podman.sh stop DIR           the service, then its containers' conmons
 #   podman.sh stop-dockerd DIR   the service only (its containers live on)
-#   podman.sh env DIR     → the environment for the podman CLI against it
-#                           (eval "$(podman.sh env DIR)"; podman healthcheck run …)
+#   podman.sh podman DIR ARGS…  the podman CLI against it (its own storage
+#                           and config), e.g. healthcheck run NAME: there
+#                           are no systemd timers here to run probes
+#   podman.sh env DIR     → that CLI's environment (eval it)
 # It installs podman and busybox-static with apt-get when missing.
 set -euo pipefail
 cmd=${1:?start|stop|env}
@@ -43,6 +45,12 @@ stop_service() {
 case "$cmd" in
 env)
   env_of
+  ;;
+podman)
+  shift 2
+  eval "$(env_of)"
+  exec podman --root "$dir/root" --runroot "$dir/runroot" --tmpdir "$dir/tmp" \
+    --cgroup-manager cgroupfs --events-backend file --runtime runc --storage-driver vfs "$@"
   ;;
 start)
   need=()
