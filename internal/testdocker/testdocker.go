@@ -296,11 +296,7 @@ func Run(t testing.TB, c *client.Client, s Spec) Container {
 // private service here has none of (`podman healthcheck run` is what a
 // timer runs). Runs that find the container stopped fail; that is fine.
 func driveProbes(t testing.TB, c *client.Client, id string, interval time.Duration) {
-	dir, ok := podmanDir(c)
-	if !ok {
-		t.Fatalf("podman at %s: not a private service of scripts/podman.sh, whose CLI could run its probes", c.DaemonHost())
-	}
-	script := filepath.Join(moduleRoot(t), "scripts", "podman.sh")
+	cli := podmanCLI(t, c)
 	interval = max(interval, 200*time.Millisecond)
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -312,11 +308,35 @@ func driveProbes(t testing.TB, c *client.Client, id string, interval time.Durati
 			case <-done:
 				return
 			case <-tick.C:
-				_ = exec.Command(script, "podman", dir, "healthcheck", "run", id).Run()
+				_ = cli("healthcheck", "run", id).Run()
 			}
 		}
 	}()
 	t.Cleanup(func() { close(done); <-stopped })
+}
+
+// Podman runs the podman CLI against the private service the client
+// talks to (its own storage and configuration), and fails the test if it
+// fails.
+func Podman(t testing.TB, c *client.Client, args ...string) string {
+	t.Helper()
+	out, err := podmanCLI(t, c)(args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func podmanCLI(t testing.TB, c *client.Client) func(args ...string) *exec.Cmd {
+	t.Helper()
+	dir, ok := podmanDir(c)
+	if !ok {
+		t.Fatalf("podman at %s: not a private service of scripts/podman.sh, whose CLI the test can run", c.DaemonHost())
+	}
+	script := filepath.Join(moduleRoot(t), "scripts", "podman.sh")
+	return func(args ...string) *exec.Cmd {
+		return exec.Command(script, append([]string{"podman", dir}, args...)...)
+	}
 }
 
 // podmanDir is the directory of the private podman service (scripts/podman.sh)
