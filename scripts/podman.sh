@@ -25,6 +25,8 @@ export CONTAINERS_POLICY_CONF=$dir/policy.json
 export TMPDIR=$dir/tmp
 export XDG_CONFIG_HOME=$dir/config
 export XDG_RUNTIME_DIR=$dir/run
+# Docker's image format: OCI images (buildah's default) drop HEALTHCHECK.
+export BUILDAH_FORMAT=docker
 ENV
 }
 
@@ -103,6 +105,9 @@ CONF
   fi
   for _ in $(seq 100); do
     if curl -fsS --unix-socket "$dir/podman.sock" http://d/_ping >/dev/null 2>&1; then
+      # As podman.socket's SocketMode=0660 (the service alone makes it
+      # 0600): a container given the socket's group can use it.
+      chmod 0660 "$dir/podman.sock"
       echo "unix://$dir/podman.sock"
       exit 0
     fi

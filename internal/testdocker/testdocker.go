@@ -286,16 +286,16 @@ func Run(t testing.TB, c *client.Client, s Spec) Container {
 		}
 	}
 	if s.Health != nil && IsPodman(t, c) {
-		driveProbes(t, c, res.ID, s.Health.Interval)
+		DriveProbes(t, c, res.ID, s.Health.Interval)
 	}
 	return Container{ID: res.ID, Name: name}
 }
 
-// driveProbes runs the container's healthcheck every interval until the
+// DriveProbes runs the container's healthcheck every interval until the
 // test ends: Podman schedules probes with systemd timers, which the
 // private service here has none of (`podman healthcheck run` is what a
 // timer runs). Runs that find the container stopped fail; that is fine.
-func driveProbes(t testing.TB, c *client.Client, id string, interval time.Duration) {
+func DriveProbes(t testing.TB, c *client.Client, id string, interval time.Duration) {
 	cli := podmanCLI(t, c)
 	interval = max(interval, 200*time.Millisecond)
 	done, stopped := make(chan struct{}), make(chan struct{})
