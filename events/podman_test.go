@@ -288,3 +288,55 @@ func TestSourceOnAPodmanCapture(t *testing.T) {
 		t.Errorf("crash exit code %d", d.ExitCode)
 	}
 }
+
+// A replay (since and until) is read with stream=false and ends; what the
+// daemon sends before since (Podman reads since as a float, so it is asked
+// a millisecond early) or after until is dropped: Docker's inclusive since.
+func TestPodmanReplayIsDockersSinceToUntil(t *testing.T) {
+	f := &fakePodman{}
+	var starts []int64 // start events pass the normaliser
+	for _, line := range bytes.Split(mustRead(t, podmanCapture), []byte("\n")) {
+		if len(bytes.TrimSpace(line)) > 0 {
+			f.lines = append(f.lines, line)
+			var m events.Message
+			_ = json.Unmarshal(line, &m)
+			if m.Action == "start" {
+				starts = append(starts, messageNano(m))
+			}
+		}
+	}
+	f.serve(t)
+	since, until := starts[2], starts[6]
+	p := newPodmanEvents(f.Dialer())
+	res := p.Events(context.Background(), client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
+	var got []int64
+	for {
+		select {
+		case m := <-res.Messages:
+			got = append(got, messageNano(m))
+			continue
+		case err := <-res.Err:
+			if err != io.EOF {
+				t.Fatalf("replay ended with %v, want io.EOF", err)
+			}
+		}
+		break
+	}
+	if len(got) == 0 || got[0] != since {
+		t.Fatalf("replay starts at %v, want the event at since %d", got, since)
+	}
+	for _, n := range got {
+		if n < since || n > until {
+			t.Errorf("event at %d outside [%d, %d]", n, since, until)
+		}
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
