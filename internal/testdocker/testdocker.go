@@ -87,19 +87,30 @@ func Image(t testing.TB, c *client.Client) string {
 // this package).
 func IsPodman(t testing.TB, c *client.Client) bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if podman, ok := engines[c.DaemonHost()]; ok {
+		return podman
+	}
+	// A loaded Podman answers slowly: as long as any other call here.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	v, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
 		t.Fatalf("daemon version: %v", err)
 	}
+	podman := false
 	for _, comp := range v.Components {
-		if strings.Contains(comp.Name, "Podman") {
-			return true
-		}
+		podman = podman || strings.Contains(comp.Name, "Podman")
 	}
-	return false
+	engines[c.DaemonHost()] = podman
+	return podman
 }
+
+var (
+	enginesMu sync.Mutex
+	engines   = map[string]bool{} // daemon host → is Podman
+)
 
 // PodmanNoOOM is why OOM kills cannot be tested on Podman here.
 const PodmanNoOOM = "podman 4.3.1 with conmon 2.1.6 on this host's cgroup v1 records no OOM kill: " +
