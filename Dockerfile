@@ -10,10 +10,12 @@ ARG GO_IMAGE=golang:1.26-bookworm
 
 FROM ${GO_IMAGE} AS build
 ENV CGO_ENABLED=0 GOPATH=/tmp/go GOCACHE=/tmp/gocache GOFLAGS=-trimpath
-WORKDIR /out/state
 WORKDIR /src
 COPY . .
-RUN ["/usr/local/go/bin/go", "build", "-ldflags=-s -w", "-o", "/out/whalewatch", "."]
+# The build runs in the state directory: Podman's buildah keeps a WORKDIR
+# in the image only once a step ran in it.
+WORKDIR /out/state
+RUN ["/usr/local/go/bin/go", "build", "-C", "/src", "-ldflags=-s -w", "-o", "/out/whalewatch", "."]
 
 FROM scratch
 ARG VERSION=dev

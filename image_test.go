@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -39,6 +40,16 @@ func TestImageBuildsAndReportsCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := inspect.Config
+	podman := testdocker.IsPodman(t, c)
+	if podman && cfg.Healthcheck == nil {
+		// Podman's Docker API leaves an image's healthcheck out of
+		// Config; its own inspect has it.
+		var hc container.HealthConfig
+		if err := json.Unmarshal([]byte(testdocker.Podman(t, c, "image", "inspect", "--format", "{{json .HealthCheck}}", image)), &hc); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Healthcheck = &hc
+	}
 	if cfg.User != "65532:65532" || cfg.Labels["org.opencontainers.image.version"] != "1.2.3-test" || cfg.Labels["org.opencontainers.image.revision"] != "abc123" || cfg.Labels["org.opencontainers.image.source"] == "" {
 		t.Errorf("image config: user %q labels %v", cfg.User, cfg.Labels)
 	}
@@ -89,6 +100,9 @@ func TestImageBuildsAndReportsCrashes(t *testing.T) {
 	t.Cleanup(func() { testdocker.Remove(c, created.ID) })
 	if _, err := c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	if podman {
+		testdocker.DriveProbes(t, c, created.ID, time.Second)
 	}
 	logs := func() (string, string) {
 		r, err := c.ContainerLogs(ctx, created.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})

@@ -35,13 +35,12 @@ func (d statusData) Incidents(since time.Time) ([]statuspage.Incident, error) {
 	return out, err
 }
 
-// Hosts: the engine is left to whoever names it per host (Docker or Podman).
 func (d statusData) Hosts() []statuspage.Host {
 	out := make([]statuspage.Host, len(d.sources))
 	for i, src := range d.sources {
 		s := src.Status()
 		out[i] = statuspage.Host{Host: s.Host, Open: s.Open, DownSince: s.DownSince, Connected: s.Connected,
-			Version: s.Version, APIVersion: s.APIVersion, LastEvent: s.LastEvent, Lag: s.Lag}
+			Engine: s.Engine, Version: s.Version, APIVersion: s.APIVersion, LastEvent: s.LastEvent, Lag: s.Lag}
 	}
 	return out
 }

@@ -28,6 +28,7 @@ func TestSwarmStackReportsTasksAndRollbacks(t *testing.T) {
 		t.Skip("the docker CLI is needed for docker stack deploy")
 	}
 	suite := testdocker.Client(t)
+	testdocker.SkipOnPodman(t, suite, "Podman has no Swarm")
 	image := buildWhalewatchImage(t, suite)
 	d := testdocker.StartPrivateDaemon(t, "")
 	c := d.Client(t)
@@ -144,6 +145,7 @@ func TestSwarmEventsFromTwoManagersAreReportedOnce(t *testing.T) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("the docker CLI is needed for docker swarm")
 	}
+	testdocker.SkipOnPodman(t, testdocker.Client(t), "Podman has no Swarm")
 	m1, m2 := testdocker.StartPrivateDaemon(t, ""), testdocker.StartPrivateDaemon(t, "")
 	docker := func(d *testdocker.PrivateDaemon, args ...string) string {
 		t.Helper()

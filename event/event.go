@@ -27,6 +27,9 @@ const StatsType = "stats"
 // It is persisted (outbox entries, group state) under these JSON names.
 type Event struct {
 	Host string `json:"host"` // which daemon (its configured name, for people)
+	// Engine is the daemon's engine: "docker" or "podman" (set by the
+	// event source; Podman's events are reshaped as Docker's).
+	Engine string `json:"engine,omitempty"`
 	// HostID is the daemon's stable ID (from /info): what the state is
 	// keyed by, so a renamed host or a slow /info never loses its cursor.
 	HostID string `json:"host_id,omitempty"`

@@ -25,12 +25,24 @@ func FuzzReadAndReplay(f *testing.F) {
 	}
 	f.Add([]byte(`{"Type":"container","Action":"die","Actor":{"ID":"c1","Attributes":{"exitCode":"-7","name":"x"}},"timeNano":1}`))
 	f.Add([]byte(`{"Type":"container","Action":"health_status: unhealthy","Actor":{"ID":"c1"},"time":1}` + "\n" + `{"Type":"container","Action":"oom"}`))
+	// Podman's: a real capture, and its shapes (top-level HealthStatus,
+	// containerExitCode, cleanups that stand for a stop).
+	if capture, err := os.ReadFile(podmanCapture); err == nil {
+		f.Add(capture[:min(len(capture), 4096)])
+	}
+	f.Add([]byte(`{"Type":"container","Action":"health_status","HealthStatus":"unhealthy","Actor":{"ID":"c1","Attributes":{"containerExitCode":"0","podId":""}},"timeNano":1}` + "\n" +
+		`{"Type":"container","Action":"died","Actor":{"ID":"c1","Attributes":{"containerExitCode":"137"}},"timeNano":2}` + "\n" +
+		`{"Type":"container","Action":"cleanup","Actor":{"ID":"c1"},"timeNano":3}` + "\n" + `{"Type":"container","Action":"cleanup","Actor":{"ID":"c1"},"timeNano":3}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msgs, err := ReadJSONL(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
-		for _, ev := range Replay("h", msgs) {
+		replayed := Replay("h", msgs)
+		if pm, err := readPodmanJSONL(bytes.NewReader(data)); err == nil {
+			replayed = append(replayed, Replay("h", normaliseAll(pm))...)
+		}
+		for _, ev := range replayed {
 			if ev.ExitCode < -1 && ev.Attributes["exitCode"] == "" {
 				t.Errorf("exit code %d without an attribute", ev.ExitCode)
 			}

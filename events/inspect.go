@@ -114,6 +114,15 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 		}
 		return
 	}
+	if in.src.isPodman() && (ev.Action == "stop" || ev.Action == "destroy") && in.src.holdsDeath(*head) && len(h.shadowed) == 0 {
+		// Podman's stop (or rm -f) came after its die: it sends no kill,
+		// and the death was asked for.
+		head.Intentional, st.unexplained[ev.ActorID] = true, false
+		h.oomUntil, h.job = time.Time{}, 0
+		h.events = append(h.events, ev)
+		in.release(ctx, out, st, ev.ActorID)
+		return
+	}
 	h.events = append(h.events, ev)
 }
 
@@ -144,8 +153,8 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		return
 	}
-	if mayBeOOM(ev) {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.OOMWait), evidence: in.src.Evidence.wants(ev)}
+	if in.src.holdsDeath(ev) {
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.oomWait()), evidence: in.src.Evidence.wants(ev)}
 		return
 	}
 	if in.src.Evidence.wants(ev) {

@@ -118,6 +118,11 @@ type Source struct {
 	// /info at connect), the last live event's time and how late it was read.
 	daemonVersion  atomic.Pointer[string]
 	lastEvent, lag atomic.Int64
+
+	// engine is the daemon's engine as /version told (podman.go); podman
+	// reads and normalises Podman's stream.
+	engine atomic.Value
+	podman *podmanEvents
 }
 
 // Status is what the status page shows of a source.
@@ -128,8 +133,9 @@ type Status struct {
 	// the first connection (Connected false).
 	DownSince time.Time `json:"down_since,omitzero"`
 	Connected bool      `json:"connected"` // the stream was open at least once
-	// Version is the daemon's (from /info), APIVersion the one the client
-	// speaks with it.
+	// Engine and Version are the daemon's (from /version and /info),
+	// APIVersion the one the client speaks with it.
+	Engine     string        `json:"engine,omitempty"`
 	Version    string        `json:"version,omitempty"`
 	APIVersion string        `json:"api_version,omitempty"`
 	LastEvent  time.Time     `json:"last_event,omitzero"`
@@ -147,7 +153,7 @@ func (s *Source) Status() Status {
 		st.DownSince, st.Connected = time.Unix(0, down), true
 	}
 	if v := s.daemonVersion.Load(); v != nil {
-		st.Version = *v
+		st.Engine, st.Version = s.Engine(), *v
 	}
 	if c, ok := s.Docker.(interface{ ClientVersion() string }); ok {
 		st.APIVersion = c.ClientVersion()
@@ -251,6 +257,15 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	if err != nil {
 		return err // wait and retry: the daemon's ID keys the state, never a guess
 	}
+	if err := s.detectEngine(ctx); err != nil {
+		return err
+	}
+	st.podman = s.isPodman()
+	if st.podman {
+		// Podman 4.3 makes up a new /info ID on every request: its state
+		// is kept under the host's name.
+		info.Info.ID = ""
+	}
 	infoAt := time.Now()
 	s.identify(st, info)
 	s.daemonVersion.Store(&info.Info.ServerVersion)
@@ -309,7 +324,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		ins.awaitReconciles(ctx, out, st)
 	}
-	stream := s.Docker.Events(ctx, opts)
+	stream := s.events(ctx, opts)
 	st.connected = true
 	s.downSince.Store(0)
 	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
@@ -607,7 +622,7 @@ func (s *Source) resume(ctx context.Context, st *streamState, daemonNow time.Tim
 func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
 	defer cancel()
-	res := s.Docker.Events(ctx, client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
+	res := s.events(ctx, client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
 	var replay []events.Message
 	for {
 		select {
@@ -731,7 +746,7 @@ func (s *Source) removedWhileDown(out chan<- event.Item, st *streamState, list [
 
 // sourceTracks are the container actions the source itself follows
 // (intent, OOM, the running set), kept whatever Keep says.
-var sourceTracks = map[string]bool{"start": true, "kill": true, "oom": true, "die": true, "destroy": true}
+var sourceTracks = map[string]bool{"start": true, "kill": true, "stop": true, "restart": true, "oom": true, "die": true, "destroy": true}
 
 func (s *Source) keeps(typ, action string) bool {
 	return s.Keep == nil || (typ == event.ContainerType && sourceTracks[action]) || s.Keep(typ, action)
@@ -826,6 +841,7 @@ const maxBacklog = 10000
 // wait in order in a backlog, and are lost (counted, logged, announced)
 // only when that is full too.
 func (s *Source) emitItem(out chan<- event.Item, st *streamState, it event.Item) {
+	it.Event.Engine = s.Engine()
 	s.flushBacklog(out, st)
 	urgent := isUrgent(it)
 	if len(st.backlog) == 0 && (urgent || len(out) < cap(out)*3/4) {

@@ -219,24 +219,31 @@ func TestSourceReportsDeathsOnRealDaemon(t *testing.T) {
 	}
 }
 
-func TestSourceReportsOOMAndHealth(t *testing.T) {
+func TestSourceReportsOOM(t *testing.T) {
 	c := testdocker.Client(t)
+	testdocker.SkipOnPodman(t, c, testdocker.PodmanNoOOM)
 	testdocker.Image(t, c)
 	w := startSource(t, c, nil)
 
 	oom := testdocker.Run(t, c, testdocker.Spec{Name: "oom", NoStart: true, Args: []string{"oom"}, Memory: 16 << 20})
-	sick := testdocker.Run(t, c, testdocker.Spec{Name: "sick", NoStart: true, Args: []string{"sleep"},
-		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "unhealthy"}, Interval: 200 * time.Millisecond, Retries: 1}})
 	w.track(oom.ID)
-	w.track(sick.ID)
 	start(t, c, oom.ID)
-	start(t, c, sick.ID)
-
 	w.waitFor(t, "oom event", 1, 20*time.Second, isAction(oom.ID, "oom"))
 	die := w.waitFor(t, "oom die", 1, 20*time.Second, isAction(oom.ID, "die"))[0]
 	if !die.OOMKilled || die.ExitCode != 137 || die.Intentional {
 		t.Errorf("oom die = %+v", die)
 	}
+}
+
+func TestSourceReportsHealth(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	w := startSource(t, c, nil)
+
+	sick := testdocker.Run(t, c, testdocker.Spec{Name: "sick", NoStart: true, Args: []string{"sleep"},
+		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "unhealthy"}, Interval: 200 * time.Millisecond, Retries: 1}})
+	w.track(sick.ID)
+	start(t, c, sick.ID)
 	health := w.waitFor(t, "unhealthy", 1, 20*time.Second, func(ev event.Event) bool {
 		return ev.ActorID == sick.ID && ev.Action == "health_status" && ev.Status == "unhealthy"
 	})[0]
@@ -245,6 +252,69 @@ func TestSourceReportsOOMAndHealth(t *testing.T) {
 	}
 	if execs := w.matching(isAction(sick.ID, "exec_start")); len(execs) == 0 {
 		t.Log("no exec_start events seen for the health check (daemon does not send them)")
+	}
+}
+
+// podman's own CLI stops and kills (no kill event on a stop; the stop
+// event, when any, after the die): neither death is a crash.
+func TestPodmanStopAndKillAreIntentional(t *testing.T) {
+	c := testdocker.Client(t)
+	if !testdocker.IsPodman(t, c) {
+		t.Skip("docker: this test drives the podman CLI; TestSourceReportsDeathsOnRealDaemon stops and kills through the API on every engine")
+	}
+	testdocker.Image(t, c)
+	w := startSource(t, c, nil)
+	stopped := testdocker.Run(t, c, testdocker.Spec{Name: "podstop", NoStart: true, Args: []string{"stubborn"}})
+	graceful := testdocker.Run(t, c, testdocker.Spec{Name: "podterm", NoStart: true, Args: []string{"sleep"}})
+	killed := testdocker.Run(t, c, testdocker.Spec{Name: "podkill", NoStart: true, Args: []string{"sleep"}})
+	for _, ct := range []testdocker.Container{stopped, graceful, killed} {
+		w.track(ct.ID)
+		start(t, c, ct.ID)
+		w.waitFor(t, "start", 1, 10*time.Second, isAction(ct.ID, "start"))
+	}
+	testdocker.Podman(t, c, "stop", "-t", "1", stopped.ID) // SIGKILL after a second: exit 137
+	testdocker.Podman(t, c, "stop", "-t", "5", graceful.ID)
+	testdocker.Podman(t, c, "kill", killed.ID)
+	for _, ct := range []testdocker.Container{stopped, graceful, killed} {
+		d := w.waitFor(t, "die", 1, 20*time.Second, isAction(ct.ID, "die"))[0]
+		if !d.Intentional && d.ExitCode != 0 {
+			t.Errorf("die of %s after podman stop/kill: exit %d, not intentional", ct.Name, d.ExitCode)
+		}
+	}
+	sentinel(t, c, w)
+	for _, ct := range []testdocker.Container{stopped, graceful, killed} {
+		if got := w.matching(isAction(ct.ID, "die")); len(got) != 1 {
+			t.Errorf("%d deaths of %s, want 1", len(got), ct.Name)
+		}
+	}
+}
+
+// A container whose probe fails three times, then passes: one unhealthy
+// report carrying the probe's output (however often the engine repeats
+// the state), then one healthy.
+func TestSourceReportsUnhealthyOnceThenHealthy(t *testing.T) {
+	c := testdocker.Client(t)
+	testdocker.Image(t, c)
+	w := startSource(t, c, func(s *events.Source) {
+		s.Evidence = events.EvidenceOptions{Wants: func(event.Event) bool { return true }, LogLines: 5, LogsTimeout: 5 * time.Second}
+	})
+	sick := testdocker.Run(t, c, testdocker.Spec{Name: "sickfor", NoStart: true, Args: []string{"sleep"},
+		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "sickfor", "3"}, Interval: 300 * time.Millisecond, Retries: 1}})
+	w.track(sick.ID)
+	start(t, c, sick.ID)
+	isHealth := func(status string) func(event.Event) bool {
+		return func(ev event.Event) bool {
+			return ev.ActorID == sick.ID && ev.Action == "health_status" && ev.Status == status
+		}
+	}
+	unhealthy := w.waitFor(t, "unhealthy", 1, 30*time.Second, isHealth("unhealthy"))[0]
+	if unhealthy.Evidence == nil || len(unhealthy.Evidence.Health) == 0 ||
+		!strings.Contains(unhealthy.Evidence.Health[len(unhealthy.Evidence.Health)-1].Output, "backend unreachable") {
+		t.Errorf("unhealthy evidence = %+v", unhealthy.Evidence)
+	}
+	w.waitFor(t, "healthy", 1, 30*time.Second, isHealth("healthy"))
+	if got := w.matching(isHealth("unhealthy")); len(got) != 1 {
+		t.Errorf("%d unhealthy reports, want 1", len(got))
 	}
 }
 
@@ -416,7 +486,7 @@ func TestSourceReconcilesDeathsTheDaemonForgot(t *testing.T) {
 	p.listen()
 
 	die := w.waitFor(t, "reconciled die", 1, 15*time.Second, isAction(dying.ID, "die"))[0]
-	if !die.Reconciled || die.ExitCode != 7 || die.Name != dying.Name || die.Labels[testdocker.LabelKey] != testdocker.RunID {
+	if die.Reconciled == keepsHistory(t, c) || die.ExitCode != 7 || die.Name != dying.Name || die.Labels[testdocker.LabelKey] != testdocker.RunID {
 		t.Errorf("reconciled die = %+v", die)
 	}
 	sentinel(t, c, w)

@@ -68,6 +68,8 @@ type streamState struct {
 	// says were handled ahead of its cursor (event.Resume.Ahead), until the
 	// first resumed session: its reconcile must not report them again.
 	handledDies map[string][]int64
+	// podman: the daemon is Podman, whose restart comes before its die.
+	podman bool
 }
 
 func newStreamState() *streamState {
@@ -309,8 +311,12 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		delete(st.oomPassed, id)
 		delete(st.oom, id)
 		delete(st.killed, id)
-	case "kill":
+	case "kill", "stop": // Podman 4.3 stops without a kill event
 		st.killed[id] = ev.Time
+	case "restart":
+		if st.podman { // Docker's comes after the new start
+			st.killed[id] = ev.Time
+		}
 	case "oom":
 		st.oom[id] = ev.Time
 	case "die":

@@ -258,12 +258,6 @@ func (d *historyDocker) Events(ctx context.Context, opts client.EventsListOption
 	return client.EventsResult{Messages: msgs, Err: errs}
 }
 
-func parseSince(s string) int64 {
-	var sec, nsec int64
-	fmt.Sscanf(s, "%d.%d", &sec, &nsec)
-	return sec*int64(time.Second) + nsec
-}
-
 // The daemon drops events for a subscriber that was slow for 100 ms, and
 // says nothing. The audit compares the stream with the daemon's replay and
 // hands on what the stream lost.

@@ -23,6 +23,7 @@ type Env struct {
 	Image      string
 	ExitCode   int // -1 when the event has none
 	Host       string
+	Engine     string // docker or podman
 	Scope      string // local or swarm
 	Time       time.Time
 	// Intentional: a die after a docker stop/kill of that container.
@@ -49,7 +50,7 @@ func NewEnv(ev event.Event) Env {
 		Actor:      Actor{ID: ev.ActorID, Attributes: ev.Attributes},
 		Attributes: ev.Attributes, Labels: ev.Labels,
 		Name: ev.Name, Image: ev.Image, ExitCode: ev.ExitCode,
-		Host: ev.Host, Scope: ev.Scope, Time: ev.Time,
+		Host: ev.Host, Engine: ev.Engine, Scope: ev.Scope, Time: ev.Time,
 		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled,
 	}
 	if ev.Stats != nil {

@@ -5,9 +5,12 @@
 #   1. Debian's dockerd 20.10 (API 1.41), installed with apt-get if missing;
 #   2. Docker 29 (API 1.56), built once from the Go module proxy and cached
 #      (scripts/docker29.sh); the packages whose tests use a daemon run again;
+#   3. Podman 4.3 (Debian's, rootful, as a private `podman system service`:
+#      scripts/podman.sh, which installs podman and busybox-static with
+#      apt-get if missing); the packages whose tests use a daemon run again;
 #   and a real Alertmanager v0.35.0 (scripts/alertmanager.sh), built once and cached.
 # Then every fuzz target runs for a bounded time. DOCKER29=0 skips pass 2,
-# FUZZTIME=0 the fuzzing.
+# PODMAN=0 pass 3, FUZZTIME=0 the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,15 +75,25 @@ start scripts/private-dockerd.sh
 announce "$DOCKER_HOST"
 go test -race -count=1 -timeout 30m "$@" ./...
 
+# Only the packages whose tests talk to a daemon.
+daemon_pkgs=$(go list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... |
+  awk '{for (i = 2; i <= NF; i++) if ($i ~ /internal\/testdocker$/) {print $1; break}}')
 if [ "${DOCKER29:-1}" != 0 ]; then
-  # Only the packages whose tests talk to a daemon.
-  daemon_pkgs=$(go list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... |
-    awk '{for (i = 2; i <= NF; i++) if ($i ~ /internal\/testdocker$/) {print $1; break}}')
   start scripts/docker29.sh
   announce "$DOCKER_HOST"
   # Tests that start daemons of their own (restarts, several hosts, TLS,
   # Swarm) get Docker 29 ones too.
   WHALEWATCH_PRIVATE_DOCKERD=docker29.sh go test -race -count=1 -timeout 30m "$@" $daemon_pkgs
+fi
+
+if [ "${PODMAN:-1}" != 0 ]; then
+  start scripts/podman.sh
+  announce "$DOCKER_HOST"
+  # Tests that start daemons of their own get private podmans too (those
+  # that need dockerd's flags, Swarm or TLS skip, saying so).
+  t0=$SECONDS
+  WHALEWATCH_PRIVATE_DOCKERD=podman.sh go test -race -count=1 -timeout 30m "$@" $daemon_pkgs
+  echo "== the podman pass took $((SECONDS - t0))s"
 fi
 
 # Each parser of outside input is fuzzed for a bounded number of

@@ -1,6 +1,8 @@
-// Package testdocker gives tests a real Docker daemon: a client, a tiny
-// test image built locally (FROM scratch, no registry) and containers that
-// carry a label of their own and are removed after the test.
+// Package testdocker gives tests a real Docker daemon (or Podman's
+// Docker-compatible service): a client, a tiny test image made locally
+// (built FROM scratch on Docker, imported with Debian's busybox-static on
+// Podman; no registry) and containers that carry a label of their own and
+// are removed after the test.
 package testdocker
 
 import (
@@ -16,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,12 +69,119 @@ func Image(t testing.TB, c *client.Client) string {
 	imagesMu.Lock()
 	defer imagesMu.Unlock()
 	if !built[c.DaemonHost()] {
-		if err := buildImage(c); err != nil {
-			t.Fatalf("docker build of the test image: %v", err)
+		make, what := buildImage, "docker build"
+		if IsPodman(t, c) {
+			make, what = importImage, "podman import"
+		}
+		if err := make(c); err != nil {
+			t.Fatalf("%s of the test image: %v", what, err)
 		}
 		built[c.DaemonHost()] = true
 	}
 	return imageName
+}
+
+// IsPodman tells whether the daemon is Podman's Docker-compatible service
+// (its /version names a "Podman Engine" component). The events package
+// tells the same for itself; it cannot be imported here (its tests import
+// this package).
+func IsPodman(t testing.TB, c *client.Client) bool {
+	t.Helper()
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if podman, ok := engines[c.DaemonHost()]; ok {
+		return podman
+	}
+	// A loaded Podman answers slowly: as long as any other call here.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		t.Fatalf("daemon version: %v", err)
+	}
+	podman := false
+	for _, comp := range v.Components {
+		podman = podman || strings.Contains(comp.Name, "Podman")
+	}
+	engines[c.DaemonHost()] = podman
+	return podman
+}
+
+var (
+	enginesMu sync.Mutex
+	engines   = map[string]bool{} // daemon host → is Podman
+)
+
+// PodmanNoOOM is why OOM kills cannot be tested on Podman here.
+const PodmanNoOOM = "podman 4.3.1 with conmon 2.1.6 on this host's cgroup v1 records no OOM kill: " +
+	"the kernel kills the memory-limited container (exit 137), but podman sends no oom event, " +
+	"inspect says OOMKilled false and conmon leaves no oom file, so it is reported as a SIGKILL crash"
+
+// SkipOnPodman skips a test that cannot work on Podman, saying why.
+func SkipOnPodman(t testing.TB, c *client.Client, why string) {
+	t.Helper()
+	if IsPodman(t, c) {
+		t.Skip("podman: " + why)
+	}
+}
+
+// testprog builds the test program (static) into dir.
+func testprog(dir string) ([]byte, error) {
+	bin := filepath.Join(dir, "testprog")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/whalewatch/whalewatch/internal/testdocker/testprog")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build testprog: %v\n%s", err, out)
+	}
+	return os.ReadFile(bin)
+}
+
+// importImage imports the test image on Podman (whose build needs
+// buildah's storage and a base image): /testprog and Debian's static
+// busybox as /bin/sh, for probes written as shell commands.
+func importImage(c *client.Client) error {
+	dir, err := os.MkdirTemp("", "whalewatch-testimage")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	prog, err := testprog(dir)
+	if err != nil {
+		return err
+	}
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return fmt.Errorf("Debian's busybox-static (apt-get install busybox-static): %w", err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{{"testprog", 0o755, prog}, {"bin/busybox", 0o755, busybox}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return err
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "bin/sh", Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := c.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, imageName,
+		client.ImageImportOptions{Changes: []string{`ENTRYPOINT ["/testprog"]`, `CMD ["sleep"]`}})
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	return StreamError(res)
 }
 
 const imageName = "whalewatch-test/testprog:latest"
@@ -82,13 +192,7 @@ func buildImage(c *client.Client) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "testprog")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/whalewatch/whalewatch/internal/testdocker/testprog")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build testprog: %v\n%s", err, out)
-	}
-	prog, err := os.ReadFile(bin)
+	prog, err := testprog(dir)
 	if err != nil {
 		return err
 	}
@@ -192,7 +296,68 @@ func Run(t testing.TB, c *client.Client, s Spec) Container {
 			t.Fatalf("start container %s: %v", name, err)
 		}
 	}
+	if s.Health != nil && IsPodman(t, c) {
+		DriveProbes(t, c, res.ID, s.Health.Interval)
+	}
 	return Container{ID: res.ID, Name: name}
+}
+
+// DriveProbes runs the container's healthcheck every interval until the
+// test ends: Podman schedules probes with systemd timers, which the
+// private service here has none of (`podman healthcheck run` is what a
+// timer runs). Runs that find the container stopped fail; that is fine.
+func DriveProbes(t testing.TB, c *client.Client, id string, interval time.Duration) {
+	cli := podmanCLI(t, c)
+	interval = max(interval, 200*time.Millisecond)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				_ = cli("healthcheck", "run", id).Run()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); <-stopped })
+}
+
+// Podman runs the podman CLI against the private service the client
+// talks to (its own storage and configuration), and fails the test if it
+// fails.
+func Podman(t testing.TB, c *client.Client, args ...string) string {
+	t.Helper()
+	out, err := podmanCLI(t, c)(args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func podmanCLI(t testing.TB, c *client.Client) func(args ...string) *exec.Cmd {
+	t.Helper()
+	dir, ok := podmanDir(c)
+	if !ok {
+		t.Fatalf("podman at %s: not a private service of scripts/podman.sh, whose CLI the test can run", c.DaemonHost())
+	}
+	script := filepath.Join(moduleRoot(t), "scripts", "podman.sh")
+	return func(args ...string) *exec.Cmd {
+		return exec.Command(script, append([]string{"podman", dir}, args...)...)
+	}
+}
+
+// podmanDir is the directory of the private podman service (scripts/podman.sh)
+// whose socket the client talks to.
+func podmanDir(c *client.Client) (string, bool) {
+	sock, ok := strings.CutPrefix(c.DaemonHost(), "unix://")
+	if !ok || filepath.Base(sock) != "podman.sock" {
+		return "", false
+	}
+	return filepath.Dir(sock), true
 }
 
 func stopTimeout(seconds int) *int {
@@ -230,6 +395,10 @@ func StartPrivateDaemon(t *testing.T, flags string) *PrivateDaemon {
 	dir, err := os.MkdirTemp("/tmp", "wwd") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
+	}
+	if flags != "" && filepath.Base(scriptPath(t)) == "podman.sh" {
+		_ = os.RemoveAll(dir)
+		t.Skipf("podman: this test needs a daemon started with dockerd's flags %q", flags)
 	}
 	d := &PrivateDaemon{Dir: dir, flags: flags}
 	t.Cleanup(func() {
@@ -279,15 +448,19 @@ func (d *PrivateDaemon) Client(t *testing.T) *client.Client {
 // WHALEWATCH_PRIVATE_DOCKERD names (scripts/test.sh's Docker 29 pass sets
 // docker29.sh, so those tests run on Docker 29 too).
 func scriptPath(t *testing.T) string {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	if err != nil {
-		t.Fatalf("find module root: %v", err)
-	}
 	script := os.Getenv("WHALEWATCH_PRIVATE_DOCKERD")
 	if script == "" {
 		script = "private-dockerd.sh"
 	}
-	return filepath.Join(string(bytes.TrimSpace(out)), "scripts", filepath.Base(script))
+	return filepath.Join(moduleRoot(t), "scripts", filepath.Base(script))
+}
+
+func moduleRoot(t testing.TB) string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		t.Fatalf("find module root: %v", err)
+	}
+	return string(bytes.TrimSpace(out))
 }
 
 // WaitStopped waits, by the daemon's own wait, until the container is not

@@ -29,6 +29,7 @@ type Payload struct {
 	Rule    string    `json:"rule"`
 	Summary string    `json:"summary"`
 	Host    string    `json:"host"`
+	Engine  string    `json:"engine,omitempty"` // docker or podman
 	Time    time.Time `json:"time"`
 	Type    string    `json:"type"`
 	Action  string    `json:"action"`
@@ -71,7 +72,7 @@ type Payload struct {
 func NewPayload(n notify.Notification) Payload {
 	ev := n.Event
 	p := Payload{
-		ID: n.ID, Rule: n.Rule, Summary: n.Summary(), Host: ev.Host, Time: ev.Time,
+		ID: n.ID, Rule: n.Rule, Summary: n.Summary(), Host: ev.Host, Engine: ev.Engine, Time: ev.Time,
 		Type: ev.Type, Action: ev.Action, Status: notify.Firing, EventStatus: ev.Status, ActorID: ev.ActorID,
 		Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Attributes: ev.Attributes,
 		Intentional: ev.Intentional, OOMKilled: ev.OOMKilled, Reconciled: ev.Reconciled, Verified: ev.Verified, Group: n.Group,

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/whalewatch/whalewatch/events"
 )
 
 func main() {
@@ -26,5 +28,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "apiversion:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("Docker %s (API %s); the SDK negotiated API %s\n", v.Version, v.APIVersion, c.ClientVersion())
+	engine := "Docker"
+	if events.EngineOf(v) == events.EnginePodman {
+		engine = "Podman"
+	}
+	fmt.Printf("%s %s (API %s); the SDK negotiated API %s\n", engine, v.Version, v.APIVersion, c.ClientVersion())
 }

@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testprog exit N | say TEXT N | flaky N [TEXT] | sleep | stubborn | oom | healthy | unhealthy | log N | shm N")
+		fmt.Fprintln(os.Stderr, "usage: testprog exit N | say TEXT N | flaky N [TEXT] | sickfor N | sleep | stubborn | oom | healthy | unhealthy | log N | shm N")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -66,6 +66,15 @@ func main() {
 		os.Exit(1)
 	case "shm": // hold N MiB in a /dev/shm file (memory of the cgroup) until SIGUSR1 frees it, then run until stopped
 		hold(os.Args[2])
+	case "sickfor": // a probe that fails its first N runs (counted in the container's own file), then passes
+		n, _ := strconv.Atoi(os.Args[2])
+		runs, _ := os.ReadFile("/probes")
+		_ = os.WriteFile("/probes", append(runs, '.'), 0o644)
+		if len(runs) < n {
+			fmt.Printf("probe %d: backend unreachable at 127.0.0.1:5432\n", len(runs)+1)
+			os.Exit(1)
+		}
+		fmt.Println("probe: ok")
 	case "log": // print N numbered lines, then sleep
 		n, _ := strconv.Atoi(os.Args[2])
 		for i := 1; i <= n; i++ {
