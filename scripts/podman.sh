@@ -51,6 +51,7 @@ env)
 podman)
   shift 2
   eval "$(env_of)"
+  cd "$dir"
   exec podman --root "$dir/root" --runroot "$dir/runroot" --tmpdir "$dir/tmp" \
     --cgroup-manager cgroupfs --events-backend file --runtime runc --storage-driver vfs "$@"
   ;;
@@ -95,6 +96,9 @@ CONF
   printf 'unqualified-search-registries = []\n' >"$dir/registries.conf"
   printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' >"$dir/policy.json"
   eval "$(env_of)"
+  # conmon 2.1.6 writes its oom file into its working directory (podman
+  # 4.3.1 looks for it in the container's): keep that directory ours.
+  cd "$dir"
   if ! alive "$dir/podman.pid"; then
     # --time=0: the service never exits when idle (socket activation is
     # what would restart it; here nothing would).

@@ -113,9 +113,9 @@ var (
 )
 
 // PodmanNoOOM is why OOM kills cannot be tested on Podman here.
-const PodmanNoOOM = "podman 4.3.1 with conmon 2.1.6 on this host's cgroup v1 records no OOM kill: " +
-	"the kernel kills the memory-limited container (exit 137), but podman sends no oom event, " +
-	"inspect says OOMKilled false and conmon leaves no oom file, so it is reported as a SIGKILL crash"
+const PodmanNoOOM = "podman 4.3.1 with Debian's conmon 2.1.6 records no OOM kill: conmon writes its oom file " +
+	"into its working directory, not the container's where podman looks, so there is no oom event and inspect says " +
+	"OOMKilled false; the kernel's kill (exit 137) is reported as a SIGKILL crash"
 
 // SkipOnPodman skips a test that cannot work on Podman, saying why.
 func SkipOnPodman(t testing.TB, c *client.Client, why string) {
