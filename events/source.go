@@ -116,7 +116,10 @@ type Source struct {
 
 	// For Status, read from other goroutines: the daemon's version (from
 	// /info at connect), the last live event's time and how late it was read.
-	daemonVersion  atomic.Pointer[string]
+	daemonVersion atomic.Pointer[string]
+	// identity is the host ID the stream keys its state by, once
+	// identified (read by the stats sampler).
+	identity       atomic.Pointer[string]
 	lastEvent, lag atomic.Int64
 
 	// engine is the daemon's engine as /version told (podman.go); podman
@@ -569,6 +572,8 @@ func (s *Source) identify(st *streamState, info client.SystemInfoResult) {
 		return
 	}
 	st.identified, st.hostID = true, info.Info.ID
+	id := st.hostID
+	s.identity.Store(&id)
 	p, ok := s.resumes[st.hostID]
 	if !ok || st.hostID == "" {
 		p, ok = s.resumes[s.Host]

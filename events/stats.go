@@ -39,7 +39,6 @@ type Sampler struct {
 	// carries the card's evidence (inspect facts, last lines of output).
 	Matches func(event.Event) bool
 
-	hostID   string
 	memTotal int64 // the host's memory: a container "limited" to it has no limit
 	prev     map[string]cpuSample
 	// evidenceAt: when a container's matching spell last got evidence.
@@ -84,12 +83,18 @@ type sampled struct {
 // round samples every running, watched container once.
 func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 	src := s.Source
-	if s.hostID == "" {
+	// Samples carry the host ID the stream settled on (Podman's /info
+	// makes up a new one per request): none before it is identified.
+	hostID := src.identity.Load()
+	if hostID == nil {
+		return nil
+	}
+	if s.memTotal == 0 {
 		info, err := src.info(ctx)
 		if err != nil {
 			return err
 		}
-		s.hostID, s.memTotal = info.Info.ID, info.Info.MemTotal
+		s.memTotal = info.Info.MemTotal
 	}
 	start := time.Now()
 	listCtx, cancel := context.WithTimeout(ctx, src.InspectTimeout)
@@ -111,7 +116,7 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i] = s.sample(ctx, c)
+			results[i] = s.sample(ctx, *hostID, c)
 		})
 	}
 	wg.Wait()
@@ -156,7 +161,7 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 
 // sample reads one container's stats and makes its event. It only reads
 // the sampler's maps (round writes them once every worker is done).
-func (s *Sampler) sample(ctx context.Context, c container.Summary) sampled {
+func (s *Sampler) sample(ctx context.Context, hostID string, c container.Summary) sampled {
 	src := s.Source
 	ctx, cancel := context.WithTimeout(ctx, src.InspectTimeout)
 	defer cancel()
@@ -179,7 +184,7 @@ func (s *Sampler) sample(ctx context.Context, c container.Summary) sampled {
 		when = time.Now()
 	}
 	info := infoFromSummary(c, nil, nil)
-	ev := event.Event{Host: src.Host, HostID: s.hostID, Type: event.StatsType, Action: "sample", ActorID: c.ID,
+	ev := event.Event{Host: src.Host, HostID: hostID, Type: event.StatsType, Action: "sample", ActorID: c.ID,
 		Attributes: map[string]string{"name": info.Name, "image": c.Image}, Labels: c.Labels, Name: info.Name, Image: c.Image,
 		ExitCode: -1, Time: when.UTC(), TimeNano: when.UnixNano(), Stats: &st}
 	matched := s.Matches != nil && s.Matches(ev)

@@ -161,7 +161,8 @@ func (d *statsDocker) ContainerLogs(context.Context, string, client.ContainerLog
 }
 
 // A round samples every running, watched container once with at most
-// Concurrency requests in flight, names the daemon by its ID, keeps each
+// Concurrency requests in flight, names the daemon by the ID its stream
+// settled on (none before the stream identified it), keeps each
 // container's sample for the next round's CPU, gathers evidence for a
 // matching container once a spell, and sheds samples when the queue is
 // half full.
@@ -179,6 +180,11 @@ func TestSamplerRound(t *testing.T) {
 		Matches: func(ev event.Event) bool { return ev.ActorID == "c05" },
 		prev:    map[string]cpuSample{}, evidenceAt: map[string]time.Time{}}
 	out := make(chan event.Item, 100)
+	if err := s.round(t.Context(), out); err != nil || len(out) != 0 {
+		t.Fatalf("before the stream identified the daemon: %v, %d samples", err, len(out))
+	}
+	id := "DAEMON"
+	src.identity.Store(&id)
 	for round := range 2 {
 		if err := s.round(t.Context(), out); err != nil {
 			t.Fatal(err)
