@@ -105,6 +105,11 @@ type Core struct {
 	// reconciled: reconciled deaths (host|key) handled, until when they are
 	// remembered (see repeatedReconciled).
 	reconciled *entries[time.Time]
+	// stopped: the RestartCount its next start will have (if its policy's)
+	// of each container (host|id) that ended under the stream and has not
+	// started since: a gap is measured against it, as against the running
+	// set's.
+	stopped *entries[int]
 	// runningChanges: per host, containers started (value) or stopped
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
@@ -138,6 +143,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		ahead:          newEntries[[]string]("ahead"),
 		oomed:          newEntries[bool]("oomed"),
 		reconciled:     newEntries[time.Time]("reconciled"),
+		stopped:        newEntries[int]("stopped"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
 	}
@@ -145,7 +151,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled, c.stopped}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -212,7 +218,21 @@ func (c *Core) Resumes() map[string]event.Resume {
 		keys, _ := c.atCursor.get(host)
 		ahead, _ := c.ahead.get(host)
 		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host),
-			Ahead: slices.Clone(ahead)}
+			Ahead: slices.Clone(ahead), Stopped: c.stoppedOn(host)}
+	}
+	return out
+}
+
+// stoppedOn is the stopped containers' counts of host, by ID.
+func (c *Core) stoppedOn(host string) map[string]int {
+	var out map[string]int
+	for k, n := range c.stopped.m {
+		if id, ok := strings.CutPrefix(k, host+"|"); ok {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[id] = n
+		}
 	}
 	return out
 }
@@ -291,6 +311,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
 	c.track(ev, it.Ahead)
+	if ev.Action == "die" {
+		ev.Restarts = nil // the checkpoint's, not the notifications'
+	}
 	if c.repeatedOOM(ev) {
 		c.m.MatchesHeld.WithLabelValues("repeated_oom").Inc()
 		return
@@ -494,9 +517,15 @@ func (c *Core) track(ev event.Event, ahead bool) {
 			ctr := event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Shadowed: ev.Shadowed, Restarts: ev.Restarts}
 			running[ev.ActorID] = ctr
 			c.runningChanged(host, ev.ActorID, &ctr)
+			c.stopped.del(host + "|" + ev.ActorID)
 		case "die", "destroy":
 			if ev.Attributes[event.RunningAgain] == "true" {
 				break // a death found late, of a run before the current one
+			}
+			if k := host + "|" + ev.ActorID; ev.Action == "die" && ev.Restarts != nil {
+				c.stopped.set(k, *ev.Restarts)
+			} else {
+				c.stopped.del(k)
 			}
 			if _, ok := running[ev.ActorID]; ok {
 				delete(running, ev.ActorID)

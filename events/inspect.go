@@ -268,18 +268,10 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 			r.job.head.Evidence = evidence
 		}
 		in.reconciled(out, st, r)
-		if r.state != nil {
-			// The daemon's count (less the restarts the replay, handed on
-			// next, will count again).
-			st.restarts[r.job.id] = r.restarts
-			if in.replayAhead {
-				st.restarts[r.job.id] -= in.facts.restarts[r.job.id]
-			}
-		}
-		return
+		fallthrough
 	case purposeBaseline:
 		if r.state != nil {
-			st.restarts[r.job.id] = r.restarts
+			in.count(st, r)
 		}
 		if r.state != nil && r.state.Running {
 			c, n := r.job.known, r.restarts
@@ -304,6 +296,33 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		head.Evidence = r.evidence
 	}
 	in.release(ctx, out, st, r.job.id)
+}
+
+// count takes the daemon's RestartCount as of the inspected run. The
+// starts up to that run's, read later (the replay handed on next, the
+// stream racing the inspect), are counted in it already; the start of
+// that run, read before and held since, gets the count: handed on after
+// it, it must not leave the running set without one.
+func (in *inspector) count(st *streamState, r inspectResult) {
+	id := r.job.id
+	st.restarts[id] = r.restarts
+	started, err := time.Parse(time.RFC3339Nano, r.state.StartedAt)
+	if err != nil || started.IsZero() {
+		if in.replayAhead && r.job.purpose != purposeBaseline {
+			st.restarts[id] -= in.facts.restarts[id] // the replay will count them again
+		}
+		return
+	}
+	t := started.UnixNano()
+	st.countedTo[id] = t
+	if h, ok := in.held[id]; ok {
+		for i := range h.events {
+			if ev := &h.events[i]; ev.Action == "start" && ev.Restarts == nil && ev.TimeNano >= t && ev.TimeNano-t <= int64(dieLatency) {
+				n := r.restarts
+				ev.Restarts = &n
+			}
+		}
+	}
 }
 
 // describes: the inspected state is of the end ev (a die) reports — the

@@ -314,3 +314,31 @@ func TestSpoofedDeathGetsItsCardAndItsTrueExitCode(t *testing.T) {
 		t.Errorf("die = exit %d, evidence %v, verified %v; want exit 3 with a card, exitCode verified", die.ExitCode, die.Evidence != nil, die.Verified)
 	}
 }
+
+// A run killed after handling an OOM kill's first oom event, its die and
+// the restart ahead of its cursor (event.Resume.Ahead) resumes with the
+// daemon replaying the repeats of that oom event (moby sends up to 7) and
+// a later crash: the repeat is the same kill's, not a second one, and the
+// crash after the restart is no OOM kill.
+func TestReplayAfterHandledAheadKeepsAnOOMKillsRepeatsOne(t *testing.T) {
+	const id = "c1"
+	oom1, oom2 := msg("oom", id, 100, nil), msg("oom", id, 101, nil)
+	die1 := msg("die", id, 102, map[string]string{"exitCode": "137"})
+	start := msg("start", id, 200, nil)
+	die2 := msg("die", id, 300, map[string]string{"exitCode": "2"})
+	key := func(m events.Message) string { return FromMessage("h", m).Key() }
+	st := newStreamState()
+	st.restore(event.Resume{Cursor: 50, Ahead: []string{key(oom1), key(die1), key(start)}})
+	var passed []event.Event
+	for _, m := range []events.Message{oom1, oom2, die1, start, die2} {
+		if ev, ok := st.accept("h", m, defaultIntentWindow); ok {
+			passed = append(passed, ev)
+		}
+	}
+	if len(passed) != 1 || passed[0].Action != "die" || passed[0].TimeNano != 300 {
+		t.Fatalf("passed %+v, want only the crash at 300", passed)
+	}
+	if passed[0].OOMKilled {
+		t.Errorf("the crash after the restart was taken for an OOM kill: %+v", passed[0])
+	}
+}
