@@ -277,3 +277,43 @@ func TestAReconciledDeathFoundTwiceCountsOnce(t *testing.T) {
 		}
 	}
 }
+
+// The count a stopped container's next start has (a die hands it on) is
+// kept by the checkpoint until it starts again, as the running set keeps a
+// running one's: a gap after it is measured against it. It is no part of
+// the death's notification.
+func TestTheCheckpointKeepsAStoppedContainersRestartCount(t *testing.T) {
+	rec := &snapRecorder{}
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := alert.Config{Rules: engine, ResolveAfter: time.Minute}
+	core := alert.New(cfg, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	crash := die("c1", 1, t0)
+	four := 4
+	crash.Event.Restarts = &four
+	core.Handle(crash, t0)
+	core.Tick(t0.Add(time.Minute))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rec.out {
+		if n.Event.Restarts != nil {
+			t.Errorf("the checkpoint's count in a notification: %+v", n.Event)
+		}
+	}
+	restored := alert.New(cfg, rec, noMutes{}, quiet(), metrics.New())
+	if err := restored.Restore(state.Snapshot{Cursors: rec.snaps[0].Cursors, Core: rec.snaps[0].Core}); err != nil {
+		t.Fatal(err)
+	}
+	if got := restored.Resumes()["h"].Stopped; got["c1"] != 4 {
+		t.Fatalf("restored stopped counts %v, want c1: 4", got)
+	}
+	restored.Handle(event.Item{Event: event.Event{Host: "h", Type: event.ContainerType, Action: "start", ActorID: "c1", Name: "web-c1",
+		Time: t0.Add(time.Second), TimeNano: t0.Add(time.Second).UnixNano(), Restarts: &four}}, t0)
+	if got := restored.Resumes()["h"].Stopped; len(got) != 0 {
+		t.Errorf("started again, still kept as stopped: %v", got)
+	}
+}

@@ -254,8 +254,9 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		if r.gap && r.listedBy > daemonNow.UnixNano() {
 			// What happened while the list was read comes on the stream (it
 			// opens at daemonNow), yet RestartCount counts it already: the
-			// gap's facts take it from the daemon's history too.
-			more, err := s.replay(ctx, daemonNow.UnixNano()+1, r.listedBy)
+			// gap's facts take it from the daemon's history too, up to its
+			// clock now (an until ahead of it would wait for it).
+			more, err := s.historyAfter(ctx, daemonNow.UnixNano())
 			if err != nil {
 				return err
 			}
@@ -576,6 +577,20 @@ func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Messa
 			return replay, nil
 		}
 	}
+}
+
+// historyAfter reads what the daemon kept after after, up to its clock now
+// (none when its clock is not past after: it stepped back).
+func (s *Source) historyAfter(ctx context.Context, after int64) ([]events.Message, error) {
+	info, err := s.info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now, ok := daemonClock(info)
+	if !ok || now.UnixNano() <= after {
+		return nil, nil
+	}
+	return s.replay(ctx, after+1, now.UnixNano())
 }
 
 // reaches tells whether a replay brings one of the events at the cursor
