@@ -160,7 +160,7 @@ func (w *world) exempt(dth death) bool {
 	}
 	for _, later := range w.d.deaths {
 		if later.id == dth.id && later.idx > dth.idx && later.idx < w.nextLive(dth.idx) && w.unseen(dth.idx, later.idx) &&
-			(later.intentional || !w.countedRestart(dth.id, dth.idx, later.idx, w.nextLive(dth.idx)) || w.reset(dth.id, w.lastLive(dth.idx), w.nextLive(dth.idx))) {
+			(later.intentional || !w.countedRestart(dth.id, dth.idx, later.idx, w.nextLive(dth.idx)) || w.reset(dth, w.lastLive(dth.idx), w.nextLive(dth.idx))) {
 			// A later end overwrote its State before any stream looked, and
 			// no restart policy counted it in RestartCount (an intentional
 			// end, or a start at the daemon's boot), or a docker start (or
@@ -207,11 +207,13 @@ func (w *world) countedRestart(id string, i, j, look int) bool {
 	return counted
 }
 
-// reset: a start of the container between the log indexes i and j reset
-// its RestartCount (any start but its policy's).
-func (w *world) reset(id string, i, j int) bool {
+// reset: a start of dth's container between the log indexes i and j
+// reset its RestartCount (any start but its policy's) where whalewatch
+// cannot measure from it: after dth (its restart is no longer counted), or
+// before it while no stream was open (the count whalewatch knew is stale).
+func (w *world) reset(dth death, i, j int) bool {
 	for k := max(i+1, 0); k < j; k++ {
-		if m := w.d.log[k]; m.Actor.ID == id && m.Action == "start" && !w.d.policyStarts[k] {
+		if m := w.d.log[k]; m.Actor.ID == dth.id && m.Action == "start" && !w.d.policyStarts[k] && (k > dth.idx || w.unseen(k, k)) {
 			return true
 		}
 	}
