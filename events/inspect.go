@@ -476,7 +476,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		// die before: it died in the gap, and a later end overwrote its state.
 		if _, was := in.believed[r.job.id]; was && in.facts.first[r.job.id] == "start" && r.job.purpose == purposeGap {
 			t := in.facts.firstStart(r.job.id)
-			if finished, _ := r.finishedInGap(); finished > r.job.from {
+			if finished, _ := r.finishedInGap(); finished > r.job.from && !in.facts.diedBetween(r.job.id, r.job.from, t) {
 				unseen := death
 				unseen.ExitCode, unseen.OOMKilled, unseen.Verified = -1, false, nil
 				unseen.Attributes = map[string]string{"name": death.Name, "image": death.Image, "whalewatch.unseen": "true"}

@@ -186,6 +186,17 @@ func (f replayFacts) sameDeath(id string, finished int64) bool {
 	return false
 }
 
+// diedBetween: a die of the container (replayed, or handled ahead of the
+// cursor) after from and before until (timeNano).
+func (f replayFacts) diedBetween(id string, from, until int64) bool {
+	for _, t := range f.died[id] {
+		if t > from && t < until {
+			return true
+		}
+	}
+	return false
+}
+
 // startedAt: the container's last start in the replay is the one at
 // started.
 func (f replayFacts) startedAt(id string, started int64) bool {

@@ -512,3 +512,25 @@ func TestRestartsDuringASlowListAfterAGapAreNotLost(t *testing.T) {
 		t.Errorf("%d deaths handed on (want the stream's 2); running set's count %v (want the daemon's 3)", dies, counted)
 	}
 }
+
+// A container running at the cursor whose first replayed event after a gap
+// is a start died before it; but when that die was handled already (ahead
+// of the cursor, kept in the checkpoint's Resume.Ahead), it is no death
+// "unseen while the stream was down".
+func TestADeathHandledAheadIsNotReportedAgainAsUnseen(t *testing.T) {
+	sec := int64(time.Second)
+	src := NewSource("h", &fakeDocker{}, quiet(), metrics.New())
+	st := newStreamState()
+	in := newInspector(src, st)
+	in.believed = map[string]event.Container{"c1": {Name: "db-c1"}}
+	in.facts = scanReplay("h", []events.Message{msg("start", "c1", 15*sec, nil), msg("die", "c1", 50*sec, map[string]string{"exitCode": "2"})}, defaultIntentWindow)
+	in.facts.handled(map[string][]int64{"c1": {12 * sec}})
+	out := make(chan event.Item, 4)
+	r := inspectResult{job: inspectJob{id: "c1", purpose: purposeGap, known: event.Container{Name: "db-c1"}, from: 6 * sec, until: 15 * sec, now: 60 * sec},
+		state: &container.State{Running: true, StartedAt: time.Unix(51, 0).UTC().Format(time.RFC3339Nano), FinishedAt: time.Unix(50, 0).UTC().Format(time.RFC3339Nano)}}
+	r.job.head = in.reconciledDeath(r)
+	in.reconciled(out, st, r)
+	if len(out) != 0 {
+		t.Errorf("reported again: %+v", (<-out).Event)
+	}
+}
