@@ -110,6 +110,9 @@ type Core struct {
 	// started since: a gap is measured against it, as against the running
 	// set's.
 	stopped *entries[int]
+	// endedBefore: per container (host|id), the starts (timeNano) that
+	// followed its last reconciled deaths (event.EndedBefore), up to 8.
+	endedBefore *entries[[]int64]
 	// runningChanges: per host, containers started (value) or stopped
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
@@ -144,6 +147,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		oomed:          newEntries[bool]("oomed"),
 		reconciled:     newEntries[time.Time]("reconciled"),
 		stopped:        newEntries[int]("stopped"),
+		endedBefore:    newEntries[[]int64]("endedbefore"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
 	}
@@ -151,7 +155,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled, c.stopped}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled, c.stopped, c.endedBefore}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -429,6 +433,18 @@ func (c *Core) repeatedReconciled(ev event.Event, now time.Time) bool {
 	if _, ok := c.reconciled.get(key); ok {
 		return true
 	}
+	if t, err := strconv.ParseInt(ev.Attributes[event.EndedBefore], 10, 64); err == nil {
+		// Named otherwise by another look (its state's end, or just before
+		// that start): the end before the same start is the same death.
+		k := ev.HostKey() + "|" + ev.ActorID
+		starts, _ := c.endedBefore.get(k)
+		for _, u := range starts {
+			if max(u-t, t-u) <= int64(time.Second) {
+				return true
+			}
+		}
+		c.endedBefore.set(k, append(slices.Clone(starts[max(0, len(starts)-7):]), t))
+	}
 	c.reconciled.set(key, now.Add(reconciledFor))
 	return false
 }
@@ -526,6 +542,9 @@ func (c *Core) track(ev event.Event, ahead bool) {
 				c.stopped.set(k, *ev.Restarts)
 			} else {
 				c.stopped.del(k)
+				if ev.Action == "destroy" {
+					c.endedBefore.del(k)
+				}
 			}
 			if _, ok := running[ev.ActorID]; ok {
 				delete(running, ev.ActorID)

@@ -16,6 +16,12 @@ const SelfType = "whalewatch"
 // that runs again: the death is of an earlier run.
 const RunningAgain = "whalewatch.running"
 
+// EndedBefore is set (to a timeNano) on a reconciled death when the start
+// that followed it is known (the replay's, or its state's StartedAt): two
+// looks that name the death differently (its state's end, or just before
+// that start once a later end overwrote the state) name that start alike.
+const EndedBefore = "whalewatch.before"
+
 // ContainerType is the Type of container events.
 const ContainerType = "container"
 

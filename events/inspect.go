@@ -479,7 +479,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 			if finished, _ := r.finishedInGap(); finished > r.job.from && !in.facts.diedBetween(r.job.id, r.job.from, t) {
 				unseen := death
 				unseen.ExitCode, unseen.OOMKilled, unseen.Verified = -1, false, nil
-				unseen.Attributes = map[string]string{"name": death.Name, "image": death.Image, "whalewatch.unseen": "true"}
+				unseen.Attributes = map[string]string{"name": death.Name, "image": death.Image, "whalewatch.unseen": "true", event.EndedBefore: strconv.FormatInt(t, 10)}
 				if r.state.Running {
 					unseen.Attributes[event.RunningAgain] = "true"
 				}
@@ -529,6 +529,9 @@ func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 		ev.Attributes["whalewatch.restarted"] = strconv.Itoa(restarts)
 		if r.state.Running {
 			ev.Attributes[event.RunningAgain] = "true"
+			if started, err := time.Parse(time.RFC3339Nano, r.state.StartedAt); err == nil && !started.IsZero() && finished > 0 {
+				ev.Attributes[event.EndedBefore] = strconv.FormatInt(started.UnixNano(), 10)
+			}
 		}
 		if finished > 0 {
 			ev.TimeNano = finished // as of its last end: the same name at a second look
