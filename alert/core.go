@@ -106,6 +106,14 @@ type Core struct {
 	// reconciled: reconciled deaths (host|key) handled, until when they are
 	// remembered (see repeatedReconciled).
 	reconciled *entries[time.Time]
+	// stopped: the RestartCount its next start will have (if its policy's)
+	// of each container (host|id) that ended under the stream and has not
+	// started since: a gap is measured against it, as against the running
+	// set's.
+	stopped *entries[int]
+	// endedBefore: per container (host|id), the starts (timeNano) that
+	// followed its last reconciled deaths (event.EndedBefore), up to 8.
+	endedBefore *entries[[]int64]
 	// runningChanges: per host, containers started (value) or stopped
 	// (nil) since the last commit.
 	runningChanges map[string]map[string]*event.Container
@@ -140,6 +148,8 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		ahead:          newEntries[[]string]("ahead"),
 		oomed:          newEntries[bool]("oomed"),
 		reconciled:     newEntries[time.Time]("reconciled"),
+		stopped:        newEntries[int]("stopped"),
+		endedBefore:    newEntries[[]int64]("endedbefore"),
 		running:        map[string]map[string]event.Container{},
 		runningChanges: map[string]map[string]*event.Container{},
 	}
@@ -147,7 +157,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 
 // state is every part of the core's own state that the checkpoint keeps.
 func (c *Core) state() []persisted {
-	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled}
+	return []persisted{c.groups.groups, c.groups.cooldowns, c.groups.suppressed, c.loops.recent, c.loops.loops, c.incidents.open, c.atCursor, c.ahead, c.oomed, c.reconciled, c.stopped, c.endedBefore}
 }
 
 // legacyKey holds the whole core state in one piece, as state format 2 did.
@@ -214,7 +224,21 @@ func (c *Core) Resumes() map[string]event.Resume {
 		keys, _ := c.atCursor.get(host)
 		ahead, _ := c.ahead.get(host)
 		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host),
-			Ahead: slices.Clone(ahead)}
+			Ahead: slices.Clone(ahead), Stopped: c.stoppedOn(host)}
+	}
+	return out
+}
+
+// stoppedOn is the stopped containers' counts of host, by ID.
+func (c *Core) stoppedOn(host string) map[string]int {
+	var out map[string]int
+	for k, n := range c.stopped.m {
+		if id, ok := strings.CutPrefix(k, host+"|"); ok {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[id] = n
+		}
 	}
 	return out
 }
@@ -297,6 +321,9 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 	}
 	c.m.EventLag.Observe(now.Sub(ev.Time).Seconds())
 	c.track(ev, it.Ahead)
+	if ev.Action == "die" {
+		ev.Restarts = nil // the checkpoint's, not the notifications'
+	}
 	if c.repeatedOOM(ev) {
 		c.m.MatchesHeld.WithLabelValues("repeated_oom").Inc()
 		return
@@ -415,6 +442,18 @@ func (c *Core) repeatedReconciled(ev event.Event, now time.Time) bool {
 	if _, ok := c.reconciled.get(key); ok {
 		return true
 	}
+	if t, err := strconv.ParseInt(ev.Attributes[event.EndedBefore], 10, 64); err == nil {
+		// Named otherwise by another look (its state's end, or just before
+		// that start): the end before the same start is the same death.
+		k := ev.HostKey() + "|" + ev.ActorID
+		starts, _ := c.endedBefore.get(k)
+		for _, u := range starts {
+			if max(u-t, t-u) <= int64(time.Second) {
+				return true
+			}
+		}
+		c.endedBefore.set(k, append(slices.Clone(starts[max(0, len(starts)-7):]), t))
+	}
 	c.reconciled.set(key, now.Add(reconciledFor))
 	return false
 }
@@ -509,9 +548,18 @@ func (c *Core) track(ev event.Event, ahead bool) {
 			ctr := event.Container{Name: ev.Name, Image: ev.Image, Labels: ev.Labels, Shadowed: ev.Shadowed, Restarts: ev.Restarts}
 			running[ev.ActorID] = ctr
 			c.runningChanged(host, ev.ActorID, &ctr)
+			c.stopped.del(host + "|" + ev.ActorID)
 		case "die", "destroy":
 			if ev.Attributes[event.RunningAgain] == "true" {
 				break // a death found late, of a run before the current one
+			}
+			if k := host + "|" + ev.ActorID; ev.Action == "die" && ev.Restarts != nil {
+				c.stopped.set(k, *ev.Restarts)
+			} else {
+				c.stopped.del(k)
+				if ev.Action == "destroy" {
+					c.endedBefore.del(k)
+				}
 			}
 			if _, ok := running[ev.ActorID]; ok {
 				delete(running, ev.ActorID)

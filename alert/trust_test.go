@@ -1,6 +1,7 @@
 package alert_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,5 +276,81 @@ func TestAReconciledDeathFoundTwiceCountsOnce(t *testing.T) {
 		if n.Group != nil && n.Group.Count > 2 {
 			t.Errorf("two deaths make a group of %d: %s", n.Group.Count, n.ID)
 		}
+	}
+}
+
+// The count a stopped container's next start has (a die hands it on) is
+// kept by the checkpoint until it starts again, as the running set keeps a
+// running one's: a gap after it is measured against it. It is no part of
+// the death's notification.
+func TestTheCheckpointKeepsAStoppedContainersRestartCount(t *testing.T) {
+	rec := &snapRecorder{}
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := alert.Config{Rules: engine, ResolveAfter: time.Minute}
+	core := alert.New(cfg, rec, noMutes{}, quiet(), metrics.New())
+	t0 := time.Unix(1_700_000_000, 0)
+	crash := die("c1", 1, t0)
+	four := 4
+	crash.Event.Restarts = &four
+	core.Handle(crash, t0)
+	core.Tick(t0.Add(time.Minute))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rec.out {
+		if n.Event.Restarts != nil {
+			t.Errorf("the checkpoint's count in a notification: %+v", n.Event)
+		}
+	}
+	restored := alert.New(cfg, rec, noMutes{}, quiet(), metrics.New())
+	if err := restored.Restore(state.Snapshot{Cursors: rec.snaps[0].Cursors, Core: rec.snaps[0].Core}); err != nil {
+		t.Fatal(err)
+	}
+	if got := restored.Resumes()["h"].Stopped; got["c1"] != 4 {
+		t.Fatalf("restored stopped counts %v, want c1: 4", got)
+	}
+	restored.Handle(event.Item{Event: event.Event{Host: "h", Type: event.ContainerType, Action: "start", ActorID: "c1", Name: "web-c1",
+		Time: t0.Add(time.Second), TimeNano: t0.Add(time.Second).UnixNano(), Restarts: &four}}, t0)
+	if got := restored.Resumes()["h"].Stopped; len(got) != 0 {
+		t.Errorf("started again, still kept as stopped: %v", got)
+	}
+}
+
+// Two looks at one gap can name one reconciled death differently: at its
+// state's end, or, once a later end overwrote the state, just before the
+// start that followed it. Both name that start (event.EndedBefore): the
+// second is a repeat, which no group, loop or incident counts again.
+func TestAReconciledDeathNamedTwoWaysCountsOnce(t *testing.T) {
+	core, rec := newCore(t, 0)
+	t0 := time.Unix(1_700_000_000, 0)
+	byState := die("c1", -1, t0)
+	byState.Event.Reconciled = true
+	byState.Event.Attributes = map[string]string{event.RunningAgain: "true", "whalewatch.restarted": "1",
+		event.EndedBefore: strconv.FormatInt(t0.Add(10*time.Second).UnixNano(), 10)}
+	core.Handle(byState, t0.Add(time.Minute))
+	unseen := die("c1", -1, t0.Add(10*time.Second-1))
+	unseen.Event.Reconciled = true
+	unseen.Event.Attributes = map[string]string{"whalewatch.unseen": "true",
+		event.EndedBefore: strconv.FormatInt(t0.Add(10*time.Second+200*time.Millisecond).UnixNano(), 10)}
+	core.Handle(unseen, t0.Add(2*time.Minute))
+	other := die("c1", -1, t0.Add(time.Minute))
+	other.Event.Reconciled = true
+	other.Event.Attributes = map[string]string{event.EndedBefore: strconv.FormatInt(t0.Add(61*time.Second).UnixNano(), 10)}
+	core.Handle(other, t0.Add(3*time.Minute))
+	core.Tick(t0.Add(time.Hour))
+	deaths := 0
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rec.out {
+		if n.Event.Action == "die" && n.Rule == "CRASHED" {
+			deaths++
+		}
+	}
+	if deaths != 2 {
+		t.Errorf("%d CRASHED notifications, want 2 (one death named two ways, and a later one)", deaths)
 	}
 }

@@ -16,6 +16,12 @@ const SelfType = "whalewatch"
 // that runs again: the death is of an earlier run.
 const RunningAgain = "whalewatch.running"
 
+// EndedBefore is set (to a timeNano) on a reconciled death when the start
+// that followed it is known (the replay's, or its state's StartedAt): two
+// looks that name the death differently (its state's end, or just before
+// that start once a later end overwrote the state) name that start alike.
+const EndedBefore = "whalewatch.before"
+
 // ContainerType is the Type of container events.
 const ContainerType = "container"
 
@@ -65,7 +71,8 @@ type Event struct {
 	Verified []string `json:"verified,omitempty"`
 	// Shadowed lists the daemon attributes that a label of this container
 	// shadows, and Restarts its RestartCount when known (on a start, so the
-	// running set remembers them across restarts).
+	// running set remembers them across restarts; on a die, the count its
+	// next start has if its restart policy's, for the checkpoint alone).
 	Shadowed []string `json:"shadowed,omitempty"`
 	Restarts *int     `json:"restarts,omitempty"`
 	// Evidence is what the daemon could tell about a death or an
@@ -189,6 +196,10 @@ type Resume struct {
 	// keeps the cursor behind it). The replay brings them again; they are
 	// dropped as seen.
 	Ahead []string
+	// Stopped are the containers (IDs) that ended under the stream and had
+	// not started again at Cursor, with the RestartCount their next start
+	// has if it is their restart policy's (0 after an end asked for).
+	Stopped map[string]int
 }
 
 // Item is what an event source hands the alert core, in stream order: an

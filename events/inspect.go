@@ -277,18 +277,10 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 			r.job.head.Evidence = evidence
 		}
 		in.reconciled(out, st, r)
-		if r.state != nil {
-			// The daemon's count (less the restarts the replay, handed on
-			// next, will count again).
-			st.restarts[r.job.id] = r.restarts
-			if in.replayAhead {
-				st.restarts[r.job.id] -= in.facts.restarts[r.job.id]
-			}
-		}
-		return
+		fallthrough
 	case purposeBaseline:
 		if r.state != nil {
-			st.restarts[r.job.id] = r.restarts
+			in.count(st, r)
 		}
 		if r.state != nil && r.state.Running {
 			c, n := r.job.known, r.restarts
@@ -313,6 +305,33 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		head.Evidence = r.evidence
 	}
 	in.release(ctx, out, st, r.job.id)
+}
+
+// count takes the daemon's RestartCount as of the inspected run. The
+// starts up to that run's, read later (the replay handed on next, the
+// stream racing the inspect), are counted in it already; the start of
+// that run, read before and held since, gets the count: handed on after
+// it, it must not leave the running set without one.
+func (in *inspector) count(st *streamState, r inspectResult) {
+	id := r.job.id
+	st.restarts[id] = r.restarts
+	started, err := time.Parse(time.RFC3339Nano, r.state.StartedAt)
+	if err != nil || started.IsZero() {
+		if in.replayAhead && r.job.purpose != purposeBaseline {
+			st.restarts[id] -= in.facts.restarts[id] // the replay will count them again
+		}
+		return
+	}
+	t := started.UnixNano()
+	st.countedTo[id] = t
+	if h, ok := in.held[id]; ok {
+		for i := range h.events {
+			if ev := &h.events[i]; ev.Action == "start" && ev.Restarts == nil && ev.TimeNano >= t && ev.TimeNano-t <= int64(dieLatency) {
+				n := r.restarts
+				ev.Restarts = &n
+			}
+		}
+	}
 }
 
 // describes: the inspected state is of the end ev (a die) reports — the
@@ -466,10 +485,10 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		// die before: it died in the gap, and a later end overwrote its state.
 		if _, was := in.believed[r.job.id]; was && in.facts.first[r.job.id] == "start" && r.job.purpose == purposeGap {
 			t := in.facts.firstStart(r.job.id)
-			if finished, _ := r.finishedInGap(); finished > r.job.from {
+			if finished, _ := r.finishedInGap(); finished > r.job.from && !in.facts.diedBetween(r.job.id, r.job.from, t) {
 				unseen := death
 				unseen.ExitCode, unseen.OOMKilled, unseen.Verified = -1, false, nil
-				unseen.Attributes = map[string]string{"name": death.Name, "image": death.Image, "whalewatch.unseen": "true"}
+				unseen.Attributes = map[string]string{"name": death.Name, "image": death.Image, "whalewatch.unseen": "true", event.EndedBefore: strconv.FormatInt(t, 10)}
 				if r.state.Running {
 					unseen.Attributes[event.RunningAgain] = "true"
 				}
@@ -519,6 +538,9 @@ func (in *inspector) reconciledDeath(r inspectResult) event.Event {
 		ev.Attributes["whalewatch.restarted"] = strconv.Itoa(restarts)
 		if r.state.Running {
 			ev.Attributes[event.RunningAgain] = "true"
+			if started, err := time.Parse(time.RFC3339Nano, r.state.StartedAt); err == nil && !started.IsZero() && finished > 0 {
+				ev.Attributes[event.EndedBefore] = strconv.FormatInt(started.UnixNano(), 10)
+			}
 		}
 		if finished > 0 {
 			ev.TimeNano = finished // as of its last end: the same name at a second look

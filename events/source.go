@@ -321,7 +321,19 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		// What the daemon's truth adds comes before the replay is handed on:
 		// the replay moves the cursor past the gap, and a kill then must not
 		// lose what was found in it.
-		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, r.replay, s.IntentWindow), believed, true
+		facts := r.replay
+		if r.gap && r.listedBy > daemonNow.UnixNano() {
+			// What happened while the list was read comes on the stream (it
+			// opens at daemonNow), yet RestartCount counts it already: the
+			// gap's facts take it from the daemon's history too, up to its
+			// clock now (an until ahead of it would wait for it).
+			more, err := s.historyAfter(ctx, daemonNow.UnixNano())
+			if err != nil {
+				return err
+			}
+			facts = append(slices.Clip(facts), more...)
+		}
+		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, facts, s.IntentWindow), believed, true
 		ins.facts.handled(st.handledDies) // what the checkpoint handled ahead of its cursor
 		st.handledDies = nil
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
@@ -447,7 +459,7 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 		if typ == event.ContainerType && action == "create" {
 			// Dropped, but a container made under the stream starts with
 			// RestartCount 0: the baseline a later gap is measured against.
-			st.restarts[m.Actor.ID] = 0
+			st.created(m.Actor.ID, m.TimeNano)
 		}
 		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
 		return
@@ -640,6 +652,20 @@ func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Messa
 			return replay, nil
 		}
 	}
+}
+
+// historyAfter reads what the daemon kept after after, up to its clock now
+// (none when its clock is not past after: it stepped back).
+func (s *Source) historyAfter(ctx context.Context, after int64) ([]events.Message, error) {
+	info, err := s.info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now, ok := daemonClock(info)
+	if !ok || now.UnixNano() <= after {
+		return nil, nil
+	}
+	return s.replay(ctx, after+1, now.UnixNano())
 }
 
 // reaches tells whether a replay brings one of the events at the cursor

@@ -32,7 +32,10 @@ type streamState struct {
 	// unexplained: the container's last die was not asked for: a start
 	// now is its restart policy's.
 	unexplained map[string]bool
-	listing     bool // a container list runs beside the reader
+	// countedTo: when the run began whose RestartCount an inspect read
+	// into restarts; a start read later up to then is counted in it.
+	countedTo map[string]int64
+	listing   bool // a container list runs beside the reader
 	// newest are the messages at the highest timeNano read, whatever Keep
 	// said of them; forwarded is the cursor last handed to the core.
 	newest    []events.Message
@@ -76,6 +79,7 @@ func newStreamState() *streamState {
 	return &streamState{
 		restarts:    map[string]int{},
 		unexplained: map[string]bool{},
+		countedTo:   map[string]int64{},
 		seen:        seen.New(4096, 0),
 		running:     map[string]event.Container{},
 		shadowed:    map[string][]string{},
@@ -184,6 +188,17 @@ func (f replayFacts) sameDeath(id string, finished int64) bool {
 	return false
 }
 
+// diedBetween: a die of the container (replayed, or handled ahead of the
+// cursor) after from and before until (timeNano).
+func (f replayFacts) diedBetween(id string, from, until int64) bool {
+	for _, t := range f.died[id] {
+		if t > from && t < until {
+			return true
+		}
+	}
+	return false
+}
+
 // startedAt: the container's last start in the replay is the one at
 // started.
 func (f replayFacts) startedAt(id string, started int64) bool {
@@ -213,6 +228,9 @@ func (st *streamState) restore(p event.Resume) {
 			}
 		}
 	}
+	for id, n := range p.Stopped {
+		st.restarts[id] = n
+	}
 	for id, c := range p.Running {
 		st.running[id] = c
 		if len(c.Shadowed) > 0 {
@@ -231,6 +249,7 @@ func (st *streamState) accept(host string, m events.Message, intentWindow time.D
 	ev := FromMessage(host, m)
 	ev.HostID = st.hostID
 	if !st.seen.Add(ev.Key(), time.Time{}) {
+		st.seenAgain(ev)
 		return ev, false
 	}
 	if ev.Type == event.ContainerType && ev.Action == "oom" {
@@ -245,7 +264,41 @@ func (st *streamState) accept(host string, m events.Message, intentWindow time.D
 		// The running set keeps them.
 		ev.Shadowed, ev.Restarts = slices.Clone(st.shadowed[ev.ActorID]), st.knownRestarts(ev.ActorID)
 	}
+	if n, ok := st.restarts[ev.ActorID]; ok && ev.Type == event.ContainerType && ev.Action == "die" {
+		// The checkpoint keeps what its next start will count if its policy
+		// restarts it (an end asked for: a docker start, which resets it).
+		if ev.Intentional {
+			n = -1
+		}
+		n++
+		ev.Restarts = &n
+	}
 	return ev, true
+}
+
+// seenAgain takes from an event handled before (by an earlier run, ahead
+// of its cursor, or at the cursor) what it tells of its container's run,
+// as observe would: a repeated oom event after its first is the same
+// kill's, and after its start the run's kill and oom are over (a later
+// die is no OOM kill). The counts and the running set are the checkpoint's.
+func (st *streamState) seenAgain(ev event.Event) {
+	if ev.Type != event.ContainerType {
+		return
+	}
+	id := ev.ActorID
+	switch ev.Action {
+	case "oom":
+		st.oomPassed[id] = true
+	case "kill":
+		st.killed[id] = ev.Time
+	case "start":
+		delete(st.oomPassed, id)
+		delete(st.oom, id)
+		delete(st.killed, id)
+	case "die":
+		delete(st.killed, id)
+		delete(st.oom, id)
+	}
 }
 
 // nativeActions are the actions whose events carry each of the daemon's
@@ -301,9 +354,16 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	id := ev.ActorID
 	switch ev.Action {
 	case "create":
-		st.restarts[id] = 0
+		st.created(id, ev.TimeNano)
 	case "start":
-		if n, ok := st.restarts[id]; ok && st.unexplained[id] {
+		if t, ok := st.countedTo[id]; ok && ev.TimeNano <= t+int64(dieLatency) {
+			// The count inspect read already has this start.
+		} else if unexplained, ended := st.unexplained[id]; ended && !unexplained {
+			// After an end asked for only a docker start (or the daemon's boot)
+			// starts it, and that resets RestartCount (moby daemon/start.go
+			// containerStart: Container.ResetRestartManager(true)).
+			st.restarts[id] = 0
+		} else if n, ok := st.restarts[id]; ok && unexplained {
 			st.restarts[id] = n + 1 // its policy restarted it
 		}
 		delete(st.unexplained, id)
@@ -320,6 +380,9 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 	case "oom":
 		st.oom[id] = ev.Time
 	case "die":
+		if t, ok := st.countedTo[id]; ok && ev.TimeNano > t {
+			delete(st.countedTo, id) // the counted run is over: later starts are new
+		}
 		ev.Intentional = within(st.killed[id], ev.Time, intentWindow)
 		ev.OOMKilled = within(st.oom[id], ev.Time, intentWindow)
 		st.unexplained[id] = !ev.Intentional
@@ -334,7 +397,17 @@ func (st *streamState) observe(ev *event.Event, intentWindow time.Duration) {
 		delete(st.shadowed, id)
 		delete(st.restarts, id)
 		delete(st.unexplained, id)
+		delete(st.countedTo, id)
 	}
+}
+
+// created: a container made under the stream starts with RestartCount 0,
+// unless an inspect read since counts from a later run.
+func (st *streamState) created(id string, nano int64) {
+	if t, ok := st.countedTo[id]; ok && nano <= t+int64(dieLatency) {
+		return
+	}
+	st.restarts[id] = 0
 }
 
 func within(earlier, t time.Time, window time.Duration) bool {

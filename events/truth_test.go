@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -306,5 +307,224 @@ func TestSpoofedDeathGetsItsCardAndItsTrueExitCode(t *testing.T) {
 	die := got[len(got)-1]
 	if die.ExitCode != 3 || die.Evidence == nil || !slices.Contains(die.Verified, "exitCode") {
 		t.Errorf("die = exit %d, evidence %v, verified %v; want exit 3 with a card, exitCode verified", die.ExitCode, die.Evidence != nil, die.Verified)
+	}
+}
+
+// A run killed after handling an OOM kill's first oom event, its die and
+// the restart ahead of its cursor (event.Resume.Ahead) resumes with the
+// daemon replaying the repeats of that oom event (moby sends up to 7) and
+// a later crash: the repeat is the same kill's, not a second one, and the
+// crash after the restart is no OOM kill.
+func TestReplayAfterHandledAheadKeepsAnOOMKillsRepeatsOne(t *testing.T) {
+	const id = "c1"
+	oom1, oom2 := msg("oom", id, 100, nil), msg("oom", id, 101, nil)
+	die1 := msg("die", id, 102, map[string]string{"exitCode": "137"})
+	start := msg("start", id, 200, nil)
+	die2 := msg("die", id, 300, map[string]string{"exitCode": "2"})
+	key := func(m events.Message) string { return FromMessage("h", m).Key() }
+	st := newStreamState()
+	st.restore(event.Resume{Cursor: 50, Ahead: []string{key(oom1), key(die1), key(start)}})
+	var passed []event.Event
+	for _, m := range []events.Message{oom1, oom2, die1, start, die2} {
+		if ev, ok := st.accept("h", m, defaultIntentWindow); ok {
+			passed = append(passed, ev)
+		}
+	}
+	if len(passed) != 1 || passed[0].Action != "die" || passed[0].TimeNano != 300 {
+		t.Fatalf("passed %+v, want only the crash at 300", passed)
+	}
+	if passed[0].OOMKilled {
+		t.Errorf("the crash after the restart was taken for an OOM kill: %+v", passed[0])
+	}
+}
+
+// RestartCount as moby keeps it: its policy's restarts add one, any other
+// start (a docker start after an end asked for, the daemon's boot) resets
+// it (daemon/start.go: Container.ResetRestartManager(true)). A die hands
+// the checkpoint the count its next start has if its policy's.
+func TestRestartCountFollowsPolicyRestartsAndResets(t *testing.T) {
+	const id = "c1"
+	st := newStreamState()
+	three := 3
+	st.restore(event.Resume{Cursor: 1, Running: map[string]event.Container{id: {Name: "db-c1", Restarts: &three}}})
+	accept := func(m events.Message) event.Event {
+		t.Helper()
+		ev, ok := st.accept("h", m, defaultIntentWindow)
+		if !ok {
+			t.Fatalf("%s at %d dropped", m.Action, m.TimeNano)
+		}
+		return ev
+	}
+	sec := int64(time.Second)
+	if ev := accept(msg("die", id, 10*sec, map[string]string{"exitCode": "1"})); ev.Restarts == nil || *ev.Restarts != 4 {
+		t.Errorf("a crash hands on %v, want 4 (its policy's restart next)", ev.Restarts)
+	}
+	if ev := accept(msg("start", id, 11*sec, nil)); ev.Restarts == nil || *ev.Restarts != 4 {
+		t.Errorf("a restart after a crash counts %v, want 4", ev.Restarts)
+	}
+	accept(msg("kill", id, 20*sec, map[string]string{"signal": "15"}))
+	if ev := accept(msg("die", id, 20*sec+1, map[string]string{"exitCode": "143"})); ev.Restarts == nil || *ev.Restarts != 0 {
+		t.Errorf("a stop hands on %v, want 0 (only a docker start starts it again)", ev.Restarts)
+	}
+	if ev := accept(msg("start", id, 30*sec, nil)); ev.Restarts == nil || *ev.Restarts != 0 {
+		t.Errorf("a docker start after a stop counts %v, want 0", ev.Restarts)
+	}
+
+	// The checkpoint's count of a stopped container is the next start's.
+	st = newStreamState()
+	st.restore(event.Resume{Cursor: 1, Stopped: map[string]int{id: 5}})
+	if ev := accept(msg("start", id, 40*sec, nil)); ev.Restarts == nil || *ev.Restarts != 5 {
+		t.Errorf("a start after the checkpoint's end counts %v, want 5", ev.Restarts)
+	}
+}
+
+// An inspect read RestartCount as of the run that began at its StartedAt:
+// the starts up to that one, read after it (the replay handed on after a
+// gap, a stream racing the inspect, a create the replay still holds), are
+// counted in it already; the next run's is not.
+func TestRestartCountFromAnInspectCountsEarlierStartsOnce(t *testing.T) {
+	const id = "c1"
+	sec := int64(time.Second)
+	st := newStreamState()
+	st.restarts[id], st.countedTo[id] = 2, 12*sec
+	for _, m := range []events.Message{msg("create", id, 1*sec, nil), msg("start", id, 1*sec+1, nil),
+		msg("die", id, 5*sec, map[string]string{"exitCode": "1"}), msg("start", id, 6*sec, nil),
+		msg("die", id, 11*sec, map[string]string{"exitCode": "1"}), msg("start", id, 12*sec, nil)} {
+		st.accept("h", m, defaultIntentWindow)
+	}
+	if n := st.knownRestarts(id); n == nil || *n != 2 {
+		t.Fatalf("after the counted run's start: %v, want 2", n)
+	}
+	st.accept("h", msg("die", id, 20*sec, map[string]string{"exitCode": "1"}), defaultIntentWindow)
+	st.accept("h", msg("start", id, 21*sec, nil), defaultIntentWindow)
+	if n := st.knownRestarts(id); n == nil || *n != 3 {
+		t.Errorf("after a later restart: %v, want 3", n)
+	}
+}
+
+// slowListDocker lost its history since the cursor (a gap), and its
+// container c1, with restart policy always, crashes and is restarted
+// twice while the container list is read. Its clock moves on meanwhile.
+type slowListDocker struct {
+	fakeDocker
+	mu      sync.Mutex
+	now     int64
+	history []events.Message
+}
+
+func (d *slowListDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var res client.SystemInfoResult
+	res.Info.ID, res.Info.SystemTime = "D", time.Unix(0, d.now).UTC().Format(time.RFC3339Nano)
+	return res, nil
+}
+
+func (d *slowListDocker) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range []events.Message{msg("die", "c1", d.now+1e9, map[string]string{"exitCode": "1"}), msg("start", "c1", d.now+2e9, nil),
+		msg("die", "c1", d.now+3e9, map[string]string{"exitCode": "1"}), msg("start", "c1", d.now+4e9, nil)} {
+		d.history = append(d.history, m)
+	}
+	d.now += 5e9
+	return client.ContainerListResult{Items: []container.Summary{{ID: "c1", Names: []string{"/db-c1"}, State: container.StateRunning}}}, nil
+}
+
+func (d *slowListDocker) ContainerInspect(context.Context, string, client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	last := d.history[len(d.history)-1].TimeNano
+	return client.ContainerInspectResult{Container: container.InspectResponse{ID: "c1", RestartCount: 3,
+		State: &container.State{Status: container.StateRunning, Running: true,
+			StartedAt: time.Unix(0, last).UTC().Format(time.RFC3339Nano), FinishedAt: time.Unix(0, last-1e9-1000).UTC().Format(time.RFC3339Nano)}}}, nil
+}
+
+func (d *slowListDocker) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+	since, until := parseSince(opts.Since), parseSince(opts.Until)
+	d.mu.Lock()
+	var replay []events.Message
+	for _, m := range d.history {
+		if m.TimeNano >= since && (until == 0 || m.TimeNano <= until) {
+			replay = append(replay, m)
+		}
+	}
+	d.mu.Unlock()
+	msgs, errs := make(chan events.Message), make(chan error, 1)
+	go func() {
+		for _, m := range replay {
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if until != 0 {
+			errs <- io.EOF
+			return
+		}
+		for {
+			select {
+			case m := <-d.messages:
+				msgs <- m
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return client.EventsResult{Messages: msgs, Err: errs}
+}
+
+// After a gap, restarts made while the list was read are in RestartCount
+// already, yet their events come on the stream: they are no deaths lost
+// in the gap. The running set gets the daemon's count.
+func TestRestartsDuringASlowListAfterAGapAreNotLost(t *testing.T) {
+	cursor := time.Unix(100, 0).UnixNano()
+	d := &slowListDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: cursor + 60e9}
+	d.history = []events.Message{msg("exec_die", "c1", cursor+50e9, nil)} // the cursor's own event is gone
+	one := 1
+	src := NewSource("h", d, quiet(), metrics.New())
+	src.Restore(map[string]event.Resume{"D": {Cursor: cursor, AtCursor: []string{"x"}, Running: map[string]event.Container{"c1": {Name: "db-c1", Restarts: &one}}}})
+	out := run(t, src, 64)
+	var counted *int
+	got := items(t, out, func(it event.Item) bool {
+		if c, ok := it.Listed["c1"]; ok && c.Restarts != nil {
+			counted = c.Restarts
+		}
+		return it.Event.Action == "start" && it.Event.TimeNano == cursor+64e9
+	})
+	dies := 0
+	for _, it := range got {
+		if it.Event.Action == "die" {
+			dies++
+			if it.Event.Reconciled {
+				t.Errorf("a restart the stream brings reported as a death lost in the gap: %+v", it.Event)
+			}
+		}
+	}
+	if dies != 2 || counted == nil || *counted != 3 {
+		t.Errorf("%d deaths handed on (want the stream's 2); running set's count %v (want the daemon's 3)", dies, counted)
+	}
+}
+
+// A container running at the cursor whose first replayed event after a gap
+// is a start died before it; but when that die was handled already (ahead
+// of the cursor, kept in the checkpoint's Resume.Ahead), it is no death
+// "unseen while the stream was down".
+func TestADeathHandledAheadIsNotReportedAgainAsUnseen(t *testing.T) {
+	sec := int64(time.Second)
+	src := NewSource("h", &fakeDocker{}, quiet(), metrics.New())
+	st := newStreamState()
+	in := newInspector(src, st)
+	in.believed = map[string]event.Container{"c1": {Name: "db-c1"}}
+	in.facts = scanReplay("h", []events.Message{msg("start", "c1", 15*sec, nil), msg("die", "c1", 50*sec, map[string]string{"exitCode": "2"})}, defaultIntentWindow)
+	in.facts.handled(map[string][]int64{"c1": {12 * sec}})
+	out := make(chan event.Item, 4)
+	r := inspectResult{job: inspectJob{id: "c1", purpose: purposeGap, known: event.Container{Name: "db-c1"}, from: 6 * sec, until: 15 * sec, now: 60 * sec},
+		state: &container.State{Running: true, StartedAt: time.Unix(51, 0).UTC().Format(time.RFC3339Nano), FinishedAt: time.Unix(50, 0).UTC().Format(time.RFC3339Nano)}}
+	r.job.head = in.reconciledDeath(r)
+	in.reconciled(out, st, r)
+	if len(out) != 0 {
+		t.Errorf("reported again: %+v", (<-out).Event)
 	}
 }

@@ -160,10 +160,13 @@ func (w *world) exempt(dth death) bool {
 	}
 	for _, later := range w.d.deaths {
 		if later.id == dth.id && later.idx > dth.idx && later.idx < w.nextLive(dth.idx) && w.unseen(dth.idx, later.idx) &&
-			(later.intentional || !w.policyRestartBetween(dth.id, dth.idx, later.idx)) {
+			(later.intentional || !w.countedRestart(dth.id, dth.idx, later.idx, w.nextLive(dth.idx)) || w.reset(dth, w.lastLive(dth.idx), w.nextLive(dth.idx))) {
 			// A later end overwrote its State before any stream looked, and
 			// no restart policy counted it in RestartCount (an intentional
-			// end, or a start at the daemon's boot): the daemon keeps no trace.
+			// end, or a start at the daemon's boot), or a docker start (or
+			// the daemon's boot) reset the count between the looks, so it
+			// is no longer measured against the count whalewatch knew: the
+			// daemon keeps no trace.
 			return true
 		}
 	}
@@ -191,11 +194,26 @@ func (w *world) unseenThenStarted(dth death) bool {
 	return false
 }
 
-// policyRestartBetween: the container's policy restarted it between the
-// log indexes i and j (RestartCount grew).
-func (w *world) policyRestartBetween(id string, i, j int) bool {
-	for k := i + 1; k < j; k++ {
-		if w.d.policyStarts[k] && w.d.log[k].Actor.ID == id {
+// countedRestart: the container's policy restarted it between the log
+// indexes i and j, and RestartCount still counts that restart at look (no
+// docker start, no start at the daemon's boot reset it before).
+func (w *world) countedRestart(id string, i, j, look int) bool {
+	counted := false
+	for k := i + 1; k < look; k++ {
+		if m := w.d.log[k]; m.Actor.ID == id && m.Action == "start" {
+			counted = w.d.policyStarts[k] && (counted || k < j)
+		}
+	}
+	return counted
+}
+
+// reset: a start of dth's container between the log indexes i and j
+// reset its RestartCount (any start but its policy's) where whalewatch
+// cannot measure from it: after dth (its restart is no longer counted), or
+// before it while no stream was open (the count whalewatch knew is stale).
+func (w *world) reset(dth death, i, j int) bool {
+	for k := max(i+1, 0); k < j; k++ {
+		if m := w.d.log[k]; m.Actor.ID == dth.id && m.Action == "start" && !w.d.policyStarts[k] && (k > dth.idx || w.unseen(k, k)) {
 			return true
 		}
 	}

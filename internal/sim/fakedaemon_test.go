@@ -203,9 +203,17 @@ func (d *fakeDaemon) create(name, image string, labels map[string]string, policy
 	return c
 }
 
+// start is docker start (and docker run's start): moby's ContainerStart
+// calls containerStart with resetRestartManager, whose
+// Container.ResetRestartManager(true) sets RestartCount to 0
+// (daemon/start.go, daemon/container/container.go): only the restart
+// manager's own starts (daemon/monitor.go handleContainerExit) count.
 func (d *fakeDaemon) start(c *fakeContainer) {
 	d.lock()
 	defer d.unlock()
+	if !c.running && d.containers[c.id] == c && d.up {
+		c.restarts = 0
+	}
 	d.startLocked(c)
 }
 
@@ -341,13 +349,16 @@ func (d *fakeDaemon) shutdown() {
 	d.shutdowns = append(d.shutdowns, len(d.log))
 }
 
-// boot starts the daemon again: containers with a restart policy start.
+// boot starts the daemon again: containers with a restart policy start,
+// through containerStart with resetRestartManager as a docker start does
+// (daemon/daemon.go restore): RestartCount 0 again.
 func (d *fakeDaemon) boot() {
 	d.lock()
 	defer d.unlock()
 	d.up = true
 	for _, id := range slices.Sorted(maps.Keys(d.containers)) {
 		if c := d.containers[id]; c.policy == "always" && !c.running && !c.created {
+			c.restarts = 0
 			d.startLocked(c)
 		}
 	}
