@@ -394,7 +394,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.out = append(c.out, c.groups.removed(ev, func(rule string) []string { return c.route(c.ruleNotify[rule], ev) })...)
 	}
 	if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") && ev.Attributes[event.RunningAgain] != "true" {
-		c.stopped(ev, now) // after its alerts, which a pressure incident takes in
+		c.endPressure(ev, now) // after its alerts, which a pressure incident takes in
 	}
 	c.loops.cover(ev, covered)
 }

@@ -117,10 +117,10 @@ func (c *Core) endSpells(ev event.Event) {
 	}
 }
 
-// stopped ends the pressure of a container that died or stopped: its
+// endPressure ends the pressure of a container that died or stopped: its
 // spells, and its incident if only pressure opened it (an alert of its
 // death, an OOM kill, joined the incident and keeps it open).
-func (c *Core) stopped(ev event.Event, now time.Time) {
+func (c *Core) endPressure(ev event.Event, now time.Time) {
 	c.endSpells(ev)
 	if inc, ok := c.incidents.open.get(loopKey(ev)); ok && inc.Pressure != "" {
 		c.resolvePressure(ev, "stopped", now)
