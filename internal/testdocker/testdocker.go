@@ -153,29 +153,13 @@ func importImage(c *client.Client) error {
 	if err != nil {
 		return fmt.Errorf("Debian's busybox-static (apt-get install busybox-static): %w", err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"testprog", 0o755, prog}, {"bin/busybox", 0o755, busybox}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return err
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "bin/sh", Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
+	buf, err := tarOf([]tarFile{{name: "testprog", mode: 0o755, data: prog}, {name: "bin/busybox", mode: 0o755, data: busybox}, {name: "bin/sh", link: "busybox"}})
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := c.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, imageName,
+	res, err := c.ImageImport(ctx, client.ImageImportSource{Source: buf, SourceName: "-"}, imageName,
 		client.ImageImportOptions{Changes: []string{`ENTRYPOINT ["/testprog"]`, `CMD ["sleep"]`}})
 	if err != nil {
 		return err
@@ -196,34 +180,47 @@ func buildImage(c *client.Client) error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"Dockerfile", 0o644, []byte("FROM scratch\nCOPY testprog /testprog\nENTRYPOINT [\"/testprog\"]\nCMD [\"sleep\"]\n")},
-		{"testprog", 0o755, prog},
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
+	buf, err := tarOf([]tarFile{
+		{name: "Dockerfile", mode: 0o644, data: []byte("FROM scratch\nCOPY testprog /testprog\nENTRYPOINT [\"/testprog\"]\nCMD [\"sleep\"]\n")},
+		{name: "testprog", mode: 0o755, data: prog},
+	})
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{imageName}, Remove: true, ForceRemove: true})
+	res, err := c.ImageBuild(ctx, buf, client.ImageBuildOptions{Tags: []string{imageName}, Remove: true, ForceRemove: true})
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
 	return StreamError(res.Body)
+}
+
+// tarFile is a file (or, with link, a symbolic link) of a tar archive.
+type tarFile struct {
+	name string
+	mode int64
+	data []byte
+	link string
+}
+
+func tarOf(files []tarFile) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}
+		if f.link != "" {
+			h = &tar.Header{Name: f.name, Typeflag: tar.TypeSymlink, Linkname: f.link, Mode: 0o777}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	return &buf, tw.Close()
 }
 
 // StreamError reads a daemon's JSON progress stream (build, import) to its
