@@ -122,7 +122,7 @@ func TestStatusPageInABrowser(t *testing.T) {
 
 	const token = "e2e-token-0123456789abcdef"
 	p := start(t, ungrouped("STATUS_PAGE=true", "HTTP_ADDR=0.0.0.0:0", "HTTP_AUTH_TOKEN="+token,
-		"HOST_NAME="+hostileText, "RESOLVE_AFTER=2s")...)
+		"HOST_NAME="+hostileText, "RESOLVE_AFTER=2s", "PPROF=true")...)
 	_, port, err := net.SplitHostPort(p.httpAddr(t))
 	if err != nil {
 		t.Fatal(err)
@@ -163,8 +163,8 @@ func TestStatusPageInABrowser(t *testing.T) {
 		return ok
 	}
 
-	// No token: 401, for the page and its API alike.
-	for _, path := range []string{"/", "/api/v1/incidents", "/metrics"} {
+	// No token: 401, for the page, its API, the metrics and profiles alike.
+	for _, path := range []string{"/", "/api/v1/incidents", "/metrics", "/debug/pprof/"} {
 		res, err := chromedp.Run(ctx, chromedp.NavigateResponse(base+path))
 		if err != nil {
 			t.Fatal(err)

@@ -112,8 +112,8 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		status.Register(mux)
 	}
 	if cfg.Pprof {
-		registerPprof(mux)
-		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true): keep HTTP_ADDR private")
+		registerPprof(mux, status.Protect)
+		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true; behind HTTP_AUTH_TOKEN when set): keep HTTP_ADDR private")
 	}
 	if cfg.ActionsEnabled() {
 		svc, api := newActions(cfg, log, m, d, store)
@@ -414,13 +414,14 @@ func daemonName(ctx context.Context, c *client.Client, log *slog.Logger) (string
 	}
 }
 
-// registerPprof adds Go's profiling endpoints, for profiling in place.
-func registerPprof(mux *http.ServeMux) {
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+// registerPprof adds Go's profiling endpoints, for profiling in place
+// (behind protect, as /metrics).
+func registerPprof(mux *http.ServeMux, protect func(http.Handler) http.Handler) {
+	mux.Handle("GET /debug/pprof/", protect(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/cmdline", protect(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("GET /debug/pprof/profile", protect(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/symbol", protect(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("GET /debug/pprof/trace", protect(http.HandlerFunc(pprof.Trace)))
 }
 
 // registerOps adds /healthz, /readyz and /metrics (behind protect: the

@@ -337,12 +337,20 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		c.log.Error("rule failed on an event", "rule", err.Rule, "err", err.Err, "type", ev.Type, "action", ev.Action)
 		c.m.RuleErrors.WithLabelValues(err.Rule).Inc()
 	}
+	// A death ends a pressure incident, muted or not: no sample will.
+	ends := ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") && ev.Attributes[event.RunningAgain] != "true"
 	if !c.watched(ev) {
 		c.m.MatchesHeld.WithLabelValues("not_watched").Add(float64(len(matches)))
+		if ends {
+			c.endPressure(ev, now)
+		}
 		return
 	}
 	if c.muted(ev, now) {
 		c.m.MatchesHeld.WithLabelValues("muted").Add(float64(len(matches)))
+		if ends {
+			c.endPressure(ev, now)
+		}
 		return
 	}
 	c.incidents.observe(ev, now)
@@ -393,7 +401,7 @@ func (c *Core) Handle(it event.Item, now time.Time) {
 		}
 		c.out = append(c.out, c.groups.removed(ev, func(rule string) []string { return c.route(c.ruleNotify[rule], ev) })...)
 	}
-	if ev.Type == event.ContainerType && (ev.Action == "die" || ev.Action == "destroy") && ev.Attributes[event.RunningAgain] != "true" {
+	if ends {
 		c.endPressure(ev, now) // after its alerts, which a pressure incident takes in
 	}
 	c.loops.cover(ev, covered)

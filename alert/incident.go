@@ -93,8 +93,8 @@ func (s *incidents) alert(n *notify.Notification, to []string, ev event.Event, s
 func (s *incidents) observe(ev event.Event, now time.Time) {
 	key := loopKey(ev)
 	inc, ok := s.open.get(key)
-	if !ok || ev.Type != event.ContainerType {
-		return
+	if !ok || ev.Type != event.ContainerType || inc.Pressure != "" {
+		return // samples decide a pressure incident, not health or starts
 	}
 	switch {
 	case ev.Action == "start" && !inc.Health:

@@ -256,3 +256,37 @@ func TestPressureIncidentSurvivesARestart(t *testing.T) {
 		t.Fatalf("after the restart: %v", rulesOf(got))
 	}
 }
+
+// A container that dies while muted still ends its pressure incident: no
+// sample will come to resolve it.
+func TestDeathWhileMutedResolvesThePressureIncident(t *testing.T) {
+	core, rec, t0 := pressureCore(t)
+	fired := feed(t, core, rec, t0, 95, 95, 95, 95, 95)
+	at := t0.Add(150 * time.Second)
+	d := die("c1", 137, at)
+	d.Event.Labels = map[string]string{alert.MuteLabel: "true"}
+	core.Handle(d, at)
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.out[len(fired):]
+	if len(fired) != 1 || len(got) != 1 || got[0].Rule != alert.ResolvedRule {
+		t.Fatalf("fired %v, then %v", rulesOf(fired), rulesOf(got))
+	}
+}
+
+// A healthy report is no recovery from pressure: only a sample tells.
+func TestHealthyKeepsThePressureIncidentOpen(t *testing.T) {
+	core, rec, t0 := pressureCore(t)
+	fired := feed(t, core, rec, t0, 95, 95, 95, 95, 95)
+	at := t0.Add(150 * time.Second)
+	core.Handle(event.Item{Event: event.Event{Host: "h", Type: event.ContainerType, Action: "health_status", Status: "healthy",
+		ActorID: "c1", Name: "web-c1", ExitCode: -1, Time: at, TimeNano: at.UnixNano()}}, at)
+	core.Tick(at.Add(time.Hour))
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if len(fired) != 1 || len(rec.out) != 1 {
+		t.Fatalf("after healthy and an hour: %v", rulesOf(rec.out))
+	}
+}

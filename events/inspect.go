@@ -118,6 +118,10 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 		// Podman's stop (or rm -f) came after its die: it sends no kill,
 		// and the death was asked for.
 		head.Intentional, st.unexplained[ev.ActorID] = true, false
+		if head.Restarts != nil {
+			zero := 0 // its next start is asked for: a docker start resets the count
+			head.Restarts = &zero
+		}
 		h.oomUntil, h.job = time.Time{}, 0
 		h.events = append(h.events, ev)
 		in.release(ctx, out, st, ev.ActorID)

@@ -40,6 +40,7 @@ type Sampler struct {
 	Matches func(event.Event) bool
 
 	memTotal int64 // the host's memory: a container "limited" to it has no limit
+	shedding bool  // the last round shed samples (logged once a spell)
 	prev     map[string]cpuSample
 	// evidenceAt: when a container's matching spell last got evidence.
 	evidenceAt map[string]time.Time
@@ -86,8 +87,8 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 	// Samples carry the host ID the stream settled on (Podman's /info
 	// makes up a new one per request): none before it is identified.
 	hostID := src.identity.Load()
-	if hostID == nil {
-		return nil
+	if hostID == nil || src.downSince.Load() != 0 {
+		return nil // nor while the stream is down: its reconnect says so
 	}
 	if s.memTotal == 0 {
 		info, err := src.info(ctx)
@@ -123,6 +124,7 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 	src.Metrics.StatsRounds.WithLabelValues(src.Host).Observe(time.Since(start).Seconds())
 
 	running := make(map[string]bool, len(ctrs))
+	shed := 0
 	for i, r := range results {
 		id := ctrs[i].ID
 		running[id] = true
@@ -134,22 +136,27 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 			continue
 		}
 		s.prev[id] = r.cpu
-		switch {
-		case r.ev.Evidence != nil:
-			s.evidenceAt[id] = time.Now()
-		case !r.matched:
+		if !r.matched {
 			delete(s.evidenceAt, id) // the spell is over
 		}
 		if len(out) < cap(out)/2 { // the rest is the stream's
 			select {
 			case out <- event.Item{Event: r.ev}:
 				src.Metrics.StatsSamples.WithLabelValues(src.Host, "ok").Inc()
+				if r.ev.Evidence != nil {
+					s.evidenceAt[id] = time.Now()
+				}
 				continue
 			default:
 			}
 		}
 		src.Metrics.StatsSamples.WithLabelValues(src.Host, "shed").Inc()
+		shed++
 	}
+	if shed > 0 && !s.shedding {
+		src.Log.Warn("stats samples shed: the event queue is busy (whalewatch_stats_samples_total{result=\"shed\"})", "shed", shed, "of", len(ctrs))
+	}
+	s.shedding = shed > 0
 	for id := range s.prev {
 		if !running[id] {
 			delete(s.prev, id)
@@ -184,8 +191,12 @@ func (s *Sampler) sample(ctx context.Context, hostID string, c container.Summary
 		when = time.Now()
 	}
 	info := infoFromSummary(c, nil, nil)
-	ev := event.Event{Host: src.Host, HostID: hostID, Type: event.StatsType, Action: "sample", ActorID: c.ID,
-		Attributes: map[string]string{"name": info.Name, "image": c.Image}, Labels: c.Labels, Name: info.Name, Image: c.Image,
+	image := c.Image
+	if src.isPodman() {
+		image = dockerImageName(image) // as the stream's events name it
+	}
+	ev := event.Event{Host: src.Host, HostID: hostID, Engine: src.Engine(), Type: event.StatsType, Action: "sample", ActorID: c.ID,
+		Attributes: map[string]string{"name": info.Name, "image": image}, Labels: c.Labels, Name: info.Name, Image: image,
 		ExitCode: -1, Time: when.UTC(), TimeNano: when.UnixNano(), Stats: &st}
 	matched := s.Matches != nil && s.Matches(ev)
 	if at, ok := s.evidenceAt[c.ID]; matched && (!ok || time.Since(at) >= evidenceEvery) {

@@ -162,7 +162,7 @@ func (d *statsDocker) ContainerLogs(context.Context, string, client.ContainerLog
 
 // A round samples every running, watched container once with at most
 // Concurrency requests in flight, names the daemon by the ID its stream
-// settled on (none before the stream identified it), keeps each
+// settled on (none before the stream identified it and is open), keeps each
 // container's sample for the next round's CPU, gathers evidence for a
 // matching container once a spell, and sheds samples when the queue is
 // half full.
@@ -185,6 +185,7 @@ func TestSamplerRound(t *testing.T) {
 	}
 	id := "DAEMON"
 	src.identity.Store(&id)
+	src.downSince.Store(0) // the stream is open
 	for round := range 2 {
 		if err := s.round(t.Context(), out); err != nil {
 			t.Fatal(err)

@@ -211,6 +211,19 @@ func (s *Store) historyMemoryLocked(later Incident) {
 		})
 	}
 	s.pend.history[later.ID] = mergeIncident(old, later)
+	if len(s.pend.history) > HistoryMax {
+		// Bounded as the file is, through an outage however long: the
+		// resolved record changed longest ago goes first.
+		var oldest *Incident
+		for _, inc := range s.pend.history {
+			if !inc.Open() && (oldest == nil || inc.UpdatedAt.Before(oldest.UpdatedAt)) {
+				oldest = inc
+			}
+		}
+		if oldest != nil {
+			delete(s.pend.history, oldest.ID)
+		}
+	}
 }
 
 // flushHistory writes the records merged in memory.

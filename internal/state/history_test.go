@@ -116,3 +116,35 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("%d records kept; old-resolved %v, old-open %v, new0 %v", len(got), ids["old-resolved"], ids["old-open"], ids["new0"])
 	}
 }
+
+// While the file cannot be written, the records waiting in memory are
+// bounded as the file's are: beyond HistoryMax the resolved one changed
+// longest ago goes first, and open ones stay.
+func TestHistoryInMemoryIsBounded(t *testing.T) {
+	d := &disk{}
+	s, err := OpenWith(t.TempDir(), Options{BeforeWrite: d.before})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d.fail(syscall.ENOSPC)
+	now := time.Now()
+	msgs := []Message{incidentMsg(1, "open-oldest", "firing", 1, now.Add(-2*time.Hour))}
+	for i := range HistoryMax + 1 {
+		msgs = append(msgs, incidentMsg(10+i, fmt.Sprint("resolved", i), "resolved", 1, now.Add(-time.Hour).Add(time.Duration(i)*time.Millisecond)))
+	}
+	if _, err := s.Commit(msgs, Snapshot{}, len(msgs)+1, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.History(now.Add(-3 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, inc := range got {
+		ids[inc.ID] = true
+	}
+	if len(got) != HistoryMax || !ids["open-oldest"] || ids["resolved0"] || ids["resolved1"] || !ids["resolved2"] {
+		t.Fatalf("%d records kept; open-oldest %v, resolved0 %v, resolved1 %v", len(got), ids["open-oldest"], ids["resolved0"], ids["resolved1"])
+	}
+}
