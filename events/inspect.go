@@ -83,6 +83,10 @@ type inspector struct {
 	believed    map[string]event.Container
 	pending     int
 	replayAhead bool // the replay the facts are of is handed on after the reconcile
+	// unanswered: a reconciling inspect the daemon did not answer (it went
+	// down): what the gap hid is unknown, so the session ends before the
+	// replay moves the cursor past it, and the next one reconciles again.
+	unanswered error
 }
 
 func newInspector(src *Source, st *streamState) *inspector {
@@ -275,6 +279,10 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 	switch r.job.purpose {
 	case purposeReconcile, purposeGap:
 		in.pending--
+		if client.IsErrConnectionFailed(r.err) {
+			in.unanswered = r.err // no guess: a death at the cursor made up
+			return
+		}
 		if r.grew = in.gapRestarts(st, r); r.grew > 0 {
 			evidence := r.job.head.Evidence
 			r.job.head = in.reconciledDeath(r)

@@ -338,6 +338,9 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 		st.handledDies = nil
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
 		ins.awaitReconciles(ctx, out, st)
+		if ins.unanswered != nil {
+			return fmt.Errorf("reconcile: %w", ins.unanswered)
+		}
 	}
 	stream := s.events(ctx, opts)
 	st.connected = true
@@ -423,6 +426,9 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			ins.oomWaitsOver(ctx, now)
 		case r := <-ins.results:
 			ins.settled(ctx, out, st, r)
+			if ins.unanswered != nil {
+				return fmt.Errorf("reconcile: %w", ins.unanswered)
+			}
 		case items := <-relisted:
 			st.listing = false
 			if items == nil {

@@ -48,10 +48,24 @@ const (
 	pubTimeout  = 100 * time.Millisecond
 )
 
-// errDown is what a client gets from a daemon that does not answer.
 var debugf func(format string, args ...any)
 
-var errDown = errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
+// errDown is what a client gets from a daemon that does not answer: the
+// client's errConnectionFailed (moby/moby/client request.go doRequest wraps
+// every failed request so), unexported, so taken from a real client's
+// request to a socket no daemon listens on (made before any bubble).
+var errDown = func() error {
+	c, err := client.New(client.WithHost("unix:///nonexistent/whalewatch-sim/docker.sock"))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	_, err = c.Ping(context.Background(), client.PingOptions{})
+	if !client.IsErrConnectionFailed(err) {
+		panic(fmt.Sprintf("a request to no daemon: %v", err))
+	}
+	return err
+}()
 
 type fakeContainer struct {
 	id, name, image string
