@@ -528,3 +528,32 @@ func TestADeathHandledAheadIsNotReportedAgainAsUnseen(t *testing.T) {
 		t.Errorf("reported again: %+v", (<-out).Event)
 	}
 }
+
+// A reconciling inspect that the daemon does not answer (it went down
+// between the list and the inspect) tells nothing of the container: no
+// death at the cursor is made up, and the session is to end so that the
+// next one reconciles again (seed 96 of the pipeline simulator).
+func TestAnUnansweredReconcileMakesUpNoDeath(t *testing.T) {
+	c, err := client.New(client.WithHost("unix:///nonexistent/whalewatch-test/docker.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, down := c.Ping(t.Context(), client.PingOptions{})
+	if !client.IsErrConnectionFailed(down) {
+		t.Fatalf("a request to no daemon: %v", down)
+	}
+	for _, purpose := range []string{purposeReconcile, purposeGap} {
+		src := NewSource("h", &fakeDocker{}, quiet(), metrics.New())
+		st := newStreamState()
+		in := newInspector(src, st)
+		in.pending = 1
+		out := make(chan event.Item, 4)
+		r := inspectResult{job: inspectJob{id: "c1", purpose: purpose, known: event.Container{Name: "db-c1"}}, err: down}
+		r.job.head = in.reconciledDeath(r)
+		in.settled(t.Context(), out, st, r)
+		if len(out) != 0 || in.unanswered == nil || in.pending != 0 {
+			t.Errorf("%s: %d items handed on, unanswered %v, %d pending", purpose, len(out), in.unanswered, in.pending)
+		}
+	}
+}
