@@ -308,7 +308,10 @@ func TestAckBeforeTheDockerCallFinishes(t *testing.T) {
 	if status != 200 || !strings.Contains(body, "Working on it") {
 		t.Fatalf("ack: %d %s", status, body)
 	}
-	if !f.running(t, ct.ID) {
+	// Podman 4.3 gives containers made through the API a StopTimeout of 0
+	// (the Spec's is not kept): its stop kills at once and is never slow,
+	// so there only the acknowledgement and the result are checked.
+	if !testdocker.IsPodman(t, f.c) && !f.running(t, ct.ID) {
 		t.Fatal("the stop finished before the acknowledgement: the handler waited for Docker")
 	}
 	msg := f.replies.wait(t, 1)[0]
