@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
@@ -368,7 +369,19 @@ func stopTimeout(seconds int) *int {
 func Remove(c *client.Client, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, _ = c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	// A loaded Podman can refuse a container its restart policy is
+	// restarting at that instant: try again until it is gone.
+	for {
+		_, err := c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+		if err == nil || errdefs.IsNotFound(err) || client.IsErrConnectionFailed(err) {
+			return // gone, or its daemon is (a test stopped it)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // PrivateDaemon is a dockerd of the test's own, which the test may stop
