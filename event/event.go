@@ -218,6 +218,19 @@ type Item struct {
 	// settling, so this one must not move the cursor past it (a kill would
 	// lose it); it is remembered as handled ahead of the cursor instead.
 	Ahead bool
+	// Verdict is the rules' judgement of Event when the source already
+	// asked for it (to decide on a crash card's evidence): the core reuses
+	// it rather than running the rules again.
+	Verdict Verdict
+}
+
+// Verdict is what the rules said of one event, judged once.
+type Verdict struct {
+	// Judged: the rules ran. Rules are the indexes (in the engine's order)
+	// of those that matched; Errors what the others failed with.
+	Judged bool
+	Rules  []int
+	Errors []error
 }
 
 // KnownTypes and KnownActions are the event types and actions Docker
