@@ -13,6 +13,7 @@ import (
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
@@ -20,7 +21,7 @@ import (
 
 // newActions wires Slack actions on every watched daemon.
 func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) (*actions.Service, *slack.Client) {
-	policy := actions.Policy{
+	policy := grants.Policy{
 		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, Groups: cfg.ActionsAllowedGroups, ReadUsers: cfg.ActionsReadUsers,
 		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
 	}
@@ -55,7 +56,7 @@ func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []n
 		if ev.Type != event.ContainerType && ev.Type != event.StatsType {
 			return nil
 		}
-		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels, Host: ev.Host}
+		t := grants.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels, Host: ev.Host}
 		var buttons []actions.Button
 		switch {
 		case crashLoop:

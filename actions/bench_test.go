@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 )
@@ -30,7 +31,7 @@ func (idleDocker) ContainerList(context.Context, client.ContainerListOptions) (c
 // caller, queue the work, acknowledge.
 func BenchmarkSlashCommandAck(b *testing.B) {
 	const secret = "bench-secret"
-	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(b), slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), grants.Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(b), slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
 	svc.PerMinute = 1 << 30
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

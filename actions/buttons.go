@@ -14,6 +14,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/redact"
 )
 
@@ -56,9 +57,9 @@ const MuteFor = time.Hour
 
 // Offer returns the buttons an alert about t may carry: what the
 // container allows, for the situation. Who may click is checked on click.
-func (s *Service) Offer(t Target, situation string) []Button {
+func (s *Service) Offer(t grants.Target, situation string) []Button {
 	var offer []Button
-	add := func(v Verb, label, confirm string, danger bool) {
+	add := func(v grants.Verb, label, confirm string, danger bool) {
 		token, err := s.putButton(pendingAction{Verb: v, Host: t.Host, ContainerID: t.ID, Name: t.Name, Expires: time.Now().Add(s.ButtonTTL)})
 		if err != nil {
 			s.Log.Error("cannot keep a button; the alert goes without it", "container", t.Name, "verb", v, "err", err)
@@ -67,26 +68,26 @@ func (s *Service) Offer(t Target, situation string) []Button {
 		offer = append(offer, Button{ID: actionIDPrefix + string(v), Label: label, Value: token, Confirm: confirm, Danger: danger})
 	}
 	verbs := s.Policy.ContainerVerbs(t)
-	allowed := func(v Verb) bool { return slices.Contains(verbs, v) }
+	allowed := func(v grants.Verb) bool { return slices.Contains(verbs, v) }
 	switch {
-	case situation == SituationDied && allowed(Start):
-		add(Start, "Start again", "", false)
-	case situation == SituationUnhealthy && allowed(Restart):
-		add(Restart, "Restart", "Restart "+t.Name+"?", false)
+	case situation == SituationDied && allowed(grants.Start):
+		add(grants.Start, "Start again", "", false)
+	case situation == SituationUnhealthy && allowed(grants.Restart):
+		add(grants.Restart, "Restart", "Restart "+t.Name+"?", false)
 	case situation == SituationCrashLoop:
-		if allowed(Stop) {
-			add(Stop, "Stop", "Stop "+t.Name+"? It will stay stopped until started again.", true)
+		if allowed(grants.Stop) {
+			add(grants.Stop, "Stop", "Stop "+t.Name+"? It will stay stopped until started again.", true)
 		}
-		if allowed(Restart) {
-			add(Restart, "Restart", "Restart "+t.Name+"?", false)
+		if allowed(grants.Restart) {
+			add(grants.Restart, "Restart", "Restart "+t.Name+"?", false)
 		}
 	}
 	// Muting and acknowledging touch no container: every alert about one
 	// offers them.
 	if t.Name != "" && s.Mutes != nil {
-		add(Mute, "Mute 1h", "", false)
+		add(grants.Mute, "Mute 1h", "", false)
 	}
-	add(Ack, "Acknowledge", "", false)
+	add(grants.Ack, "Acknowledge", "", false)
 	return offer
 }
 
@@ -105,18 +106,18 @@ func (s *Service) Interaction(cb slack.InteractionCallback) {
 	caller := s.caller(cb.Team.ID, cb.User.ID, cb.User.Name, cb.Channel.ID)
 	if !s.enqueue(func(ctx context.Context) { s.click(ctx, caller, a.Value, cb) }) {
 		// Answering now would delay the acknowledgement; the button stays.
-		s.audit(caller, Verb(strings.TrimPrefix(a.ActionID, actionIDPrefix)), Target{}, "denied", errBusy)
+		s.audit(caller, grants.Verb(strings.TrimPrefix(a.ActionID, actionIDPrefix)), grants.Target{}, "denied", errBusy)
 	}
 }
 
-func (s *Service) click(ctx context.Context, caller Caller, token string, cb slack.InteractionCallback) {
+func (s *Service) click(ctx context.Context, caller grants.Caller, token string, cb slack.InteractionCallback) {
 	p, ok := s.takeButton(token)
 	if !ok {
-		s.audit(caller, Verb(strings.TrimPrefix(cb.ActionCallback.BlockActions[0].ActionID, actionIDPrefix)), Target{}, "denied", errButtonUsed)
+		s.audit(caller, grants.Verb(strings.TrimPrefix(cb.ActionCallback.BlockActions[0].ActionID, actionIDPrefix)), grants.Target{}, "denied", errButtonUsed)
 		s.reply(ctx, cb.ResponseURL, "⛔ This button was already used or has expired.", false)
 		return
 	}
-	if p.Verb == Mute || p.Verb == Ack {
+	if p.Verb == grants.Mute || p.Verb == grants.Ack {
 		s.clickAboutAlert(ctx, caller, token, p, cb)
 		return
 	}
@@ -149,12 +150,12 @@ func (s *Service) click(ctx context.Context, caller Caller, token string, cb sla
 
 // clickAboutAlert mutes the alert's container for MuteFor, or records who
 // acknowledged the alert; neither touches the container.
-func (s *Service) clickAboutAlert(ctx context.Context, caller Caller, token string, p pendingAction, cb slack.InteractionCallback) {
-	rights := Logs
-	if p.Verb == Mute {
-		rights = Stop
+func (s *Service) clickAboutAlert(ctx context.Context, caller grants.Caller, token string, p pendingAction, cb slack.InteractionCallback) {
+	rights := grants.Logs
+	if p.Verb == grants.Mute {
+		rights = grants.Stop
 	}
-	t := Target{ID: p.ContainerID, Name: p.Name, Host: p.Host}
+	t := grants.Target{ID: p.ContainerID, Name: p.Name, Host: p.Host}
 	err := s.Policy.AllowCaller(caller, rights)
 	if err == nil && !s.allowRate(caller.UserID) {
 		err = errRate
@@ -170,10 +171,10 @@ func (s *Service) clickAboutAlert(ctx context.Context, caller Caller, token stri
 	now := time.Now().UTC()
 	var note string
 	switch p.Verb {
-	case Mute:
+	case grants.Mute:
 		err = s.Mutes.SetMute(p.Name, now.Add(MuteFor))
 		note = fmt.Sprintf("🔇 <@%s> muted %s until %s", caller.UserID, code(p.Name), now.Add(MuteFor).Format("15:04 UTC"))
-	case Ack:
+	case grants.Ack:
 		err = s.Store.AckThread(cb.Channel.ID, cb.Message.Timestamp, caller.UserID, now)
 		note = fmt.Sprintf("👀 Acknowledged by <@%s> at %s", caller.UserID, now.Format("15:04 UTC"))
 		if err == nil && s.Acknowledged != nil {
@@ -235,11 +236,11 @@ func (s *Service) updateAlert(ctx context.Context, cb slack.InteractionCallback,
 
 // pendingAction is what a button's token stands for.
 type pendingAction struct {
-	Verb        Verb      `json:"verb"`
-	Host        string    `json:"host"` // the host of the alert: the button acts there
-	ContainerID string    `json:"container_id"`
-	Name        string    `json:"name"`
-	Expires     time.Time `json:"expires"`
+	Verb        grants.Verb `json:"verb"`
+	Host        string      `json:"host"` // the host of the alert: the button acts there
+	ContainerID string      `json:"container_id"`
+	Name        string      `json:"name"`
+	Expires     time.Time   `json:"expires"`
 }
 
 // putButton keeps a under a new random token.

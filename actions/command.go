@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/whalewatch/whalewatch/internal/grants"
 )
 
 // command is a parsed slash command.
@@ -76,7 +78,7 @@ func parseCommand(text string) (command, error) {
 			c.muteFor = d
 		}
 		return c, nil
-	case string(Start), string(Stop), string(Restart), string(Logs):
+	case string(grants.Start), string(grants.Stop), string(grants.Restart), string(grants.Logs):
 		if len(args) == 0 {
 			return c, errUsage
 		}
@@ -91,7 +93,7 @@ func parseCommand(text string) (command, error) {
 			return c, fmt.Errorf("%w: %q is not a container name or ID", errUsage, c.target)
 		}
 		rest := args[1:]
-		if c.name == string(Logs) {
+		if c.name == string(grants.Logs) {
 			c.tail = defaultTail
 			if len(rest) == 2 && rest[0] == "--tail" {
 				n, err := strconv.Atoi(rest[1])

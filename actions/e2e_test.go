@@ -24,6 +24,7 @@ import (
 
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/event"
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 	"github.com/whalewatch/whalewatch/internal/state"
@@ -96,14 +97,14 @@ type fixture struct {
 	log     *syncbuf.Buffer // the service's log (the audit lines)
 }
 
-var allVerbs = map[string]string{actions.ActionsLabel: "start,stop,restart,logs"}
+var allVerbs = map[string]string{grants.ActionsLabel: "start,stop,restart,logs"}
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
 	f := &fixture{c: c, replies: newResponses(t), log: &syncbuf.Buffer{}}
-	policy := actions.Policy{Teams: []string{"T1"}, Users: []string{"UADMIN"}, ReadUsers: []string{"UREAD"}, Channels: []string{"COPS"}}
+	policy := grants.Policy{Teams: []string{"T1"}, Users: []string{"UADMIN"}, ReadUsers: []string{"UREAD"}, Channels: []string{"COPS"}}
 	store, err := state.Open("")
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +288,7 @@ func TestRefusalsAreAudited(t *testing.T) {
 		}
 	}
 	slices.Sort(reasons)
-	if want := []string{"⛔ " + actions.ErrUnknownContainer.Error(), "⛔ " + actions.ErrNotAllowlisted.Error()}; !slices.Equal(reasons, want) {
+	if want := []string{"⛔ " + grants.ErrUnknownContainer.Error(), "⛔ " + grants.ErrNotAllowlisted.Error()}; !slices.Equal(reasons, want) {
 		t.Errorf("refusals %q, want %q", reasons, want)
 	}
 	if f.running(t, ct.ID) || f.running(t, unlabelled.ID) {
@@ -332,7 +333,7 @@ func TestButtonFlow(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // it dies
 
 	n := notify.New("CRASHED", "", eventFor(ct), nil)
-	for _, b := range f.svc.Offer(actions.Target{ID: ct.ID, Name: ct.Name, Labels: allVerbs}, actions.SituationDied) {
+	for _, b := range f.svc.Offer(grants.Target{ID: ct.ID, Name: ct.Name, Labels: allVerbs}, actions.SituationDied) {
 		n.Actions = append(n.Actions, notify.Action(b))
 	}
 	if len(n.Actions) != 2 || n.Actions[0].Label != "Start again" || len(n.Actions[0].Value) != 32 || n.Actions[1].ID != notify.AckActionID {
@@ -411,7 +412,7 @@ func TestMuteAndAcknowledgeButtons(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := notify.New("CRASHED", "", event.Event{Type: "container", Action: "die", Name: "quiet-web", ActorID: "abc", ExitCode: 3, Host: "h", Time: time.Now()}, nil)
-	for _, b := range f.svc.Offer(actions.Target{ID: "abc", Name: "quiet-web", Host: "h"}, actions.SituationDied) {
+	for _, b := range f.svc.Offer(grants.Target{ID: "abc", Name: "quiet-web", Host: "h"}, actions.SituationDied) {
 		n.Actions = append(n.Actions, notify.Action(b))
 	}
 	if len(n.Actions) != 2 || n.Actions[0].Label != "Mute 1h" || n.Actions[1].Label != "Acknowledge" {
@@ -568,7 +569,7 @@ func TestActionsOnSeveralDaemons(t *testing.T) {
 	}
 
 	// A button of an alert from host-b stops the container there.
-	buttons := f.svc.Offer(actions.Target{ID: solo.ID, Name: solo.Name, Labels: allVerbs, Host: "host-b"}, actions.SituationCrashLoop)
+	buttons := f.svc.Offer(grants.Target{ID: solo.ID, Name: solo.Name, Labels: allVerbs, Host: "host-b"}, actions.SituationCrashLoop)
 	i := slices.IndexFunc(buttons, func(b actions.Button) bool { return b.Label == "Stop" })
 	if i < 0 {
 		t.Fatalf("no Stop button: %+v", buttons)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 )
@@ -44,7 +45,7 @@ func FuzzSignedPayloads(f *testing.F) {
 	f.Add(`payload={"type":"view_submission"`, true)
 	f.Add(`command=/docker&text=start+web&user_id=U1&channel_id=C1`, false)
 	f.Add(`payload=%ZZ`, true)
-	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(f), quietLog(), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), grants.Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(f), quietLog(), metrics.New())
 	svc.PerMinute = 1 << 30
 	mux := http.NewServeMux()
 	NewHTTPHandler(svc, testSecret).Register(mux)
@@ -76,7 +77,7 @@ func FuzzVerifierRefusesForgeries(f *testing.F) {
 	f.Add("v0=00", "1700000000")
 	f.Add("V0=ABCDEF", "")
 	f.Add("", "-1")
-	svc := NewService(OneHost(idleDocker{}), Policy{}, tempStore(f), quietLog(), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), grants.Policy{}, tempStore(f), quietLog(), metrics.New())
 	mux := http.NewServeMux()
 	NewHTTPHandler(svc, testSecret).Register(mux)
 	body := "command=/docker&text=start+web&user_id=U1&channel_id=C1"

@@ -7,6 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 )
@@ -19,7 +20,7 @@ import (
 func TestUserGroupsAllowTheirMembers(t *testing.T) {
 	api := slackstub.New(t)
 	api.SetGroup("S0ONCALL", "U9")
-	svc := NewService(OneHost(idleDocker{}), Policy{Groups: []string{"S0ONCALL"}, Channels: []string{"C1"}}, tempStore(t), quietLog(), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), grants.Policy{Groups: []string{"S0ONCALL"}, Channels: []string{"C1"}}, tempStore(t), quietLog(), metrics.New())
 	svc.UseGroups(slack.New("xoxb-test", slack.OptionAPIURL(api.APIURL())), time.Hour)
 	allowed := func(user string) bool {
 		return svc.SlashCommand(slack.SlashCommand{UserID: user, ChannelID: "C1", Text: "restart web"}) == ackWorking

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/slackstub"
 	"github.com/whalewatch/whalewatch/internal/state"
@@ -58,7 +59,7 @@ func TestReplayRefusedInAnyLetterCaseAndAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := Policy{Users: []string{"U1"}, Channels: []string{"C1"}}
+	policy := grants.Policy{Users: []string{"U1"}, Channels: []string{"C1"}}
 	mux := serve(t, NewService(OneHost(idleDocker{}), policy, store, quietLog(), metrics.New()))
 	body := commandBody("U1", "restart web")
 	ts := fmt.Sprint(time.Now().Unix())
@@ -109,7 +110,7 @@ func TestAckDoesNotWaitForAHangingSlackAPI(t *testing.T) {
 	}))
 	defer hang.Close()
 	logs := &syncbuf.Buffer{}
-	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
+	svc := NewService(OneHost(idleDocker{}), grants.Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
 		slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
 	svc.Slack, svc.AuditChannel = slack.New("xoxb-test", slack.OptionAPIURL(hang.URL+"/")), "CAUDIT"
 	svc.Mutes = tempStore(t)
@@ -136,7 +137,7 @@ func TestAckDoesNotWaitForAHangingSlackAPI(t *testing.T) {
 // with the user, channel, verb and target; nothing reaches Docker.
 func TestMalformedNamesAreRefusedSpecificallyAndAudited(t *testing.T) {
 	logs := &syncbuf.Buffer{}
-	svc := NewService(OneHost(idleDocker{}), Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
+	svc := NewService(OneHost(idleDocker{}), grants.Policy{Users: []string{"U1"}, Channels: []string{"C1"}}, tempStore(t),
 		slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
 	for _, text := range []string{"start web;id", "restart $(id)", "stop ../web", "logs web --tail x", "mute /etc 1h"} {
 		ack := svc.SlashCommand(slack.SlashCommand{UserID: "U1", ChannelID: "C1", Text: text})
@@ -164,7 +165,7 @@ func TestResponseURLIsNeverLogged(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close() // nothing listens there any more
 	logs := &syncbuf.Buffer{}
-	svc := NewService(OneHost(idleDocker{}), Policy{}, tempStore(t), slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
+	svc := NewService(OneHost(idleDocker{}), grants.Policy{}, tempStore(t), slog.New(slog.NewJSONHandler(logs, nil)), metrics.New())
 	svc.Slack = slack.New("xoxb-test", slack.OptionAPIURL(down.URL+"/api/"))
 	cb := slack.InteractionCallback{ResponseURL: down.URL + "/actions/T1/42/s3cr3tHookPath"}
 	cb.Channel.ID, cb.Message.Timestamp = "C1", "1.000001"

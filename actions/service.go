@@ -1,3 +1,7 @@
+// Package actions lets trusted people act on containers from Slack: slash
+// commands and alert buttons, over HTTP or Socket Mode. Every request is
+// verified, every action authorized (team, user, channel, container, verb;
+// by internal/grants) and audited.
 package actions
 
 import (
@@ -17,6 +21,7 @@ import (
 	"github.com/slack-go/slack/slackutilsx"
 	"golang.org/x/time/rate"
 
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/redact"
 )
@@ -42,7 +47,7 @@ type Mutes interface {
 type Service struct {
 	// Hosts are the Docker daemons actions reach, by name.
 	Hosts   []Host
-	Policy  Policy
+	Policy  grants.Policy
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	// Slack posts audit lines and updates alert messages; nil turns both off.
@@ -81,7 +86,7 @@ type Host struct {
 func OneHost(d Docker) []Host { return []Host{{Docker: d}} }
 
 // NewService returns a Service with its queue; start it with Run.
-func NewService(hosts []Host, p Policy, store Store, log *slog.Logger, m *metrics.Metrics) *Service {
+func NewService(hosts []Host, p grants.Policy, store Store, log *slog.Logger, m *metrics.Metrics) *Service {
 	return &Service{
 		Hosts: hosts, Policy: p, Store: store, Log: log, Metrics: m, HTTP: &http.Client{Timeout: 10 * time.Second},
 		Command: "/docker", Timeout: 30 * time.Second, PerMinute: 6, ButtonTTL: time.Hour,
@@ -96,8 +101,8 @@ func (s *Service) UseGroups(api GroupMembers, ttl time.Duration) {
 }
 
 // caller is who sent a request, with the allowed groups they are in.
-func (s *Service) caller(team, user, userName, channel string) Caller {
-	c := Caller{TeamID: team, UserID: user, UserName: userName, ChannelID: channel}
+func (s *Service) caller(team, user, userName, channel string) grants.Caller {
+	c := grants.Caller{TeamID: team, UserID: user, UserName: userName, ChannelID: channel}
 	if s.groups != nil && !slices.Contains(s.Policy.Users, user) {
 		c.Groups = s.groups.of(user)
 	}
@@ -149,15 +154,15 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 	caller := s.caller(cmd.TeamID, cmd.UserID, cmd.UserName, cmd.ChannelID)
 	c, err := parseCommand(cmd.Text)
 	if err != nil {
-		s.audit(caller, Verb(c.name), Target{Name: c.target}, "denied", err)
+		s.audit(caller, grants.Verb(c.name), grants.Target{Name: c.target}, "denied", err)
 		return "⛔ " + escape(err.Error()) + "\n" + usage(s.Command)
 	}
 	switch c.name {
 	case "help":
 		return s.help(caller)
 	case "ps":
-		if err := s.Policy.AllowCaller(caller, Logs); err != nil {
-			s.audit(caller, "ps", Target{}, "denied", err)
+		if err := s.Policy.AllowCaller(caller, grants.Logs); err != nil {
+			s.audit(caller, "ps", grants.Target{}, "denied", err)
 			return "⛔ " + err.Error()
 		}
 		if !s.enqueue(func(ctx context.Context) { s.ps(ctx, caller, c.filter, cmd.ResponseURL) }) {
@@ -168,13 +173,13 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 	if c.name == "mute" || c.name == "unmute" {
 		return s.mute(caller, c)
 	}
-	verb := Verb(c.name)
+	verb := grants.Verb(c.name)
 	if err := s.Policy.AllowCaller(caller, verb); err != nil {
-		s.audit(caller, verb, Target{Name: c.target}, "denied", err)
+		s.audit(caller, verb, grants.Target{Name: c.target}, "denied", err)
 		return "⛔ " + err.Error()
 	}
-	if verb.mutating() && !s.allowRate(caller.UserID) {
-		s.audit(caller, verb, Target{Name: c.target}, "denied", errRate)
+	if verb.Mutating() && !s.allowRate(caller.UserID) {
+		s.audit(caller, verb, grants.Target{Name: c.target}, "denied", errRate)
 		return "⛔ " + errRate.Error()
 	}
 	if !s.enqueue(func(ctx context.Context) { s.act(ctx, caller, verb, c, cmd.ResponseURL) }) {
@@ -191,11 +196,11 @@ var (
 // mute silences notifications about containers whose name matches a glob;
 // it needs the caller's rights of stop, and a mute (not an unmute) needs
 // the glob to be covered by the stop grants (Policy.MuteCovered).
-func (s *Service) mute(caller Caller, c command) string {
-	verb := Verb(c.name)
-	err := s.Policy.AllowCaller(caller, Stop)
+func (s *Service) mute(caller grants.Caller, c command) string {
+	verb := grants.Verb(c.name)
+	err := s.Policy.AllowCaller(caller, grants.Stop)
 	if err == nil && c.name == "mute" && !s.Policy.MuteCovered(c.target) {
-		err = ErrMuteNotCovered
+		err = grants.ErrMuteNotCovered
 	}
 	if err == nil && s.Mutes == nil {
 		err = errors.New("mutes are not available")
@@ -207,7 +212,7 @@ func (s *Service) mute(caller Caller, c command) string {
 		}
 		err = s.Mutes.SetMute(c.target, until)
 	}
-	s.audit(caller, verb, Target{Name: c.target}, map[bool]string{true: "denied", false: "done"}[err != nil], err)
+	s.audit(caller, verb, grants.Target{Name: c.target}, map[bool]string{true: "denied", false: "done"}[err != nil], err)
 	if err != nil {
 		return "⛔ " + err.Error()
 	}
@@ -229,7 +234,7 @@ func (s *Service) allowRate(user string) bool {
 }
 
 // act resolves the container, authorizes, acts and replies.
-func (s *Service) act(ctx context.Context, caller Caller, verb Verb, c command, responseURL string) {
+func (s *Service) act(ctx context.Context, caller grants.Caller, verb grants.Verb, c command, responseURL string) {
 	target, err := s.resolve(ctx, c.target, c.host)
 	if err == nil {
 		err = s.Policy.Authorize(caller, verb, target)
@@ -239,7 +244,7 @@ func (s *Service) act(ctx context.Context, caller Caller, verb Verb, c command, 
 		s.reply(ctx, responseURL, "⛔ "+err.Error(), false)
 		return
 	}
-	if verb == Logs {
+	if verb == grants.Logs {
 		text, err := s.logs(ctx, target, c.tail)
 		s.audit(caller, verb, target, outcome(err), err)
 		if err != nil {
@@ -265,13 +270,13 @@ func outcome(err error) string {
 	return "done"
 }
 
-func pastTense(v Verb) string {
+func pastTense(v grants.Verb) string {
 	switch v {
-	case Start:
+	case grants.Start:
 		return "started"
-	case Stop:
+	case grants.Stop:
 		return "stopped"
-	case Restart:
+	case grants.Restart:
 		return "restarted"
 	}
 	return string(v)
@@ -279,21 +284,21 @@ func pastTense(v Verb) string {
 
 // resolve finds the one existing container a user's text names: an exact
 // name, a full ID, or an unambiguous ID prefix of at least 12 characters.
-func (s *Service) resolve(ctx context.Context, ref, host string) (Target, error) {
+func (s *Service) resolve(ctx context.Context, ref, host string) (grants.Target, error) {
 	if !containerRef.MatchString(ref) {
-		return Target{Name: ref}, ErrUnknownContainer
+		return grants.Target{Name: ref}, grants.ErrUnknownContainer
 	}
 	hosts := s.Hosts
 	if host != "" {
 		i := slices.IndexFunc(s.Hosts, func(h Host) bool { return h.Name == host })
 		if i < 0 {
-			return Target{Name: ref}, fmt.Errorf("no Docker host is named %q (hosts: %s)", host, strings.Join(s.hostNames(), ", "))
+			return grants.Target{Name: ref}, fmt.Errorf("no Docker host is named %q (hosts: %s)", host, strings.Join(s.hostNames(), ", "))
 		}
 		hosts = s.Hosts[i : i+1]
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	var found []Target
+	var found []grants.Target
 	var errs []error
 	for _, h := range hosts {
 		list, err := h.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
@@ -317,13 +322,13 @@ func (s *Service) resolve(ctx context.Context, ref, host string) (Target, error)
 		for _, t := range found {
 			where = append(where, t.Name+"@"+t.Host)
 		}
-		return Target{Name: ref}, fmt.Errorf("%w: %s", ErrAmbiguous, strings.Join(where, ", "))
+		return grants.Target{Name: ref}, fmt.Errorf("%w: %s", grants.ErrAmbiguous, strings.Join(where, ", "))
 	case len(found) > 1:
-		return Target{Name: ref}, ErrAmbiguous
+		return grants.Target{Name: ref}, grants.ErrAmbiguous
 	case len(errs) > 0:
-		return Target{Name: ref}, errors.Join(errs...) // not found where we could look
+		return grants.Target{Name: ref}, errors.Join(errs...) // not found where we could look
 	}
-	return Target{Name: ref}, ErrUnknownContainer
+	return grants.Target{Name: ref}, grants.ErrUnknownContainer
 }
 
 func (s *Service) hostNames() []string {
@@ -347,27 +352,27 @@ func (s *Service) docker(host string) (Docker, error) {
 	return nil, fmt.Errorf("no Docker host is named %q", host)
 }
 
-func targetOf(c container.Summary) Target {
+func targetOf(c container.Summary) grants.Target {
 	name := c.ID
 	if len(c.Names) > 0 {
 		name = strings.TrimPrefix(c.Names[0], "/")
 	}
-	return Target{ID: c.ID, Name: name, Labels: c.Labels, Running: c.State == container.StateRunning}
+	return grants.Target{ID: c.ID, Name: name, Labels: c.Labels, Running: c.State == container.StateRunning}
 }
 
 // targetByID re-reads a container by the ID we stored (buttons).
-func (s *Service) targetByID(ctx context.Context, host, id string) (Target, error) {
+func (s *Service) targetByID(ctx context.Context, host, id string) (grants.Target, error) {
 	d, err := s.docker(host)
 	if err != nil {
-		return Target{ID: id, Host: host}, err
+		return grants.Target{ID: id, Host: host}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	res, err := d.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return Target{ID: id, Host: host}, ErrUnknownContainer
+		return grants.Target{ID: id, Host: host}, grants.ErrUnknownContainer
 	}
-	t := Target{ID: res.Container.ID, Name: strings.TrimPrefix(res.Container.Name, "/"), Host: host}
+	t := grants.Target{ID: res.Container.ID, Name: strings.TrimPrefix(res.Container.Name, "/"), Host: host}
 	if res.Container.Config != nil {
 		t.Labels = res.Container.Config.Labels
 	}
@@ -378,7 +383,7 @@ func (s *Service) targetByID(ctx context.Context, host, id string) (Target, erro
 }
 
 // do carries out a mutating verb on a resolved container, by ID only.
-func (s *Service) do(ctx context.Context, verb Verb, t Target) error {
+func (s *Service) do(ctx context.Context, verb grants.Verb, t grants.Target) error {
 	d, err := s.docker(t.Host)
 	if err != nil {
 		return err
@@ -386,11 +391,11 @@ func (s *Service) do(ctx context.Context, verb Verb, t Target) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	switch verb {
-	case Start:
+	case grants.Start:
 		_, err = d.ContainerStart(ctx, t.ID, client.ContainerStartOptions{})
-	case Stop:
+	case grants.Stop:
 		_, err = d.ContainerStop(ctx, t.ID, client.ContainerStopOptions{})
-	case Restart:
+	case grants.Restart:
 		_, err = d.ContainerRestart(ctx, t.ID, client.ContainerRestartOptions{})
 	default:
 		err = fmt.Errorf("%s is not an action", verb)
@@ -401,7 +406,7 @@ func (s *Service) do(ctx context.Context, verb Verb, t Target) error {
 	return nil
 }
 
-func (s *Service) logs(ctx context.Context, t Target, tail int) (string, error) {
+func (s *Service) logs(ctx context.Context, t grants.Target, tail int) (string, error) {
 	d, err := s.docker(t.Host)
 	if err != nil {
 		return "", err
@@ -422,7 +427,7 @@ func (s *Service) logs(ctx context.Context, t Target, tail int) (string, error) 
 }
 
 // ps lists the containers the caller may act on.
-func (s *Service) ps(ctx context.Context, caller Caller, filter, responseURL string) {
+func (s *Service) ps(ctx context.Context, caller grants.Caller, filter, responseURL string) {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	var lines, failed []string
@@ -438,7 +443,7 @@ func (s *Service) ps(ctx context.Context, caller Caller, filter, responseURL str
 	if len(failed) == len(s.Hosts) {
 		err = errors.New("no host answered")
 	}
-	s.audit(caller, "ps", Target{Name: filter}, outcome(err), err)
+	s.audit(caller, "ps", grants.Target{Name: filter}, outcome(err), err)
 	slices.Sort(lines)
 	if len(lines) > 50 {
 		lines = append(lines[:50], fmt.Sprintf("… and %d more; add a filter", len(lines)-50))
@@ -474,12 +479,12 @@ func (s *Service) psLines(host string, items []container.Summary, filter string)
 	return lines
 }
 
-func (s *Service) help(caller Caller) string {
-	if s.Policy.AllowCaller(caller, Logs) != nil {
+func (s *Service) help(caller grants.Caller) string {
+	if s.Policy.AllowCaller(caller, grants.Logs) != nil {
 		return "You may not use " + s.Command + " here. Ask an admin to add your Slack user ID and this channel's ID to whalewatch's allowlists."
 	}
 	may := "read-only commands (ps, logs)"
-	if s.Policy.AllowCaller(caller, Start) == nil {
+	if s.Policy.AllowCaller(caller, grants.Start) == nil {
 		may = "start, stop and restart the containers that allow it, and use ps and logs"
 	}
 	return fmt.Sprintf("You may %s here. `%s ps` lists the containers you may act on.\n%s", may, s.Command, usage(s.Command))
@@ -506,7 +511,7 @@ func (s *Service) reply(ctx context.Context, responseURL, text string, inChannel
 // audit records a decision: a log line and a metric at once, and a line in
 // the audit channel posted by a worker, so that a slow Slack API never
 // delays an acknowledgement.
-func (s *Service) audit(c Caller, verb Verb, t Target, result string, reason error) {
+func (s *Service) audit(c grants.Caller, verb grants.Verb, t grants.Target, result string, reason error) {
 	attrs := []any{"user_id", c.UserID, "user_name", c.UserName, "team_id", c.TeamID, "channel", c.ChannelID,
 		"verb", string(verb), "container_id", t.ID, "container", t.Name, "result", result}
 	if reason != nil {

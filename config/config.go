@@ -19,7 +19,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/whalewatch/whalewatch/actions"
+	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/opsgenie"
 	"github.com/whalewatch/whalewatch/notify/pagerduty"
@@ -81,22 +81,22 @@ type Config struct {
 	SlackAPIURL         string `env:"SLACK_API_URL" envDefault:"https://slack.com/api/"`
 
 	// Slack actions: slash commands and buttons (see actions/).
-	SlackSigningSecret     string             `env:"SLACK_SIGNING_SECRET"`
-	SlackSigningSecretFile string             `env:"SLACK_SIGNING_SECRET_FILE,file"`
-	SlackAppToken          string             `env:"SLACK_APP_TOKEN"`
-	SlackAppTokenFile      string             `env:"SLACK_APP_TOKEN_FILE,file"`
-	SlackCommand           string             `env:"SLACK_COMMAND" envDefault:"/docker"`
-	ActionsAllowedTeams    []string           `env:"ACTIONS_ALLOWED_TEAMS"`
-	ActionsAllowedUsers    []string           `env:"ACTIONS_ALLOWED_USERS"`
-	ActionsAllowedGroups   []string           `env:"ACTIONS_ALLOWED_GROUPS"`
-	ActionsReadUsers       []string           `env:"ACTIONS_READ_USERS"`
-	ActionsAllowedChannels []string           `env:"ACTIONS_ALLOWED_CHANNELS"`
-	ActionsContainers      []string           `env:"ACTIONS_CONTAINERS"`
-	ActionsRatePerMinute   int                `env:"ACTIONS_RATE_PER_MINUTE" envDefault:"6"`
-	ActionsButtonTTL       time.Duration      `env:"ACTIONS_BUTTON_TTL" envDefault:"1h"`
-	ActionsTimeout         time.Duration      `env:"ACTIONS_TIMEOUT" envDefault:"30s"`
-	ActionsAuditChannel    string             `env:"ACTIONS_AUDIT_CHANNEL"`
-	ActionGlobs            []actions.VerbGlob `env:"-"`
+	SlackSigningSecret     string            `env:"SLACK_SIGNING_SECRET"`
+	SlackSigningSecretFile string            `env:"SLACK_SIGNING_SECRET_FILE,file"`
+	SlackAppToken          string            `env:"SLACK_APP_TOKEN"`
+	SlackAppTokenFile      string            `env:"SLACK_APP_TOKEN_FILE,file"`
+	SlackCommand           string            `env:"SLACK_COMMAND" envDefault:"/docker"`
+	ActionsAllowedTeams    []string          `env:"ACTIONS_ALLOWED_TEAMS"`
+	ActionsAllowedUsers    []string          `env:"ACTIONS_ALLOWED_USERS"`
+	ActionsAllowedGroups   []string          `env:"ACTIONS_ALLOWED_GROUPS"`
+	ActionsReadUsers       []string          `env:"ACTIONS_READ_USERS"`
+	ActionsAllowedChannels []string          `env:"ACTIONS_ALLOWED_CHANNELS"`
+	ActionsContainers      []string          `env:"ACTIONS_CONTAINERS"`
+	ActionsRatePerMinute   int               `env:"ACTIONS_RATE_PER_MINUTE" envDefault:"6"`
+	ActionsButtonTTL       time.Duration     `env:"ACTIONS_BUTTON_TTL" envDefault:"1h"`
+	ActionsTimeout         time.Duration     `env:"ACTIONS_TIMEOUT" envDefault:"30s"`
+	ActionsAuditChannel    string            `env:"ACTIONS_AUDIT_CHANNEL"`
+	ActionGlobs            []grants.VerbGlob `env:"-"`
 
 	// The crash card: the last lines of output of a container that died or
 	// is unhealthy (0: none), how long reading them may take, and a link.
@@ -428,7 +428,7 @@ func (c *Config) ActionsEnabled() bool {
 
 func (c *Config) checkActions() []error {
 	var errs []error
-	globs, err := actions.ParseVerbGlobs(c.ActionsContainers)
+	globs, err := grants.ParseVerbGlobs(c.ActionsContainers)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("ACTIONS_CONTAINERS: %w", err))
 	}

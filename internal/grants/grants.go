@@ -1,8 +1,9 @@
-// Package actions lets trusted people act on containers from Slack: slash
-// commands and alert buttons, over HTTP or Socket Mode. Every request is
-// verified, every action authorized (team, user, channel, container, verb)
-// and audited.
-package actions
+// Package grants is the pure authorization of actions on containers: who
+// (team, user, group, channel) may do which verb to which container, and
+// the ACTIONS_CONTAINERS grants it reads. It imports nothing of ours, so
+// config checks the grants with the parser actions authorizes by, without
+// pulling in Slack or Docker.
+package grants
 
 import (
 	"errors"
@@ -33,8 +34,8 @@ const (
 
 var Verbs = []Verb{Start, Stop, Restart, Logs}
 
-// mutating tells whether a verb changes a container.
-func (v Verb) mutating() bool { return v != Logs && v != Ack }
+// Mutating tells whether a verb changes a container.
+func (v Verb) Mutating() bool { return v != Logs && v != Ack }
 
 // ActionsLabel on a container lists the verbs allowed on it: "start,restart".
 const ActionsLabel = "whalewatch.actions"
@@ -110,7 +111,7 @@ func (p Policy) AllowCaller(c Caller, v Verb) error {
 		return ErrTeam
 	}
 	member := slices.ContainsFunc(c.Groups, func(g string) bool { return slices.Contains(p.Groups, g) })
-	if !slices.Contains(p.Users, c.UserID) && !member && (v.mutating() || !slices.Contains(p.ReadUsers, c.UserID)) {
+	if !slices.Contains(p.Users, c.UserID) && !member && (v.Mutating() || !slices.Contains(p.ReadUsers, c.UserID)) {
 		return ErrUser
 	}
 	if !slices.Contains(p.Channels, c.ChannelID) {
