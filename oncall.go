@@ -12,6 +12,7 @@ import (
 	"github.com/whalewatch/whalewatch/internal/heartbeat"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
+	"github.com/whalewatch/whalewatch/notify/kinds"
 )
 
 // newHeartbeat pings HEARTBEAT_URL every HEARTBEAT_INTERVAL while every
@@ -19,9 +20,9 @@ import (
 // has been retried for longer than one interval.
 func newHeartbeat(cfg *config.Config, log *slog.Logger, store *state.Store, sources []*events.Source, dispatcher *notify.Dispatcher) *heartbeat.Pinger {
 	return heartbeat.New(heartbeat.Config{
-		URL: cfg.HeartbeatURL, Interval: cfg.HeartbeatInterval, Fail: cfg.HeartbeatFail,
-		Healthy: func() (bool, string) { return healthy(cfg.HeartbeatInterval, store, sources, dispatcher) },
-	}, &http.Client{Timeout: cfg.NotifyTimeout}, log.With("component", "heartbeat"))
+		URL: cfg.Heartbeat.URL, Interval: cfg.Heartbeat.Interval, Fail: cfg.Heartbeat.Fail,
+		Healthy: func() (bool, string) { return healthy(cfg.Heartbeat.Interval, store, sources, dispatcher) },
+	}, &http.Client{Timeout: cfg.Delivery.Timeout}, log.With("component", "heartbeat"))
 }
 
 // healthy is the heartbeat's condition; why names what fails.
@@ -44,8 +45,8 @@ func healthy(interval time.Duration, store *state.Store, sources []*events.Sourc
 // acknowledged in Slack: through the outbox, as every message goes.
 func forwardAcks(cfg *config.Config, log *slog.Logger, store *state.Store, dispatcher *notify.Dispatcher) func(channel, ts, user string, at time.Time) {
 	var pagers []string
-	for _, d := range cfg.Destinations {
-		if d.Kind == config.KindPagerDuty || d.Kind == config.KindOpsgenie {
+	for _, d := range cfg.Delivery.Destinations {
+		if d.Kind == kinds.PagerDuty || d.Kind == kinds.Opsgenie {
 			pagers = append(pagers, d.Name)
 		}
 	}

@@ -22,22 +22,22 @@ import (
 // newActions wires Slack actions on every watched daemon.
 func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) (*actions.Service, *slack.Client) {
 	policy := grants.Policy{
-		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, Groups: cfg.ActionsAllowedGroups, ReadUsers: cfg.ActionsReadUsers,
-		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
+		Teams: cfg.Actions.AllowedTeams, Users: cfg.Actions.AllowedUsers, Groups: cfg.Actions.AllowedGroups, ReadUsers: cfg.Actions.ReadUsers,
+		Channels: cfg.Actions.AllowedChannels, Globs: cfg.Actions.Globs, SelfID: selfContainerID(),
 	}
 	hosts := make([]actions.Host, len(d.sources))
 	for i, src := range d.sources {
 		hosts[i] = actions.Host{Name: src.Host, Docker: d.clients[i]}
 	}
 	svc := actions.NewService(hosts, policy, store, log.With("component", "actions"), m)
-	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.SlackCommand, cfg.ActionsTimeout, cfg.ActionsRatePerMinute, cfg.ActionsButtonTTL
-	svc.HTTP = &http.Client{Timeout: cfg.NotifyTimeout}
+	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.Slack.Command, cfg.Actions.Timeout, cfg.Actions.RatePerMinute, cfg.Actions.ButtonTTL
+	svc.HTTP = &http.Client{Timeout: cfg.Delivery.Timeout}
 	svc.Mutes = store
 	var api *slack.Client
-	if cfg.SlackBotToken != "" {
-		api = slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(svc.HTTP),
-			slack.OptionAppLevelToken(cfg.SlackAppToken))
-		svc.Slack, svc.AuditChannel = api, cfg.ActionsAuditChannel
+	if cfg.Slack.BotToken != "" {
+		api = slack.New(cfg.Slack.BotToken, slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionHTTPClient(svc.HTTP),
+			slack.OptionAppLevelToken(cfg.Slack.AppToken))
+		svc.Slack, svc.AuditChannel = api, cfg.Actions.AuditChannel
 		if len(policy.Groups) > 0 {
 			svc.UseGroups(api, groupsTTL)
 		}

@@ -59,7 +59,7 @@ func testRule(ctx context.Context, args, environ []string, stdoutW, stderr io.Wr
 	}
 	printer := &stdout.Notifier{W: stdoutW}
 	matched := 0
-	host := cfg.HostName
+	host := cfg.Docker.HostName
 	if host == "" {
 		host = filepath.Base(*eventsFile)
 	}
@@ -71,7 +71,7 @@ func testRule(ctx context.Context, args, environ []string, stdoutW, stderr io.Wr
 		}
 		for _, m := range matches {
 			matched++
-			_, _ = printer.Notify(ctx, notify.New(m.Rule.Name, m.Text, ev, cfg.LabelsShown))
+			_, _ = printer.Notify(ctx, notify.New(m.Rule.Name, m.Text, ev, cfg.Alert.LabelsShown))
 		}
 	}
 	fmt.Fprintf(stderr, "%d of %d events matched\n", matched, len(evs))
@@ -99,7 +99,7 @@ func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
 func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine, watchFor time.Duration, stdoutW, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, watchFor)
 	defer cancel()
-	log := newLogger(stderr, cfg.LogFormat, "warn")
+	log := newLogger(stderr, cfg.Process.LogFormat, "warn")
 	m := metrics.New()
 	d, err := connectDaemons(ctx, cfg, log, m)
 	if err != nil {
@@ -114,7 +114,7 @@ func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine,
 	}
 	defer store.Close()
 	dispatcher := notify.NewDispatcher(log, m, store, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
-	cfg.CrashLoopDeaths = 0 // show every match (the rule has no group window)
+	cfg.Alert.CrashLoopDeaths = 0 // show every match (the rule has no group window)
 	core, err := newCore(cfg, engine, dispatcher, store, d.sources, nil, log, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/internal/state"
+	"github.com/whalewatch/whalewatch/notify/kinds"
 	"github.com/whalewatch/whalewatch/rules"
 )
 
@@ -21,7 +22,7 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
-	if err := state.Inspect(cfg.StateDir); err != nil {
+	if err := state.Inspect(cfg.Process.StateDir); err != nil {
 		var corrupt *state.CorruptError
 		if errors.As(err, &corrupt) {
 			err = fmt.Errorf("%w: whalewatch run would move it aside (%s.corrupt-<time>) and start with a fresh one, "+
@@ -32,34 +33,34 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "configuration is valid")
 	fmt.Fprintln(stdout, "\ndocker hosts:")
-	if len(cfg.DockerHosts) == 0 {
-		host := cfg.DockerHost
+	if len(cfg.Docker.Hosts) == 0 {
+		host := cfg.Docker.Host
 		if host == "" {
 			host = "the default socket (unix:///var/run/docker.sock)"
 		}
-		fmt.Fprintf(stdout, "  - %s%s\n", host, reachedBy(cfg.DockerHost, cfg.DockerCertPath))
+		fmt.Fprintf(stdout, "  - %s%s\n", host, reachedBy(cfg.Docker.Host, cfg.Docker.CertPath))
 	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
-		u := cfg.DockerHosts[name]
-		fmt.Fprintf(stdout, "  - %s: %s%s\n", name, u, reachedBy(u, cfg.DockerCertPaths[name]))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Docker.Hosts)) {
+		u := cfg.Docker.Hosts[name]
+		fmt.Fprintf(stdout, "  - %s: %s%s\n", name, u, reachedBy(u, cfg.Docker.CertPaths[name]))
 	}
 	fmt.Fprintln(stdout, "\ndestinations:")
-	for _, d := range cfg.Destinations {
+	for _, d := range cfg.Delivery.Destinations {
 		fmt.Fprintf(stdout, "  - %s (%s)%s\n", d.Name, d.Kind, describeTarget(d))
 	}
-	if cfg.HeartbeatURL != "" {
+	if cfg.Heartbeat.URL != "" {
 		fail := ""
-		if cfg.HeartbeatFail {
+		if cfg.Heartbeat.Fail {
 			fail = "; /fail when not"
 		}
-		fmt.Fprintf(stdout, "\nheartbeat: every %s while healthy%s%s\n", cfg.HeartbeatInterval,
-			fail, describeTarget(config.Destination{URL: cfg.HeartbeatURL}))
+		fmt.Fprintf(stdout, "\nheartbeat: every %s while healthy%s%s\n", cfg.Heartbeat.Interval,
+			fail, describeTarget(kinds.Destination{URL: cfg.Heartbeat.URL}))
 	} else {
 		fmt.Fprintln(stdout, "\nheartbeat: off")
 	}
 	fmt.Fprintf(stdout, "status page: %s\n", statusPagePlan(cfg))
 	fmt.Fprintln(stdout, "\nrules:")
-	for _, r := range cfg.Rules {
+	for _, r := range cfg.Rules.Specs {
 		if !r.Enabled {
 			fmt.Fprintf(stdout, "  - %s: disabled\n", r.Name)
 			continue
@@ -73,43 +74,43 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "      for %s\n", r.For)
 		}
 	}
-	if engine, _ := rules.Compile(cfg.Rules); samplesStats(cfg, engine) {
-		fmt.Fprintf(stdout, "stats: each running, watched container sampled every %s (%d at once per host)\n", cfg.StatsInterval, cfg.StatsConcurrency)
+	if engine, _ := rules.Compile(cfg.Rules.Specs); samplesStats(cfg, engine) {
+		fmt.Fprintf(stdout, "stats: each running, watched container sampled every %s (%d at once per host)\n", cfg.Stats.Interval, cfg.Stats.Concurrency)
 	} else {
 		fmt.Fprintln(stdout, "stats: not sampled")
 	}
-	fmt.Fprintf(stdout, "\nlabels shown in messages: %s\n", strings.Join(cfg.LabelsShown, ", "))
-	fmt.Fprintf(stdout, "state: %s\n", map[bool]string{true: cfg.StateDir, false: "temporary (STATE_DIR not set: nothing survives a restart)"}[cfg.StateDir != ""])
+	fmt.Fprintf(stdout, "\nlabels shown in messages: %s\n", strings.Join(cfg.Alert.LabelsShown, ", "))
+	fmt.Fprintf(stdout, "state: %s\n", map[bool]string{true: cfg.Process.StateDir, false: "temporary (STATE_DIR not set: nothing survives a restart)"}[cfg.Process.StateDir != ""])
 	if !cfg.ActionsEnabled() {
 		fmt.Fprintln(stdout, "slack actions: off")
 		return exitOK
 	}
 	var via []string
-	if cfg.SlackSigningSecret != "" {
-		via = append(via, "HTTP "+cfg.HTTPAddr+" /slack/commands, /slack/interactions")
+	if cfg.Slack.SigningSecret != "" {
+		via = append(via, "HTTP "+cfg.HTTP.Addr+" /slack/commands, /slack/interactions")
 	}
-	if cfg.SlackAppToken != "" {
+	if cfg.Slack.AppToken != "" {
 		via = append(via, "Socket Mode")
 	}
 	fmt.Fprintf(stdout, "slack actions: %s via %s; %d users (+%d read-only), %d channels, container globs %v\n",
-		cfg.SlackCommand, strings.Join(via, " and "), len(cfg.ActionsAllowedUsers), len(cfg.ActionsReadUsers),
-		len(cfg.ActionsAllowedChannels), cfg.ActionsContainers)
+		cfg.Slack.Command, strings.Join(via, " and "), len(cfg.Actions.AllowedUsers), len(cfg.Actions.ReadUsers),
+		len(cfg.Actions.AllowedChannels), cfg.Actions.Containers)
 	return exitOK
 }
 
 // statusPagePlan says where the status page is served and who may read it.
 func statusPagePlan(cfg *config.Config) string {
 	guard := "no token (loopback only)"
-	if cfg.HTTPAuthToken != "" {
+	if cfg.HTTP.AuthToken != "" {
 		guard = "HTTP_AUTH_TOKEN required (also for /metrics)"
 	}
-	if !cfg.StatusPage {
-		if cfg.HTTPAuthToken != "" {
+	if !cfg.HTTP.StatusPage {
+		if cfg.HTTP.AuthToken != "" {
 			return "off; /metrics needs HTTP_AUTH_TOKEN"
 		}
 		return "off"
 	}
-	return "http://" + cfg.HTTPAddr + "/ and /api/v1/, " + guard
+	return "http://" + cfg.HTTP.Addr + "/ and /api/v1/, " + guard
 }
 
 // reachedBy says how a daemon's address is reached, as connectDaemons does.
@@ -127,7 +128,7 @@ func reachedBy(host, certDir string) string {
 
 // describeTarget says where a destination posts without revealing secrets:
 // only the host of a URL, never its path or query.
-func describeTarget(d config.Destination) string {
+func describeTarget(d kinds.Destination) string {
 	switch {
 	case len(d.URLs) > 0:
 		var hosts []string

@@ -30,13 +30,8 @@ import (
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/internal/statuspage"
 	"github.com/whalewatch/whalewatch/notify"
-	"github.com/whalewatch/whalewatch/notify/alertmanager"
-	"github.com/whalewatch/whalewatch/notify/opsgenie"
-	"github.com/whalewatch/whalewatch/notify/pagerduty"
-	"github.com/whalewatch/whalewatch/notify/shoutrrr"
+	"github.com/whalewatch/whalewatch/notify/kinds"
 	"github.com/whalewatch/whalewatch/notify/slack"
-	"github.com/whalewatch/whalewatch/notify/stdout"
-	"github.com/whalewatch/whalewatch/notify/webhook"
 	"github.com/whalewatch/whalewatch/rules"
 )
 
@@ -51,9 +46,9 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
-	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	log := newLogger(stderr, cfg.Process.LogFormat, cfg.Process.LogLevel)
 	m := metrics.New()
-	store, err := state.Open(cfg.StateDir)
+	store, err := state.Open(cfg.Process.StateDir)
 	if err != nil {
 		printStartError(stderr, "cannot use the state file", err)
 		return exitBadConfig
@@ -91,7 +86,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	}
 	defer d.close()
 
-	engine, err := rules.Compile(cfg.Rules) // checked by config.Load
+	engine, err := rules.Compile(cfg.Rules.Specs) // checked by config.Load
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
@@ -100,18 +95,18 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
 
 	extra := resenders
-	if cfg.HeartbeatURL != "" {
+	if cfg.Heartbeat.URL != "" {
 		extra = append(extra, newHeartbeat(cfg, log, store, d.sources, dispatcher).Run)
 	}
 	var offer func(event.Event, bool) []notify.Action
 	mux := http.NewServeMux()
 	status := &statuspage.Server{Data: statusData{store, d.sources, dispatcher}, Version: version(), Started: started,
-		Token: cfg.HTTPAuthToken, Refresh: statusRefresh, Log: log}
+		Token: cfg.HTTP.AuthToken, Refresh: statusRefresh, Log: log}
 	registerOps(mux, m, d.sources, store, status.Protect)
-	if cfg.StatusPage {
+	if cfg.HTTP.StatusPage {
 		status.Register(mux)
 	}
-	if cfg.Pprof {
+	if cfg.HTTP.Pprof {
 		registerPprof(mux, status.Protect)
 		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true; behind HTTP_AUTH_TOKEN when set): keep HTTP_ADDR private")
 	}
@@ -120,21 +115,21 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		svc.Acknowledged = forwardAcks(cfg, log, store, dispatcher)
 		offer = offerButtons(svc)
 		extra = append(extra, svc.Run)
-		if cfg.SlackSigningSecret != "" {
-			actions.NewHTTPHandler(svc, cfg.SlackSigningSecret).Register(mux)
+		if cfg.Slack.SigningSecret != "" {
+			actions.NewHTTPHandler(svc, cfg.Slack.SigningSecret).Register(mux)
 		}
-		if cfg.SlackAppToken != "" {
+		if cfg.Slack.AppToken != "" {
 			extra = append(extra, func(ctx context.Context) error { return svc.RunSocketMode(ctx, api) })
 		}
 	}
-	if cfg.HTTPAddr != "off" {
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if cfg.HTTP.Addr != "off" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 		if err != nil {
-			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", err)
+			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTP.Addr, "err", err)
 			return exitFailure
 		}
-		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "",
-			"status_page", cfg.StatusPage, "auth_token", cfg.HTTPAuthToken != "")
+		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.Slack.SigningSecret != "",
+			"status_page", cfg.HTTP.StatusPage, "auth_token", cfg.HTTP.AuthToken != "")
 		extra = append(extra, serveHTTP(ln, mux))
 	}
 	core, err := newCore(cfg, engine, dispatcher, store, d.sources, offer, log, m)
@@ -155,24 +150,24 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispatcher, store *state.Store,
 	sources []*events.Source, offer func(event.Event, bool) []notify.Action, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
 	var link *template.Template
-	if cfg.LinkTemplate != "" {
+	if cfg.Alert.LinkTemplate != "" {
 		var err error
-		if link, err = rules.ParseTemplate("LINK_TEMPLATE", cfg.LinkTemplate); err != nil { // checked by config.Load
+		if link, err = rules.ParseTemplate("LINK_TEMPLATE", cfg.Alert.LinkTemplate); err != nil { // checked by config.Load
 			return nil, err
 		}
 	}
 	core := alert.New(alert.Config{
-		Rules: engine, ShownLabels: cfg.LabelsShown, Offer: offer,
-		CrashLoopDeaths: cfg.CrashLoopDeaths, CrashLoopWindow: cfg.CrashLoopWindow, CrashLoopQuiet: cfg.CrashLoopQuiet,
-		OptIn: !cfg.WatchByDefault, Destinations: dispatcher.Names(), ResolveAfter: cfg.ResolveAfter, Link: link,
+		Rules: engine, ShownLabels: cfg.Alert.LabelsShown, Offer: offer,
+		CrashLoopDeaths: cfg.Alert.CrashLoopDeaths, CrashLoopWindow: cfg.Alert.CrashLoopWindow, CrashLoopQuiet: cfg.Alert.CrashLoopQuiet,
+		OptIn: !cfg.Alert.WatchByDefault, Destinations: dispatcher.Names(), ResolveAfter: cfg.Alert.ResolveAfter, Link: link,
 	}, dispatcher, store, log, m)
 	for _, src := range sources {
-		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.WatchByDefault),
-			LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout}
+		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.Alert.WatchByDefault),
+			LogLines: cfg.Evidence.LogLines, LogsTimeout: cfg.Evidence.Timeout}
 		src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || engine.MayMatch(typ, action) }
 		if sd, ok := src.Docker.(events.StatsDocker); ok && samplesStats(cfg, engine) {
-			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.StatsInterval, Concurrency: cfg.StatsConcurrency,
-				Watched: func(labels map[string]string) bool { return alert.Watched(labels, !cfg.WatchByDefault) }, Matches: engine.Wanted}
+			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.Stats.Interval, Concurrency: cfg.Stats.Concurrency,
+				Watched: func(labels map[string]string) bool { return alert.Watched(labels, !cfg.Alert.WatchByDefault) }, Matches: engine.Wanted}
 		}
 	}
 	snap, err := store.LoadSnapshot()
@@ -192,7 +187,7 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 // samplesStats: containers are sampled while some rule is about stats
 // samples and STATS_INTERVAL does not turn it off.
 func samplesStats(cfg *config.Config, engine *rules.Engine) bool {
-	return cfg.StatsInterval > 0 && engine.UsesStats()
+	return cfg.Stats.Interval > 0 && engine.UsesStats()
 }
 
 // wantsEvidence: a watched container's event that some rule matches
@@ -209,12 +204,12 @@ func wantsEvidence(engine *rules.Engine, optIn bool) func(event.Event) bool {
 func runIntake(ctx context.Context, cfg *config.Config, core *alert.Core, sources []*events.Source, dispatcher *notify.Dispatcher, extra ...func(context.Context) error) error {
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
-	dispatcher.DrainTimeout = cfg.ShutdownTimeout
+	dispatcher.DrainTimeout = cfg.Process.ShutdownTimeout
 	dispatchDone := make(chan error, 1)
 	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	queue := make(chan event.Item, cfg.EventQueueSize)
+	queue := make(chan event.Item, cfg.Docker.EventQueueSize)
 	for _, src := range sources {
 		g.Go(func() error { return src.Run(gctx, queue) })
 	}
@@ -254,50 +249,22 @@ func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) erro
 // newDispatcher makes the dispatcher of the configured destinations, and
 // the loops some of them run beside it (Alertmanager's re-sends).
 func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, store *state.Store, stdoutW io.Writer) (*notify.Dispatcher, []func(context.Context) error, error) {
-	httpClient := &http.Client{Timeout: cfg.NotifyTimeout}
-	workspace := slack.NewWorkspace(cfg.SlackRatePerSecond)
-	severity := notify.SeverityOf(cfg.Severity)
+	shared := kinds.Shared{HTTP: &http.Client{Timeout: cfg.Delivery.Timeout}, Timeout: cfg.Delivery.Timeout, SlackAPIURL: cfg.Slack.APIURL,
+		Workspace: slack.NewWorkspace(cfg.Slack.RatePerSecond), Store: store, Log: log, Severity: notify.SeverityOf(cfg.Severity), Stdout: stdoutW}
 	var dests []notify.Destination
 	var loops []func(context.Context) error
-	for _, d := range cfg.Destinations {
-		var n notify.Notifier
-		switch d.Kind {
-		case config.KindStdout:
-			n = &stdout.Notifier{W: stdoutW}
-		case config.KindWebhook:
-			w, err := webhook.New(webhook.Config{URL: d.URL, Secret: d.Secret, Headers: d.Headers, Template: d.Template}, httpClient)
-			if err != nil {
-				return nil, nil, fmt.Errorf("destination %s: %w", d.Name, err)
-			}
-			n = w
-		case config.KindSlack:
-			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient, workspace, store)
-		case config.KindSlackWebhook:
-			n = slack.NewWebhook(d.URL, httpClient)
-		case config.KindShoutrrr:
-			s, err := shoutrrr.New(d.URL, cfg.NotifyTimeout)
-			if err != nil {
-				return nil, nil, fmt.Errorf("destination %s: %w", d.Name, err)
-			}
-			n = s
-		case config.KindAlertmanager:
-			am := alertmanager.New(alertmanager.Config{Name: d.Name, URLs: slices.Clone(d.URLs), Headers: d.Headers,
-				Resend: d.Resend, Severity: severity}, httpClient, store, log)
-			n = am
-			loops = append(loops, am.Run)
-		case config.KindPagerDuty:
-			n = pagerduty.New(pagerduty.Config{URL: d.URL, RoutingKey: d.RoutingKey, Headers: d.Headers, Severity: severity}, httpClient)
-		case config.KindOpsgenie:
-			n = opsgenie.New(opsgenie.Config{URL: d.URL, APIKey: d.APIKey, Headers: d.Headers, Severity: severity}, httpClient)
+	for _, d := range cfg.Delivery.Destinations {
+		dest, loop, err := kinds.Build(kinds.Spec{Destination: d, Shared: shared})
+		if err != nil {
+			return nil, nil, err
 		}
-		concurrency := d.Concurrency
-		if concurrency == 0 {
-			concurrency = config.DefaultConcurrency(d.Kind)
+		dests = append(dests, dest)
+		if loop != nil {
+			loops = append(loops, loop)
 		}
-		dests = append(dests, notify.Destination{Name: d.Name, Notifier: n, Concurrency: concurrency})
 	}
-	d := notify.NewDispatcher(log, m, store, cfg.NotifyQueueSize, dests...)
-	d.RetryFor = cfg.NotifyRetryFor
+	d := notify.NewDispatcher(log, m, store, cfg.Delivery.QueueSize, dests...)
+	d.RetryFor = cfg.Delivery.RetryFor
 	return d, loops, nil
 }
 
@@ -320,26 +287,26 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 		opts []client.Opt
 	}
 	var targets []target
-	if len(cfg.DockerHosts) == 0 {
+	if len(cfg.Docker.Hosts) == 0 {
 		opts, err := defaultDaemon(cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, target{name: cfg.HostName, opts: opts})
+		targets = append(targets, target{name: cfg.Docker.HostName, opts: opts})
 	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
-		opts := []client.Opt{client.WithHost(cfg.DockerHosts[name])}
-		if strings.HasPrefix(cfg.DockerHosts[name], "ssh://") {
-			dial, err := events.SSHDialer(cfg.DockerHosts[name], cfg.SSHConfig)
+	for _, name := range slices.Sorted(maps.Keys(cfg.Docker.Hosts)) {
+		opts := []client.Opt{client.WithHost(cfg.Docker.Hosts[name])}
+		if strings.HasPrefix(cfg.Docker.Hosts[name], "ssh://") {
+			dial, err := events.SSHDialer(cfg.Docker.Hosts[name], cfg.Docker.SSHConfig)
 			if err != nil {
 				return nil, fmt.Errorf("docker host %s: %w", name, err)
 			}
 			// The dialer reaches the daemon; the URL only names it in requests.
 			opts = []client.Opt{client.WithHost("http://" + name + ".docker.invalid"), client.WithDialContext(dial)}
-		} else if dir := cfg.DockerCertPaths[name]; dir != "" {
+		} else if dir := cfg.Docker.CertPaths[name]; dir != "" {
 			// Always verified: the daemon's certificate against ca.pem only.
 			opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
-		} else if strings.HasPrefix(cfg.DockerHosts[name], "tcp://") {
+		} else if strings.HasPrefix(cfg.Docker.Hosts[name], "tcp://") {
 			log.Warn("this daemon is reached over TCP without TLS: anyone on the path can act as root on it; set DOCKER_<NAME>_CERT_PATH", "host", name)
 		}
 		targets = append(targets, target{name: name, opts: opts})
@@ -360,7 +327,7 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 			}
 		}
 		src := events.NewSource(name, c, log, m)
-		src.SwarmEvents = cfg.SwarmEvents
+		src.SwarmEvents = cfg.Docker.SwarmEvents
 		d.sources = append(d.sources, src)
 	}
 	return d, nil
@@ -371,8 +338,8 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 // the Docker client's variables say, with the TLS files config.Load found
 // (DOCKER_CERT_PATH, or ~/.docker with DOCKER_TLS_VERIFY) always verified.
 func defaultDaemon(cfg *config.Config, log *slog.Logger) ([]client.Opt, error) {
-	if strings.HasPrefix(cfg.DockerHost, "ssh://") {
-		dial, err := events.SSHDialer(cfg.DockerHost, cfg.SSHConfig)
+	if strings.HasPrefix(cfg.Docker.Host, "ssh://") {
+		dial, err := events.SSHDialer(cfg.Docker.Host, cfg.Docker.SSHConfig)
 		if err != nil {
 			return nil, fmt.Errorf("DOCKER_HOST: %w", err)
 		}
@@ -380,10 +347,10 @@ func defaultDaemon(cfg *config.Config, log *slog.Logger) ([]client.Opt, error) {
 		return []client.Opt{client.WithHost("http://docker.invalid"), client.WithDialContext(dial)}, nil
 	}
 	opts := []client.Opt{client.FromEnv}
-	if dir := cfg.DockerCertPath; dir != "" {
+	if dir := cfg.Docker.CertPath; dir != "" {
 		opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
-	} else if strings.HasPrefix(cfg.DockerHost, "tcp://") {
-		log.Warn("the daemon is reached over TCP without TLS: anyone on the path can act as root on it; set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH", "docker_host", cfg.DockerHost)
+	} else if strings.HasPrefix(cfg.Docker.Host, "tcp://") {
+		log.Warn("the daemon is reached over TCP without TLS: anyone on the path can act as root on it; set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH", "docker_host", cfg.Docker.Host)
 	}
 	return opts, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/whalewatch/whalewatch/notify/kinds"
 )
 
 func TestDefaultsPrintToStdoutWithDefaultRules(t *testing.T) {
@@ -14,17 +16,17 @@ func TestDefaultsPrintToStdoutWithDefaultRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Destinations) != 1 || cfg.Destinations[0].Kind != KindStdout {
-		t.Errorf("destinations = %+v", cfg.Destinations)
+	if len(cfg.Delivery.Destinations) != 1 || cfg.Delivery.Destinations[0].Kind != kinds.Stdout {
+		t.Errorf("destinations = %+v", cfg.Delivery.Destinations)
 	}
 	var names []string
-	for _, r := range cfg.Rules {
+	for _, r := range cfg.Rules.Specs {
 		names = append(names, r.Name)
 	}
 	if strings.Join(names, ",") != "CRASHED,OOM,UNHEALTHY,NODE_DOWN,SERVICE_ROLLBACK,MEMORY_HIGH,PIDS_HIGH,WHALEWATCH" {
 		t.Errorf("rules = %v", names)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:9180" || cfg.SlackAPIURL != "https://slack.com/api/" {
+	if cfg.HTTP.Addr != "127.0.0.1:9180" || cfg.Slack.APIURL != "https://slack.com/api/" {
 		t.Errorf("defaults: %+v", cfg)
 	}
 }
@@ -50,14 +52,14 @@ func TestDestinationsAndRouting(t *testing.T) {
 	if got := strings.Join(cfg.DestinationNames(), ","); got != "webhook,slack,log,ops" {
 		t.Errorf("destinations = %s", got)
 	}
-	if cfg.Destinations[1].Token != "xoxb-from-file" {
-		t.Errorf("token from file = %q", cfg.Destinations[1].Token)
+	if cfg.Delivery.Destinations[1].Token != "xoxb-from-file" {
+		t.Errorf("token from file = %q", cfg.Delivery.Destinations[1].Token)
 	}
-	if h := cfg.Destinations[0].Headers; h["X-A"] != "1" || h["X-B"] != "2" {
+	if h := cfg.Delivery.Destinations[0].Headers; h["X-A"] != "1" || h["X-B"] != "2" {
 		t.Errorf("headers = %v", h)
 	}
 	rules := map[string]string{}
-	for _, r := range cfg.Rules {
+	for _, r := range cfg.Rules.Specs {
 		rules[r.Name] = strings.Join(r.Notify, "+")
 		if r.Name == "UNHEALTHY" && r.Enabled {
 			t.Error("UNHEALTHY still enabled")
@@ -133,8 +135,8 @@ func TestDefaultRulesOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Rules) != 1 || cfg.Rules[0].Name != "MINE" {
-		t.Errorf("rules = %+v", cfg.Rules)
+	if len(cfg.Rules.Specs) != 1 || cfg.Rules.Specs[0].Name != "MINE" {
+		t.Errorf("rules = %+v", cfg.Rules.Specs)
 	}
 }
 
@@ -175,10 +177,10 @@ func TestHeadersNeverEchoTheirValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := cfg.Destinations[0].Headers; h["Authorization"] != "Bearer abc" || h["X-Team"] != "ops" || len(h) != 2 {
+	if h := cfg.Delivery.Destinations[0].Headers; h["Authorization"] != "Bearer abc" || h["X-Team"] != "ops" || len(h) != 2 {
 		t.Errorf("webhook headers = %v", h)
 	}
-	if h := cfg.Destinations[1].Headers; h["X-Key"] != "k1" || h["X-Other"] != "a=b" || len(h) != 2 {
+	if h := cfg.Delivery.Destinations[1].Headers; h["X-Key"] != "k1" || h["X-Other"] != "a=b" || len(h) != 2 {
 		t.Errorf("pager headers = %v", h)
 	}
 }
@@ -262,8 +264,8 @@ func TestTLSVerifyUsesTheDockerCLIDirectory(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", tc.env, err)
 		}
-		if cfg.DockerCertPath != tc.want {
-			t.Errorf("%v: cert path %q, want %q", tc.env, cfg.DockerCertPath, tc.want)
+		if cfg.Docker.CertPath != tc.want {
+			t.Errorf("%v: cert path %q, want %q", tc.env, cfg.Docker.CertPath, tc.want)
 		}
 	}
 }
@@ -278,8 +280,8 @@ func TestOnCallDestinations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]Destination{}
-	for _, d := range cfg.Destinations {
+	byName := map[string]kinds.Destination{}
+	for _, d := range cfg.Delivery.Destinations {
 		byName[d.Name] = d
 	}
 	if am := byName["am"]; strings.Join(am.URLs, " ") != "http://am1:9093 http://am2:9093/" || am.Resend != 30*time.Second {
@@ -292,10 +294,10 @@ func TestOnCallDestinations(t *testing.T) {
 		t.Errorf("opsgenie: %+v", og)
 	}
 	if cfg.Severity("UNHEALTHY") != "error" || cfg.Severity("CRASHED") != "critical" || cfg.Severity("WHALEWATCH") != "warning" {
-		t.Errorf("severities: %v", cfg.RuleSeverity)
+		t.Errorf("severities: %v", cfg.Rules.Severity)
 	}
-	if cfg.HeartbeatInterval != time.Minute || !cfg.HeartbeatFail {
-		t.Errorf("heartbeat: %v %v", cfg.HeartbeatInterval, cfg.HeartbeatFail)
+	if cfg.Heartbeat.Interval != time.Minute || !cfg.Heartbeat.Fail {
+		t.Errorf("heartbeat: %v %v", cfg.Heartbeat.Interval, cfg.Heartbeat.Fail)
 	}
 }
 
@@ -346,8 +348,8 @@ func TestStatusPageNeedsATokenOffLoopback(t *testing.T) {
 			t.Errorf("%v: %v, want %q", tc.env, err, tc.want)
 		case err != nil && strings.Contains(err.Error(), "hunter2"):
 			t.Errorf("%v: the token is echoed: %v", tc.env, err)
-		case err == nil && slices.Contains(tc.env, "HTTP_AUTH_TOKEN_FILE="+tokenFile) && cfg.HTTPAuthToken != "hunter2-0123456789abcdef":
-			t.Errorf("token from the file: %q", cfg.HTTPAuthToken)
+		case err == nil && slices.Contains(tc.env, "HTTP_AUTH_TOKEN_FILE="+tokenFile) && cfg.HTTP.AuthToken != "hunter2-0123456789abcdef":
+			t.Errorf("token from the file: %q", cfg.HTTP.AuthToken)
 		}
 	}
 }
@@ -357,12 +359,12 @@ func TestStatsRuleFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range cfg.Rules {
+	for _, r := range cfg.Rules.Specs {
 		if want := map[string]time.Duration{"MEMORY_HIGH": 5 * time.Second, "PIDS_HIGH": 2 * time.Minute}[r.Name]; r.For != want {
 			t.Errorf("%s: FOR %s, want %s", r.Name, r.For, want)
 		}
 	}
-	if cfg.StatsInterval != time.Second || cfg.StatsConcurrency != 8 {
-		t.Errorf("stats: %s, %d", cfg.StatsInterval, cfg.StatsConcurrency)
+	if cfg.Stats.Interval != time.Second || cfg.Stats.Concurrency != 8 {
+		t.Errorf("stats: %s, %d", cfg.Stats.Interval, cfg.Stats.Concurrency)
 	}
 }

@@ -24,7 +24,9 @@ func variables() []string {
 			}
 		}
 	}
-	collect(Config{}, "")
+	for _, s := range sections(&Config{}) {
+		collect(s.Interface(), "")
+	}
 	collect(destEnv{}, "DEST_<NAME>_")
 	collect(ruleEnv{}, "RULE_<NAME>_")
 	return append(out, "DOCKER_<NAME>_CERT_PATH") // read by loadCertPaths

@@ -35,3 +35,15 @@ func parseEnv(v any, vars map[string]string, prefix string) []error {
 	}
 	return errs
 }
+
+// sections are the parts of a Config, each a struct of fixed variables:
+// Load parses them one by one, so a parse error's Go field name is
+// unique within its part and the error can name its variable.
+func sections(c *Config) []reflect.Value {
+	v := reflect.ValueOf(c).Elem()
+	out := make([]reflect.Value, v.NumField())
+	for i := range v.NumField() {
+		out[i] = v.Field(i)
+	}
+	return out
+}
