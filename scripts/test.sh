@@ -20,6 +20,7 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+go mod tidy -diff
 
 started=()
 cleanup() {
