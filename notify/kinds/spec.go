@@ -47,8 +47,9 @@ type Shared struct {
 	Log      *slog.Logger
 	Severity notify.SeverityOf
 	Stdout   io.Writer
-	// The alert card's buttons reach slack.NewBot here: a field of the
-	// interface type notify/slack declares for them, once it does.
+	// Seam: the card's buttons will reach the slack row's slack.NewBot
+	// from here, as a field of the interface type notify/slack declares
+	// for them (not any), once NewBot takes one.
 }
 
 // Spec is what a kind's constructor builds one notifier from.
