@@ -368,3 +368,15 @@ func TestStatsRuleFor(t *testing.T) {
 		t.Errorf("stats: %s, %d", cfg.Stats.Interval, cfg.Stats.Concurrency)
 	}
 }
+
+// The parts share Go field names (Timeout, Concurrency, Interval): a value
+// that does not parse is still named by its own variable.
+func TestParseErrorsNameTheirVariable(t *testing.T) {
+	for _, v := range []string{"EVIDENCE_TIMEOUT", "NOTIFY_TIMEOUT", "ACTIONS_TIMEOUT", "STATS_INTERVAL",
+		"HEARTBEAT_INTERVAL", "STATS_CONCURRENCY", "WEBHOOK_CONCURRENCY"} {
+		_, err := Load([]string{v + "=soon"})
+		if err == nil || !strings.HasPrefix(err.Error(), v+": ") {
+			t.Errorf("%s=soon: %v", v, err)
+		}
+	}
+}
