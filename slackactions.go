@@ -12,14 +12,12 @@ import (
 
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/config"
-	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
-	"github.com/whalewatch/whalewatch/notify"
 )
 
 // newActions wires Slack actions on every watched daemon.
-func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) (*actions.Service, *slack.Client) {
+func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) *actions.Service {
 	policy := actions.Policy{
 		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, Groups: cfg.ActionsAllowedGroups, ReadUsers: cfg.ActionsReadUsers,
 		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
@@ -32,46 +30,20 @@ func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *dae
 	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.SlackCommand, cfg.ActionsTimeout, cfg.ActionsRatePerMinute, cfg.ActionsButtonTTL
 	svc.HTTP = &http.Client{Timeout: cfg.NotifyTimeout}
 	svc.Mutes = store
-	var api *slack.Client
 	if cfg.SlackBotToken != "" {
-		api = slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(svc.HTTP),
+		api := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(svc.HTTP),
 			slack.OptionAppLevelToken(cfg.SlackAppToken))
 		svc.Slack, svc.AuditChannel = api, cfg.ActionsAuditChannel
 		if len(policy.Groups) > 0 {
 			svc.UseGroups(api, groupsTTL)
 		}
 	}
-	return svc, api
+	return svc
 }
 
 // groupsTTL is how long the members of ACTIONS_ALLOWED_GROUPS are trusted
 // without asking Slack again.
 const groupsTTL = 5 * time.Minute
-
-// offerButtons offers "Start again" on a crash, "Restart" when unhealthy
-// and "Stop" on a crash loop, for containers that allow it.
-func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []notify.Action {
-	return func(ev event.Event, crashLoop bool) []notify.Action {
-		if ev.Type != event.ContainerType && ev.Type != event.StatsType {
-			return nil
-		}
-		t := actions.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels, Host: ev.Host}
-		var buttons []actions.Button
-		switch {
-		case crashLoop:
-			buttons = svc.Offer(t, actions.SituationCrashLoop)
-		case ev.Action == "die" && !ev.Intentional:
-			buttons = svc.Offer(t, actions.SituationDied)
-		case ev.Action == "health_status" && ev.Status == "unhealthy", ev.Type == event.StatsType: // running, in trouble
-			buttons = svc.Offer(t, actions.SituationUnhealthy)
-		}
-		out := make([]notify.Action, len(buttons))
-		for i, b := range buttons {
-			out[i] = notify.Action(b)
-		}
-		return out
-	}
-}
 
 var containerIDInMounts = regexp.MustCompile(`/containers/([0-9a-f]{64})/`)
 
