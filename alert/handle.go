@@ -10,9 +10,10 @@ import (
 	"github.com/whalewatch/whalewatch/rules"
 )
 
-// Handle takes one item of a source, in stream order. It does no I/O:
-// what a message offers to act on is recorded (notify.Offer), and its
-// buttons are made when it is posted.
+// Handle takes one item of a source, in stream order. It writes nothing
+// (Commit does) and mints no buttons: what a message offers to act on is
+// recorded (Notification.Offer), its buttons made when it is posted. Its
+// one read is of the mutes, when /docker mute changed them.
 func (c *Core) Handle(it event.Item, now time.Time) {
 	ev := it.Event
 	c.adopt(ev)

@@ -49,7 +49,9 @@ func (in Interest) Watches(labels map[string]string) bool {
 }
 
 // Judge runs the rules once on ev; a source hands the verdict on in
-// event.Item.Verdict and the core does not run them again.
+// event.Item.Verdict and the core does not run them again. The verdict is
+// of ev as judged: a source that changes what a rule sees afterwards (an
+// exit code or OOM kill settled by inspect) judges again or hands none.
 func (in Interest) Judge(ev event.Event) event.Verdict { return in.engine.Judge(ev) }
 
 // SamplesStats says whether some rule is about stats samples: only then
