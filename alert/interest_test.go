@@ -102,3 +102,36 @@ func TestAnAlertRecordsItsOffer(t *testing.T) {
 		t.Errorf("offer %s", got)
 	}
 }
+
+// A stats sample the sampler judged is not judged again either, and its
+// verdict fires the rule's FOR as a match would.
+func TestAJudgedSampleIsNotJudgedAgain(t *testing.T) {
+	engine, err := rules.Compile(rules.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorderTo{}
+	core := alert.New(alert.Config{Rules: engine, ResolveAfter: time.Minute}, rec, noMutes{}, quiet(), metrics.New())
+	in := alert.NewInterest(engine, false)
+	t0 := time.Unix(1_700_000_000, 0)
+	core.Handle(start("c1", t0), t0)
+	base := engine.Runs()
+	var judging int64
+	for i := range 6 {
+		at := t0.Add(time.Duration(i) * 30 * time.Second)
+		it := sample("c1", 95, at)
+		before := engine.Runs()
+		it.Verdict = in.Judge(it.Event)
+		judging += engine.Runs() - before
+		core.Handle(it, at)
+	}
+	if err := core.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if runs := engine.Runs() - base; runs != judging || judging == 0 {
+		t.Errorf("%d expression runs on the samples, %d of them the sampler's", runs, judging)
+	}
+	if len(rec.out) != 1 || rec.out[0].N.Rule != "MEMORY_HIGH" || rec.out[0].N.Offer.Situation != event.SituationUnhealthy {
+		t.Fatalf("want MEMORY_HIGH once its FOR held, offering a restart: %+v", rec.out)
+	}
+}
