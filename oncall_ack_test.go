@@ -50,7 +50,7 @@ func TestAcknowledgeReachesThePagers(t *testing.T) {
 	}
 	defer store.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dispatcher, _, err := newDispatcher(cfg, log, metrics.New(), store, io.Discard)
+	dispatcher, _, err := newDispatcher(cfg, log, metrics.New(), store, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,15 +12,13 @@ import (
 
 	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/config"
-	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
-	"github.com/whalewatch/whalewatch/notify"
 )
 
 // newActions wires Slack actions on every watched daemon.
-func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) (*actions.Service, *slack.Client) {
+func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) *actions.Service {
 	policy := grants.Policy{
 		Teams: cfg.Actions.AllowedTeams, Users: cfg.Actions.AllowedUsers, Groups: cfg.Actions.AllowedGroups, ReadUsers: cfg.Actions.ReadUsers,
 		Channels: cfg.Actions.AllowedChannels, Globs: cfg.Actions.Globs, SelfID: selfContainerID(),
@@ -33,46 +31,20 @@ func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *dae
 	svc.Command, svc.Timeout, svc.PerMinute, svc.ButtonTTL = cfg.Slack.Command, cfg.Actions.Timeout, cfg.Actions.RatePerMinute, cfg.Actions.ButtonTTL
 	svc.HTTP = &http.Client{Timeout: cfg.Delivery.Timeout}
 	svc.Mutes = store
-	var api *slack.Client
 	if cfg.Slack.BotToken != "" {
-		api = slack.New(cfg.Slack.BotToken, slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionHTTPClient(svc.HTTP),
+		api := slack.New(cfg.Slack.BotToken, slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionHTTPClient(svc.HTTP),
 			slack.OptionAppLevelToken(cfg.Slack.AppToken))
 		svc.Slack, svc.AuditChannel = api, cfg.Actions.AuditChannel
 		if len(policy.Groups) > 0 {
 			svc.UseGroups(api, groupsTTL)
 		}
 	}
-	return svc, api
+	return svc
 }
 
 // groupsTTL is how long the members of ACTIONS_ALLOWED_GROUPS are trusted
 // without asking Slack again.
 const groupsTTL = 5 * time.Minute
-
-// offerButtons offers "Start again" on a crash, "Restart" when unhealthy
-// and "Stop" on a crash loop, for containers that allow it.
-func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []notify.Action {
-	return func(ev event.Event, crashLoop bool) []notify.Action {
-		if ev.Type != event.ContainerType && ev.Type != event.StatsType {
-			return nil
-		}
-		t := grants.Target{ID: ev.ActorID, Name: ev.Name, Labels: ev.Labels, Host: ev.Host}
-		var buttons []actions.Button
-		switch {
-		case crashLoop:
-			buttons = svc.Offer(t, actions.SituationCrashLoop)
-		case ev.Action == "die" && !ev.Intentional:
-			buttons = svc.Offer(t, actions.SituationDied)
-		case ev.Action == "health_status" && ev.Status == "unhealthy", ev.Type == event.StatsType: // running, in trouble
-			buttons = svc.Offer(t, actions.SituationUnhealthy)
-		}
-		out := make([]notify.Action, len(buttons))
-		for i, b := range buttons {
-			out[i] = notify.Action(b)
-		}
-		return out
-	}
-}
 
 var containerIDInMounts = regexp.MustCompile(`/containers/([0-9a-f]{64})/`)
 

@@ -115,7 +115,7 @@ func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine,
 	defer store.Close()
 	dispatcher := notify.NewDispatcher(log, m, store, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
 	cfg.Alert.CrashLoopDeaths = 0 // show every match (the rule has no group window)
-	core, err := newCore(cfg, engine, dispatcher, store, d.sources, nil, log, m)
+	core, err := newCore(cfg, engine, dispatcher, store, d.sources, log, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)
 		return exitFailure

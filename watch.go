@@ -70,7 +70,20 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	if store.Upgraded {
 		log.Warn("the state file was written by an older whalewatch: its queued notifications are kept, its event cursors dropped (the streams start live)")
 	}
-	dispatcher, resenders, err := newDispatcher(cfg, log, m, store, stdoutW)
+	d, err := connectDaemons(ctx, cfg, log, m)
+	if err != nil {
+		printStartError(stderr, "cannot set up the Docker connection", err)
+		return exitBadConfig
+	}
+	defer d.close()
+	// The actions service mints the Slack bot's buttons as it posts.
+	var svc *actions.Service
+	var buttons slack.Buttons
+	if cfg.ActionsEnabled() {
+		svc = newActions(cfg, log, m, d, store)
+		buttons = svc
+	}
+	dispatcher, resenders, err := newDispatcher(cfg, log, m, store, stdoutW, buttons)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
@@ -79,12 +92,6 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		dispatcher.Announce("state_file_damaged", map[string]string{"file": r.Path, "moved_to": r.MovedTo, "reason": r.Reason,
 			"lost": "undelivered notifications, event cursors, open groups and incidents, Slack threads, buttons, mutes"})
 	}
-	d, err := connectDaemons(ctx, cfg, log, m)
-	if err != nil {
-		printStartError(stderr, "cannot set up the Docker connection", err)
-		return exitBadConfig
-	}
-	defer d.close()
 
 	engine, err := rules.Compile(cfg.Rules.Specs) // checked by config.Load
 	if err != nil {
@@ -98,7 +105,6 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	if cfg.Heartbeat.URL != "" {
 		extra = append(extra, newHeartbeat(cfg, log, store, d.sources, dispatcher).Run)
 	}
-	var offer func(event.Event, bool) []notify.Action
 	mux := http.NewServeMux()
 	status := &statuspage.Server{Data: statusData{store, d.sources, dispatcher}, Version: version(), Started: started,
 		Token: cfg.HTTP.AuthToken, Refresh: statusRefresh, Log: log}
@@ -110,16 +116,14 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		registerPprof(mux, status.Protect)
 		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true; behind HTTP_AUTH_TOKEN when set): keep HTTP_ADDR private")
 	}
-	if cfg.ActionsEnabled() {
-		svc, api := newActions(cfg, log, m, d, store)
+	if svc != nil {
 		svc.Acknowledged = forwardAcks(cfg, log, store, dispatcher)
-		offer = offerButtons(svc)
 		extra = append(extra, svc.Run)
 		if cfg.Slack.SigningSecret != "" {
 			actions.NewHTTPHandler(svc, cfg.Slack.SigningSecret).Register(mux)
 		}
 		if cfg.Slack.AppToken != "" {
-			extra = append(extra, func(ctx context.Context) error { return svc.RunSocketMode(ctx, api) })
+			extra = append(extra, func(ctx context.Context) error { return svc.RunSocketMode(ctx, svc.Slack) })
 		}
 	}
 	if cfg.HTTP.Addr != "off" {
@@ -132,7 +136,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 			"status_page", cfg.HTTP.StatusPage, "auth_token", cfg.HTTP.AuthToken != "")
 		extra = append(extra, serveHTTP(ln, mux))
 	}
-	core, err := newCore(cfg, engine, dispatcher, store, d.sources, offer, log, m)
+	core, err := newCore(cfg, engine, dispatcher, store, d.sources, log, m)
 	if err != nil {
 		log.Error("cannot resume from the state file (STATE_DIR)", "err", err)
 		return exitFailure
@@ -148,7 +152,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 // newCore makes the alert core, resumes it from the state file and makes
 // each source resume where the core's checkpoint says.
 func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispatcher, store *state.Store,
-	sources []*events.Source, offer func(event.Event, bool) []notify.Action, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
+	sources []*events.Source, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
 	var link *template.Template
 	if cfg.Alert.LinkTemplate != "" {
 		var err error
@@ -157,17 +161,18 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 		}
 	}
 	core := alert.New(alert.Config{
-		Rules: engine, ShownLabels: cfg.Alert.LabelsShown, Offer: offer,
+		Rules: engine, ShownLabels: cfg.Alert.LabelsShown,
 		CrashLoopDeaths: cfg.Alert.CrashLoopDeaths, CrashLoopWindow: cfg.Alert.CrashLoopWindow, CrashLoopQuiet: cfg.Alert.CrashLoopQuiet,
 		OptIn: !cfg.Alert.WatchByDefault, Destinations: dispatcher.Names(), ResolveAfter: cfg.Alert.ResolveAfter, Link: link,
 	}, dispatcher, store, log, m)
+	interest := alert.NewInterest(engine, !cfg.Alert.WatchByDefault)
 	for _, src := range sources {
-		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.Alert.WatchByDefault),
+		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(interest),
 			LogLines: cfg.Evidence.LogLines, LogsTimeout: cfg.Evidence.Timeout}
-		src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || engine.MayMatch(typ, action) }
+		src.Keep = interest.Keeps
 		if sd, ok := src.Docker.(events.StatsDocker); ok && samplesStats(cfg, engine) {
 			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.Stats.Interval, Concurrency: cfg.Stats.Concurrency,
-				Watched: func(labels map[string]string) bool { return alert.Watched(labels, !cfg.Alert.WatchByDefault) }, Matches: engine.Wanted}
+				Watched: interest.Watches, Matches: func(ev event.Event) bool { return len(interest.Judge(ev).Rules) > 0 }}
 		}
 	}
 	snap, err := store.LoadSnapshot()
@@ -192,9 +197,9 @@ func samplesStats(cfg *config.Config, engine *rules.Engine) bool {
 
 // wantsEvidence: a watched container's event that some rule matches
 // gets a crash card's facts.
-func wantsEvidence(engine *rules.Engine, optIn bool) func(event.Event) bool {
+func wantsEvidence(interest alert.Interest) func(event.Event) bool {
 	return func(ev event.Event) bool {
-		return alert.Watched(ev.Labels, optIn) && engine.Wanted(ev)
+		return interest.Watches(ev.Labels) && len(interest.Judge(ev).Rules) > 0
 	}
 }
 
@@ -248,9 +253,9 @@ func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) erro
 
 // newDispatcher makes the dispatcher of the configured destinations, and
 // the loops some of them run beside it (Alertmanager's re-sends).
-func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, store *state.Store, stdoutW io.Writer) (*notify.Dispatcher, []func(context.Context) error, error) {
+func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, store *state.Store, stdoutW io.Writer, buttons slack.Buttons) (*notify.Dispatcher, []func(context.Context) error, error) {
 	shared := kinds.Shared{HTTP: &http.Client{Timeout: cfg.Delivery.Timeout}, Timeout: cfg.Delivery.Timeout, SlackAPIURL: cfg.Slack.APIURL,
-		Workspace: slack.NewWorkspace(cfg.Slack.RatePerSecond), Store: store, Log: log, Severity: notify.SeverityOf(cfg.Severity), Stdout: stdoutW}
+		Workspace: slack.NewWorkspace(cfg.Slack.RatePerSecond), Store: store, Log: log, Severity: notify.SeverityOf(cfg.Severity), Stdout: stdoutW, Buttons: buttons}
 	var dests []notify.Destination
 	var loops []func(context.Context) error
 	for _, d := range cfg.Delivery.Destinations {

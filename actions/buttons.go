@@ -13,29 +13,15 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/grants"
 	"github.com/whalewatch/whalewatch/internal/redact"
 )
 
 // actionIDPrefix marks whalewatch's buttons; the rest is the verb.
 const actionIDPrefix = "whalewatch_"
-
-// Situations an alert may offer buttons for.
-const (
-	SituationDied      = "died"
-	SituationUnhealthy = "unhealthy"
-	SituationCrashLoop = "crashloop"
-)
-
-// Button is a button an alert offers: clicking it asks whalewatch to act.
-type Button struct {
-	ID      string // Slack action_id
-	Label   string
-	Value   string // an opaque, single-use token
-	Confirm string // a confirmation question; "" asks none
-	Danger  bool
-}
 
 // Store is the state file as actions use it, so that a restart neither
 // forgets a pending button nor reopens a replay window.
@@ -55,26 +41,32 @@ type Store interface {
 // MuteFor is how long the Mute button silences a container.
 const MuteFor = time.Hour
 
-// Offer returns the buttons an alert about t may carry: what the
-// container allows, for the situation. Who may click is checked on click.
-func (s *Service) Offer(t grants.Target, situation string) []Button {
-	var offer []Button
+// AckActionID is the action_id of the Acknowledge button.
+const AckActionID = actionIDPrefix + string(grants.Ack)
+
+// Buttons makes the buttons a card offers as it is posted (the Slack bot
+// asks, notify/slack.Buttons): what the container allows in o's situation,
+// each kept under a single-use token. acked leaves out Acknowledge. Who
+// may click is checked on click.
+func (s *Service) Buttons(o event.Offer, acked bool) []slack.BlockElement {
+	t := grants.Target{ID: o.ContainerID, Name: o.Name, Labels: o.Labels, Host: o.Host}
+	var offer []slack.BlockElement
 	add := func(v grants.Verb, label, confirm string, danger bool) {
 		token, err := s.putButton(pendingAction{Verb: v, Host: t.Host, ContainerID: t.ID, Name: t.Name, Expires: time.Now().Add(s.ButtonTTL)})
 		if err != nil {
 			s.Log.Error("cannot keep a button; the alert goes without it", "container", t.Name, "verb", v, "err", err)
 			return
 		}
-		offer = append(offer, Button{ID: actionIDPrefix + string(v), Label: label, Value: token, Confirm: confirm, Danger: danger})
+		offer = append(offer, button(actionIDPrefix+string(v), label, token, confirm, danger))
 	}
 	verbs := s.Policy.ContainerVerbs(t)
 	allowed := func(v grants.Verb) bool { return slices.Contains(verbs, v) }
 	switch {
-	case situation == SituationDied && allowed(grants.Start):
+	case o.Situation == event.SituationDied && allowed(grants.Start):
 		add(grants.Start, "Start again", "", false)
-	case situation == SituationUnhealthy && allowed(grants.Restart):
+	case o.Situation == event.SituationUnhealthy && allowed(grants.Restart):
 		add(grants.Restart, "Restart", "Restart "+t.Name+"?", false)
-	case situation == SituationCrashLoop:
+	case o.Situation == event.SituationCrashLoop:
 		if allowed(grants.Stop) {
 			add(grants.Stop, "Stop", "Stop "+t.Name+"? It will stay stopped until started again.", true)
 		}
@@ -87,8 +79,36 @@ func (s *Service) Offer(t grants.Target, situation string) []Button {
 	if t.Name != "" && s.Mutes != nil {
 		add(grants.Mute, "Mute 1h", "", false)
 	}
-	add(grants.Ack, "Acknowledge", "", false)
+	if !acked {
+		add(grants.Ack, "Acknowledge", "", false)
+	}
 	return offer
+}
+
+// button lays out one button; confirm asks a question first ("" none).
+func button(id, label, token, confirm string, danger bool) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(id, token, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+	if danger {
+		b = b.WithStyle(slack.StyleDanger)
+	} else {
+		b = b.WithStyle(slack.StylePrimary)
+	}
+	if confirm != "" {
+		b = b.WithConfirm(slack.NewConfirmationBlockObject(
+			slack.NewTextBlockObject(slack.PlainTextType, "Are you sure?", false, false),
+			slack.NewTextBlockObject(slack.PlainTextType, cut(confirm, 300), false, false),
+			slack.NewTextBlockObject(slack.PlainTextType, label, false, false),
+			slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false)))
+	}
+	return b
+}
+
+// cut keeps s within Slack's limit of n characters.
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 var errButtonUsed = errors.New("this button was already used or has expired")
@@ -143,7 +163,7 @@ func (s *Service) click(ctx context.Context, caller grants.Caller, token string,
 	s.audit(caller, p.Verb, t, outcome(err), err)
 	note := fmt.Sprintf("✅ <@%s> %s %s at %s", caller.UserID, pastTense(p.Verb), code(t.Name), time.Now().UTC().Format("15:04 UTC"))
 	if err != nil {
-		note = fmt.Sprintf("❌ <@%s> tried to %s %s: %s", caller.UserID, p.Verb, code(t.Name), escape(err.Error()))
+		note = fmt.Sprintf("❌ <@%s> tried to %s %s: %s", caller.UserID, p.Verb, code(t.Name), slackutilsx.EscapeMessage(err.Error()))
 	}
 	s.markDone(ctx, cb, note)
 }
@@ -183,7 +203,7 @@ func (s *Service) clickAboutAlert(ctx context.Context, caller grants.Caller, tok
 	}
 	s.audit(caller, p.Verb, t, outcome(err), err)
 	if err != nil {
-		s.reply(ctx, cb.ResponseURL, "❌ "+escape(err.Error()), false)
+		s.reply(ctx, cb.ResponseURL, "❌ "+slackutilsx.EscapeMessage(err.Error()), false)
 		return
 	}
 	s.updateAlert(ctx, cb, note, actionIDPrefix+string(p.Verb))

@@ -333,13 +333,11 @@ func TestButtonFlow(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // it dies
 
 	n := notify.New("CRASHED", "", eventFor(ct), nil)
-	for _, b := range f.svc.Offer(grants.Target{ID: ct.ID, Name: ct.Name, Labels: allVerbs}, actions.SituationDied) {
-		n.Actions = append(n.Actions, notify.Action(b))
+	buttons := offered(f.svc, event.Offer{Situation: event.SituationDied, ContainerID: ct.ID, Name: ct.Name, Labels: allVerbs})
+	if len(buttons) != 2 || buttons[0].Text.Text != "Start again" || len(buttons[0].Value) != 32 || buttons[1].ActionID != actions.AckActionID {
+		t.Fatalf("offer: %+v", buttons)
 	}
-	if len(n.Actions) != 2 || n.Actions[0].Label != "Start again" || len(n.Actions[0].Value) != 32 || n.Actions[1].ID != notify.AckActionID {
-		t.Fatalf("offer: %+v", n.Actions)
-	}
-	blocks := notifyslack.Blocks(n)
+	blocks := card(n, buttons)
 	clicks := 0
 	click := func(user string) (int, string) {
 		clicks++ // Slack gives every click its own trigger_id, so no two bodies are alike
@@ -348,7 +346,7 @@ func TestButtonFlow(t *testing.T) {
 			"user": map[string]string{"id": user, "name": strings.ToLower(user)}, "channel": map[string]string{"id": "COPS"},
 			"message":      map[string]any{"ts": "1700000000.000100", "text": "fallback", "blocks": blocks},
 			"response_url": f.replies.URL + "/response",
-			"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": n.Actions[0].ID, "value": n.Actions[0].Value, "type": "button"}},
+			"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": buttons[0].ActionID, "value": buttons[0].Value, "type": "button"}},
 		})
 		return f.post(t, "/slack/interactions", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil)
 	}
@@ -412,28 +410,26 @@ func TestMuteAndAcknowledgeButtons(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := notify.New("CRASHED", "", event.Event{Type: "container", Action: "die", Name: "quiet-web", ActorID: "abc", ExitCode: 3, Host: "h", Time: time.Now()}, nil)
-	for _, b := range f.svc.Offer(grants.Target{ID: "abc", Name: "quiet-web", Host: "h"}, actions.SituationDied) {
-		n.Actions = append(n.Actions, notify.Action(b))
+	buttons := offered(f.svc, event.Offer{Situation: event.SituationDied, ContainerID: "abc", Name: "quiet-web", Host: "h"})
+	if len(buttons) != 2 || buttons[0].Text.Text != "Mute 1h" || buttons[1].Text.Text != "Acknowledge" {
+		t.Fatalf("offer: %+v", buttons)
 	}
-	if len(n.Actions) != 2 || n.Actions[0].Label != "Mute 1h" || n.Actions[1].Label != "Acknowledge" {
-		t.Fatalf("offer: %+v", n.Actions)
-	}
-	blocks := notifyslack.Blocks(n)
+	blocks := card(n, buttons)
 	clicks := 0
-	click := func(user string, a notify.Action) {
+	click := func(user string, a *slack.ButtonBlockElement) {
 		clicks++
 		payload, _ := json.Marshal(map[string]any{
 			"type": "block_actions", "team": map[string]string{"id": "T1"}, "trigger_id": fmt.Sprint(clicks),
 			"user": map[string]string{"id": user, "name": strings.ToLower(user)}, "channel": map[string]string{"id": "COPS"},
 			"message":      map[string]any{"ts": ts, "text": "fallback", "blocks": blocks},
 			"response_url": f.replies.URL + "/response",
-			"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": a.ID, "value": a.Value, "type": "button"}},
+			"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": a.ActionID, "value": a.Value, "type": "button"}},
 		})
 		if status, _ := f.post(t, "/slack/interactions", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil); status != 200 {
 			t.Fatalf("click: %d", status)
 		}
 	}
-	mute, ack := n.Actions[0], n.Actions[1]
+	mute, ack := buttons[0], buttons[1]
 
 	click("UREAD", mute)
 	if msg := f.replies.wait(t, 1)[0]; msg.Text != "⛔ you are not allowed to do that" {
@@ -441,7 +437,7 @@ func TestMuteAndAcknowledgeButtons(t *testing.T) {
 	}
 	click("UREAD", ack)
 	update := api.WaitCalls(t, "chat.update", 1, 20*time.Second)[0].Form.Get("blocks")
-	if !strings.Contains(update, `Acknowledged by \u003c@UREAD\u003e`) || strings.Contains(update, notify.AckActionID) || !strings.Contains(update, "Mute 1h") {
+	if !strings.Contains(update, `Acknowledged by \u003c@UREAD\u003e`) || strings.Contains(update, actions.AckActionID) || !strings.Contains(update, "Mute 1h") {
 		t.Errorf("after the ack: %s", update)
 	}
 	ackMu.Lock()
@@ -569,8 +565,8 @@ func TestActionsOnSeveralDaemons(t *testing.T) {
 	}
 
 	// A button of an alert from host-b stops the container there.
-	buttons := f.svc.Offer(grants.Target{ID: solo.ID, Name: solo.Name, Labels: allVerbs, Host: "host-b"}, actions.SituationCrashLoop)
-	i := slices.IndexFunc(buttons, func(b actions.Button) bool { return b.Label == "Stop" })
+	buttons := offered(f.svc, event.Offer{Situation: event.SituationCrashLoop, ContainerID: solo.ID, Name: solo.Name, Labels: allVerbs, Host: "host-b"})
+	i := slices.IndexFunc(buttons, func(b *slack.ButtonBlockElement) bool { return b.Text.Text == "Stop" })
 	if i < 0 {
 		t.Fatalf("no Stop button: %+v", buttons)
 	}
@@ -579,10 +575,28 @@ func TestActionsOnSeveralDaemons(t *testing.T) {
 		"user": map[string]string{"id": "UADMIN"}, "channel": map[string]string{"id": "COPS"},
 		"message":      map[string]any{"ts": "1700000000.000100", "text": "fallback"},
 		"response_url": f.replies.URL + "/response",
-		"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": buttons[i].ID, "value": buttons[i].Value, "type": "button"}},
+		"actions":      []map[string]string{{"block_id": notifyslack.ActionBlockID, "action_id": buttons[i].ActionID, "value": buttons[i].Value, "type": "button"}},
 	})
 	if status, _ := f.post(t, "/slack/interactions", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil); status != 200 {
 		t.Fatalf("click: %d", status)
 	}
 	testdocker.WaitStopped(t, other, solo.ID, 30*time.Second)
+}
+
+// offered are the buttons the service makes for a card with offer o.
+func offered(svc *actions.Service, o event.Offer) []*slack.ButtonBlockElement {
+	var out []*slack.ButtonBlockElement
+	for _, e := range svc.Buttons(o, false) {
+		out = append(out, e.(*slack.ButtonBlockElement))
+	}
+	return out
+}
+
+// card lays n out with buttons, as the Slack bot posts it.
+func card(n notify.Notification, buttons []*slack.ButtonBlockElement) []slack.Block {
+	elements := make([]slack.BlockElement, len(buttons))
+	for i, b := range buttons {
+		elements[i] = b
+	}
+	return append(notifyslack.Blocks(n), slack.NewActionBlock(notifyslack.ActionBlockID, elements...))
 }

@@ -155,7 +155,7 @@ func (s *Service) SlashCommand(cmd slack.SlashCommand) string {
 	c, err := parseCommand(cmd.Text)
 	if err != nil {
 		s.audit(caller, grants.Verb(c.name), grants.Target{Name: c.target}, "denied", err)
-		return "⛔ " + escape(err.Error()) + "\n" + usage(s.Command)
+		return "⛔ " + slackutilsx.EscapeMessage(err.Error()) + "\n" + usage(s.Command)
 	}
 	switch c.name {
 	case "help":
@@ -248,16 +248,16 @@ func (s *Service) act(ctx context.Context, caller grants.Caller, verb grants.Ver
 		text, err := s.logs(ctx, target, c.tail)
 		s.audit(caller, verb, target, outcome(err), err)
 		if err != nil {
-			s.reply(ctx, responseURL, "❌ logs of "+code(target.Name)+" failed: "+escape(err.Error()), false)
+			s.reply(ctx, responseURL, "❌ logs of "+code(target.Name)+" failed: "+slackutilsx.EscapeMessage(err.Error()), false)
 			return
 		}
-		s.reply(ctx, responseURL, fmt.Sprintf("Last %d lines of %s:\n```\n%s\n```", c.tail, code(target.Name), escape(text)), false)
+		s.reply(ctx, responseURL, fmt.Sprintf("Last %d lines of %s:\n```\n%s\n```", c.tail, code(target.Name), slackutilsx.EscapeMessage(text)), false)
 		return
 	}
 	err = s.do(ctx, verb, target)
 	s.audit(caller, verb, target, outcome(err), err)
 	if err != nil {
-		s.reply(ctx, responseURL, fmt.Sprintf("❌ %s %s failed: %s", verb, code(target.Name), escape(err.Error())), false)
+		s.reply(ctx, responseURL, fmt.Sprintf("❌ %s %s failed: %s", verb, code(target.Name), slackutilsx.EscapeMessage(err.Error())), false)
 		return
 	}
 	s.reply(ctx, responseURL, fmt.Sprintf("✅ <@%s> %s %s", caller.UserID, pastTense(verb), code(target.Name)), true)
@@ -434,7 +434,7 @@ func (s *Service) ps(ctx context.Context, caller grants.Caller, filter, response
 	for _, h := range s.Hosts {
 		list, err := h.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
 		if err != nil {
-			failed = append(failed, fmt.Sprintf("❌ could not list the containers of %s: %s", code(h.Name), escape(err.Error())))
+			failed = append(failed, fmt.Sprintf("❌ could not list the containers of %s: %s", code(h.Name), slackutilsx.EscapeMessage(err.Error())))
 			continue
 		}
 		lines = append(lines, s.psLines(h.Name, list.Items, filter)...)
@@ -474,7 +474,7 @@ func (s *Service) psLines(host string, items []container.Summary, filter string)
 		if len(s.Hosts) > 1 {
 			name += "@" + host
 		}
-		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", code(name), escape(c.Status), escape(c.Image), strings.Join(names, ", ")))
+		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", code(name), slackutilsx.EscapeMessage(c.Status), slackutilsx.EscapeMessage(c.Image), strings.Join(names, ", ")))
 	}
 	return lines
 }
@@ -525,7 +525,7 @@ func (s *Service) audit(c grants.Caller, verb grants.Verb, t grants.Target, resu
 	icon := map[string]string{"done": "✅", "denied": "⛔", "failed": "❌"}[result]
 	text := fmt.Sprintf("%s <@%s> %s %s in <#%s>: %s", icon, c.UserID, verb, code(t.Name), c.ChannelID, result)
 	if reason != nil {
-		text += " (" + escape(reason.Error()) + ")"
+		text += " (" + slackutilsx.EscapeMessage(reason.Error()) + ")"
 	}
 	posted := s.enqueue(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, auditPostTimeout)
@@ -547,8 +547,7 @@ var knownVerbs = map[string]bool{"start": true, "stop": true, "restart": true, "
 // hold a worker for long.
 const auditPostTimeout = 10 * time.Second
 
-// escape makes untrusted text inert in Slack mrkdwn.
-func escape(s string) string { return slackutilsx.EscapeMessage(s) }
-
 // code shows a container name in code style, escaped.
-func code(s string) string { return "`" + strings.ReplaceAll(escape(s), "`", "'") + "`" }
+func code(s string) string {
+	return "`" + strings.ReplaceAll(slackutilsx.EscapeMessage(s), "`", "'") + "`"
+}

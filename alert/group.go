@@ -206,7 +206,7 @@ func (gr *group) summary() notify.Notification {
 	n.ID = groupID(gr.Key, fmt.Sprint(gr.Seq))
 	// Every destination puts the rule before the text: it is not repeated here.
 	n.Text = fmt.Sprintf("%d more matches %s (%d in all): %s", len(gr.Pending), where, gr.Count, strings.Join(shown, ", "))
-	n.Actions, n.Incident, n.Owner, n.Link = nil, nil, "", "" // about several containers
+	n.Offer, n.Incident, n.Owner, n.Link = nil, nil, "", "" // about several containers
 	n.Group = &notify.Group{Key: gr.Key, Seq: gr.Seq, Count: gr.Count, New: names, Covers: covers}
 	return n
 }

@@ -30,17 +30,13 @@ func spellKey(ev event.Event, rule string) string { return loopKey(ev) + "|" + r
 // (opened when a FOR is over, resolved at the first sample that no longer
 // matches), and nothing per sample otherwise. Samples never move the
 // cursor: they are not from the daemon's stream.
-func (c *Core) sample(ev event.Event, now time.Time) {
+func (c *Core) sample(ev event.Event, v event.Verdict, now time.Time) {
 	if _, running := c.running[ev.HostKey()][ev.ActorID]; !running {
 		// Taken before a death the core has handled already.
 		c.m.MatchesHeld.WithLabelValues("not_running").Inc()
 		return
 	}
-	matches, errs := c.cfg.Rules.Match(ev)
-	for _, err := range errs {
-		c.log.Error("rule failed on a stats sample", "rule", err.Rule, "err", err.Err)
-		c.m.RuleErrors.WithLabelValues(err.Rule).Inc()
-	}
+	matches := c.match(ev, v)
 	if !c.watched(ev) || c.muted(ev, now) {
 		c.endSpells(ev)
 		return
@@ -87,9 +83,7 @@ func (c *Core) pressed(match rules.Match, ev event.Event, now time.Time) {
 	ev.Stats, ev.Evidence = &st, sp.evidence
 	c.m.RuleMatches.WithLabelValues(rule.Name).Inc()
 	n := c.alert(rule.Name, match.Text, ev)
-	if c.cfg.Offer != nil {
-		n.Actions = c.cfg.Offer(ev, false)
-	}
+	n.Offer = offer(ev, false)
 	to := c.route(rule.Notify, ev)
 	c.incidents.alert(&n, to, ev, notify.Firing, true)
 	out := c.groups.add(notify.Outgoing{N: n, To: to}, now)

@@ -254,3 +254,27 @@ func set(items ...string) map[string]bool {
 	}
 	return m
 }
+
+// Offer is what an alert offers to act on: its situation and its
+// container. The core records it on the notification without any I/O; the
+// Slack bot asks for the buttons (single-use tokens kept in the state
+// file) when it posts the card. It lives here, not in notify, because
+// actions (which mints the buttons) must not import notify.
+type Offer struct {
+	// Situation is SituationDied, SituationUnhealthy or SituationCrashLoop;
+	// "" offers only what touches no container (mute, acknowledge).
+	Situation   string `json:"situation,omitempty"`
+	Host        string `json:"host,omitempty"` // the daemon's name: the buttons act there
+	ContainerID string `json:"container_id"`
+	Name        string `json:"name,omitempty"`
+	// Labels are the container's whalewatch.* labels, which decide what
+	// may be done to it; its other labels may hold secrets.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Situations an alert may offer buttons for.
+const (
+	SituationDied      = "died"
+	SituationUnhealthy = "unhealthy"
+	SituationCrashLoop = "crashloop"
+)

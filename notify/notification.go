@@ -30,8 +30,10 @@ type Notification struct {
 	Event event.Event `json:"event"`
 	// Text is the rule's rendered template; "" means the default summary.
 	Text string `json:"text,omitempty"`
-	// Actions are buttons offered with the message (Slack bot only).
-	Actions []Action `json:"actions,omitempty"`
+	// Offer is what the message offers to act on; the Slack bot makes its
+	// buttons when it posts (an outbox entry written before offers carried
+	// minted "actions", which are no longer read: see docs/ARCHITECTURE.md).
+	Offer *event.Offer `json:"offer,omitempty"`
 	// Group is set on messages that stand for several matches (grouping,
 	// crash loops); destinations that can update a message in place do.
 	Group *Group `json:"group,omitempty"`
@@ -78,7 +80,6 @@ type Incident struct {
 func UpgradeFormat1(old []byte) ([]byte, error) {
 	var v1 struct {
 		ID, Rule, Text string
-		Actions        []Action
 		Group          *Group
 		Event          struct {
 			Host, Type, Action, Status, ActorID, Name, Image, Scope string
@@ -96,7 +97,7 @@ func UpgradeFormat1(old []byte) ([]byte, error) {
 		return nil, errors.New("no notification id: not a format-1 notification")
 	}
 	e := v1.Event
-	return json.Marshal(Notification{ID: v1.ID, Rule: v1.Rule, Text: v1.Text, Actions: v1.Actions, Group: v1.Group,
+	return json.Marshal(Notification{ID: v1.ID, Rule: v1.Rule, Text: v1.Text, Group: v1.Group,
 		Event: event.Event{Host: e.Host, Type: e.Type, Action: e.Action, Status: e.Status, ActorID: e.ActorID,
 			Attributes: e.Attributes, Labels: e.Labels, Name: e.Name, Image: e.Image, ExitCode: e.ExitCode, Scope: e.Scope,
 			Time: e.Time, TimeNano: e.TimeNano, Intentional: e.Intentional, OOMKilled: e.OOMKilled, Reconciled: e.Reconciled}})
@@ -120,19 +121,6 @@ type Group struct {
 	Covers []string `json:"covers,omitempty"`
 	// Final marks the last message of the group (a crash loop's end).
 	Final bool `json:"final,omitempty"`
-}
-
-// AckActionID is the action_id of the Acknowledge button (the actions
-// package makes it); once the message is acknowledged it is not offered again.
-const AckActionID = "whalewatch_ack"
-
-// Action is a button on a notification: clicking it asks whalewatch to act.
-type Action struct {
-	ID      string `json:"id"` // Slack action_id
-	Label   string `json:"label"`
-	Value   string `json:"value"` // an opaque, single-use token
-	Confirm string `json:"confirm,omitempty"`
-	Danger  bool   `json:"danger,omitempty"`
 }
 
 // New makes the notification of a match. shownLabels is the allowlist of

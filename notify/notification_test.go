@@ -96,3 +96,15 @@ func TestUpgradeFormat1(t *testing.T) {
 		t.Error("an entry without an id was accepted")
 	}
 }
+
+// An outbox entry written before offers carried the buttons minted
+// ("actions"): it is still read, without them (nothing to offer: it is
+// posted without buttons, and its tokens expire unused).
+func TestAnEntryWithMintedActionsIsStillRead(t *testing.T) {
+	old := `{"id":"msg_1","rule":"CRASHED","event":{"type":"container","action":"die","name":"web"},` +
+		`"actions":[{"id":"whalewatch_ack","label":"Acknowledge","value":"0123"}]}`
+	var n Notification
+	if err := json.Unmarshal([]byte(old), &n); err != nil || n.ID != "msg_1" || n.Event.Name != "web" || n.Offer != nil {
+		t.Fatalf("read %+v, %v", n, err)
+	}
+}

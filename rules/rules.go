@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -59,7 +60,7 @@ type Match struct {
 }
 
 // Engine holds the compiled rules in a stable order. Match reuses one
-// expression VM, so an Engine serves one goroutine.
+// expression VM, so it serves one goroutine; Judge and MayMatch serve any.
 type Engine struct {
 	rules []*Rule
 	vm    vm.VM
@@ -67,6 +68,7 @@ type Engine struct {
 	// lists those whose expression names no action.
 	byAction map[string][]int
 	any      []int
+	runs     atomic.Int64 // expression runs (Runs)
 }
 
 // CompileError names the rule, the variable it came from and the place.
@@ -166,18 +168,6 @@ func Render(t *template.Template, ev event.Event) (string, error) {
 	return b.String(), err
 }
 
-// Wanted says whether any rule matches ev. Unlike Match it is safe to
-// call from other goroutines (each call has its own VM) and renders nothing.
-func (e *Engine) Wanted(ev event.Event) bool {
-	env := NewEnv(ev)
-	for r := range e.candidates(ev.Type, ev.Action) {
-		if out, err := expr.Run(r.program, env); err == nil && out == true {
-			return true
-		}
-	}
-	return false
-}
-
 // MayMatch says whether some rule may match an event of this type and
 // action (base word); false means none can, whatever else the event says.
 // Safe for concurrent use.
@@ -191,8 +181,8 @@ func (e *Engine) MayMatch(typ, action string) bool {
 // candidates yields, in rule order, the rules whose prefilter allows an
 // event of this type and action: the action's rules merged with those
 // that name no action. No allocation.
-func (e *Engine) candidates(typ, action string) func(yield func(*Rule) bool) {
-	return func(yield func(*Rule) bool) {
+func (e *Engine) candidates(typ, action string) func(yield func(int, *Rule) bool) {
+	return func(yield func(int, *Rule) bool) {
 		named, any := e.byAction[action], e.any
 		for len(named) > 0 || len(any) > 0 {
 			var i int
@@ -205,7 +195,7 @@ func (e *Engine) candidates(typ, action string) func(yield func(*Rule) bool) {
 			if typ == event.StatsType && !r.Stats() {
 				continue
 			}
-			if r.prefilter.allows(typ, action) && !yield(r) {
+			if r.prefilter.allows(typ, action) && !yield(i, r) {
 				return
 			}
 		}
@@ -242,30 +232,60 @@ func (e *Engine) UsesStats() bool {
 // Rules lists the compiled rules in order.
 func (e *Engine) Rules() []*Rule { return e.rules }
 
-// Match evaluates every rule against ev. Errors (a template that fails on
-// this event) come back beside the matches; the match still counts, with
-// the default text.
+// Match evaluates every rule against ev: Judge and Matches in one, on the
+// engine's own VM (one goroutine).
 func (e *Engine) Match(ev event.Event) ([]Match, []*EvalError) {
-	var env Env
+	return e.Matches(ev, e.judge(ev, e.vm.Run))
+}
+
+// Judge runs each rule that may match ev once. Unlike Match it is safe to
+// call from other goroutines (each call has its own VM) and renders
+// nothing: Matches turns the verdict into matches later.
+func (e *Engine) Judge(ev event.Event) event.Verdict {
+	return e.judge(ev, func(p *vm.Program, env any) (any, error) { return expr.Run(p, env) })
+}
+
+func (e *Engine) judge(ev event.Event, run func(*vm.Program, any) (any, error)) event.Verdict {
+	v := event.Verdict{Judged: true}
 	var boxed any // made once, and only when a rule may match
-	var matches []Match
-	var errs []*EvalError
-	for r := range e.candidates(ev.Type, ev.Action) {
+	for i, r := range e.candidates(ev.Type, ev.Action) {
 		if boxed == nil {
-			env = NewEnv(ev)
-			boxed = env
+			boxed = NewEnv(ev)
 		}
-		out, err := e.vm.Run(r.program, boxed)
+		e.runs.Add(1)
+		out, err := run(r.program, boxed)
 		if err != nil {
-			errs = append(errs, &EvalError{Rule: r.Name, Err: err})
+			v.Errors = append(v.Errors, &EvalError{Rule: r.Name, Err: err})
 			continue
 		}
-		if ok, _ := out.(bool); !ok {
-			continue
+		if ok, _ := out.(bool); ok {
+			v.Rules = append(v.Rules, i)
 		}
+	}
+	return v
+}
+
+// Matches is what a verdict of ev (Judge) matched, with each rule's text
+// rendered; no expression runs again. Errors (the verdict's, a template
+// that fails on this event) come back beside the matches; a match whose
+// template fails still counts, with the default text.
+func (e *Engine) Matches(ev event.Event, v event.Verdict) ([]Match, []*EvalError) {
+	var errs []*EvalError
+	for _, err := range v.Errors {
+		if ee, ok := err.(*EvalError); ok {
+			errs = append(errs, ee)
+		}
+	}
+	var env *Env // made once, and only when a template needs it
+	var matches []Match
+	for _, i := range v.Rules {
+		r := e.rules[i]
 		m := Match{Rule: r, Event: ev}
 		if r.template != nil {
-			text, err := r.render(env)
+			if env == nil {
+				env = new(NewEnv(ev))
+			}
+			text, err := r.render(*env)
 			if err != nil {
 				errs = append(errs, &EvalError{Rule: r.Name, Err: fmt.Errorf("template: %w", err)})
 			}
@@ -275,6 +295,10 @@ func (e *Engine) Match(ev event.Event) ([]Match, []*EvalError) {
 	}
 	return matches, errs
 }
+
+// Runs counts the expression runs of the engine's life: tests check with
+// it that each event is judged once.
+func (e *Engine) Runs() int64 { return e.runs.Load() }
 
 func (r *Rule) render(env Env) (string, error) {
 	var b bytes.Buffer

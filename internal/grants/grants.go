@@ -24,7 +24,6 @@ const (
 	Logs    Verb = "logs"
 )
 
-// Verbs lists every verb.
 // Verbs of the alert's own buttons: they touch no container, so no
 // container needs to allow them.
 const (
@@ -32,6 +31,7 @@ const (
 	Ack  Verb = "ack"  // acknowledge the alert (the rights of logs)
 )
 
+// Verbs lists the verbs that act on a container.
 var Verbs = []Verb{Start, Stop, Restart, Logs}
 
 // Mutating tells whether a verb changes a container.

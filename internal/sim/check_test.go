@@ -243,7 +243,7 @@ func (w *world) check() {
 			}
 		}
 	}
-	watched := func(id string) bool { return alert.Watched(w.byID[id].labels, false) }
+	watched := func(id string) bool { return alert.NewInterest(w.engine, false).Watches(w.byID[id].labels) }
 	failure := func(dth death) bool { return dth.code != 0 && !dth.intentional }
 	summary := fmt.Sprintf("%d daemon events, %d kills at log %v, live streams from %v, shutdowns at %v, %d deliveries",
 		len(d.log), len(w.kills), w.kills, d.lives, d.shutdowns, len(got))

@@ -225,9 +225,10 @@ func (w *world) start() {
 	cfg.Destinations = disp.Names()
 	core := alert.New(cfg, disp, store, log, m)
 	src := ev.NewSource(hostName, w.d, log, m)
-	src.Evidence = ev.EvidenceOptions{Wants: func(e event.Event) bool { return alert.Watched(e.Labels, false) && w.engine.Wanted(e) },
+	interest := alert.NewInterest(w.engine, false)
+	src.Evidence = ev.EvidenceOptions{Wants: func(e event.Event) bool { return interest.Watches(e.Labels) && len(interest.Judge(e).Rules) > 0 },
 		LogLines: 5, LogsTimeout: 5 * time.Second}
-	src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || w.engine.MayMatch(typ, action) }
+	src.Keep = interest.Keeps
 	snap, err := store.LoadSnapshot()
 	if err == nil {
 		err = core.Restore(snap)

@@ -60,7 +60,7 @@ var Table = []Kind{
 		return w, nil, err
 	}},
 	{Slack, 1, checkSlack, func(s Spec) (notify.Notifier, Loop, error) {
-		return slack.NewBot(s.Token, s.Channel, s.SlackAPIURL, s.HTTP, s.Workspace, s.Store), nil, nil
+		return slack.NewBot(s.Token, s.Channel, s.SlackAPIURL, s.HTTP, s.Workspace, s.Store, s.Buttons), nil, nil
 	}},
 	{SlackWebhook, 1, checkSlackWebhook, func(s Spec) (notify.Notifier, Loop, error) {
 		return slack.NewWebhook(s.URL, s.HTTP), nil, nil

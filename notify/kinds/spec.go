@@ -47,9 +47,8 @@ type Shared struct {
 	Log      *slog.Logger
 	Severity notify.SeverityOf
 	Stdout   io.Writer
-	// Seam: the card's buttons will reach the slack row's slack.NewBot
-	// from here, as a field of the interface type notify/slack declares
-	// for them (not any), once NewBot takes one.
+	// Buttons makes the buttons a Slack card offers (nil: none).
+	Buttons slack.Buttons
 }
 
 // Spec is what a kind's constructor builds one notifier from.

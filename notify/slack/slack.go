@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +15,7 @@ import (
 	"github.com/slack-go/slack/slackutilsx"
 	"golang.org/x/time/rate"
 
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/redact"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
@@ -40,6 +40,15 @@ type Bot struct {
 	channel string
 	pace    pacer // this channel (about one message a second) and the workspace
 	threads Threads
+	buttons Buttons // nil: cards carry no buttons
+}
+
+// Buttons makes the buttons of a card as it is posted (actions.Service):
+// what the offer allows, each a single-use token it keeps in the state
+// file (so the alert core, which only records the offer, does no I/O).
+// acked leaves out Acknowledge: the message was acknowledged already.
+type Buttons interface {
+	Buttons(o event.Offer, acked bool) []slack.BlockElement
 }
 
 // Threads remembers which message stands for each group, across restarts
@@ -59,9 +68,11 @@ func NewWorkspace(perSecond float64) *Workspace {
 }
 
 // NewBot returns a notifier posting to channel. apiURL is Slack's Web API
-// base URL (ends in "/"); tests point it at a local server.
-func NewBot(token, channel, apiURL string, client *http.Client, ws *Workspace, threads Threads) *Bot {
+// base URL (ends in "/"); tests point it at a local server. buttons may be
+// nil (no Slack actions).
+func NewBot(token, channel, apiURL string, client *http.Client, ws *Workspace, threads Threads, buttons Buttons) *Bot {
 	return &Bot{
+		buttons: buttons,
 		api:     slack.New(token, slack.OptionAPIURL(apiURL), slack.OptionHTTPClient(client)),
 		channel: channel,
 		pace:    newPacer(rate.NewLimiter(1, 3), ws),
@@ -78,7 +89,22 @@ func (b *Bot) Notify(ctx context.Context, n notify.Notification) (bool, error) {
 			return b.update(ctx, root, n)
 		}
 	}
-	return b.post(ctx, n, keys, Blocks(n), state.Thread{})
+	return b.post(ctx, n, keys, append(Blocks(n), b.actionBlock(n, false)...), state.Thread{})
+}
+
+// ActionBlockID names the block of buttons, so it can be found and removed.
+const ActionBlockID = "whalewatch_actions"
+
+// actionBlock is the block of n's buttons, made now (none without an offer).
+func (b *Bot) actionBlock(n notify.Notification, acked bool) []slack.Block {
+	if b.buttons == nil || n.Offer == nil {
+		return nil
+	}
+	buttons := b.buttons.Buttons(*n.Offer, acked)
+	if len(buttons) == 0 {
+		return nil
+	}
+	return []slack.Block{slack.NewActionBlock(ActionBlockID, buttons...)}
 }
 
 // post posts n as a root message with blocks and remembers it under keys
@@ -105,7 +131,7 @@ func (b *Bot) post(ctx context.Context, n notify.Notification, keys []string, bl
 		// once: a retry would post the card again.
 		_ = b.pace.Wait(ctx)
 		_, _, _ = b.api.PostMessageContext(ctx, channel, slack.MsgOptionTS(ts),
-			slack.MsgOptionText("Last output of "+escape(notify.NameOrID(n.Event)), false), slack.MsgOptionBlocks(logs...))
+			slack.MsgOptionText("Last output of "+slackutilsx.EscapeMessage(notify.NameOrID(n.Event)), false), slack.MsgOptionBlocks(logs...))
 	}
 	return false, nil
 }
@@ -154,15 +180,13 @@ func (b *Bot) update(ctx context.Context, root state.Thread, n notify.Notificati
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
-	edit := n
-	var acked []slack.Block
-	if notify.ValidOwner(root.AckedBy) {
-		// Acknowledged: it stays so on every later edit, without the button.
-		edit.Actions = slices.DeleteFunc(slices.Clone(n.Actions), func(a notify.Action) bool { return a.ID == notify.AckActionID })
-		acked = append(acked, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+	// Acknowledged: it stays so on every later edit, without the button.
+	acked := notify.ValidOwner(root.AckedBy)
+	blocks := append(Blocks(n), b.actionBlock(n, acked)...)
+	if acked {
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
 			fmt.Sprintf("👀 Acknowledged by <@%s> at %s", root.AckedBy, root.AckedAt.UTC().Format("15:04 UTC")), false, false)))
 	}
-	blocks := append(Blocks(edit), acked...)
 	_, _, _, err := b.api.UpdateMessageContext(ctx, root.Channel, root.TS,
 		slack.MsgOptionText(FallbackText(n), false), slack.MsgOptionBlocks(blocks...))
 	if editGone(err) {
@@ -176,11 +200,9 @@ func (b *Bot) update(ctx context.Context, root state.Thread, n notify.Notificati
 	if err := b.pace.Wait(ctx); err != nil {
 		return true, err
 	}
-	reply := []slack.MsgOption{slack.MsgOptionTS(root.TS), slack.MsgOptionText(escape(truncate(n.Summary(), maxSection/escapeGrowth)), false)}
+	reply := []slack.MsgOption{slack.MsgOptionTS(root.TS), slack.MsgOptionText(slackutilsx.EscapeMessage(truncate(n.Summary(), maxSection/escapeGrowth)), false)}
 	if n.Incident != nil {
-		details := n
-		details.Actions = nil // the buttons live on the root message
-		reply = append(reply, slack.MsgOptionBlocks(Blocks(details)...))
+		reply = append(reply, slack.MsgOptionBlocks(Blocks(n)...)) // the buttons live on the root message
 	}
 	_, _, err = b.api.PostMessageContext(ctx, root.Channel, reply...)
 	return Classify(err)
@@ -256,7 +278,8 @@ func FallbackText(n notify.Notification) string {
 	return slackutilsx.EscapeMessage(truncate(n.Summary(), maxSection))
 }
 
-// Blocks lays out a notification: header, summary, fields, context.
+// Blocks lays out a notification: header, summary, fields, context (the
+// Bot adds the buttons).
 func Blocks(n notify.Notification) []slack.Block {
 	header := slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType,
 		truncate(icon(n)+" "+n.Rule+": "+title(n), maxHeader), true, false))
@@ -266,11 +289,11 @@ func Blocks(n notify.Notification) []slack.Block {
 			break
 		}
 		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
-			"*"+escape(truncate(f.Name, 100))+"*\n"+escape(truncate(f.Value, maxField/escapeGrowth-100)), false, false))
+			"*"+slackutilsx.EscapeMessage(truncate(f.Name, 100))+"*\n"+slackutilsx.EscapeMessage(truncate(f.Value, maxField/escapeGrowth-100)), false, false))
 	}
 	summary := slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
-		escape(truncate(n.Summary(), maxSection/escapeGrowth)), false, false), fields, nil)
-	footer := escape(fmt.Sprintf("%s · %s · rule %s", n.Event.Time.Format(time.RFC3339), n.Event.Host, n.Rule))
+		slackutilsx.EscapeMessage(truncate(n.Summary(), maxSection/escapeGrowth)), false, false), fields, nil)
+	footer := slackutilsx.EscapeMessage(fmt.Sprintf("%s · %s · rule %s", n.Event.Time.Format(time.RFC3339), n.Event.Host, n.Rule))
 	if notify.ValidOwner(n.Owner) {
 		footer += " · owner " + mention(n.Owner)
 	}
@@ -285,34 +308,7 @@ func Blocks(n notify.Notification) []slack.Block {
 		blocks = append(blocks, codeSection("Last output", lastThatFits(logs)))
 	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, footer, false, false)))
-	if len(n.Actions) > 0 {
-		blocks = append(blocks, actionBlock(n.Actions))
-	}
 	return blocks
-}
-
-// ActionBlockID names the block of buttons, so it can be found and removed.
-const ActionBlockID = "whalewatch_actions"
-
-func actionBlock(actions []notify.Action) *slack.ActionBlock {
-	var buttons []slack.BlockElement
-	for _, a := range actions {
-		b := slack.NewButtonBlockElement(a.ID, a.Value, slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, 75), false, false))
-		if a.Danger {
-			b = b.WithStyle(slack.StyleDanger)
-		} else {
-			b = b.WithStyle(slack.StylePrimary)
-		}
-		if a.Confirm != "" {
-			b = b.WithConfirm(slack.NewConfirmationBlockObject(
-				slack.NewTextBlockObject(slack.PlainTextType, "Are you sure?", false, false),
-				slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Confirm, 300), false, false),
-				slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, 30), false, false),
-				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false)))
-		}
-		buttons = append(buttons, b)
-	}
-	return slack.NewActionBlock(ActionBlockID, buttons...)
 }
 
 func title(n notify.Notification) string {
@@ -345,9 +341,6 @@ func icon(n notify.Notification) string {
 		return "🔵"
 	}
 }
-
-// escape makes untrusted text inert in mrkdwn: no mentions, no links.
-func escape(s string) string { return slackutilsx.EscapeMessage(s) }
 
 func truncate(s string, max int) string {
 	if utf8.RuneCountInString(s) <= max {
@@ -386,14 +379,14 @@ func codeSection(title, text string) *slack.SectionBlock {
 // lastThatFits is the escaped text, or its last lines that fit a code
 // section with a pointer to the thread where the rest is.
 func lastThatFits(text string) string {
-	escaped := escape(text)
+	escaped := slackutilsx.EscapeMessage(text)
 	if len(escaped) <= maxCode {
 		return escaped
 	}
 	lines := strings.Split(text, "\n")
 	kept, size := []string{}, 0
 	for i := len(lines) - 1; i >= 0; i-- {
-		line := escape(lines[i])
+		line := slackutilsx.EscapeMessage(lines[i])
 		if size+len(line)+1 > maxCode-60 {
 			break
 		}
@@ -407,14 +400,14 @@ func lastThatFits(text string) string {
 // card could show only its end.
 func fullLogs(n notify.Notification) ([]slack.Block, bool) {
 	text := n.LogText()
-	if len(escape(text)) <= maxCode {
+	if len(slackutilsx.EscapeMessage(text)) <= maxCode {
 		return nil, false
 	}
 	var blocks []slack.Block
 	var chunk []string
 	size := 0
 	for _, line := range strings.Split(text, "\n") {
-		line = escape(line)
+		line = slackutilsx.EscapeMessage(line)
 		if size+len(line)+1 > maxCode && len(chunk) > 0 {
 			blocks = append(blocks, codeSection("Output", strings.Join(chunk, "\n")))
 			chunk, size = nil, 0

@@ -29,7 +29,7 @@ func crash(name string) notify.Notification {
 
 func TestBotPostsBlocksAndFallback(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t))
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t), nil)
 	if retry, err := bot.Notify(context.Background(), crash("web-1")); err != nil || retry {
 		t.Fatalf("Notify = %v, %v", retry, err)
 	}
@@ -63,7 +63,7 @@ func TestBotPostsBlocksAndFallback(t *testing.T) {
 // Container names and labels are untrusted: nobody may ping the channel.
 func TestBotEscapesUntrustedText(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t))
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t), nil)
 	n := crash("<!channel> <https://evil.example|click> & co")
 	if _, err := bot.Notify(context.Background(), n); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestBotEscapesUntrustedText(t *testing.T) {
 
 func TestBotRespectsSlackLimits(t *testing.T) {
 	api := slackstub.New(t)
-	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t))
+	bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t), nil)
 	n := crash(strings.Repeat("&", 5000))
 	n.Text = strings.Repeat("<", 10000)
 	if _, err := bot.Notify(context.Background(), n); err != nil {
@@ -107,20 +107,20 @@ func TestBotClassifiesFailures(t *testing.T) {
 	ctx := context.Background()
 
 	api.RateLimit(1, 3)
-	retry, err := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a"))
+	retry, err := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, nil, threads(t), nil).Notify(ctx, crash("a"))
 	var ra *notify.RetryAfterError
 	if !retry || !errors.As(err, &ra) || ra.After != 3*time.Second {
 		t.Errorf("429: retry=%v err=%v", retry, err)
 	}
-	if retry, err := slack.NewBot("xoxb-test", "C404", api.APIURL(), http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a")); retry || err == nil || !strings.Contains(err.Error(), "channel_not_found") {
+	if retry, err := slack.NewBot("xoxb-test", "C404", api.APIURL(), http.DefaultClient, nil, threads(t), nil).Notify(ctx, crash("a")); retry || err == nil || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Errorf("channel_not_found: retry=%v err=%v", retry, err)
 	}
-	if retry, err := slack.NewBot("xoxb-invalid", "C1", api.APIURL(), http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a")); retry || err == nil {
+	if retry, err := slack.NewBot("xoxb-invalid", "C1", api.APIURL(), http.DefaultClient, nil, threads(t), nil).Notify(ctx, crash("a")); retry || err == nil {
 		t.Errorf("invalid_auth: retry=%v err=%v", retry, err)
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }))
 	defer down.Close()
-	if retry, err := slack.NewBot("xoxb-test", "C1", down.URL+"/", http.DefaultClient, nil, threads(t)).Notify(ctx, crash("a")); !retry || err == nil {
+	if retry, err := slack.NewBot("xoxb-test", "C1", down.URL+"/", http.DefaultClient, nil, threads(t), nil).Notify(ctx, crash("a")); !retry || err == nil {
 		t.Errorf("502: retry=%v err=%v", retry, err)
 	}
 }
@@ -179,7 +179,7 @@ func TestBotUpdatesGroupsInPlace(t *testing.T) {
 	update.Text = "CRASHED: 2 more matches (3 in all): web-2 (exit 137), web-3 (exit 137)"
 	update.Group = &notify.Group{Key: "g1", Seq: 2, Count: 3, New: []string{"web-2", "web-3"}}
 	for _, n := range []notify.Notification{first, update} {
-		bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store) // a new process each time
+		bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store, nil) // a new process each time
 		if _, err := bot.Notify(context.Background(), n); err != nil {
 			t.Fatal(err)
 		}
@@ -197,19 +197,32 @@ func TestBotUpdatesGroupsInPlace(t *testing.T) {
 	}
 }
 
+// ackButtons mints an Acknowledge button unless the message was
+// acknowledged, as actions.Service does, and records what it was asked.
+type ackButtons struct{ acked []bool }
+
+func (b *ackButtons) Buttons(o event.Offer, acked bool) []goslack.BlockElement {
+	b.acked = append(b.acked, acked)
+	if acked {
+		return nil
+	}
+	return []goslack.BlockElement{goslack.NewButtonBlockElement("whalewatch_ack", "t",
+		goslack.NewTextBlockObject(goslack.PlainTextType, "Acknowledge", false, false))}
+}
+
 // An incident is one message: its next alert and its resolution edit it
 // (after a restart too: a new Bot on the same state file), their cards go
 // into its thread, and an acknowledgement stays on it without the button.
 func TestBotKeepsAnIncidentInOneMessage(t *testing.T) {
 	api := slackstub.New(t)
 	store := threads(t)
-	ack := notify.Action{ID: notify.AckActionID, Label: "Acknowledge", Value: "t"}
+	buttons := &ackButtons{}
 	opened := crash("web-1")
 	opened.Incident = &notify.Incident{ID: "inc_1", Status: notify.Firing, Seq: 1, Alerts: 1}
-	opened.Actions = []notify.Action{ack}
+	opened.Offer = &event.Offer{Situation: event.SituationDied, Host: "prod-1", ContainerID: "0123456789abcdef", Name: "web-1"}
 	again := crash("web-1")
 	again.Incident = &notify.Incident{ID: "inc_1", Status: notify.Firing, Seq: 2, Alerts: 2}
-	again.Actions = []notify.Action{ack}
+	again.Offer = opened.Offer
 	resolved := crash("web-1")
 	resolved.Text = "Resolved: container web-1 has been running for 1m0s (2 alerts in 3m0s)"
 	resolved.Incident = &notify.Incident{ID: "inc_1", Status: notify.Resolved, Seq: 3, Alerts: 2}
@@ -219,7 +232,7 @@ func TestBotKeepsAnIncidentInOneMessage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store)
+		bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store, buttons)
 		if _, err := bot.Notify(context.Background(), n); err != nil {
 			t.Fatal(err)
 		}
@@ -228,6 +241,12 @@ func TestBotKeepsAnIncidentInOneMessage(t *testing.T) {
 	if len(posts) != 3 || len(updates) != 2 {
 		t.Fatalf("%d posts, %d updates; want the root, two thread replies and two edits", len(posts), len(updates))
 	}
+	if len(buttons.acked) != 2 || buttons.acked[0] || !buttons.acked[1] {
+		t.Errorf("buttons asked with acked %v; want the post's, then the acknowledged edit's", buttons.acked)
+	}
+	if !strings.Contains(posts[0].Form.Get("blocks"), "whalewatch_ack") || strings.Contains(posts[1].Form.Get("blocks"), "whalewatch_ack") {
+		t.Errorf("the root has the button, its thread none: %s / %s", posts[0].Form.Get("blocks"), posts[1].Form.Get("blocks"))
+	}
 	root := "1700000000.000001"
 	for _, p := range posts[1:] {
 		if p.Form.Get("thread_ts") != root || !strings.Contains(p.Form.Get("blocks"), "web-1") {
@@ -235,7 +254,7 @@ func TestBotKeepsAnIncidentInOneMessage(t *testing.T) {
 		}
 	}
 	last := updates[1].Form.Get("blocks")
-	if updates[1].Form.Get("ts") != root || !strings.Contains(last, "✅") || !strings.Contains(last, "Acknowledged by") || strings.Contains(last, notify.AckActionID) {
+	if updates[1].Form.Get("ts") != root || !strings.Contains(last, "✅") || !strings.Contains(last, "Acknowledged by") || strings.Contains(last, "whalewatch_ack") {
 		t.Errorf("resolved edit: %s", last)
 	}
 }
@@ -264,7 +283,7 @@ func TestBotPostsANewRootWhenItsMessageIsGone(t *testing.T) {
 
 			notifyAll := func(ns ...notify.Notification) {
 				for _, n := range ns {
-					bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store)
+					bot := slack.NewBot("xoxb-test", "C123", api.APIURL(), http.DefaultClient, slack.NewWorkspace(100), store, nil)
 					if retry, err := bot.Notify(context.Background(), n); err != nil {
 						t.Fatalf("retry %v: %v", retry, err)
 					}
