@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -135,7 +135,7 @@ func newPodmanEvents(dial func(context.Context) (net.Conn, error)) *podmanEvents
 // podmanMessage is a message of Podman's stream: Docker's fields and the
 // top-level HealthStatus that health_status events carry their state in.
 type podmanMessage struct {
-	events.Message
+	mobyevents.Message
 	HealthStatus string `json:"HealthStatus"`
 }
 
@@ -144,7 +144,7 @@ type podmanMessage struct {
 // since with until with nothing, so it asks with stream=false instead and
 // drops what is after until.
 func (p *podmanEvents) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
-	msgs, errs := make(chan events.Message), make(chan error, 1)
+	msgs, errs := make(chan mobyevents.Message), make(chan error, 1)
 	q := url.Values{}
 	since, until := parseSince(opts.Since), int64(0)
 	if opts.Since != "" {
@@ -165,7 +165,7 @@ func (p *podmanEvents) Events(ctx context.Context, opts client.EventsListOptions
 	return client.EventsResult{Messages: msgs, Err: errs}
 }
 
-func (p *podmanEvents) read(ctx context.Context, u string, since, until int64, out chan<- events.Message) error {
+func (p *podmanEvents) read(ctx context.Context, u string, since, until int64, out chan<- mobyevents.Message) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
@@ -244,9 +244,9 @@ var (
 
 // normalise reshapes one message; false drops it (a repeated health
 // state, a step of Podman's own).
-func (n *podmanNormaliser) normalise(pm podmanMessage) (events.Message, bool) {
+func (n *podmanNormaliser) normalise(pm podmanMessage) (mobyevents.Message, bool) {
 	m := pm.Message
-	if m.Type != events.ContainerEventType {
+	if m.Type != mobyevents.ContainerEventType {
 		return m, true
 	}
 	attrs := make(map[string]string, len(m.Actor.Attributes))
@@ -299,7 +299,7 @@ func (n *podmanNormaliser) normalise(pm podmanMessage) (events.Message, bool) {
 	if img, ok := attrs["image"]; ok {
 		attrs["image"] = dockerImageName(img)
 	}
-	m.Action, m.Actor.Attributes = events.Action(action), attrs
+	m.Action, m.Actor.Attributes = mobyevents.Action(action), attrs
 	return m, true
 }
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -456,7 +456,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 }
 
 // handle takes one message of the stream (or of the replay).
-func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, m events.Message) {
+func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, m mobyevents.Message) {
 	st.read(m)
 	typ := string(m.Type)
 	action, _, _ := strings.Cut(string(m.Action), ": ")
@@ -495,7 +495,7 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 type audit struct {
 	from    int64    // the cursor at the last audit
 	keys    []string // the events at from
-	replay  []events.Message
+	replay  []mobyevents.Message
 	err     error
 	running bool
 }
@@ -606,7 +606,7 @@ func (s *Source) identify(st *streamState, info client.SystemInfoResult) {
 
 // resumption is what a resumed session learnt from the daemon's replay.
 type resumption struct {
-	replay []events.Message // the daemon's buffered events from the cursor to its clock
+	replay []mobyevents.Message // the daemon's buffered events from the cursor to its clock
 	// gap: the replay does not reach back to the cursor's own event, so the
 	// daemon lost what came between (its 256-event buffer rolled over, or
 	// it restarted).
@@ -642,11 +642,11 @@ func (s *Source) resume(ctx context.Context, st *streamState, daemonNow time.Tim
 // replay reads what the daemon kept from since to until (timeNano). With
 // until in the past the daemon sends what it kept and ends the stream, so
 // the replay is known whole.
-func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Message, error) {
+func (s *Source) replay(ctx context.Context, since, until int64) ([]mobyevents.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
 	defer cancel()
 	res := s.events(ctx, client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
-	var replay []events.Message
+	var replay []mobyevents.Message
 	for {
 		select {
 		case m := <-res.Messages:
@@ -662,7 +662,7 @@ func (s *Source) replay(ctx context.Context, since, until int64) ([]events.Messa
 
 // historyAfter reads what the daemon kept after after, up to its clock now
 // (none when its clock is not past after: it stepped back).
-func (s *Source) historyAfter(ctx context.Context, after int64) ([]events.Message, error) {
+func (s *Source) historyAfter(ctx context.Context, after int64) ([]mobyevents.Message, error) {
 	info, err := s.info(ctx)
 	if err != nil {
 		return nil, err
@@ -677,7 +677,7 @@ func (s *Source) historyAfter(ctx context.Context, after int64) ([]events.Messag
 // reaches tells whether a replay brings one of the events at the cursor
 // (keys; any event at the cursor when none are known) — else the daemon
 // lost what came between. It lowers first to the earliest replayed time.
-func reaches(host string, replay []events.Message, cursor int64, keys []string, first *int64) bool {
+func reaches(host string, replay []mobyevents.Message, cursor int64, keys []string, first *int64) bool {
 	// A cursor that names no event (where a stream opened): nothing since
 	// is nothing lost.
 	found := len(keys) == 0 && len(replay) == 0
