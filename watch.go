@@ -84,18 +84,17 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		dispatcher.Announce("state_file_damaged", map[string]string{"file": r.Path, "moved_to": r.MovedTo, "reason": r.Reason,
 			"lost": "undelivered notifications, event cursors, open groups and incidents, Slack threads, buttons, mutes"})
 	}
-	d, err := connectDaemons(ctx, cfg, log, m)
-	if err != nil {
-		printStartError(stderr, "cannot set up the Docker connection", err)
-		return exitBadConfig
-	}
-	defer d.close()
-
 	engine, err := rules.Compile(cfg.Rules) // checked by config.Load
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig
 	}
+	d, err := connectDaemons(ctx, cfg, sourceOptions(cfg, engine, log, m))
+	if err != nil {
+		printStartError(stderr, "cannot set up the Docker connection", err)
+		return exitBadConfig
+	}
+	defer d.close()
 	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
 		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
 
@@ -151,7 +150,8 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 }
 
 // newCore makes the alert core, resumes it from the state file and makes
-// each source resume where the core's checkpoint says.
+// each source resume where the core's checkpoint says (the sources are
+// made before the state file is read, so Restore hands that on).
 func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispatcher, store *state.Store,
 	sources []*events.Source, offer func(event.Event, bool) []notify.Action, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
 	var link *template.Template
@@ -166,15 +166,6 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 		CrashLoopDeaths: cfg.CrashLoopDeaths, CrashLoopWindow: cfg.CrashLoopWindow, CrashLoopQuiet: cfg.CrashLoopQuiet,
 		OptIn: !cfg.WatchByDefault, Destinations: dispatcher.Names(), ResolveAfter: cfg.ResolveAfter, Link: link,
 	}, dispatcher, store, log, m)
-	for _, src := range sources {
-		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.WatchByDefault),
-			LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout}
-		src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || engine.MayMatch(typ, action) }
-		if sd, ok := src.Docker.(events.StatsDocker); ok && samplesStats(cfg, engine) {
-			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.StatsInterval, Concurrency: cfg.StatsConcurrency,
-				Watched: func(labels map[string]string) bool { return alert.Watched(labels, !cfg.WatchByDefault) }, Matches: engine.Wanted}
-		}
-	}
 	snap, err := store.LoadSnapshot()
 	if err == nil {
 		err = core.Restore(snap)
@@ -195,13 +186,38 @@ func samplesStats(cfg *config.Config, engine *rules.Engine) bool {
 	return cfg.StatsInterval > 0 && engine.UsesStats()
 }
 
-// wantsEvidence: a watched container's event that some rule matches
-// gets a crash card's facts.
-func wantsEvidence(engine *rules.Engine, optIn bool) func(event.Event) bool {
-	return func(ev event.Event) bool {
-		return alert.Watched(ev.Labels, optIn) && engine.Wanted(ev)
-	}
+// sourceOptions are every source's settings: the configuration's and
+// what the rules and labels make of events.
+func sourceOptions(cfg *config.Config, engine *rules.Engine, log *slog.Logger, m *metrics.Metrics) events.Options {
+	return events.Options{Log: log, Metrics: m, SwarmEvents: cfg.SwarmEvents,
+		Interest: ruleInterest{engine: engine, optIn: !cfg.WatchByDefault, stats: samplesStats(cfg, engine)},
+		Evidence: events.EvidenceOptions{LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout},
+		Stats:    events.StatsOptions{Interval: cfg.StatsInterval, Concurrency: cfg.StatsConcurrency}}
 }
+
+// ruleInterest is a source's events.Interest made of the rules and the
+// labels: a temporary adapter until alert.Interest takes its place. Its
+// verdicts are not Judged (the core still runs the rules itself); Rules
+// only tells the source whether some rule matches.
+type ruleInterest struct {
+	engine       *rules.Engine
+	optIn, stats bool
+}
+
+func (i ruleInterest) Keeps(typ, action string) bool {
+	return alert.Tracks(typ, action) || i.engine.MayMatch(typ, action)
+}
+
+func (i ruleInterest) Watches(labels map[string]string) bool { return alert.Watched(labels, i.optIn) }
+
+func (i ruleInterest) Judge(ev event.Event) event.Verdict {
+	if i.engine.Wanted(ev) {
+		return event.Verdict{Rules: []int{-1}}
+	}
+	return event.Verdict{}
+}
+
+func (i ruleInterest) SamplesStats() bool { return i.stats }
 
 // runIntake runs the event sources, the alert core and the extra
 // services until ctx ends; then the dispatcher, which outlives intake,
@@ -314,7 +330,8 @@ func (d *daemons) close() {
 }
 
 // connectDaemons makes one client and event source per configured daemon.
-func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*daemons, error) {
+func connectDaemons(ctx context.Context, cfg *config.Config, opts events.Options) (*daemons, error) {
+	log := opts.Log
 	type target struct {
 		name string
 		opts []client.Opt
@@ -359,8 +376,7 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 				return nil, err
 			}
 		}
-		src := events.NewSource(name, c, log, m)
-		src.SwarmEvents = cfg.SwarmEvents
+		src := events.NewSource(name, c, opts)
 		d.sources = append(d.sources, src)
 	}
 	return d, nil

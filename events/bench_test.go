@@ -26,7 +26,7 @@ func BenchmarkStreams(b *testing.B) {
 			feeds := make([]chan mobyevents.Message, hosts)
 			for h := range hosts {
 				feeds[h] = make(chan mobyevents.Message, 1024)
-				src := NewSource(fmt.Sprint("host-", h), &fakeDocker{messages: feeds[h]}, quiet(), m)
+				src := NewSource(fmt.Sprint("host-", h), &fakeDocker{messages: feeds[h]}, Options{Log: quiet(), Metrics: m})
 				wg.Go(func() { _ = src.Run(ctx, queue) })
 			}
 			<-queue // each host's container list

@@ -104,8 +104,8 @@ func (d *logsDocker) ContainerLogs(ctx context.Context, id string, _ client.Cont
 }
 
 func evidenceSource(t *testing.T, d *logsDocker) (*Source, chan event.Item) {
-	src := NewSource("h", d, quiet(), metrics.New())
-	src.Evidence = EvidenceOptions{Wants: func(event.Event) bool { return true }, LogLines: 20, LogsTimeout: time.Second}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New(),
+		Interest: FakeInterest{Match: func(event.Event) bool { return true }}, Evidence: EvidenceOptions{LogLines: 20, LogsTimeout: time.Second}})
 	return src, run(t, src, 64)
 }
 

@@ -39,9 +39,11 @@ type inspectJob struct {
 	// now is when the replay was read (a death after it comes on the stream).
 	from, until, now int64
 
-	// evidence: gather the crash card's facts about head too.
+	// evidence: gather the crash card's facts about head too; verdict is
+	// the rules' judgement of head (purposeReconcile, purposeGap).
 	evidence bool
 	head     event.Event
+	verdict  event.Verdict
 }
 
 type inspectResult struct {
@@ -61,6 +63,9 @@ type held struct {
 	job      uint64    // the head's inspect in flight, 0 when none
 	shadowed []string  // the head's attributes that a label shadows
 	evidence bool      // the head waits for its crash card's facts
+	// verdict is the rules' judgement of the head as read; zero once
+	// settling changed what they see (then the core judges it itself).
+	verdict event.Verdict
 }
 
 // inspector settles the events that the stream alone cannot: it inspects
@@ -105,7 +110,7 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 	head := &h.events[0]
 	if ev.Action == "oom" && mayBeOOM(*head) {
 		// The oom event came after its die: the death is settled.
-		head.OOMKilled = true
+		head.OOMKilled, h.verdict = true, event.Verdict{}
 		h.oomUntil, h.job = time.Time{}, 0
 		in.emit(out, st, ev)
 		switch {
@@ -121,7 +126,7 @@ func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamS
 	if in.src.isPodman() && (ev.Action == "stop" || ev.Action == "destroy") && in.src.holdsDeath(*head) && len(h.shadowed) == 0 {
 		// Podman's stop (or rm -f) came after its die: it sends no kill,
 		// and the death was asked for.
-		head.Intentional, st.unexplained[ev.ActorID] = true, false
+		head.Intentional, st.unexplained[ev.ActorID], h.verdict = true, false, event.Verdict{}
 		if head.Restarts != nil {
 			zero := 0 // its next start is asked for: a docker start resets the count
 			head.Restarts = &zero
@@ -154,30 +159,38 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 			return
 		}
 		// The rules are asked as if the exit code were unknown: the label's
-		// value is no answer, and a spoofed crash needs its card too.
+		// value is no answer, and a spoofed crash needs its card too. That
+		// verdict is not the settled event's: the core judges that itself.
 		unknown := ev
 		unknown.ExitCode = -1
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: in.src.Evidence.wants(unknown)}
+		_, evidence := in.src.judge(unknown)
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: evidence}
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		return
 	}
+	v, evidence := in.src.judge(ev)
 	if in.src.holdsDeath(ev) {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.oomWait()), evidence: in.src.Evidence.wants(ev)}
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.oomWait()), evidence: evidence, verdict: v}
 		return
 	}
-	if in.src.Evidence.wants(ev) {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, evidence: true}
+	if evidence {
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, evidence: true, verdict: v}
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
 		return
 	}
-	in.emit(out, st, ev)
+	in.emitJudged(out, st, ev, v)
 }
 
 // emit hands ev on; while an event read before it is still held, it is
 // marked ahead: it must not move the cursor past the held one (a kill
 // would lose that), and the core remembers it as handled instead.
 func (in *inspector) emit(out chan<- event.Item, st *streamState, ev event.Event) {
-	in.src.emitItem(out, st, event.Item{Event: ev, Ahead: len(in.held) > 0})
+	in.emitJudged(out, st, ev, event.Verdict{})
+}
+
+// emitJudged hands ev on with the rules' verdict of it, as emit does.
+func (in *inspector) emitJudged(out chan<- event.Item, st *streamState, ev event.Event, v event.Verdict) {
+	in.src.emitItem(out, st, event.Item{Event: ev, Ahead: len(in.held) > 0, Verdict: v})
 }
 
 // mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
@@ -243,9 +256,9 @@ func (in *inspector) start(ctx context.Context, job inspectJob) {
 }
 
 func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult {
-	ctx, cancel := context.WithTimeout(ctx, in.src.InspectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, in.src.opts.InspectTimeout)
 	defer cancel()
-	res, err := in.src.Docker.ContainerInspect(ctx, job.id, client.ContainerInspectOptions{})
+	res, err := in.src.docker.ContainerInspect(ctx, job.id, client.ContainerInspectOptions{})
 	if err == nil && res.Container.State == nil {
 		err = errNoState
 	}
@@ -257,7 +270,9 @@ func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult 
 	case purposeReconcile, purposeGap:
 		// The death the stream never carried heads the result.
 		job.head = in.reconciledDeath(r)
-		job.evidence = r.reported() && in.src.Evidence.wants(job.head)
+		var evidence bool
+		job.verdict, evidence = in.src.judge(job.head)
+		job.evidence = r.reported() && evidence
 	}
 	if job.evidence {
 		// The logs get their own time: an inspect that took long must not
@@ -273,8 +288,8 @@ var errNoState = errors.New("inspect returned no state")
 // settled applies an inspect's result.
 func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *streamState, r inspectResult) {
 	if r.err != nil {
-		in.src.Metrics.InspectsFailed.WithLabelValues(r.job.purpose).Inc()
-		in.src.Log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
+		in.src.m.InspectsFailed.WithLabelValues(r.job.purpose).Inc()
+		in.src.log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
 	}
 	switch r.job.purpose {
 	case purposeReconcile, purposeGap:
@@ -285,7 +300,7 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 		}
 		if r.grew = in.gapRestarts(st, r); r.grew > 0 {
 			evidence := r.job.head.Evidence
-			r.job.head = in.reconciledDeath(r)
+			r.job.head, r.job.verdict = in.reconciledDeath(r), event.Verdict{} // not the death judged
 			r.job.head.Evidence = evidence
 		}
 		in.reconciled(out, st, r)
@@ -310,8 +325,8 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 	if r.job.purpose == purposeShadowed {
 		settleShadowed(head, h.shadowed, r)
 	}
-	if r.describes(*head) && r.state.OOMKilled {
-		head.OOMKilled = true
+	if r.describes(*head) && r.state.OOMKilled && !head.OOMKilled {
+		head.OOMKilled, h.verdict = true, event.Verdict{}
 	}
 	if r.evidence != nil {
 		head.Evidence = r.evidence
@@ -394,7 +409,7 @@ func (in *inspector) release(ctx context.Context, out chan<- event.Item, st *str
 		oom.Attributes = map[string]string{"name": head.Name, "image": head.Image}
 		in.emit(out, st, oom)
 	}
-	in.emit(out, st, head)
+	in.emitJudged(out, st, head, h.verdict)
 	for i, ev := range h.events[1:] {
 		in.pass(ctx, out, st, ev)
 		if next, ok := in.held[id]; ok {
@@ -488,7 +503,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		// end is gone with it, so it is no crash.
 		gone := death
 		gone.Action, gone.ExitCode, gone.Attributes = "destroy", -1, map[string]string{"name": death.Name, "image": death.Image}
-		in.src.Log.Info("container was removed while the stream was down", "container", gone.Name)
+		in.src.log.Info("container was removed while the stream was down", "container", gone.Name)
 		in.emit(out, st, gone)
 		delete(st.running, r.job.id)
 		return
@@ -506,7 +521,7 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 				}
 				unseen.TimeNano = t - 1 // just before that start: the same name at a second look
 				unseen.Time = time.Unix(0, unseen.TimeNano).UTC()
-				in.src.Log.Info("container died unseen while the stream was down", "container", unseen.Name)
+				in.src.log.Info("container died unseen while the stream was down", "container", unseen.Name)
 				in.emit(out, st, unseen)
 			}
 		}
@@ -520,8 +535,8 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		return
 	}
 	death.Evidence = r.evidence
-	in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
-	in.emit(out, st, death)
+	in.src.log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
+	in.emitJudged(out, st, death, r.job.verdict)
 	if r.state == nil || !r.state.Running {
 		delete(st.running, r.job.id)
 	}

@@ -60,11 +60,11 @@ const podmanSettle = 3 * time.Second
 // detectEngine asks the daemon which engine it is, once per session (a
 // socket may be served by another engine after a restart).
 func (s *Source) detectEngine(ctx context.Context) error {
-	v, ok := s.Docker.(versioner)
+	v, ok := s.docker.(versioner)
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
 	defer cancel()
 	ver, err := v.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
@@ -72,14 +72,14 @@ func (s *Source) detectEngine(ctx context.Context) error {
 	}
 	engine := EngineOf(ver)
 	if engine == EnginePodman && s.podman == nil {
-		d, ok := s.Docker.(rawDialer)
+		d, ok := s.docker.(rawDialer)
 		if !ok {
 			return errors.New("a Podman daemon needs a client that can dial it")
 		}
 		s.podman = newPodmanEvents(d.Dialer())
 	}
 	if engine != s.engine.Load() {
-		s.Log.Info("container engine", "engine", engine, "version", ver.Version)
+		s.log.Info("container engine", "engine", engine, "version", ver.Version)
 	}
 	s.engine.Store(engine)
 	return nil
@@ -100,15 +100,15 @@ func (s *Source) events(ctx context.Context, opts client.EventsListOptions) clie
 	if s.isPodman() && s.podman != nil {
 		return s.podman.Events(ctx, opts)
 	}
-	return s.Docker.Events(ctx, opts)
+	return s.docker.Events(ctx, opts)
 }
 
 // oomWait is how long a SIGKILL death nobody asked for is held.
 func (s *Source) oomWait() time.Duration {
 	if s.isPodman() {
-		return max(s.OOMWait, podmanSettle)
+		return max(s.opts.OOMWait, podmanSettle)
 	}
-	return s.OOMWait
+	return s.opts.OOMWait
 }
 
 // holdsDeath: a death that may yet be explained by a later event (its

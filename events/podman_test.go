@@ -262,8 +262,7 @@ func TestSourceOnAPodmanCapture(t *testing.T) {
 		}
 	}
 	f.serve(t)
-	src := NewSource("h", f, quiet(), metrics.New())
-	src.AuditEvery = 0
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), AuditEvery: -1})
 	out := run(t, src, 1000)
 	want := map[string]bool{"crash": false, "stopme": true, "stub": true, "killme": true, "s2": true, "s3": true, "hc2": true, "oom": false}
 	deaths := map[string]event.Event{}

@@ -48,60 +48,18 @@ const (
 
 // Source supervises the event stream of one daemon: it reconnects with
 // backoff, resumes where it stopped, drops replayed duplicates and, after a
-// reconnect, reports containers that died while the stream was down.
+// reconnect, reports containers that died while the stream was down. Its
+// settings are fixed by NewSource.
 type Source struct {
-	Host    string
-	Docker  Docker
-	Log     *slog.Logger
-	Metrics *metrics.Metrics
+	Host   string // the daemon's name, as configured (read-only)
+	docker Docker
+	log    *slog.Logger
+	m      *metrics.Metrics
+	opts   Options
 
-	// RetryMin and RetryMax bound the reconnect backoff.
-	RetryMin, RetryMax time.Duration
-	// HealthyAfter: a stream that stayed up this long resets the backoff.
-	HealthyAfter time.Duration
-	// UnreachableAfter: an outage this long is reported while it lasts.
-	UnreachableAfter time.Duration
-	// GapNoticeAfter: an outage at least this long is reported on reconnect.
-	GapNoticeAfter time.Duration
-	// IntentWindow: a die this soon after a kill of the same container
-	// counts as intentional (and as OOM after an oom event).
-	IntentWindow time.Duration
-	// SwarmEvents says whether this stream passes Swarm-scope events
-	// (SwarmLeader, SwarmAll, SwarmOff).
-	SwarmEvents string
-	// LeaderCheckEvery: how often a manager's leadership is checked.
-	LeaderCheckEvery time.Duration
-	// AuditEvery: how often the live stream is checked against the
-	// daemon's replay of what it sent since the last check. A subscriber
-	// whose buffer stays full for 100 ms loses events without a word; the
-	// audit finds them (and hands them on), and reconciles when the daemon
-	// no longer has them either. 0 turns it off.
-	AuditEvery time.Duration
-	// OOMWait is how long a SIGKILL death nobody asked for waits for its
-	// oom event, which the daemon may send after the die, before
-	// whalewatch asks the daemon instead.
-	OOMWait time.Duration
-
-	// InspectTimeout bounds each inspect that settles an event (an OOM
-	// check, a label-shadowed exit code, a reconciled death). Inspects run
-	// beside the stream reader, so this fits a busy host, not the
-	// daemon's patience with slow readers.
-	InspectTimeout time.Duration
-
-	// Evidence: which deaths and unhealthy containers get a crash card's
-	// facts (inspect and last lines of output), gathered beside the reader.
-	Evidence EvidenceOptions
-
-	// Stats, when set, samples the daemon's containers beside the stream
-	// (stats.go) for as long as Run runs.
-	Stats *Sampler
-
-	// Keep says whether events of a type and action (base word) can matter
-	// downstream (a rule may match them, or the alert core tracks them);
-	// the others are dropped as soon as they are read, before any other
-	// work, and counted. nil keeps everything. What the source itself
-	// tracks (container start, kill, oom, die, destroy) is always kept.
-	Keep func(typ, action string) bool
+	// stats samples the daemon's containers beside the stream (stats.go)
+	// for as long as Run runs; nil when no rule asks for samples.
+	stats *sampler
 
 	// resumes are the checkpoint's resume points by host key; the first
 	// session takes this daemon's once /info has told its ID.
@@ -158,7 +116,7 @@ func (s *Source) Status() Status {
 	if v := s.daemonVersion.Load(); v != nil {
 		st.Engine, st.Version = s.Engine(), *v
 	}
-	if c, ok := s.Docker.(interface{ ClientVersion() string }); ok {
+	if c, ok := s.docker.(interface{ ClientVersion() string }); ok {
 		st.APIVersion = c.ClientVersion()
 	}
 	if ns := s.lastEvent.Load(); ns != 0 {
@@ -167,14 +125,15 @@ func (s *Source) Status() Status {
 	return st
 }
 
-// NewSource returns a Source with the default timings.
-func NewSource(host string, docker Docker, log *slog.Logger, m *metrics.Metrics) *Source {
-	s := &Source{
-		Host: host, Docker: docker, Log: log.With("host", host), Metrics: m,
-		RetryMin: 500 * time.Millisecond, RetryMax: 30 * time.Second, HealthyAfter: time.Minute,
-		UnreachableAfter: 30 * time.Second,
-		GapNoticeAfter:   5 * time.Second, IntentWindow: defaultIntentWindow, InspectTimeout: 10 * time.Second, OOMWait: time.Second,
-		SwarmEvents: SwarmLeader, LeaderCheckEvery: 10 * time.Second, AuditEvery: 10 * time.Second,
+// NewSource returns a Source of the daemon docker reaches, named host,
+// with opts (zero fields: their defaults). It samples stats while
+// opts.Interest asks for them, opts.Stats.Interval is set and docker can
+// (StatsDocker).
+func NewSource(host string, docker Docker, opts Options) *Source {
+	opts = opts.withDefaults()
+	s := &Source{Host: host, docker: docker, log: opts.Log.With("host", host), m: opts.Metrics, opts: opts}
+	if sd, ok := docker.(StatsDocker); ok && opts.Stats.Interval > 0 && opts.Interest.SamplesStats() {
+		s.stats = &sampler{src: s, docker: sd}
 	}
 	s.downSince.Store(1) // never connected: not ready
 	return s
@@ -197,15 +156,15 @@ func (s *Source) Ready(grace time.Duration) bool {
 // is full the item is dropped, counted, logged, and reported by an
 // events_dropped event as soon as there is room.
 func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
-	if s.Stats != nil {
+	if s.stats != nil {
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		wg.Go(func() { _ = s.Stats.Run(ctx, out) })
+		wg.Go(func() { _ = s.stats.Run(ctx, out) })
 	}
 	st := newStreamState()
 	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval = s.RetryMin, s.RetryMax
-	connected := s.Metrics.StreamConnected.WithLabelValues(s.Host)
+	bo.InitialInterval, bo.MaxInterval = s.opts.RetryMin, s.opts.RetryMax
+	connected := s.m.StreamConnected.WithLabelValues(s.Host)
 	var downSince time.Time // zero until the first outage
 	unreachableReported := false
 	for {
@@ -218,26 +177,26 @@ func (s *Source) Run(ctx context.Context, out chan<- event.Item) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if time.Since(start) >= s.HealthyAfter {
+		if time.Since(start) >= s.opts.HealthyAfter {
 			bo.Reset()
 		}
 		if st.connected {
 			downSince = time.Now()
 			unreachableReported = false
 			st.connected = false
-			s.Metrics.StreamReconnects.WithLabelValues(s.Host).Inc()
+			s.m.StreamReconnects.WithLabelValues(s.Host).Inc()
 		} else if downSince.IsZero() {
 			downSince = start
 		}
 		wait := bo.NextBackOff()
-		s.Log.Warn("docker event stream down; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond),
+		s.log.Warn("docker event stream down; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond),
 			"down_for", time.Since(downSince).Round(time.Second))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
 		}
-		if !unreachableReported && time.Since(downSince) >= s.UnreachableAfter {
+		if !unreachableReported && time.Since(downSince) >= s.opts.UnreachableAfter {
 			unreachableReported = true
 			s.emit(out, st, s.selfEvent(st, "daemon_unreachable", map[string]string{
 				"down_for": time.Since(downSince).Round(time.Second).String(),
@@ -280,7 +239,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			return err
 		}
 	}
-	list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+	list, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
@@ -305,7 +264,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	} else if resuming {
 		opts.Since = formatSince(st.cursor)
 	}
-	if s.SwarmEvents == SwarmLeader {
+	if s.opts.SwarmEvents == SwarmLeader {
 		s.leader.Store(s.isLeader(ctx, &info)) // before the first event; then beside the reader
 	}
 	believed := maps.Clone(st.running) // running at the cursor, as far as we know
@@ -333,7 +292,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 			}
 			facts = append(slices.Clip(facts), more...)
 		}
-		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, facts, s.IntentWindow), believed, true
+		ins.facts, ins.believed, ins.replayAhead = scanReplay(s.Host, facts, s.opts.IntentWindow), believed, true
 		ins.facts.handled(st.handledDies) // what the checkpoint handled ahead of its cursor
 		st.handledDies = nil
 		s.reconcile(ctx, out, st, ins, r, list.Items, missing, daemonNow)
@@ -345,19 +304,19 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	stream := s.events(ctx, opts)
 	st.connected = true
 	s.downSince.Store(0)
-	s.Metrics.StreamConnected.WithLabelValues(s.Host).Set(1)
+	s.m.StreamConnected.WithLabelValues(s.Host).Set(1)
 	if !downSince.IsZero() {
 		down := time.Since(downSince)
-		s.Log.Info("docker event stream restored", "down_for", down.Round(time.Millisecond), "unaccounted", len(missing))
+		s.log.Info("docker event stream restored", "down_for", down.Round(time.Millisecond), "unaccounted", len(missing))
 		// A gap is announced by reconcile, with what was lost: one notice.
-		if (down >= s.GapNoticeAfter || *unreachableReported) && !r.gap && r.clockBack == 0 {
+		if (down >= s.opts.GapNoticeAfter || *unreachableReported) && !r.gap && r.clockBack == 0 {
 			s.emit(out, st, s.selfEvent(st, "stream_restored", map[string]string{"down_for": down.Round(time.Second).String()}))
 		}
 	} else {
-		s.Log.Info("docker event stream open", "containers", len(list.Items), "resuming", resuming)
+		s.log.Info("docker event stream open", "containers", len(list.Items), "resuming", resuming)
 	}
 
-	if s.SwarmEvents == SwarmLeader {
+	if s.opts.SwarmEvents == SwarmLeader {
 		var leaderWatch sync.WaitGroup
 		defer func() { cancel(); leaderWatch.Wait() }()
 		leaderWatch.Go(func() { s.watchLeadership(ctx) })
@@ -386,13 +345,13 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 	}
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
-	holdCheck := time.NewTicker(s.OOMWait / 5)
+	holdCheck := time.NewTicker(s.opts.OOMWait / 5)
 	defer holdCheck.Stop()
 	relisted := make(chan []container.Summary)
 	audited := make(chan audit)
 	var auditC <-chan time.Time
-	if s.AuditEvery > 0 {
-		t := time.NewTicker(s.AuditEvery)
+	if s.opts.AuditEvery > 0 {
+		t := time.NewTicker(s.opts.AuditEvery)
 		defer t.Stop()
 		auditC = t.C
 	}
@@ -440,7 +399,7 @@ func (s *Source) session(ctx context.Context, out chan<- event.Item, st *streamS
 				s.reconcile(ctx, out, st, ins, *gap, items, nil, time.Time{})
 			}
 			_, running := st.reconcileList(items, false)
-			s.Log.Info("events were shed while the event queue was nearly full; containers listed again", "running", len(running))
+			s.log.Info("events were shed while the event queue was nearly full; containers listed again", "running", len(running))
 			s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Listed: running})
 		case <-auditC:
 			s.startAudit(ctx, st, ins, audited)
@@ -460,31 +419,31 @@ func (s *Source) handle(ctx context.Context, out chan<- event.Item, st *streamSt
 	st.read(m)
 	typ := string(m.Type)
 	action, _, _ := strings.Cut(string(m.Action), ": ")
-	s.Metrics.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
+	s.m.EventsReceived.WithLabelValues(s.Host, metrics.Bounded(typ, event.KnownTypes), metrics.Bounded(action, event.KnownActions)).Inc()
 	if !s.keeps(typ, action) {
 		if typ == event.ContainerType && action == "create" {
 			// Dropped, but a container made under the stream starts with
 			// RestartCount 0: the baseline a later gap is measured against.
 			st.created(m.Actor.ID, m.TimeNano)
 		}
-		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
+		s.m.EventsSkipped.WithLabelValues(s.Host, "no_rule").Inc()
 		return
 	}
-	ev, isNew := st.accept(s.Host, m, s.IntentWindow)
+	ev, isNew := st.accept(s.Host, m, s.opts.IntentWindow)
 	if !isNew {
-		s.Metrics.EventsDuplicate.WithLabelValues(s.Host).Inc()
+		s.m.EventsDuplicate.WithLabelValues(s.Host).Inc()
 		return
 	}
 	if st.steppedBack > 0 {
 		// The daemon's clock went back while streaming: the cursor follows it.
 		back := st.steppedBack
 		st.steppedBack = 0
-		s.Log.Warn("the daemon's clock stepped back; the cursor follows it", "by", back)
+		s.log.Warn("the daemon's clock stepped back; the cursor follows it", "by", back)
 		s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Cursor: ev.TimeNano})
 		s.emit(out, st, s.selfEvent(st, "clock_stepped_back", map[string]string{"by": back.Round(time.Millisecond).String()}))
 	}
 	if ev.Scope == "swarm" && !s.passesSwarm() {
-		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "swarm_not_leader").Inc()
+		s.m.EventsSkipped.WithLabelValues(s.Host, "swarm_not_leader").Inc()
 		return
 	}
 	ins.add(ctx, out, st, ev)
@@ -527,7 +486,7 @@ func (s *Source) startAudit(ctx context.Context, st *streamState, ins *inspector
 func (s *Source) finishAudit(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, a audit) {
 	st.auditing = false
 	if a.err != nil {
-		s.Log.Warn("cannot check the stream against the daemon's replay; will try again", "err", a.err)
+		s.log.Warn("cannot check the stream against the daemon's replay; will try again", "err", a.err)
 		return
 	}
 	missed := 0
@@ -544,16 +503,16 @@ func (s *Source) finishAudit(ctx context.Context, out chan<- event.Item, st *str
 	if missed == 0 {
 		return
 	}
-	s.Metrics.EventsMissed.WithLabelValues(s.Host).Add(float64(missed))
+	s.m.EventsMissed.WithLabelValues(s.Host).Add(float64(missed))
 	first := FromMessage(s.Host, a.replay[len(a.replay)-1]).TimeNano
 	if reaches(s.Host, a.replay, a.from, a.keys, &first) {
-		s.Log.Warn("the daemon dropped events for this reader (it was too slow for 100 ms); they were found in its replay", "count", missed)
+		s.log.Warn("the daemon dropped events for this reader (it was too slow for 100 ms); they were found in its replay", "count", missed)
 		return
 	}
 	// Lost, and the daemon no longer has what came before them either: the
 	// next container list (beside the reader) reconciles the gap.
-	s.Log.Warn("the daemon dropped events for this reader and no longer has them all: reconciling from its containers", "found", missed)
-	ins.facts, ins.replayAhead = scanReplay(s.Host, a.replay, s.IntentWindow), false
+	s.log.Warn("the daemon dropped events for this reader and no longer has them all: reconciling from its containers", "found", missed)
+	ins.facts, ins.replayAhead = scanReplay(s.Host, a.replay, s.opts.IntentWindow), false
 	st.auditGap, st.relist = &resumption{gap: true, from: a.from, lostUntil: first}, true
 }
 
@@ -585,7 +544,7 @@ func (s *Source) forwardCursor(out chan<- event.Item, st *streamState, ins *insp
 func (s *Source) identify(st *streamState, info client.SystemInfoResult) {
 	if st.identified {
 		if info.Info.ID != "" && info.Info.ID != st.hostID {
-			s.Log.Warn("the daemon answers with another ID than before; its state stays under the first", "daemon_id", info.Info.ID, "was", st.hostID)
+			s.log.Warn("the daemon answers with another ID than before; its state stays under the first", "daemon_id", info.Info.ID, "was", st.hostID)
 		}
 		return
 	}
@@ -600,7 +559,7 @@ func (s *Source) identify(st *streamState, info client.SystemInfoResult) {
 	if !ok || p.Cursor == 0 {
 		return
 	}
-	s.Log.Info("resuming the event stream", "since", time.Unix(0, p.Cursor).UTC(), "known_running", len(p.Running), "daemon_id", st.hostID)
+	s.log.Info("resuming the event stream", "since", time.Unix(0, p.Cursor).UTC(), "known_running", len(p.Running), "daemon_id", st.hostID)
 	st.restore(p)
 }
 
@@ -643,7 +602,7 @@ func (s *Source) resume(ctx context.Context, st *streamState, daemonNow time.Tim
 // until in the past the daemon sends what it kept and ends the stream, so
 // the replay is known whole.
 func (s *Source) replay(ctx context.Context, since, until int64) ([]mobyevents.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
 	defer cancel()
 	res := s.events(ctx, client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
 	var replay []mobyevents.Message
@@ -716,14 +675,14 @@ func createdSince(list []container.Summary, cursor int64, daemonNow time.Time) b
 func (s *Source) reconcile(ctx context.Context, out chan<- event.Item, st *streamState, ins *inspector, r resumption, list []container.Summary, missing map[string]event.Container, daemonNow time.Time) {
 	switch {
 	case r.clockBack > 0:
-		s.Log.Warn("the daemon's clock is behind the cursor: reconciling by the container list", "by", r.clockBack)
+		s.log.Warn("the daemon's clock is behind the cursor: reconciling by the container list", "by", r.clockBack)
 		s.emitItem(out, st, event.Item{Event: s.hostEvent(st), Cursor: daemonNow.UnixNano()})
 		s.emit(out, st, s.selfEvent(st, "clock_stepped_back", map[string]string{"by": r.clockBack.Round(time.Millisecond).String()}))
 		st.cursor, st.atCursor = daemonNow.UnixNano(), nil
 	case r.gap:
 		length := time.Duration(r.lostUntil - r.from)
-		s.Log.Warn("the daemon no longer has the events since the cursor: reconciling from its containers", "since", time.Unix(0, r.from).UTC(), "length", length)
-		s.Metrics.StreamGaps.WithLabelValues(s.Host).Inc()
+		s.log.Warn("the daemon no longer has the events since the cursor: reconciling from its containers", "since", time.Unix(0, r.from).UTC(), "length", length)
+		s.m.StreamGaps.WithLabelValues(s.Host).Inc()
 		s.emit(out, st, s.selfEvent(st, "stream_gap", map[string]string{
 			"since": time.Unix(0, r.from).UTC().Format(time.RFC3339Nano), "length": length.Round(time.Millisecond).String()}))
 		listed := map[string]bool{}
@@ -782,15 +741,15 @@ func (s *Source) removedWhileDown(out chan<- event.Item, st *streamState, list [
 }
 
 // sourceTracks are the container actions the source itself follows
-// (intent, OOM, the running set), kept whatever Keep says.
+// (intent, OOM, the running set), kept whatever the Interest says.
 var sourceTracks = map[string]bool{"start": true, "kill": true, "stop": true, "restart": true, "oom": true, "die": true, "destroy": true}
 
 func (s *Source) keeps(typ, action string) bool {
-	return s.Keep == nil || (typ == event.ContainerType && sourceTracks[action]) || s.Keep(typ, action)
+	return (typ == event.ContainerType && sourceTracks[action]) || s.opts.Interest.Keeps(typ, action)
 }
 
 func (s *Source) passesSwarm() bool {
-	switch s.SwarmEvents {
+	switch s.opts.SwarmEvents {
 	case SwarmAll:
 		return true
 	case SwarmLeader:
@@ -805,11 +764,11 @@ func (s *Source) watchLeadership(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(s.LeaderCheckEvery):
+		case <-time.After(s.opts.LeaderCheckEvery):
 		}
 		info, err := s.info(ctx)
 		if err != nil {
-			s.Log.Warn("cannot tell whether this manager leads the swarm", "err", err)
+			s.log.Warn("cannot tell whether this manager leads the swarm", "err", err)
 			s.leader.Store(false)
 			continue
 		}
@@ -819,9 +778,9 @@ func (s *Source) watchLeadership(ctx context.Context) {
 
 // info asks the daemon about itself.
 func (s *Source) info(ctx context.Context) (client.SystemInfoResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
 	defer cancel()
-	info, err := s.Docker.Info(ctx, client.InfoOptions{})
+	info, err := s.docker.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return info, fmt.Errorf("read the daemon's info: %w", err)
 	}
@@ -843,11 +802,11 @@ func (s *Source) isLeader(ctx context.Context, info *client.SystemInfoResult) bo
 	if info == nil || !info.Info.Swarm.ControlAvailable {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
 	defer cancel()
-	node, err := s.Docker.NodeInspect(ctx, info.Info.Swarm.NodeID, client.NodeInspectOptions{})
+	node, err := s.docker.NodeInspect(ctx, info.Info.Swarm.NodeID, client.NodeInspectOptions{})
 	if err != nil {
-		s.Log.Warn("cannot tell whether this manager leads the swarm", "err", err)
+		s.log.Warn("cannot tell whether this manager leads the swarm", "err", err)
 		return false
 	}
 	return node.Node.ManagerStatus != nil && node.Node.ManagerStatus.Leader
@@ -891,15 +850,15 @@ func (s *Source) emitItem(out chan<- event.Item, st *streamState, it event.Item)
 	switch {
 	case !urgent:
 		st.relist = true
-		s.Metrics.EventsSkipped.WithLabelValues(s.Host, "shed").Inc()
+		s.m.EventsSkipped.WithLabelValues(s.Host, "shed").Inc()
 	case len(st.backlog) < maxBacklog:
 		st.backlog = append(st.backlog, it)
 	default:
 		if st.dropped == 0 {
-			s.Log.Error("event queue and backlog full; dropping deaths until they drain", "capacity", cap(out), "backlog", maxBacklog)
+			s.log.Error("event queue and backlog full; dropping deaths until they drain", "capacity", cap(out), "backlog", maxBacklog)
 		}
 		st.dropped++
-		s.Metrics.EventsDropped.WithLabelValues(s.Host).Inc()
+		s.m.EventsDropped.WithLabelValues(s.Host).Inc()
 	}
 }
 
@@ -941,12 +900,12 @@ func (s *Source) relist(ctx context.Context, out chan<- event.Item, st *streamSt
 	}
 	st.listing, st.lastRelist = true, time.Now()
 	ins.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
 		defer cancel()
-		list, err := s.Docker.ContainerList(ctx, client.ContainerListOptions{All: true})
+		list, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true})
 		var items []container.Summary
 		if err != nil {
-			s.Log.Warn("cannot list containers after shedding events; will try again", "err", err)
+			s.log.Warn("cannot list containers after shedding events; will try again", "err", err)
 		} else {
 			items = list.Items
 			if items == nil {
@@ -969,7 +928,7 @@ func (s *Source) reportDropped(out chan<- event.Item, st *streamState) {
 	notice := s.selfEvent(st, "events_dropped", map[string]string{"count": strconv.Itoa(st.dropped)})
 	select {
 	case out <- event.Item{Event: notice}:
-		s.Log.Error("events were dropped because the event queue was full", "count", st.dropped)
+		s.log.Error("events were dropped because the event queue was full", "count", st.dropped)
 		st.dropped = 0
 	default:
 	}

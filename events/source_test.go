@@ -86,7 +86,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // fresh container list follows once there is room.
 func TestSourceKeepsDeathsThroughAFullQueue(t *testing.T) {
 	f := &fakeDocker{messages: make(chan mobyevents.Message)}
-	src := NewSource("h", f, quiet(), metrics.New())
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 3)
 	<-out // the container list
 	for i := range 20 {
@@ -127,7 +127,7 @@ func TestSourceKeepsDeathsThroughAFullQueue(t *testing.T) {
 // reported as soon as there is room.
 func TestSourceReportsDeathsLostBeyondTheBacklog(t *testing.T) {
 	f := &fakeDocker{messages: make(chan mobyevents.Message)}
-	src := NewSource("h", f, quiet(), metrics.New())
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 3)
 	<-out
 	const sent = maxBacklog + 3 + 5
@@ -195,8 +195,7 @@ func TestSourceReportsAnOOMKillOnceWhateverTheOrder(t *testing.T) {
 		late := rng.Intn(2) == 0 // the ones after the die come after the source asked the daemon
 		f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, state: container.State{OOMKilled: true, ExitCode: 137},
 			asked: make(chan string, 1)}
-		src := NewSource("h", f, quiet(), metrics.New())
-		src.OOMWait = 20 * time.Millisecond
+		src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), OOMWait: 20 * time.Millisecond})
 		out := run(t, src, 64)
 		nano := int64(0)
 		next := func() int64 { nano++; return nano }
@@ -229,7 +228,7 @@ func TestSourceReportsAnOOMKillOnceWhateverTheOrder(t *testing.T) {
 // on a start event) and takes the exit code from inspect.
 func TestSourceTakesShadowedAttributesFromInspect(t *testing.T) {
 	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, state: container.State{ExitCode: 3}, delay: 300 * time.Millisecond}
-	src := NewSource("h", f, quiet(), metrics.New())
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 64)
 	label := map[string]string{"exitCode": "0", "signal": "SIGTERM"}
 	f.messages <- msg("start", "c1", 1, label)
@@ -256,8 +255,7 @@ func TestSourceTakesShadowedAttributesFromInspect(t *testing.T) {
 // still gives one death, with the exit code unknown rather than the label's.
 func TestSourceReportsShadowedDeathWhenInspectFails(t *testing.T) {
 	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, delay: time.Hour}
-	src := NewSource("h", f, quiet(), metrics.New())
-	src.InspectTimeout = 50 * time.Millisecond
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), InspectTimeout: 50 * time.Millisecond})
 	out := run(t, src, 64)
 	f.messages <- msg("start", "c1", 1, map[string]string{"exitCode": "0"})
 	f.messages <- msg("die", "c1", 2, map[string]string{"exitCode": "0"})
@@ -272,7 +270,7 @@ func TestSourceReportsShadowedDeathWhenInspectFails(t *testing.T) {
 func TestSourceMetricsStayBounded(t *testing.T) {
 	f := &fakeDocker{messages: make(chan mobyevents.Message)}
 	m := metrics.New()
-	out := run(t, NewSource("h", f, quiet(), m), 4096)
+	out := run(t, NewSource("h", f, Options{Log: quiet(), Metrics: m}), 4096)
 	rng := rand.New(rand.NewSource(7))
 	for i := range 500 {
 		f.messages <- mobyevents.Message{Type: mobyevents.Type(fmt.Sprint("t", rng.Int63())), Action: mobyevents.Action(fmt.Sprint("a", rng.Int63())), TimeNano: int64(i + 1)}
@@ -317,8 +315,7 @@ func TestSourcePassesSwarmEventsFromTheLeaderOnly(t *testing.T) {
 		passes bool
 	}{{SwarmLeader, true, true}, {SwarmLeader, false, false}, {SwarmAll, false, true}, {SwarmOff, true, false}} {
 		f := &managerDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, leader: tc.leader}
-		src := NewSource("h", f, quiet(), metrics.New())
-		src.SwarmEvents = tc.mode
+		src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), SwarmEvents: tc.mode})
 		out := run(t, src, 16)
 		f.messages <- mobyevents.Message{Type: "service", Action: "update", Scope: "swarm", TimeNano: 1,
 			Actor: mobyevents.Actor{ID: "s1", Attributes: map[string]string{"name": "web", "updatestate.new": "rollback_started"}}}
@@ -354,7 +351,7 @@ func (c *clockDocker) Events(ctx context.Context, opts client.EventsListOptions)
 func TestFirstStreamStartsAtTheDaemonsClock(t *testing.T) {
 	now := time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)
 	d := &clockDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: now, since: make(chan string, 1)}
-	run(t, NewSource("h", d, quiet(), metrics.New()), 8)
+	run(t, NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()}), 8)
 	if got := <-d.since; got != "1795946400.123456789" {
 		t.Errorf("since = %q, want the daemon's clock 1795946400.123456789", got)
 	}

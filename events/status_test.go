@@ -26,7 +26,7 @@ func (v *versionDocker) ClientVersion() string { return "1.41" }
 // and the last live event with its lag.
 func TestStatus(t *testing.T) {
 	d := &versionDocker{fakeDocker{messages: make(chan mobyevents.Message)}}
-	src := NewSource("h", d, quiet(), metrics.New())
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	if st := src.Status(); st.Open || st.Connected || !st.LastEvent.IsZero() || st.APIVersion != "1.41" {
 		t.Fatalf("before Run: %+v", st)
 	}

@@ -78,7 +78,7 @@ func items(t *testing.T, out <-chan event.Item, last func(event.Item) bool) []ev
 func TestResumeBehindTheDaemonsClockReconcilesAndMovesTheCursor(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: now}
-	src := NewSource("h", d, quiet(), metrics.New())
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	src.Restore(map[string]event.Resume{"DAEMON-ID": {Cursor: now.Add(time.Hour).UnixNano(),
 		Running: map[string]event.Container{"c1": {Name: "web-1"}}}})
 	out := run(t, src, 16)
@@ -107,7 +107,7 @@ func TestResumeBehindTheDaemonsClockReconcilesAndMovesTheCursor(t *testing.T) {
 func TestClockSteppingBackWhileStreamingMovesTheCursor(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: now}
-	out := run(t, NewSource("h", d, quiet(), metrics.New()), 16)
+	out := run(t, NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()}), 16)
 	d.messages <- msg("start", "c1", now.UnixNano(), nil)
 	back := now.Add(-time.Minute).UnixNano()
 	d.messages <- msg("start", "c2", back, nil)
@@ -128,7 +128,7 @@ func TestClockSteppingBackWhileStreamingMovesTheCursor(t *testing.T) {
 // reader makes the daemon drop events).
 func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
 	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: time.Now(), blockAt: 2, release: make(chan struct{}), blocked: make(chan struct{})}
-	src := NewSource("h", d, quiet(), metrics.New())
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 4)
 	<-out // the first list
 	send := func(i int) {
@@ -167,7 +167,7 @@ func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
 // sheds it like a routine event.
 func TestFullQueueNeverShedsADestroy(t *testing.T) {
 	f := &fakeDocker{messages: make(chan mobyevents.Message)}
-	out := run(t, NewSource("h", f, quiet(), metrics.New()), 2)
+	out := run(t, NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()}), 2)
 	<-out
 	for i := range 20 {
 		f.messages <- msg("destroy", fmt.Sprintf("c%02d", i), int64(i+1), nil)
@@ -214,8 +214,7 @@ func (d *slowInfo) Events(ctx context.Context, opts client.EventsListOptions) cl
 func TestSourceWaitsForInfo(t *testing.T) {
 	d := &slowInfo{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}}
 	d.fails.Store(3)
-	src := NewSource("h", d, quiet(), metrics.New())
-	src.RetryMin, src.RetryMax = time.Millisecond, 5*time.Millisecond
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New(), RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
 	out := run(t, src, 8)
 	d.messages <- msg("start", "c1", 1, nil)
 	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c1" })
@@ -267,8 +266,7 @@ func TestAuditFindsEventsTheDaemonDroppedForTheReader(t *testing.T) {
 	b, lost, d := msg("start", "b", 2, nil), msg("die", "c", 3, map[string]string{"exitCode": "1"}), msg("start", "d", 4, nil)
 	f := &historyDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, history: []mobyevents.Message{a, b, lost, d}}
 	m := metrics.New()
-	src := NewSource("h", f, quiet(), m)
-	src.AuditEvery = 20 * time.Millisecond
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: m, AuditEvery: 20 * time.Millisecond})
 	src.Restore(map[string]event.Resume{"D": {Cursor: 1, AtCursor: []string{FromMessage("h", a).Key()}}})
 	out := run(t, src, 16)
 	f.messages <- b
@@ -298,8 +296,8 @@ func (d *spoofDocker) ContainerInspect(_ context.Context, id string, _ client.Co
 func TestSpoofedDeathGetsItsCardAndItsTrueExitCode(t *testing.T) {
 	died := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	d := &spoofDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, finished: died.Add(-time.Millisecond)}
-	src := NewSource("h", d, quiet(), metrics.New())
-	src.Evidence = EvidenceOptions{Wants: func(ev event.Event) bool { return ev.Action == "die" && ev.ExitCode != 0 }}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New(),
+		Interest: FakeInterest{Match: func(ev event.Event) bool { return ev.Action == "die" && ev.ExitCode != 0 }}})
 	out := run(t, src, 8)
 	d.messages <- msg("start", "c1", died.Add(-time.Second).UnixNano(), map[string]string{"exitCode": "0"}) // the label, on a start
 	d.messages <- msg("die", "c1", died.UnixNano(), map[string]string{"exitCode": "0"})
@@ -483,7 +481,7 @@ func TestRestartsDuringASlowListAfterAGapAreNotLost(t *testing.T) {
 	d := &slowListDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: cursor + 60e9}
 	d.history = []mobyevents.Message{msg("exec_die", "c1", cursor+50e9, nil)} // the cursor's own event is gone
 	one := 1
-	src := NewSource("h", d, quiet(), metrics.New())
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	src.Restore(map[string]event.Resume{"D": {Cursor: cursor, AtCursor: []string{"x"}, Running: map[string]event.Container{"c1": {Name: "db-c1", Restarts: &one}}}})
 	out := run(t, src, 64)
 	var counted *int
@@ -513,7 +511,7 @@ func TestRestartsDuringASlowListAfterAGapAreNotLost(t *testing.T) {
 // "unseen while the stream was down".
 func TestADeathHandledAheadIsNotReportedAgainAsUnseen(t *testing.T) {
 	sec := int64(time.Second)
-	src := NewSource("h", &fakeDocker{}, quiet(), metrics.New())
+	src := NewSource("h", &fakeDocker{}, Options{Log: quiet(), Metrics: metrics.New()})
 	st := newStreamState()
 	in := newInspector(src, st)
 	in.believed = map[string]event.Container{"c1": {Name: "db-c1"}}
@@ -544,7 +542,7 @@ func TestAnUnansweredReconcileMakesUpNoDeath(t *testing.T) {
 		t.Fatalf("a request to no daemon: %v", down)
 	}
 	for _, purpose := range []string{purposeReconcile, purposeGap} {
-		src := NewSource("h", &fakeDocker{}, quiet(), metrics.New())
+		src := NewSource("h", &fakeDocker{}, Options{Log: quiet(), Metrics: metrics.New()})
 		st := newStreamState()
 		in := newInspector(src, st)
 		in.pending = 1

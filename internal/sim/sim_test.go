@@ -224,10 +224,8 @@ func (w *world) start() {
 	cfg := w.cfg
 	cfg.Destinations = disp.Names()
 	core := alert.New(cfg, disp, store, log, m)
-	src := ev.NewSource(hostName, w.d, log, m)
-	src.Evidence = ev.EvidenceOptions{Wants: func(e event.Event) bool { return alert.Watched(e.Labels, false) && w.engine.Wanted(e) },
-		LogLines: 5, LogsTimeout: 5 * time.Second}
-	src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || w.engine.MayMatch(typ, action) }
+	src := ev.NewSource(hostName, w.d, ev.Options{Log: log, Metrics: m, Interest: ruleInterest{w.engine},
+		Evidence: ev.EvidenceOptions{LogLines: 5, LogsTimeout: 5 * time.Second}})
 	snap, err := store.LoadSnapshot()
 	if err == nil {
 		err = core.Restore(snap)
@@ -477,3 +475,24 @@ func fmtRestarts(it event.Item) string {
 	}
 	return s
 }
+
+// ruleInterest is the source's events.Interest made of the sim's rules
+// (opt-out labels), until alert.Interest takes its place. Its verdicts
+// are not Judged (the core runs the rules itself); Rules only tells the
+// source whether some rule matches.
+type ruleInterest struct{ engine *rules.Engine }
+
+func (i ruleInterest) Keeps(typ, action string) bool {
+	return alert.Tracks(typ, action) || i.engine.MayMatch(typ, action)
+}
+
+func (ruleInterest) Watches(labels map[string]string) bool { return alert.Watched(labels, false) }
+
+func (i ruleInterest) Judge(e event.Event) event.Verdict {
+	if i.engine.Wanted(e) {
+		return event.Verdict{Rules: []int{-1}}
+	}
+	return event.Verdict{}
+}
+
+func (ruleInterest) SamplesStats() bool { return false }
