@@ -373,3 +373,44 @@ func TestAContainerMadeAfterAQuietCursorIsAGap(t *testing.T) {
 		}
 	}
 }
+
+// The source judges a death once and hands the verdict on with it (the
+// core does not run the rules again); an event whose settling changed
+// what the rules see (a SIGKILL death the daemon then calls an OOM kill)
+// goes on unjudged, and so does what the source does not judge (a start).
+func TestSourceHandsTheVerdictOnWithTheDeath(t *testing.T) {
+	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, state: container.State{OOMKilled: true, ExitCode: 137}}
+	judged := make(chan string, 8)
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), OOMWait: time.Hour,
+		Interest: FakeInterest{Match: func(ev event.Event) bool { judged <- ev.ActorID; return true },
+			Watch: func(map[string]string) bool { return false }}}) // no evidence: c1's death is not held
+	out := run(t, src, 64)
+	f.messages <- msg("start", "c1", 1, nil)
+	f.messages <- msg("die", "c1", 2, map[string]string{"exitCode": "1"})
+	f.messages <- msg("die", "c2", 3, map[string]string{"exitCode": "137"}) // held for its oom event
+	f.messages <- msg("oom", "c2", 4, nil)
+	f.messages <- msg("destroy", "c2", 5, nil) // the sentinel
+	verdicts := map[string]event.Verdict{}
+	timeout := time.After(10 * time.Second)
+	for _, done := verdicts["destroy/c2"]; !done; _, done = verdicts["destroy/c2"] {
+		select {
+		case it := <-out:
+			if it.Event.Action != "" {
+				verdicts[it.Event.Action+"/"+it.Event.ActorID] = it.Verdict
+			}
+		case <-timeout:
+			t.Fatalf("timed out: %+v", verdicts)
+		}
+	}
+	if v := verdicts["die/c1"]; !v.Judged || !slices.Equal(v.Rules, []int{0}) {
+		t.Errorf("the death's verdict: %+v", v)
+	}
+	for _, k := range []string{"start/c1", "die/c2", "oom/c2", "destroy/c2"} {
+		if v, ok := verdicts[k]; !ok || v.Judged {
+			t.Errorf("%s: handed on %v, verdict %+v; want it unjudged", k, ok, v)
+		}
+	}
+	if len(judged) != 2 {
+		t.Errorf("judged %d times, want once per death", len(judged))
+	}
+}

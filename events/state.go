@@ -35,8 +35,7 @@ type streamState struct {
 	// countedTo: when the run began whose RestartCount an inspect read
 	// into restarts; a start read later up to then is counted in it.
 	countedTo map[string]int64
-	listing   bool // a container list runs beside the reader
-	// newest are the messages at the highest timeNano read, whatever Keep
+	// newest are the messages at the highest timeNano read, whatever the Interest
 	// said of them; forwarded is the cursor last handed to the core.
 	newest    []mobyevents.Message
 	forwarded int64
@@ -48,16 +47,8 @@ type streamState struct {
 	auditGap  *resumption // an audit found events lost for good: reconcile at the next list
 	late      bool        // the event being accepted was missed and found by an audit
 	connected bool
-	dropped   int // urgent items lost since the last report
-	// backlog holds urgent items (deaths, OOM kills, unhealthy reports,
-	// container lists, whalewatch's own notices) while the queue is full,
-	// in order; relist asks for a fresh container list once it is empty,
-	// to make up for the routine events shed meanwhile.
-	backlog    []event.Item
-	relist     bool
-	lastRelist time.Time
-	seen       *seen.Set
-	running    map[string]event.Container
+	seen      *seen.Set
+	running   map[string]event.Container
 	// open: the checkpoint's containers with an open incident or crash
 	// loop (see event.Resume.Open), until the first resumed session.
 	open     []string

@@ -114,6 +114,14 @@ func (s *sampler) round(ctx context.Context, out chan<- event.Item) error {
 	wg.Wait()
 	src.m.StatsRounds.WithLabelValues(src.Host).Observe(time.Since(start).Seconds())
 
+	s.handOn(ctx, out, ctrs, results)
+	return nil
+}
+
+// handOn hands a round's samples on while the queue is less than half
+// full (the rest is the stream's), and forgets what is no longer running.
+func (s *sampler) handOn(ctx context.Context, out chan<- event.Item, ctrs []container.Summary, results []sampled) {
+	src := s.src
 	running := make(map[string]bool, len(ctrs))
 	shed := 0
 	for i, r := range results {
@@ -154,7 +162,6 @@ func (s *sampler) round(ctx context.Context, out chan<- event.Item) error {
 			delete(s.evidenceAt, id)
 		}
 	}
-	return nil
 }
 
 // sample reads one container's stats and makes its event. It only reads

@@ -195,8 +195,11 @@ func TestSamplerRound(t *testing.T) {
 			t.Fatalf("round %d: %d samples, want 20 (one container is not watched)", round, len(out))
 		}
 		for range 20 {
-			ev := (<-out).Event
+			it := <-out
+			ev := it.Event
 			switch {
+			case (ev.ActorID == "c05") != (len(it.Verdict.Rules) > 0):
+				t.Errorf("round %d, %s: verdict %+v", round, ev.ActorID, it.Verdict)
 			case ev.Type != event.StatsType || ev.HostID != "DAEMON" || ev.Stats == nil || ev.Stats.MemoryLimit != 64<<20 || ev.ActorID == "c00":
 				t.Fatalf("round %d: %+v", round, ev)
 			case (round == 1) != (ev.Stats.CPUPercent > 0):

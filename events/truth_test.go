@@ -512,16 +512,15 @@ func TestRestartsDuringASlowListAfterAGapAreNotLost(t *testing.T) {
 func TestADeathHandledAheadIsNotReportedAgainAsUnseen(t *testing.T) {
 	sec := int64(time.Second)
 	src := NewSource("h", &fakeDocker{}, Options{Log: quiet(), Metrics: metrics.New()})
-	st := newStreamState()
-	in := newInspector(src, st)
+	out := make(chan event.Item, 4)
+	in := newInspector(src, newStream(src, out))
 	in.believed = map[string]event.Container{"c1": {Name: "db-c1"}}
 	in.facts = scanReplay("h", []mobyevents.Message{msg("start", "c1", 15*sec, nil), msg("die", "c1", 50*sec, map[string]string{"exitCode": "2"})}, defaultIntentWindow)
 	in.facts.handled(map[string][]int64{"c1": {12 * sec}})
-	out := make(chan event.Item, 4)
 	r := inspectResult{job: inspectJob{id: "c1", purpose: purposeGap, known: event.Container{Name: "db-c1"}, from: 6 * sec, until: 15 * sec, now: 60 * sec},
 		state: &container.State{Running: true, StartedAt: time.Unix(51, 0).UTC().Format(time.RFC3339Nano), FinishedAt: time.Unix(50, 0).UTC().Format(time.RFC3339Nano)}}
 	r.job.head = in.reconciledDeath(r)
-	in.reconciled(out, st, r)
+	in.reconciled(r)
 	if len(out) != 0 {
 		t.Errorf("reported again: %+v", (<-out).Event)
 	}
@@ -543,13 +542,12 @@ func TestAnUnansweredReconcileMakesUpNoDeath(t *testing.T) {
 	}
 	for _, purpose := range []string{purposeReconcile, purposeGap} {
 		src := NewSource("h", &fakeDocker{}, Options{Log: quiet(), Metrics: metrics.New()})
-		st := newStreamState()
-		in := newInspector(src, st)
-		in.pending = 1
 		out := make(chan event.Item, 4)
+		in := newInspector(src, newStream(src, out))
+		in.pending = 1
 		r := inspectResult{job: inspectJob{id: "c1", purpose: purpose, known: event.Container{Name: "db-c1"}}, err: down}
 		r.job.head = in.reconciledDeath(r)
-		in.settled(t.Context(), out, st, r)
+		in.settled(t.Context(), r)
 		if len(out) != 0 || in.unanswered == nil || in.pending != 0 {
 			t.Errorf("%s: %d items handed on, unanswered %v, %d pending", purpose, len(out), in.unanswered, in.pending)
 		}
