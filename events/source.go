@@ -26,18 +26,6 @@ type Docker interface {
 	NodeInspect(ctx context.Context, nodeID string, options client.NodeInspectOptions) (client.NodeInspectResult, error)
 }
 
-// Which whalewatch reports Swarm-scope events (service, node, secret,
-// config): every manager's daemon sends them, so N managers watched — by
-// one whalewatch or by a global service — would report each N times.
-const (
-	// SwarmLeader: only the stream of the swarm's leader passes them (the
-	// default). No coordination is needed; around a leader election an
-	// event may be reported twice or not at all.
-	SwarmLeader = "leader"
-	SwarmAll    = "all" // every manager's stream passes them
-	SwarmOff    = "off" // none: container events only
-)
-
 // Source supervises the event stream of one daemon: it reconnects with
 // backoff, resumes where it stopped, drops replayed duplicates and, after a
 // reconnect, reports containers that died while the stream was down. Its
@@ -134,7 +122,8 @@ func NewSource(host string, docker Docker, opts Options) *Source {
 // Restore makes the source resume where an earlier run stopped. points
 // are the checkpoint's, by host key: the first session takes its daemon's
 // (by the ID /info tells, or by the host's name in a state written before
-// IDs were kept). Call before Run.
+// IDs were kept). Call before Run. It is no Options field: the sources
+// are made as the daemons are connected, the checkpoint is read after.
 func (s *Source) Restore(points map[string]event.Resume) { s.resumes = points }
 
 // Ready tells whether the stream is open, or was lost less than grace ago.
@@ -206,34 +195,6 @@ func (s *Source) keeps(typ, action string) bool {
 	return (typ == event.ContainerType && sourceTracks[action]) || s.opts.Interest.Keeps(typ, action)
 }
 
-func (s *Source) passesSwarm() bool {
-	switch s.opts.SwarmEvents {
-	case SwarmAll:
-		return true
-	case SwarmLeader:
-		return s.leader.Load()
-	}
-	return false
-}
-
-// watchLeadership keeps s.leader current until ctx ends, beside the reader.
-func (s *Source) watchLeadership(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(s.opts.LeaderCheckEvery):
-		}
-		info, err := s.info(ctx)
-		if err != nil {
-			s.log.Warn("cannot tell whether this manager leads the swarm", "err", err)
-			s.leader.Store(false)
-			continue
-		}
-		s.leader.Store(s.isLeader(ctx, &info))
-	}
-}
-
 // info asks the daemon about itself.
 func (s *Source) info(ctx context.Context) (client.SystemInfoResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
@@ -252,22 +213,6 @@ func daemonClock(info client.SystemInfoResult) (time.Time, bool) {
 		return time.Now(), false
 	}
 	return t, true
-}
-
-// isLeader tells from the daemon's info whether it leads its swarm; false
-// on any doubt.
-func (s *Source) isLeader(ctx context.Context, info *client.SystemInfoResult) bool {
-	if info == nil || !info.Info.Swarm.ControlAvailable {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
-	defer cancel()
-	node, err := s.docker.NodeInspect(ctx, info.Info.Swarm.NodeID, client.NodeInspectOptions{})
-	if err != nil {
-		s.log.Warn("cannot tell whether this manager leads the swarm", "err", err)
-		return false
-	}
-	return node.Node.ManagerStatus != nil && node.Node.ManagerStatus.Leader
 }
 
 func formatSince(timeNano int64) string {
