@@ -37,7 +37,8 @@ const (
 type EvidenceOptions struct {
 	// LogLines is how many of the last lines of output to include; 0: none.
 	LogLines int
-	// LogsTimeout bounds reading the output (inspect has InspectTimeout).
+	// LogsTimeout bounds reading the output (inspect has InspectTimeout);
+	// 0: 5 s.
 	LogsTimeout time.Duration
 }
 
