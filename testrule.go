@@ -101,7 +101,7 @@ func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine,
 	defer cancel()
 	log := newLogger(stderr, cfg.Process.LogFormat, "warn")
 	m := metrics.New()
-	d, err := connectDaemons(ctx, cfg, log, m)
+	d, err := connectDaemons(ctx, cfg, sourceOptions(cfg, engine, log, m))
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitBadConfig

@@ -70,7 +70,12 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	if store.Upgraded {
 		log.Warn("the state file was written by an older whalewatch: its queued notifications are kept, its event cursors dropped (the streams start live)")
 	}
-	d, err := connectDaemons(ctx, cfg, log, m)
+	engine, err := rules.Compile(cfg.Rules.Specs) // checked by config.Load
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
+	d, err := connectDaemons(ctx, cfg, sourceOptions(cfg, engine, log, m))
 	if err != nil {
 		printStartError(stderr, "cannot set up the Docker connection", err)
 		return exitBadConfig
@@ -93,11 +98,6 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 			"lost": "undelivered notifications, event cursors, open groups and incidents, Slack threads, buttons, mutes"})
 	}
 
-	engine, err := rules.Compile(cfg.Rules.Specs) // checked by config.Load
-	if err != nil {
-		printConfigError(stderr, err)
-		return exitBadConfig
-	}
 	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
 		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
 
@@ -150,7 +150,8 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 }
 
 // newCore makes the alert core, resumes it from the state file and makes
-// each source resume where the core's checkpoint says.
+// each source resume where the core's checkpoint says (the sources are
+// made before the state file is read, so Restore hands that on).
 func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispatcher, store *state.Store,
 	sources []*events.Source, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
 	var link *template.Template
@@ -165,16 +166,6 @@ func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispat
 		CrashLoopDeaths: cfg.Alert.CrashLoopDeaths, CrashLoopWindow: cfg.Alert.CrashLoopWindow, CrashLoopQuiet: cfg.Alert.CrashLoopQuiet,
 		OptIn: !cfg.Alert.WatchByDefault, Destinations: dispatcher.Names(), ResolveAfter: cfg.Alert.ResolveAfter, Link: link,
 	}, dispatcher, store, log, m)
-	interest := alert.NewInterest(engine, !cfg.Alert.WatchByDefault)
-	for _, src := range sources {
-		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(interest),
-			LogLines: cfg.Evidence.LogLines, LogsTimeout: cfg.Evidence.Timeout}
-		src.Keep = interest.Keeps
-		if sd, ok := src.Docker.(events.StatsDocker); ok && samplesStats(cfg, engine) {
-			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.Stats.Interval, Concurrency: cfg.Stats.Concurrency,
-				Watched: interest.Watches, Matches: func(ev event.Event) bool { return len(interest.Judge(ev).Rules) > 0 }}
-		}
-	}
 	snap, err := store.LoadSnapshot()
 	if err == nil {
 		err = core.Restore(snap)
@@ -195,12 +186,13 @@ func samplesStats(cfg *config.Config, engine *rules.Engine) bool {
 	return cfg.Stats.Interval > 0 && engine.UsesStats()
 }
 
-// wantsEvidence: a watched container's event that some rule matches
-// gets a crash card's facts.
-func wantsEvidence(interest alert.Interest) func(event.Event) bool {
-	return func(ev event.Event) bool {
-		return interest.Watches(ev.Labels) && len(interest.Judge(ev).Rules) > 0
-	}
+// sourceOptions are every source's settings: the configuration's and
+// what the rules and labels make of events.
+func sourceOptions(cfg *config.Config, engine *rules.Engine, log *slog.Logger, m *metrics.Metrics) events.Options {
+	return events.Options{Log: log, Metrics: m, SwarmEvents: cfg.Docker.SwarmEvents,
+		Interest: alert.NewInterest(engine, !cfg.Alert.WatchByDefault),
+		Evidence: events.EvidenceOptions{LogLines: cfg.Evidence.LogLines, LogsTimeout: cfg.Evidence.Timeout},
+		Stats:    events.StatsOptions{Interval: cfg.Stats.Interval, Concurrency: cfg.Stats.Concurrency}}
 }
 
 // runIntake runs the event sources, the alert core and the extra
@@ -286,7 +278,8 @@ func (d *daemons) close() {
 }
 
 // connectDaemons makes one client and event source per configured daemon.
-func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*daemons, error) {
+func connectDaemons(ctx context.Context, cfg *config.Config, opts events.Options) (*daemons, error) {
+	log := opts.Log
 	type target struct {
 		name string
 		opts []client.Opt
@@ -331,8 +324,7 @@ func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m
 				return nil, err
 			}
 		}
-		src := events.NewSource(name, c, log, m)
-		src.SwarmEvents = cfg.Docker.SwarmEvents
+		src := events.NewSource(name, c, opts)
 		d.sources = append(d.sources, src)
 	}
 	return d, nil

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
@@ -23,10 +23,10 @@ func BenchmarkStreams(b *testing.B) {
 			m := metrics.New()
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
-			feeds := make([]chan events.Message, hosts)
+			feeds := make([]chan mobyevents.Message, hosts)
 			for h := range hosts {
-				feeds[h] = make(chan events.Message, 1024)
-				src := NewSource(fmt.Sprint("host-", h), &fakeDocker{messages: feeds[h]}, quiet(), m)
+				feeds[h] = make(chan mobyevents.Message, 1024)
+				src := NewSource(fmt.Sprint("host-", h), &fakeDocker{messages: feeds[h]}, Options{Log: quiet(), Metrics: m})
 				wg.Go(func() { _ = src.Run(ctx, queue) })
 			}
 			<-queue // each host's container list
@@ -43,8 +43,8 @@ func BenchmarkStreams(b *testing.B) {
 				close(done)
 			}()
 			for i := range b.N {
-				feeds[i%hosts] <- events.Message{Type: "container", Action: "exec_start", TimeNano: int64(i + 1),
-					Actor: events.Actor{ID: "c1", Attributes: map[string]string{"name": "web-1", "image": "shop/web"}}}
+				feeds[i%hosts] <- mobyevents.Message{Type: "container", Action: "exec_start", TimeNano: int64(i + 1),
+					Actor: mobyevents.Actor{ID: "c1", Attributes: map[string]string{"name": "web-1", "image": "shop/web"}}}
 			}
 			<-done
 			b.StopTimer()
@@ -61,7 +61,7 @@ func BenchmarkDecode(b *testing.B) {
 	line := []byte(`{"Type":"container","Action":"exec_start: sh -c true","Actor":{"ID":"5734525877f57bf40aadd8c2aac5cff5618dec925ecfcda0de8ffcb97148a115","Attributes":{"image":"shop/app:1.0","name":"app-007","com.docker.compose.project":"shop","execID":"e1"}},"scope":"local","time":1795601537,"timeNano":1795601537741382096}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		var m events.Message
+		var m mobyevents.Message
 		if err := json.Unmarshal(line, &m); err != nil {
 			b.Fatal(err)
 		}

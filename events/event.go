@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 
 	"github.com/whalewatch/whalewatch/event"
 )
@@ -20,7 +20,7 @@ var attributeKeys = map[string]bool{
 }
 
 // FromMessage turns the SDK's message into an event.Event of the named host.
-func FromMessage(host string, m events.Message) event.Event {
+func FromMessage(host string, m mobyevents.Message) event.Event {
 	action, status, _ := strings.Cut(string(m.Action), ": ")
 	ev := event.Event{
 		Host:       host,

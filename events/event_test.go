@@ -4,12 +4,12 @@ import (
 	"os"
 	"testing"
 
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 
 	"github.com/whalewatch/whalewatch/event"
 )
 
-func fixture(t *testing.T, name string) []events.Message {
+func fixture(t *testing.T, name string) []mobyevents.Message {
 	t.Helper()
 	f, err := os.Open("../testdata/" + name)
 	if err != nil {
@@ -57,11 +57,11 @@ func TestFromMessage(t *testing.T) {
 	if vol.Time.IsZero() || vol.TimeNano == 0 {
 		t.Errorf("time not set: %+v", vol)
 	}
-	network := FromMessage("h1", events.Message{Type: "network", Action: "connect", Actor: events.Actor{ID: "n1", Attributes: map[string]string{"container": "c1", "name": "bridge"}}})
+	network := FromMessage("h1", mobyevents.Message{Type: "network", Action: "connect", Actor: mobyevents.Actor{ID: "n1", Attributes: map[string]string{"container": "c1", "name": "bridge"}}})
 	if network.Labels != nil {
 		t.Errorf("labels on a network event: %v", network.Labels)
 	}
-	noNano := FromMessage("h1", events.Message{Type: "container", Action: "start", Time: 1700000000})
+	noNano := FromMessage("h1", mobyevents.Message{Type: "container", Action: "start", Time: 1700000000})
 	if noNano.TimeNano != 1700000000_000000000 {
 		t.Errorf("TimeNano from Time = %d", noNano.TimeNano)
 	}
@@ -97,7 +97,7 @@ func TestReplayAnnotatesDies(t *testing.T) {
 
 func TestReplayDropsDuplicates(t *testing.T) {
 	msgs := fixture(t, "docker-20.10-events.jsonl")
-	doubled := append(append([]events.Message{}, msgs...), msgs[10:20]...)
+	doubled := append(append([]mobyevents.Message{}, msgs...), msgs[10:20]...)
 	if a, b := len(Replay("h", msgs)), len(Replay("h", doubled)); a != b {
 		t.Errorf("replayed overlap not dropped: %d events, then %d", a, b)
 	}

@@ -32,26 +32,27 @@ const (
 	evidenceLogsUntil = time.Second // a death's lines may be stamped just after its event
 )
 
-// EvidenceOptions say which events get a crash card's facts and how much
-// of the container's output comes with them.
+// EvidenceOptions say how much of the container's output comes with a
+// crash card's facts.
 type EvidenceOptions struct {
-	// Wants picks the events that get evidence (deaths, unhealthy); nil: none.
-	Wants func(event.Event) bool
 	// LogLines is how many of the last lines of output to include; 0: none.
 	LogLines int
-	// LogsTimeout bounds reading the output (inspect has InspectTimeout).
+	// LogsTimeout bounds reading the output (inspect has InspectTimeout);
+	// 0: 5 s.
 	LogsTimeout time.Duration
 }
 
-// wants says whether ev is held for evidence.
-func (o EvidenceOptions) wants(ev event.Event) bool {
-	if o.Wants == nil || ev.Type != event.ContainerType {
-		return false
+// judge asks the rules about a death or an unhealthy report, once: the
+// verdict goes on with the event, and a watched container's event that
+// some rule matches gets a crash card's evidence. Other events are not
+// judged here (the core judges them).
+func (s *Source) judge(ev event.Event) (v event.Verdict, evidence bool) {
+	if ev.Type != event.ContainerType || (ev.Action != "die" && !(ev.Action == "health_status" && ev.Status == "unhealthy")) {
+		return v, false
 	}
-	if ev.Action != "die" && !(ev.Action == "health_status" && ev.Status == "unhealthy") {
-		return false
-	}
-	return o.Wants(ev)
+	ev.Engine = s.Engine() // as the core will see it
+	v = s.opts.Interest.Judge(ev)
+	return v, len(v.Rules) > 0 && s.opts.Interest.Watches(ev.Labels)
 }
 
 // gatherEvidence makes a card's facts from an inspect and, unless turned
@@ -74,7 +75,7 @@ func (s *Source) gatherEvidence(ctx context.Context, ev event.Event, ctr contain
 	}
 	e.RestartCount, e.ImageID = ctr.RestartCount, ctr.Image
 	switch {
-	case s.Evidence.LogLines <= 0:
+	case s.opts.Evidence.LogLines <= 0:
 	case ev.Labels[LogsLabel] == "false":
 		e.LogsNote = "off for this container (" + LogsLabel + "=false)"
 	case inspectErr != nil:
@@ -89,11 +90,11 @@ func (s *Source) gatherEvidence(ctx context.Context, ev event.Event, ctr contain
 // lastLines reads the container's last LogLines lines of output written
 // up to ev (and a second after), cleaned and bounded.
 func (s *Source) lastLines(ctx context.Context, ev event.Event, tty bool) ([]event.LogLine, string) {
-	ctx, cancel := context.WithTimeout(ctx, s.Evidence.LogsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Evidence.LogsTimeout)
 	defer cancel()
 	until := ev.Time.Add(evidenceLogsUntil)
-	r, err := s.Docker.ContainerLogs(ctx, ev.ActorID, client.ContainerLogsOptions{
-		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(s.Evidence.LogLines),
+	r, err := s.docker.ContainerLogs(ctx, ev.ActorID, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(s.opts.Evidence.LogLines),
 		Until: fmt.Sprintf("%d.%09d", until.Unix(), until.Nanosecond()),
 	})
 	if err != nil {
@@ -101,9 +102,9 @@ func (s *Source) lastLines(ctx context.Context, ev event.Event, tty bool) ([]eve
 	}
 	defer r.Close()
 	lines, err := splitLogs(io.LimitReader(r, maxLogsRead), tty)
-	lines, note := boundLines(lines, s.Evidence.LogLines)
+	lines, note := boundLines(lines, s.opts.Evidence.LogLines)
 	if err != nil && ctx.Err() != nil {
-		note = strings.TrimPrefix(note+"; ", "; ") + fmt.Sprintf("reading stopped after %s", s.Evidence.LogsTimeout)
+		note = strings.TrimPrefix(note+"; ", "; ") + fmt.Sprintf("reading stopped after %s", s.opts.Evidence.LogsTimeout)
 	}
 	return lines, note
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -104,8 +104,8 @@ func (d *logsDocker) ContainerLogs(ctx context.Context, id string, _ client.Cont
 }
 
 func evidenceSource(t *testing.T, d *logsDocker) (*Source, chan event.Item) {
-	src := NewSource("h", d, quiet(), metrics.New())
-	src.Evidence = EvidenceOptions{Wants: func(event.Event) bool { return true }, LogLines: 20, LogsTimeout: time.Second}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New(),
+		Interest: FakeInterest{Match: func(event.Event) bool { return true }}, Evidence: EvidenceOptions{LogLines: 20, LogsTimeout: time.Second}})
 	return src, run(t, src, 64)
 }
 
@@ -114,7 +114,7 @@ func evidenceSource(t *testing.T, d *logsDocker) (*Source, chan event.Item) {
 // not held up by a slow logs read, and the slow one still comes, without
 // its lines but saying why.
 func TestSourceGathersEvidenceBesideTheReader(t *testing.T) {
-	d := &logsDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)},
+	d := &logsDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)},
 		logs: multiplexed([2]string{"stdout", "listening on :8080\n"}, [2]string{"stderr", "panic: token=abc123 refused\n"}),
 		slow: "slow"}
 	d.ctr.State = &container.State{ExitCode: 3, StartedAt: "2026-11-29T10:00:00Z", FinishedAt: "2026-11-29T10:02:30Z"}
@@ -142,7 +142,7 @@ func TestSourceGathersEvidenceBesideTheReader(t *testing.T) {
 // whalewatch.logs=false keeps a container's output off its card; an
 // unhealthy container's card has its probe output.
 func TestSourceEvidenceHonoursLogsLabelAndCarriesProbes(t *testing.T) {
-	d := &logsDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, logs: multiplexed([2]string{"stdout", "secret stuff\n"})}
+	d := &logsDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, logs: multiplexed([2]string{"stdout", "secret stuff\n"})}
 	d.ctr.State = &container.State{Running: true, Health: &container.Health{Status: "unhealthy", Log: []*container.HealthcheckResult{
 		{ExitCode: 1, Output: "curl: (7) Failed to connect to localhost port 80\n"}}}}
 	_, out := evidenceSource(t, d)

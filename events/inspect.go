@@ -39,9 +39,11 @@ type inspectJob struct {
 	// now is when the replay was read (a death after it comes on the stream).
 	from, until, now int64
 
-	// evidence: gather the crash card's facts about head too.
+	// evidence: gather the crash card's facts about head too; verdict is
+	// the rules' judgement of head (purposeReconcile, purposeGap).
 	evidence bool
 	head     event.Event
+	verdict  event.Verdict
 }
 
 type inspectResult struct {
@@ -61,6 +63,9 @@ type held struct {
 	job      uint64    // the head's inspect in flight, 0 when none
 	shadowed []string  // the head's attributes that a label shadows
 	evidence bool      // the head waits for its crash card's facts
+	// verdict is the rules' judgement of the head as read; zero once
+	// settling changed what they see (then the core judges it itself).
+	verdict event.Verdict
 }
 
 // inspector settles the events that the stream alone cannot: it inspects
@@ -69,8 +74,9 @@ type held struct {
 // session; only the session goroutine calls its methods.
 type inspector struct {
 	src     *Source
-	since   int64  // the session's starting cursor: the time of reconciled deaths whose end is unknown
-	hostID  string // the daemon's ID, on the events made here
+	st      *stream // what settled events are handed to
+	since   int64   // the session's starting cursor: the time of reconciled deaths whose end is unknown
+	hostID  string  // the daemon's ID, on the events made here
 	held    map[string]*held
 	results chan inspectResult
 	slots   chan struct{}
@@ -89,58 +95,58 @@ type inspector struct {
 	unanswered error
 }
 
-func newInspector(src *Source, st *streamState) *inspector {
-	return &inspector{src: src, since: st.cursor, hostID: st.hostID, held: map[string]*held{},
+func newInspector(src *Source, st *stream) *inspector {
+	return &inspector{src: src, st: st, since: st.cursor, hostID: st.hostID, held: map[string]*held{},
 		results: make(chan inspectResult), slots: make(chan struct{}, maxInspects)}
 }
 
 // add passes ev on, or holds it while it (or an earlier event of its
 // container) waits to be settled.
-func (in *inspector) add(ctx context.Context, out chan<- event.Item, st *streamState, ev event.Event) {
+func (in *inspector) add(ctx context.Context, ev event.Event) {
 	h, ok := in.held[ev.ActorID]
 	if !ok || ev.Type != event.ContainerType {
-		in.pass(ctx, out, st, ev)
+		in.pass(ctx, ev)
 		return
 	}
 	head := &h.events[0]
 	if ev.Action == "oom" && mayBeOOM(*head) {
 		// The oom event came after its die: the death is settled.
-		head.OOMKilled = true
+		head.OOMKilled, h.verdict = true, event.Verdict{}
 		h.oomUntil, h.job = time.Time{}, 0
-		in.emit(out, st, ev)
+		in.emit(ev)
 		switch {
 		case len(h.shadowed) > 0:
 			in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		case h.evidence:
 			in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
 		default:
-			in.release(ctx, out, st, ev.ActorID)
+			in.release(ctx, ev.ActorID)
 		}
 		return
 	}
 	if in.src.isPodman() && (ev.Action == "stop" || ev.Action == "destroy") && in.src.holdsDeath(*head) && len(h.shadowed) == 0 {
 		// Podman's stop (or rm -f) came after its die: it sends no kill,
 		// and the death was asked for.
-		head.Intentional, st.unexplained[ev.ActorID] = true, false
+		head.Intentional, in.st.unexplained[ev.ActorID], h.verdict = true, false, event.Verdict{}
 		if head.Restarts != nil {
 			zero := 0 // its next start is asked for: a docker start resets the count
 			head.Restarts = &zero
 		}
 		h.oomUntil, h.job = time.Time{}, 0
 		h.events = append(h.events, ev)
-		in.release(ctx, out, st, ev.ActorID)
+		in.release(ctx, ev.ActorID)
 		return
 	}
 	h.events = append(h.events, ev)
 }
 
 // pass emits ev unless it needs settling, in which case it heads a hold.
-func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *streamState, ev event.Event) {
+func (in *inspector) pass(ctx context.Context, ev event.Event) {
 	if ev.Type != event.ContainerType {
-		in.emit(out, st, ev)
+		in.emit(ev)
 		return
 	}
-	if shadowed := st.shadowedOn(ev); len(shadowed) > 0 {
+	if shadowed := in.st.shadowedOn(ev); len(shadowed) > 0 {
 		if ev.Action != "die" {
 			// Only a death's attributes can be checked (with inspect); the
 			// others are the label's, so they are dropped, not believed.
@@ -150,34 +156,42 @@ func (in *inspector) pass(ctx context.Context, out chan<- event.Item, st *stream
 					ev.ExitCode = -1
 				}
 			}
-			in.emit(out, st, ev)
+			in.emit(ev)
 			return
 		}
 		// The rules are asked as if the exit code were unknown: the label's
-		// value is no answer, and a spoofed crash needs its card too.
+		// value is no answer, and a spoofed crash needs its card too. That
+		// verdict is not the settled event's: the core judges that itself.
 		unknown := ev
 		unknown.ExitCode = -1
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: in.src.Evidence.wants(unknown)}
+		_, evidence := in.src.judge(unknown)
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: evidence}
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		return
 	}
+	v, evidence := in.src.judge(ev)
 	if in.src.holdsDeath(ev) {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.oomWait()), evidence: in.src.Evidence.wants(ev)}
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.oomWait()), evidence: evidence, verdict: v}
 		return
 	}
-	if in.src.Evidence.wants(ev) {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, evidence: true}
+	if evidence {
+		in.held[ev.ActorID] = &held{events: []event.Event{ev}, evidence: true, verdict: v}
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
 		return
 	}
-	in.emit(out, st, ev)
+	in.emitJudged(ev, v)
 }
 
 // emit hands ev on; while an event read before it is still held, it is
 // marked ahead: it must not move the cursor past the held one (a kill
 // would lose that), and the core remembers it as handled instead.
-func (in *inspector) emit(out chan<- event.Item, st *streamState, ev event.Event) {
-	in.src.emitItem(out, st, event.Item{Event: ev, Ahead: len(in.held) > 0})
+func (in *inspector) emit(ev event.Event) {
+	in.emitJudged(ev, event.Verdict{})
+}
+
+// emitJudged hands ev on with the rules' verdict of it, as emit does.
+func (in *inspector) emitJudged(ev event.Event, v event.Verdict) {
+	in.st.send(event.Item{Event: ev, Ahead: len(in.held) > 0, Verdict: v})
 }
 
 // mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.
@@ -187,11 +201,11 @@ func mayBeOOM(ev event.Event) bool {
 
 // awaitReconciles settles the reconciling inspects in flight, before
 // anything else is handed on.
-func (in *inspector) awaitReconciles(ctx context.Context, out chan<- event.Item, st *streamState) {
+func (in *inspector) awaitReconciles(ctx context.Context) {
 	for in.pending > 0 {
 		select {
 		case r := <-in.results:
-			in.settled(ctx, out, st, r)
+			in.settled(ctx, r)
 		case <-ctx.Done():
 			return
 		}
@@ -243,9 +257,9 @@ func (in *inspector) start(ctx context.Context, job inspectJob) {
 }
 
 func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult {
-	ctx, cancel := context.WithTimeout(ctx, in.src.InspectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, in.src.opts.InspectTimeout)
 	defer cancel()
-	res, err := in.src.Docker.ContainerInspect(ctx, job.id, client.ContainerInspectOptions{})
+	res, err := in.src.docker.ContainerInspect(ctx, job.id, client.ContainerInspectOptions{})
 	if err == nil && res.Container.State == nil {
 		err = errNoState
 	}
@@ -257,7 +271,9 @@ func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult 
 	case purposeReconcile, purposeGap:
 		// The death the stream never carried heads the result.
 		job.head = in.reconciledDeath(r)
-		job.evidence = r.reported() && in.src.Evidence.wants(job.head)
+		var evidence bool
+		job.verdict, evidence = in.src.judge(job.head)
+		job.evidence = r.reported() && evidence
 	}
 	if job.evidence {
 		// The logs get their own time: an inspect that took long must not
@@ -271,10 +287,10 @@ func (in *inspector) inspect(ctx context.Context, job inspectJob) inspectResult 
 var errNoState = errors.New("inspect returned no state")
 
 // settled applies an inspect's result.
-func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *streamState, r inspectResult) {
+func (in *inspector) settled(ctx context.Context, r inspectResult) {
 	if r.err != nil {
-		in.src.Metrics.InspectsFailed.WithLabelValues(r.job.purpose).Inc()
-		in.src.Log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
+		in.src.m.InspectsFailed.WithLabelValues(r.job.purpose).Inc()
+		in.src.log.Warn("cannot inspect the container; reporting what the stream said", "container_id", r.job.id, "purpose", r.job.purpose, "err", r.err)
 	}
 	switch r.job.purpose {
 	case purposeReconcile, purposeGap:
@@ -283,21 +299,21 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 			in.unanswered = r.err // no guess: a death at the cursor made up
 			return
 		}
-		if r.grew = in.gapRestarts(st, r); r.grew > 0 {
+		if r.grew = in.gapRestarts(r); r.grew > 0 {
 			evidence := r.job.head.Evidence
-			r.job.head = in.reconciledDeath(r)
+			r.job.head, r.job.verdict = in.reconciledDeath(r), event.Verdict{} // not the death judged
 			r.job.head.Evidence = evidence
 		}
-		in.reconciled(out, st, r)
+		in.reconciled(r)
 		fallthrough
 	case purposeBaseline:
 		if r.state != nil {
-			in.count(st, r)
+			in.count(r)
 		}
 		if r.state != nil && r.state.Running {
 			c, n := r.job.known, r.restarts
 			c.Restarts = &n // kept by the checkpoint with the running set
-			in.src.emitItem(out, st, event.Item{Event: in.src.hostEvent(st), Listed: map[string]event.Container{r.job.id: c}})
+			in.st.send(event.Item{Event: in.st.hostEvent(), Listed: map[string]event.Container{r.job.id: c}})
 		}
 		return
 	}
@@ -310,13 +326,13 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 	if r.job.purpose == purposeShadowed {
 		settleShadowed(head, h.shadowed, r)
 	}
-	if r.describes(*head) && r.state.OOMKilled {
-		head.OOMKilled = true
+	if r.describes(*head) && r.state.OOMKilled && !head.OOMKilled {
+		head.OOMKilled, h.verdict = true, event.Verdict{}
 	}
 	if r.evidence != nil {
 		head.Evidence = r.evidence
 	}
-	in.release(ctx, out, st, r.job.id)
+	in.release(ctx, r.job.id)
 }
 
 // count takes the daemon's RestartCount as of the inspected run. The
@@ -324,18 +340,18 @@ func (in *inspector) settled(ctx context.Context, out chan<- event.Item, st *str
 // stream racing the inspect), are counted in it already; the start of
 // that run, read before and held since, gets the count: handed on after
 // it, it must not leave the running set without one.
-func (in *inspector) count(st *streamState, r inspectResult) {
+func (in *inspector) count(r inspectResult) {
 	id := r.job.id
-	st.restarts[id] = r.restarts
+	in.st.restarts[id] = r.restarts
 	started, err := time.Parse(time.RFC3339Nano, r.state.StartedAt)
 	if err != nil || started.IsZero() {
 		if in.replayAhead && r.job.purpose != purposeBaseline {
-			st.restarts[id] -= in.facts.restarts[id] // the replay will count them again
+			in.st.restarts[id] -= in.facts.restarts[id] // the replay will count them again
 		}
 		return
 	}
 	t := started.UnixNano()
-	st.countedTo[id] = t
+	in.st.countedTo[id] = t
 	if h, ok := in.held[id]; ok {
 		for i := range h.events {
 			if ev := &h.events[i]; ev.Action == "start" && ev.Restarts == nil && ev.TimeNano >= t && ev.TimeNano-t <= int64(dieLatency) {
@@ -383,20 +399,20 @@ func settleShadowed(ev *event.Event, shadowed []string, r inspectResult) {
 // up to the next event that needs settling. An OOM kill known only from
 // inspect gets an oom event in place of the daemon's (whose late original
 // is then dropped as a repeat): one OOM report whatever the order.
-func (in *inspector) release(ctx context.Context, out chan<- event.Item, st *streamState, id string) {
+func (in *inspector) release(ctx context.Context, id string) {
 	h := in.held[id]
 	delete(in.held, id)
 	head := h.events[0]
-	if head.OOMKilled && !st.oomPassed[id] {
-		st.oomPassed[id] = true
+	if head.OOMKilled && !in.st.oomPassed[id] {
+		in.st.oomPassed[id] = true
 		oom := head
 		oom.Action, oom.ExitCode, oom.OOMKilled = "oom", -1, false
 		oom.Attributes = map[string]string{"name": head.Name, "image": head.Image}
-		in.emit(out, st, oom)
+		in.emit(oom)
 	}
-	in.emit(out, st, head)
+	in.emitJudged(head, h.verdict)
 	for i, ev := range h.events[1:] {
-		in.pass(ctx, out, st, ev)
+		in.pass(ctx, ev)
 		if next, ok := in.held[id]; ok {
 			next.events = append(next.events, h.events[i+2:]...)
 			return
@@ -406,7 +422,7 @@ func (in *inspector) release(ctx context.Context, out chan<- event.Item, st *str
 
 // settleAll settles what is still held when a session ends, inspecting
 // in turn (the reader is gone, nothing to stall).
-func (in *inspector) settleAll(ctx context.Context, out chan<- event.Item, st *streamState) {
+func (in *inspector) settleAll(ctx context.Context) {
 	in.closing = true
 	for len(in.held) > 0 {
 		for id, h := range in.held {
@@ -420,7 +436,7 @@ func (in *inspector) settleAll(ctx context.Context, out chan<- event.Item, st *s
 			in.seq++
 			h.job, h.oomUntil = in.seq, time.Time{}
 			job := inspectJob{id: id, purpose: purpose, seq: in.seq, evidence: h.evidence, head: h.events[0]}
-			in.settled(ctx, out, st, in.inspect(ctx, job))
+			in.settled(ctx, in.inspect(ctx, job))
 		}
 	}
 }
@@ -449,7 +465,7 @@ func (r inspectResult) restartsInGap() int { return r.grew }
 // restarts seen since, less one when the container's current run began
 // after the replay (its start, which the stream has yet to bring, may be
 // a restart of its policy).
-func (in *inspector) gapRestarts(st *streamState, r inspectResult) int {
+func (in *inspector) gapRestarts(r inspectResult) int {
 	b := r.job.known.Restarts
 	if r.job.purpose != purposeGap || b == nil || r.state == nil {
 		return 0
@@ -480,7 +496,7 @@ func (r inspectResult) reported() bool {
 
 // reconciled passes on what an inspect after a gap found: a death no event
 // carried, or (inspect: no such container) a removal.
-func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspectResult) {
+func (in *inspector) reconciled(r inspectResult) {
 	death := r.job.head
 	switch {
 	case errdefs.IsNotFound(r.err):
@@ -488,9 +504,9 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		// end is gone with it, so it is no crash.
 		gone := death
 		gone.Action, gone.ExitCode, gone.Attributes = "destroy", -1, map[string]string{"name": death.Name, "image": death.Image}
-		in.src.Log.Info("container was removed while the stream was down", "container", gone.Name)
-		in.emit(out, st, gone)
-		delete(st.running, r.job.id)
+		in.src.log.Info("container was removed while the stream was down", "container", gone.Name)
+		in.emit(gone)
+		delete(in.st.running, r.job.id)
 		return
 	case !r.reported():
 		// Believed running at the cursor, started again in the replay with no
@@ -506,8 +522,8 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 				}
 				unseen.TimeNano = t - 1 // just before that start: the same name at a second look
 				unseen.Time = time.Unix(0, unseen.TimeNano).UTC()
-				in.src.Log.Info("container died unseen while the stream was down", "container", unseen.Name)
-				in.emit(out, st, unseen)
+				in.src.log.Info("container died unseen while the stream was down", "container", unseen.Name)
+				in.emit(unseen)
 			}
 		}
 		return
@@ -520,10 +536,10 @@ func (in *inspector) reconciled(out chan<- event.Item, st *streamState, r inspec
 		return
 	}
 	death.Evidence = r.evidence
-	in.src.Log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
-	in.emit(out, st, death)
+	in.src.log.Info("container died while the stream was down", "container", death.Name, "exit_code", death.ExitCode)
+	in.emitJudged(death, r.job.verdict)
 	if r.state == nil || !r.state.Running {
-		delete(st.running, r.job.id)
+		delete(in.st.running, r.job.id)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -60,11 +60,11 @@ const podmanSettle = 3 * time.Second
 // detectEngine asks the daemon which engine it is, once per session (a
 // socket may be served by another engine after a restart).
 func (s *Source) detectEngine(ctx context.Context) error {
-	v, ok := s.Docker.(versioner)
+	v, ok := s.docker.(versioner)
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.InspectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.InspectTimeout)
 	defer cancel()
 	ver, err := v.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
@@ -72,14 +72,14 @@ func (s *Source) detectEngine(ctx context.Context) error {
 	}
 	engine := EngineOf(ver)
 	if engine == EnginePodman && s.podman == nil {
-		d, ok := s.Docker.(rawDialer)
+		d, ok := s.docker.(rawDialer)
 		if !ok {
 			return errors.New("a Podman daemon needs a client that can dial it")
 		}
 		s.podman = newPodmanEvents(d.Dialer())
 	}
 	if engine != s.engine.Load() {
-		s.Log.Info("container engine", "engine", engine, "version", ver.Version)
+		s.log.Info("container engine", "engine", engine, "version", ver.Version)
 	}
 	s.engine.Store(engine)
 	return nil
@@ -100,15 +100,15 @@ func (s *Source) events(ctx context.Context, opts client.EventsListOptions) clie
 	if s.isPodman() && s.podman != nil {
 		return s.podman.Events(ctx, opts)
 	}
-	return s.Docker.Events(ctx, opts)
+	return s.docker.Events(ctx, opts)
 }
 
 // oomWait is how long a SIGKILL death nobody asked for is held.
 func (s *Source) oomWait() time.Duration {
 	if s.isPodman() {
-		return max(s.OOMWait, podmanSettle)
+		return max(s.opts.OOMWait, podmanSettle)
 	}
-	return s.OOMWait
+	return s.opts.OOMWait
 }
 
 // holdsDeath: a death that may yet be explained by a later event (its
@@ -135,7 +135,7 @@ func newPodmanEvents(dial func(context.Context) (net.Conn, error)) *podmanEvents
 // podmanMessage is a message of Podman's stream: Docker's fields and the
 // top-level HealthStatus that health_status events carry their state in.
 type podmanMessage struct {
-	events.Message
+	mobyevents.Message
 	HealthStatus string `json:"HealthStatus"`
 }
 
@@ -144,7 +144,7 @@ type podmanMessage struct {
 // since with until with nothing, so it asks with stream=false instead and
 // drops what is after until.
 func (p *podmanEvents) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
-	msgs, errs := make(chan events.Message), make(chan error, 1)
+	msgs, errs := make(chan mobyevents.Message), make(chan error, 1)
 	q := url.Values{}
 	since, until := parseSince(opts.Since), int64(0)
 	if opts.Since != "" {
@@ -165,7 +165,7 @@ func (p *podmanEvents) Events(ctx context.Context, opts client.EventsListOptions
 	return client.EventsResult{Messages: msgs, Err: errs}
 }
 
-func (p *podmanEvents) read(ctx context.Context, u string, since, until int64, out chan<- events.Message) error {
+func (p *podmanEvents) read(ctx context.Context, u string, since, until int64, out chan<- mobyevents.Message) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
@@ -244,9 +244,9 @@ var (
 
 // normalise reshapes one message; false drops it (a repeated health
 // state, a step of Podman's own).
-func (n *podmanNormaliser) normalise(pm podmanMessage) (events.Message, bool) {
+func (n *podmanNormaliser) normalise(pm podmanMessage) (mobyevents.Message, bool) {
 	m := pm.Message
-	if m.Type != events.ContainerEventType {
+	if m.Type != mobyevents.ContainerEventType {
 		return m, true
 	}
 	attrs := make(map[string]string, len(m.Actor.Attributes))
@@ -299,7 +299,7 @@ func (n *podmanNormaliser) normalise(pm podmanMessage) (events.Message, bool) {
 	if img, ok := attrs["image"]; ok {
 		attrs["image"] = dockerImageName(img)
 	}
-	m.Action, m.Actor.Attributes = events.Action(action), attrs
+	m.Action, m.Actor.Attributes = mobyevents.Action(action), attrs
 	return m, true
 }
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 
@@ -49,9 +49,9 @@ func readPodmanJSONL(r io.Reader) ([]podmanMessage, error) {
 	return msgs, sc.Err()
 }
 
-func normaliseAll(msgs []podmanMessage) []events.Message {
+func normaliseAll(msgs []podmanMessage) []mobyevents.Message {
 	n := newPodmanNormaliser(&healthMerge{last: map[string][]healthChange{}})
-	var out []events.Message
+	var out []mobyevents.Message
 	for _, pm := range msgs {
 		if m, ok := n.normalise(pm); ok {
 			out = append(out, m)
@@ -227,7 +227,7 @@ func (f *fakePodman) serve(t *testing.T) {
 		since := parseSince(r.URL.Query().Get("since"))
 		w.Header().Set("Content-Type", "application/json")
 		for _, line := range f.lines {
-			var m events.Message
+			var m mobyevents.Message
 			_ = json.Unmarshal(line, &m)
 			if messageNano(m) >= since {
 				_, _ = w.Write(append(line, '\n'))
@@ -254,7 +254,7 @@ func TestSourceOnAPodmanCapture(t *testing.T) {
 	for _, line := range bytes.Split(data, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) > 0 {
 			f.lines = append(f.lines, line)
-			var m events.Message
+			var m mobyevents.Message
 			_ = json.Unmarshal(line, &m)
 			if m.Action == "die" {
 				f.died[m.Actor.ID], _ = strconv.Atoi(m.Actor.Attributes["exitCode"])
@@ -262,8 +262,7 @@ func TestSourceOnAPodmanCapture(t *testing.T) {
 		}
 	}
 	f.serve(t)
-	src := NewSource("h", f, quiet(), metrics.New())
-	src.AuditEvery = 0
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), AuditEvery: -1})
 	out := run(t, src, 1000)
 	want := map[string]bool{"crash": false, "stopme": true, "stub": true, "killme": true, "s2": true, "s3": true, "hc2": true, "oom": false}
 	deaths := map[string]event.Event{}
@@ -298,7 +297,7 @@ func TestPodmanReplayIsDockersSinceToUntil(t *testing.T) {
 	for _, line := range bytes.Split(mustRead(t, podmanCapture), []byte("\n")) {
 		if len(bytes.TrimSpace(line)) > 0 {
 			f.lines = append(f.lines, line)
-			var m events.Message
+			var m mobyevents.Message
 			_ = json.Unmarshal(line, &m)
 			if m.Action == "start" {
 				starts = append(starts, messageNano(m))

@@ -20,7 +20,7 @@ import (
 func restarted(t *testing.T, c events.Docker, w *watcher, ids ...string) *watcher {
 	t.Helper()
 	points := w.resumePoint()
-	return startSource(t, c, func(s *events.Source) { s.Restore(points) }, ids...)
+	return startFrom(t, c, points, nil, ids...)
 }
 
 // sentinel makes one event after everything the test did, and waits for it

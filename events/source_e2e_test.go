@@ -115,14 +115,21 @@ func (w *watcher) waitFor(t *testing.T, what string, n int, timeout time.Duratio
 }
 
 // startSource runs a source on c, tracking the containers ids from the start.
-func startSource(t *testing.T, c events.Docker, tune func(*events.Source), ids ...string) *watcher {
+func startSource(t *testing.T, c events.Docker, tune func(*events.Options), ids ...string) *watcher {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	src := events.NewSource("test", c, log, metrics.New())
-	src.RetryMin, src.RetryMax = 50*time.Millisecond, 300*time.Millisecond
+	return startFrom(t, c, nil, tune, ids...)
+}
+
+// startFrom runs a source on c that resumes from points (nil: live).
+func startFrom(t *testing.T, c events.Docker, points map[string]event.Resume, tune func(*events.Options), ids ...string) *watcher {
+	t.Helper()
+	opts := events.Options{Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: metrics.New(), RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond}
 	if tune != nil {
-		tune(src)
+		tune(&opts)
 	}
+	src := events.NewSource("test", c, opts)
+	src.Restore(points)
 	w := &watcher{ids: map[string]bool{}}
 	for _, id := range ids {
 		w.ids[id] = true
@@ -295,8 +302,9 @@ func TestPodmanStopAndKillAreIntentional(t *testing.T) {
 func TestSourceReportsUnhealthyOnceThenHealthy(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
-	w := startSource(t, c, func(s *events.Source) {
-		s.Evidence = events.EvidenceOptions{Wants: func(event.Event) bool { return true }, LogLines: 5, LogsTimeout: 5 * time.Second}
+	w := startSource(t, c, func(o *events.Options) {
+		o.Interest = events.FakeInterest{Match: func(event.Event) bool { return true }}
+		o.Evidence = events.EvidenceOptions{LogLines: 5, LogsTimeout: 5 * time.Second}
 	})
 	sick := testdocker.Run(t, c, testdocker.Spec{Name: "sickfor", NoStart: true, Args: []string{"sleep"},
 		Health: &container.HealthConfig{Test: []string{"CMD", "/testprog", "sickfor", "3"}, Interval: 300 * time.Millisecond, Retries: 1}})
@@ -441,7 +449,7 @@ func TestSourceResumesWithoutGapsOrDuplicates(t *testing.T) {
 	c := testdocker.Client(t)
 	testdocker.Image(t, c)
 	p := newProxy(t)
-	w := startSource(t, p.client(t), func(s *events.Source) { s.GapNoticeAfter = 0 })
+	w := startSource(t, p.client(t), func(o *events.Options) { o.GapNoticeAfter = -1 })
 
 	dying := dieWhileCut(t, c, p, w, testdocker.Spec{Name: "resume", Args: []string{"exit", "5", "1500ms"}})
 	p.listen()
@@ -521,8 +529,8 @@ func TestSourceReportsUnreachableDaemon(t *testing.T) {
 	defer c.Close()
 	retried := retrySignal(make(chan struct{}, 1000))
 	log := slog.New(slog.NewTextHandler(retried, nil))
-	src := events.NewSource("gone", c, log, metrics.New())
-	src.RetryMin, src.RetryMax, src.UnreachableAfter = 10*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
+	src := events.NewSource("gone", c, events.Options{Log: log, Metrics: metrics.New(),
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, UnreachableAfter: 200 * time.Millisecond})
 	out := make(chan event.Item, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

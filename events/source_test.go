@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
@@ -25,7 +25,7 @@ import (
 // fakeDocker streams what the test sends; other calls answer empty.
 type fakeDocker struct {
 	Docker
-	messages chan events.Message
+	messages chan mobyevents.Message
 }
 
 func (f *fakeDocker) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
@@ -73,10 +73,10 @@ func until(t *testing.T, out <-chan event.Item, last func(event.Event) bool) []e
 	}
 }
 
-func msg(action, id string, nano int64, attrs map[string]string) events.Message {
+func msg(action, id string, nano int64, attrs map[string]string) mobyevents.Message {
 	a := map[string]string{"name": "db-" + id, "image": "db"}
 	maps.Copy(a, attrs)
-	return events.Message{Type: "container", Action: events.Action(action), TimeNano: nano, Actor: events.Actor{ID: id, Attributes: a}}
+	return mobyevents.Message{Type: "container", Action: mobyevents.Action(action), TimeNano: nano, Actor: mobyevents.Actor{ID: id, Attributes: a}}
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -85,8 +85,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // a backlog and arrive in order; routine events (starts) are shed, and a
 // fresh container list follows once there is room.
 func TestSourceKeepsDeathsThroughAFullQueue(t *testing.T) {
-	f := &fakeDocker{messages: make(chan events.Message)}
-	src := NewSource("h", f, quiet(), metrics.New())
+	f := &fakeDocker{messages: make(chan mobyevents.Message)}
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 3)
 	<-out // the container list
 	for i := range 20 {
@@ -126,8 +126,8 @@ func TestSourceKeepsDeathsThroughAFullQueue(t *testing.T) {
 // Only when the backlog is full too are deaths lost: counted, and
 // reported as soon as there is room.
 func TestSourceReportsDeathsLostBeyondTheBacklog(t *testing.T) {
-	f := &fakeDocker{messages: make(chan events.Message)}
-	src := NewSource("h", f, quiet(), metrics.New())
+	f := &fakeDocker{messages: make(chan mobyevents.Message)}
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 3)
 	<-out
 	const sent = maxBacklog + 3 + 5
@@ -193,10 +193,9 @@ func TestSourceReportsAnOOMKillOnceWhateverTheOrder(t *testing.T) {
 			before = rng.Intn(repeats + 1)
 		}
 		late := rng.Intn(2) == 0 // the ones after the die come after the source asked the daemon
-		f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, state: container.State{OOMKilled: true, ExitCode: 137},
+		f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, state: container.State{OOMKilled: true, ExitCode: 137},
 			asked: make(chan string, 1)}
-		src := NewSource("h", f, quiet(), metrics.New())
-		src.OOMWait = 20 * time.Millisecond
+		src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), OOMWait: 20 * time.Millisecond})
 		out := run(t, src, 64)
 		nano := int64(0)
 		next := func() int64 { nano++; return nano }
@@ -228,8 +227,8 @@ func TestSourceReportsAnOOMKillOnceWhateverTheOrder(t *testing.T) {
 // sends a die with exitCode "0". The source learns the shadow (an exitCode
 // on a start event) and takes the exit code from inspect.
 func TestSourceTakesShadowedAttributesFromInspect(t *testing.T) {
-	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, state: container.State{ExitCode: 3}, delay: 300 * time.Millisecond}
-	src := NewSource("h", f, quiet(), metrics.New())
+	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, state: container.State{ExitCode: 3}, delay: 300 * time.Millisecond}
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 64)
 	label := map[string]string{"exitCode": "0", "signal": "SIGTERM"}
 	f.messages <- msg("start", "c1", 1, label)
@@ -255,9 +254,8 @@ func TestSourceTakesShadowedAttributesFromInspect(t *testing.T) {
 // An inspect that fails (the daemon is too slow, or the container is gone)
 // still gives one death, with the exit code unknown rather than the label's.
 func TestSourceReportsShadowedDeathWhenInspectFails(t *testing.T) {
-	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, delay: time.Hour}
-	src := NewSource("h", f, quiet(), metrics.New())
-	src.InspectTimeout = 50 * time.Millisecond
+	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, delay: time.Hour}
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), InspectTimeout: 50 * time.Millisecond})
 	out := run(t, src, 64)
 	f.messages <- msg("start", "c1", 1, map[string]string{"exitCode": "0"})
 	f.messages <- msg("die", "c1", 2, map[string]string{"exitCode": "0"})
@@ -270,12 +268,12 @@ func TestSourceReportsShadowedDeathWhenInspectFails(t *testing.T) {
 // A daemon's strings become label values only from known sets: random
 // types and actions keep the series of events_received few.
 func TestSourceMetricsStayBounded(t *testing.T) {
-	f := &fakeDocker{messages: make(chan events.Message)}
+	f := &fakeDocker{messages: make(chan mobyevents.Message)}
 	m := metrics.New()
-	out := run(t, NewSource("h", f, quiet(), m), 4096)
+	out := run(t, NewSource("h", f, Options{Log: quiet(), Metrics: m}), 4096)
 	rng := rand.New(rand.NewSource(7))
 	for i := range 500 {
-		f.messages <- events.Message{Type: events.Type(fmt.Sprint("t", rng.Int63())), Action: events.Action(fmt.Sprint("a", rng.Int63())), TimeNano: int64(i + 1)}
+		f.messages <- mobyevents.Message{Type: mobyevents.Type(fmt.Sprint("t", rng.Int63())), Action: mobyevents.Action(fmt.Sprint("a", rng.Int63())), TimeNano: int64(i + 1)}
 	}
 	f.messages <- msg("destroy", "sentinel", 1000, nil)
 	until(t, out, func(ev event.Event) bool { return ev.ActorID == "sentinel" })
@@ -316,12 +314,11 @@ func TestSourcePassesSwarmEventsFromTheLeaderOnly(t *testing.T) {
 		leader bool
 		passes bool
 	}{{SwarmLeader, true, true}, {SwarmLeader, false, false}, {SwarmAll, false, true}, {SwarmOff, true, false}} {
-		f := &managerDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, leader: tc.leader}
-		src := NewSource("h", f, quiet(), metrics.New())
-		src.SwarmEvents = tc.mode
+		f := &managerDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, leader: tc.leader}
+		src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), SwarmEvents: tc.mode})
 		out := run(t, src, 16)
-		f.messages <- events.Message{Type: "service", Action: "update", Scope: "swarm", TimeNano: 1,
-			Actor: events.Actor{ID: "s1", Attributes: map[string]string{"name": "web", "updatestate.new": "rollback_started"}}}
+		f.messages <- mobyevents.Message{Type: "service", Action: "update", Scope: "swarm", TimeNano: 1,
+			Actor: mobyevents.Actor{ID: "s1", Attributes: map[string]string{"name": "web", "updatestate.new": "rollback_started"}}}
 		f.messages <- msg("destroy", "sentinel", 2, nil)
 		got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "sentinel" })
 		if passed := len(got) == 2; passed != tc.passes {
@@ -353,8 +350,8 @@ func (c *clockDocker) Events(ctx context.Context, opts client.EventsListOptions)
 // subscription is replayed, not missed.
 func TestFirstStreamStartsAtTheDaemonsClock(t *testing.T) {
 	now := time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)
-	d := &clockDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: now, since: make(chan string, 1)}
-	run(t, NewSource("h", d, quiet(), metrics.New()), 8)
+	d := &clockDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: now, since: make(chan string, 1)}
+	run(t, NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()}), 8)
 	if got := <-d.since; got != "1795946400.123456789" {
 		t.Errorf("since = %q, want the daemon's clock 1795946400.123456789", got)
 	}
@@ -374,5 +371,46 @@ func TestAContainerMadeAfterAQuietCursorIsAGap(t *testing.T) {
 		if got := createdSince(made(c.created), cursor, now); got != c.gap {
 			t.Errorf("created at %d s, cursor at 100.36 s, clock at 154.3 s: gap %v, want %v", c.created, got, c.gap)
 		}
+	}
+}
+
+// The source judges a death once and hands the verdict on with it (the
+// core does not run the rules again); an event whose settling changed
+// what the rules see (a SIGKILL death the daemon then calls an OOM kill)
+// goes on unjudged, and so does what the source does not judge (a start).
+func TestSourceHandsTheVerdictOnWithTheDeath(t *testing.T) {
+	f := &inspectDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, state: container.State{OOMKilled: true, ExitCode: 137}}
+	judged := make(chan string, 8)
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New(), OOMWait: time.Hour,
+		Interest: FakeInterest{Match: func(ev event.Event) bool { judged <- ev.ActorID; return true },
+			Watch: func(map[string]string) bool { return false }}}) // no evidence: c1's death is not held
+	out := run(t, src, 64)
+	f.messages <- msg("start", "c1", 1, nil)
+	f.messages <- msg("die", "c1", 2, map[string]string{"exitCode": "1"})
+	f.messages <- msg("die", "c2", 3, map[string]string{"exitCode": "137"}) // held for its oom event
+	f.messages <- msg("oom", "c2", 4, nil)
+	f.messages <- msg("destroy", "c2", 5, nil) // the sentinel
+	verdicts := map[string]event.Verdict{}
+	timeout := time.After(10 * time.Second)
+	for _, done := verdicts["destroy/c2"]; !done; _, done = verdicts["destroy/c2"] {
+		select {
+		case it := <-out:
+			if it.Event.Action != "" {
+				verdicts[it.Event.Action+"/"+it.Event.ActorID] = it.Verdict
+			}
+		case <-timeout:
+			t.Fatalf("timed out: %+v", verdicts)
+		}
+	}
+	if v := verdicts["die/c1"]; !v.Judged || !slices.Equal(v.Rules, []int{0}) {
+		t.Errorf("the death's verdict: %+v", v)
+	}
+	for _, k := range []string{"start/c1", "die/c2", "oom/c2", "destroy/c2"} {
+		if v, ok := verdicts[k]; !ok || v.Judged {
+			t.Errorf("%s: handed on %v, verdict %+v; want it unjudged", k, ok, v)
+		}
+	}
+	if len(judged) != 2 {
+		t.Errorf("judged %d times, want once per death", len(judged))
 	}
 }

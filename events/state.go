@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/seen"
@@ -35,10 +35,9 @@ type streamState struct {
 	// countedTo: when the run began whose RestartCount an inspect read
 	// into restarts; a start read later up to then is counted in it.
 	countedTo map[string]int64
-	listing   bool // a container list runs beside the reader
-	// newest are the messages at the highest timeNano read, whatever Keep
+	// newest are the messages at the highest timeNano read, whatever the Interest
 	// said of them; forwarded is the cursor last handed to the core.
-	newest    []events.Message
+	newest    []mobyevents.Message
 	forwarded int64
 	// auditFrom is the cursor at the last audit, auditKeys its events;
 	// auditing: an audit's replay is being read.
@@ -48,16 +47,8 @@ type streamState struct {
 	auditGap  *resumption // an audit found events lost for good: reconcile at the next list
 	late      bool        // the event being accepted was missed and found by an audit
 	connected bool
-	dropped   int // urgent items lost since the last report
-	// backlog holds urgent items (deaths, OOM kills, unhealthy reports,
-	// container lists, whalewatch's own notices) while the queue is full,
-	// in order; relist asks for a fresh container list once it is empty,
-	// to make up for the routine events shed meanwhile.
-	backlog    []event.Item
-	relist     bool
-	lastRelist time.Time
-	seen       *seen.Set
-	running    map[string]event.Container
+	seen      *seen.Set
+	running   map[string]event.Container
 	// open: the checkpoint's containers with an open incident or crash
 	// loop (see event.Resume.Open), until the first resumed session.
 	open     []string
@@ -90,7 +81,7 @@ func newStreamState() *streamState {
 }
 
 // read notes a message as read (kept or not), for the cursor.
-func (st *streamState) read(m events.Message) {
+func (st *streamState) read(m mobyevents.Message) {
 	switch t := messageNano(m); {
 	case len(st.newest) == 0 || t > messageNano(st.newest[0]):
 		st.newest = append(st.newest[:0], m)
@@ -99,7 +90,7 @@ func (st *streamState) read(m events.Message) {
 	}
 }
 
-func messageNano(m events.Message) int64 {
+func messageNano(m mobyevents.Message) int64 {
 	if m.TimeNano != 0 {
 		return m.TimeNano
 	}
@@ -129,7 +120,7 @@ type replayFacts struct {
 	firstStartAt map[string]int64
 }
 
-func scanReplay(host string, replay []events.Message, intentWindow time.Duration) replayFacts {
+func scanReplay(host string, replay []mobyevents.Message, intentWindow time.Duration) replayFacts {
 	f := replayFacts{died: map[string][]int64{}, destroyed: map[string]bool{}, first: map[string]string{},
 		restarts: map[string]int{}, lastStart: map[string]int64{}, firstStartAt: map[string]int64{}}
 	killed, unexplained := map[string]time.Time{}, map[string]bool{}
@@ -245,7 +236,7 @@ func (st *streamState) restore(p event.Resume) {
 // accept turns a message into an annotated Event. It reports false for
 // a duplicate (already seen, or a repeated oom event of one kill), which
 // must not be passed on.
-func (st *streamState) accept(host string, m events.Message, intentWindow time.Duration) (event.Event, bool) {
+func (st *streamState) accept(host string, m mobyevents.Message, intentWindow time.Duration) (event.Event, bool) {
 	ev := FromMessage(host, m)
 	ev.HostID = st.hostID
 	if !st.seen.Add(ev.Key(), time.Time{}) {

@@ -21,23 +21,17 @@ type StatsDocker interface {
 	ContainerStats(ctx context.Context, id string, options client.ContainerStatsOptions) (client.ContainerStatsResult, error)
 }
 
-// Sampler takes a one-shot stats sample of each running, watched container
-// of its source's daemon every Interval and hands each on as a StatsType
-// event. It runs beside the event reader, never on it; samples never move
-// the cursor (they are not from /events), and when the queue is half full
-// they are let go (counted), since the next round brings fresh ones.
-type Sampler struct {
-	Source *Source // the daemon's: its client, name, timeouts, evidence options
-	Stats  StatsDocker
-	// Interval between rounds; Concurrency bounds the samples in flight.
-	Interval    time.Duration
-	Concurrency int
-	// Watched says whether a container with these labels is watched.
-	Watched func(labels map[string]string) bool
-	// Matches says whether some rule matches a sample: a container's first
-	// matching sample, and one every evidenceEvery while it keeps matching,
-	// carries the card's evidence (inspect facts, last lines of output).
-	Matches func(event.Event) bool
+// sampler takes a one-shot stats sample of each running, watched container
+// of its source's daemon every Options.Stats.Interval and hands each on as
+// a StatsType event, with the rules' verdict. It runs beside the event
+// reader, never on it; samples never move the cursor (they are not from
+// /events), and when the queue is half full they are let go (counted),
+// since the next round brings fresh ones. A container's first sample some
+// rule matches, and one every evidenceEvery while it keeps matching,
+// carries the card's evidence (inspect facts, last lines of output).
+type sampler struct {
+	src    *Source // the daemon's: its client, name, timeouts, options
+	docker StatsDocker
 
 	memTotal int64 // the host's memory: a container "limited" to it has no limit
 	shedding bool  // the last round shed samples (logged once a spell)
@@ -54,12 +48,9 @@ const evidenceEvery = time.Minute
 type cpuSample struct{ total, system uint64 }
 
 // Run samples until ctx ends.
-func (s *Sampler) Run(ctx context.Context, out chan<- event.Item) error {
-	if s.Interval <= 0 {
-		return nil
-	}
+func (s *sampler) Run(ctx context.Context, out chan<- event.Item) error {
 	s.prev, s.evidenceAt = map[string]cpuSample{}, map[string]time.Time{}
-	ticker := time.NewTicker(s.Interval) // a slow round skips ticks, never piles them up
+	ticker := time.NewTicker(s.src.opts.Stats.Interval) // a slow round skips ticks, never piles them up
 	defer ticker.Stop()
 	for {
 		select {
@@ -68,7 +59,7 @@ func (s *Sampler) Run(ctx context.Context, out chan<- event.Item) error {
 		case <-ticker.C:
 		}
 		if err := s.round(ctx, out); err != nil && ctx.Err() == nil {
-			s.Source.Log.Warn("cannot sample container stats this round", "err", err)
+			s.src.log.Warn("cannot sample container stats this round", "err", err)
 		}
 	}
 }
@@ -76,14 +67,14 @@ func (s *Sampler) Run(ctx context.Context, out chan<- event.Item) error {
 // sampled is one container's sample, made by a worker.
 type sampled struct {
 	ev      event.Event
-	matched bool // some rule matches it
+	verdict event.Verdict // the rules' judgement of it
 	cpu     cpuSample
 	err     error
 }
 
 // round samples every running, watched container once.
-func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
-	src := s.Source
+func (s *sampler) round(ctx context.Context, out chan<- event.Item) error {
+	src := s.src
 	// Samples carry the host ID the stream settled on (Podman's /info
 	// makes up a new one per request): none before it is identified.
 	hostID := src.identity.Load()
@@ -98,20 +89,20 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 		s.memTotal = info.Info.MemTotal
 	}
 	start := time.Now()
-	listCtx, cancel := context.WithTimeout(ctx, src.InspectTimeout)
-	list, err := src.Docker.ContainerList(listCtx, client.ContainerListOptions{Filters: make(client.Filters).Add("status", "running")})
+	listCtx, cancel := context.WithTimeout(ctx, src.opts.InspectTimeout)
+	list, err := src.docker.ContainerList(listCtx, client.ContainerListOptions{Filters: make(client.Filters).Add("status", "running")})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("list running containers: %w", err)
 	}
 	var ctrs []container.Summary
 	for _, c := range list.Items {
-		if s.Watched == nil || s.Watched(c.Labels) {
+		if src.opts.Interest.Watches(c.Labels) {
 			ctrs = append(ctrs, c)
 		}
 	}
 	results := make([]sampled, len(ctrs))
-	sem := make(chan struct{}, max(s.Concurrency, 1))
+	sem := make(chan struct{}, src.opts.Stats.Concurrency)
 	var wg sync.WaitGroup
 	for i, c := range ctrs {
 		sem <- struct{}{}
@@ -121,28 +112,36 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 		})
 	}
 	wg.Wait()
-	src.Metrics.StatsRounds.WithLabelValues(src.Host).Observe(time.Since(start).Seconds())
+	src.m.StatsRounds.WithLabelValues(src.Host).Observe(time.Since(start).Seconds())
 
+	s.handOn(ctx, out, ctrs, results)
+	return nil
+}
+
+// handOn hands a round's samples on while the queue is less than half
+// full (the rest is the stream's), and forgets what is no longer running.
+func (s *sampler) handOn(ctx context.Context, out chan<- event.Item, ctrs []container.Summary, results []sampled) {
+	src := s.src
 	running := make(map[string]bool, len(ctrs))
 	shed := 0
 	for i, r := range results {
 		id := ctrs[i].ID
 		running[id] = true
 		if r.err != nil {
-			src.Metrics.StatsSamples.WithLabelValues(src.Host, "error").Inc()
+			src.m.StatsSamples.WithLabelValues(src.Host, "error").Inc()
 			if ctx.Err() == nil {
-				src.Log.Debug("cannot sample a container's stats", "container", id, "err", r.err)
+				src.log.Debug("cannot sample a container's stats", "container", id, "err", r.err)
 			}
 			continue
 		}
 		s.prev[id] = r.cpu
-		if !r.matched {
+		if len(r.verdict.Rules) == 0 {
 			delete(s.evidenceAt, id) // the spell is over
 		}
 		if len(out) < cap(out)/2 { // the rest is the stream's
 			select {
-			case out <- event.Item{Event: r.ev}:
-				src.Metrics.StatsSamples.WithLabelValues(src.Host, "ok").Inc()
+			case out <- event.Item{Event: r.ev, Verdict: r.verdict}:
+				src.m.StatsSamples.WithLabelValues(src.Host, "ok").Inc()
 				if r.ev.Evidence != nil {
 					s.evidenceAt[id] = time.Now()
 				}
@@ -150,11 +149,11 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 			default:
 			}
 		}
-		src.Metrics.StatsSamples.WithLabelValues(src.Host, "shed").Inc()
+		src.m.StatsSamples.WithLabelValues(src.Host, "shed").Inc()
 		shed++
 	}
 	if shed > 0 && !s.shedding {
-		src.Log.Warn("stats samples shed: the event queue is busy (whalewatch_stats_samples_total{result=\"shed\"})", "shed", shed, "of", len(ctrs))
+		src.log.Warn("stats samples shed: the event queue is busy (whalewatch_stats_samples_total{result=\"shed\"})", "shed", shed, "of", len(ctrs))
 	}
 	s.shedding = shed > 0
 	for id := range s.prev {
@@ -163,16 +162,15 @@ func (s *Sampler) round(ctx context.Context, out chan<- event.Item) error {
 			delete(s.evidenceAt, id)
 		}
 	}
-	return nil
 }
 
 // sample reads one container's stats and makes its event. It only reads
 // the sampler's maps (round writes them once every worker is done).
-func (s *Sampler) sample(ctx context.Context, hostID string, c container.Summary) sampled {
-	src := s.Source
-	ctx, cancel := context.WithTimeout(ctx, src.InspectTimeout)
+func (s *sampler) sample(ctx context.Context, hostID string, c container.Summary) sampled {
+	src := s.src
+	ctx, cancel := context.WithTimeout(ctx, src.opts.InspectTimeout)
 	defer cancel()
-	res, err := s.Stats.ContainerStats(ctx, c.ID, client.ContainerStatsOptions{})
+	res, err := s.docker.ContainerStats(ctx, c.ID, client.ContainerStatsOptions{})
 	if err != nil {
 		return sampled{err: err}
 	}
@@ -198,12 +196,12 @@ func (s *Sampler) sample(ctx context.Context, hostID string, c container.Summary
 	ev := event.Event{Host: src.Host, HostID: hostID, Engine: src.Engine(), Type: event.StatsType, Action: "sample", ActorID: c.ID,
 		Attributes: map[string]string{"name": info.Name, "image": image}, Labels: c.Labels, Name: info.Name, Image: image,
 		ExitCode: -1, Time: when.UTC(), TimeNano: when.UnixNano(), Stats: &st}
-	matched := s.Matches != nil && s.Matches(ev)
-	if at, ok := s.evidenceAt[c.ID]; matched && (!ok || time.Since(at) >= evidenceEvery) {
-		insp, err := src.Docker.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	v := src.opts.Interest.Judge(ev)
+	if at, ok := s.evidenceAt[c.ID]; len(v.Rules) > 0 && (!ok || time.Since(at) >= evidenceEvery) {
+		insp, err := src.docker.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
 		ev.Evidence = src.gatherEvidence(ctx, ev, insp.Container, err)
 	}
-	return sampled{ev: ev, matched: matched, cpu: cpuSample{total: r.CPUStats.CPUUsage.TotalUsage, system: r.CPUStats.SystemUsage}}
+	return sampled{ev: ev, verdict: v, cpu: cpuSample{total: r.CPUStats.CPUUsage.TotalUsage, system: r.CPUStats.SystemUsage}}
 }
 
 // maxStatsRead bounds one stats answer (about 3 KB; more with many networks).

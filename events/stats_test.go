@@ -173,12 +173,13 @@ func TestSamplerRound(t *testing.T) {
 	}
 	d := &statsDocker{n: 21, answer: data}
 	m := metrics.New()
-	src := NewSource("h", d, quiet(), m)
-	src.Evidence = EvidenceOptions{LogLines: 5, LogsTimeout: time.Second}
-	s := &Sampler{Source: src, Stats: d, Interval: time.Second, Concurrency: 3,
-		Watched: func(l map[string]string) bool { return l["whalewatch.enable"] != "false" },
-		Matches: func(ev event.Event) bool { return ev.ActorID == "c05" },
-		prev:    map[string]cpuSample{}, evidenceAt: map[string]time.Time{}}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: m, Evidence: EvidenceOptions{LogLines: 5, LogsTimeout: time.Second},
+		Stats: StatsOptions{Interval: time.Second, Concurrency: 3},
+		Interest: FakeInterest{Stats: true,
+			Watch: func(l map[string]string) bool { return l["whalewatch.enable"] != "false" },
+			Match: func(ev event.Event) bool { return ev.ActorID == "c05" }}})
+	s := src.stats
+	s.prev, s.evidenceAt = map[string]cpuSample{}, map[string]time.Time{}
 	out := make(chan event.Item, 100)
 	if err := s.round(t.Context(), out); err != nil || len(out) != 0 {
 		t.Fatalf("before the stream identified the daemon: %v, %d samples", err, len(out))
@@ -194,8 +195,11 @@ func TestSamplerRound(t *testing.T) {
 			t.Fatalf("round %d: %d samples, want 20 (one container is not watched)", round, len(out))
 		}
 		for range 20 {
-			ev := (<-out).Event
+			it := <-out
+			ev := it.Event
 			switch {
+			case (ev.ActorID == "c05") != (len(it.Verdict.Rules) > 0):
+				t.Errorf("round %d, %s: verdict %+v", round, ev.ActorID, it.Verdict)
 			case ev.Type != event.StatsType || ev.HostID != "DAEMON" || ev.Stats == nil || ev.Stats.MemoryLimit != 64<<20 || ev.ActorID == "c00":
 				t.Fatalf("round %d: %+v", round, ev)
 			case (round == 1) != (ev.Stats.CPUPercent > 0):

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 
@@ -25,8 +25,8 @@ func (v *versionDocker) ClientVersion() string { return "1.41" }
 // Status tells the stream's state, the daemon's and the API's versions,
 // and the last live event with its lag.
 func TestStatus(t *testing.T) {
-	d := &versionDocker{fakeDocker{messages: make(chan events.Message)}}
-	src := NewSource("h", d, quiet(), metrics.New())
+	d := &versionDocker{fakeDocker{messages: make(chan mobyevents.Message)}}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	if st := src.Status(); st.Open || st.Connected || !st.LastEvent.IsZero() || st.APIVersion != "1.41" {
 		t.Fatalf("before Run: %+v", st)
 	}

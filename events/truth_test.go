@@ -12,7 +12,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -77,8 +77,8 @@ func items(t *testing.T, out <-chan event.Item, last func(event.Item) bool) []ev
 // container list: a container known running and now gone was removed.
 func TestResumeBehindTheDaemonsClockReconcilesAndMovesTheCursor(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: now}
-	src := NewSource("h", d, quiet(), metrics.New())
+	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: now}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	src.Restore(map[string]event.Resume{"DAEMON-ID": {Cursor: now.Add(time.Hour).UnixNano(),
 		Running: map[string]event.Container{"c1": {Name: "web-1"}}}})
 	out := run(t, src, 16)
@@ -106,8 +106,8 @@ func TestResumeBehindTheDaemonsClockReconcilesAndMovesTheCursor(t *testing.T) {
 // (else it would stay ahead and every later restart would resume nothing).
 func TestClockSteppingBackWhileStreamingMovesTheCursor(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: now}
-	out := run(t, NewSource("h", d, quiet(), metrics.New()), 16)
+	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: now}
+	out := run(t, NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()}), 16)
 	d.messages <- msg("start", "c1", now.UnixNano(), nil)
 	back := now.Add(-time.Minute).UnixNano()
 	d.messages <- msg("start", "c2", back, nil)
@@ -127,8 +127,8 @@ func TestClockSteppingBackWhileStreamingMovesTheCursor(t *testing.T) {
 // host; it runs beside the reader, which keeps reading meanwhile (a stalled
 // reader makes the daemon drop events).
 func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
-	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: time.Now(), blockAt: 2, release: make(chan struct{}), blocked: make(chan struct{})}
-	src := NewSource("h", d, quiet(), metrics.New())
+	d := &truthDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: time.Now(), blockAt: 2, release: make(chan struct{}), blocked: make(chan struct{})}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	out := run(t, src, 4)
 	<-out // the first list
 	send := func(i int) {
@@ -166,8 +166,8 @@ func TestSlowContainerListNeverBlocksTheReader(t *testing.T) {
 // A destroy ends incidents, crash loops and cooldowns: a full queue never
 // sheds it like a routine event.
 func TestFullQueueNeverShedsADestroy(t *testing.T) {
-	f := &fakeDocker{messages: make(chan events.Message)}
-	out := run(t, NewSource("h", f, quiet(), metrics.New()), 2)
+	f := &fakeDocker{messages: make(chan mobyevents.Message)}
+	out := run(t, NewSource("h", f, Options{Log: quiet(), Metrics: metrics.New()}), 2)
 	<-out
 	for i := range 20 {
 		f.messages <- msg("destroy", fmt.Sprintf("c%02d", i), int64(i+1), nil)
@@ -212,10 +212,9 @@ func (d *slowInfo) Events(ctx context.Context, opts client.EventsListOptions) cl
 // rather than opening a stream it could not name, and every event then
 // carries the ID.
 func TestSourceWaitsForInfo(t *testing.T) {
-	d := &slowInfo{fakeDocker: fakeDocker{messages: make(chan events.Message)}}
+	d := &slowInfo{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}}
 	d.fails.Store(3)
-	src := NewSource("h", d, quiet(), metrics.New())
-	src.RetryMin, src.RetryMax = time.Millisecond, 5*time.Millisecond
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New(), RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
 	out := run(t, src, 8)
 	d.messages <- msg("start", "c1", 1, nil)
 	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c1" })
@@ -229,7 +228,7 @@ func TestSourceWaitsForInfo(t *testing.T) {
 // what the test sends.
 type historyDocker struct {
 	fakeDocker
-	history []events.Message
+	history []mobyevents.Message
 }
 
 func (d *historyDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
@@ -243,7 +242,7 @@ func (d *historyDocker) Events(ctx context.Context, opts client.EventsListOption
 		return d.fakeDocker.Events(ctx, opts)
 	}
 	since, until := parseSince(opts.Since), parseSince(opts.Until)
-	msgs, errs := make(chan events.Message), make(chan error, 1)
+	msgs, errs := make(chan mobyevents.Message), make(chan error, 1)
 	go func() {
 		for _, m := range d.history {
 			if m.TimeNano >= since && m.TimeNano <= until {
@@ -265,10 +264,9 @@ func (d *historyDocker) Events(ctx context.Context, opts client.EventsListOption
 func TestAuditFindsEventsTheDaemonDroppedForTheReader(t *testing.T) {
 	a := msg("start", "a", 1, nil)
 	b, lost, d := msg("start", "b", 2, nil), msg("die", "c", 3, map[string]string{"exitCode": "1"}), msg("start", "d", 4, nil)
-	f := &historyDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, history: []events.Message{a, b, lost, d}}
+	f := &historyDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, history: []mobyevents.Message{a, b, lost, d}}
 	m := metrics.New()
-	src := NewSource("h", f, quiet(), m)
-	src.AuditEvery = 20 * time.Millisecond
+	src := NewSource("h", f, Options{Log: quiet(), Metrics: m, AuditEvery: 20 * time.Millisecond})
 	src.Restore(map[string]event.Resume{"D": {Cursor: 1, AtCursor: []string{FromMessage("h", a).Key()}}})
 	out := run(t, src, 16)
 	f.messages <- b
@@ -297,9 +295,9 @@ func (d *spoofDocker) ContainerInspect(_ context.Context, id string, _ client.Co
 // spoofed crash gets its evidence, and the payload says what was verified.
 func TestSpoofedDeathGetsItsCardAndItsTrueExitCode(t *testing.T) {
 	died := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	d := &spoofDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, finished: died.Add(-time.Millisecond)}
-	src := NewSource("h", d, quiet(), metrics.New())
-	src.Evidence = EvidenceOptions{Wants: func(ev event.Event) bool { return ev.Action == "die" && ev.ExitCode != 0 }}
+	d := &spoofDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, finished: died.Add(-time.Millisecond)}
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New(),
+		Interest: FakeInterest{Match: func(ev event.Event) bool { return ev.Action == "die" && ev.ExitCode != 0 }}})
 	out := run(t, src, 8)
 	d.messages <- msg("start", "c1", died.Add(-time.Second).UnixNano(), map[string]string{"exitCode": "0"}) // the label, on a start
 	d.messages <- msg("die", "c1", died.UnixNano(), map[string]string{"exitCode": "0"})
@@ -321,11 +319,11 @@ func TestReplayAfterHandledAheadKeepsAnOOMKillsRepeatsOne(t *testing.T) {
 	die1 := msg("die", id, 102, map[string]string{"exitCode": "137"})
 	start := msg("start", id, 200, nil)
 	die2 := msg("die", id, 300, map[string]string{"exitCode": "2"})
-	key := func(m events.Message) string { return FromMessage("h", m).Key() }
+	key := func(m mobyevents.Message) string { return FromMessage("h", m).Key() }
 	st := newStreamState()
 	st.restore(event.Resume{Cursor: 50, Ahead: []string{key(oom1), key(die1), key(start)}})
 	var passed []event.Event
-	for _, m := range []events.Message{oom1, oom2, die1, start, die2} {
+	for _, m := range []mobyevents.Message{oom1, oom2, die1, start, die2} {
 		if ev, ok := st.accept("h", m, defaultIntentWindow); ok {
 			passed = append(passed, ev)
 		}
@@ -347,7 +345,7 @@ func TestRestartCountFollowsPolicyRestartsAndResets(t *testing.T) {
 	st := newStreamState()
 	three := 3
 	st.restore(event.Resume{Cursor: 1, Running: map[string]event.Container{id: {Name: "db-c1", Restarts: &three}}})
-	accept := func(m events.Message) event.Event {
+	accept := func(m mobyevents.Message) event.Event {
 		t.Helper()
 		ev, ok := st.accept("h", m, defaultIntentWindow)
 		if !ok {
@@ -387,7 +385,7 @@ func TestRestartCountFromAnInspectCountsEarlierStartsOnce(t *testing.T) {
 	sec := int64(time.Second)
 	st := newStreamState()
 	st.restarts[id], st.countedTo[id] = 2, 12*sec
-	for _, m := range []events.Message{msg("create", id, 1*sec, nil), msg("start", id, 1*sec+1, nil),
+	for _, m := range []mobyevents.Message{msg("create", id, 1*sec, nil), msg("start", id, 1*sec+1, nil),
 		msg("die", id, 5*sec, map[string]string{"exitCode": "1"}), msg("start", id, 6*sec, nil),
 		msg("die", id, 11*sec, map[string]string{"exitCode": "1"}), msg("start", id, 12*sec, nil)} {
 		st.accept("h", m, defaultIntentWindow)
@@ -409,7 +407,7 @@ type slowListDocker struct {
 	fakeDocker
 	mu      sync.Mutex
 	now     int64
-	history []events.Message
+	history []mobyevents.Message
 }
 
 func (d *slowListDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
@@ -423,7 +421,7 @@ func (d *slowListDocker) Info(context.Context, client.InfoOptions) (client.Syste
 func (d *slowListDocker) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, m := range []events.Message{msg("die", "c1", d.now+1e9, map[string]string{"exitCode": "1"}), msg("start", "c1", d.now+2e9, nil),
+	for _, m := range []mobyevents.Message{msg("die", "c1", d.now+1e9, map[string]string{"exitCode": "1"}), msg("start", "c1", d.now+2e9, nil),
 		msg("die", "c1", d.now+3e9, map[string]string{"exitCode": "1"}), msg("start", "c1", d.now+4e9, nil)} {
 		d.history = append(d.history, m)
 	}
@@ -443,14 +441,14 @@ func (d *slowListDocker) ContainerInspect(context.Context, string, client.Contai
 func (d *slowListDocker) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
 	since, until := parseSince(opts.Since), parseSince(opts.Until)
 	d.mu.Lock()
-	var replay []events.Message
+	var replay []mobyevents.Message
 	for _, m := range d.history {
 		if m.TimeNano >= since && (until == 0 || m.TimeNano <= until) {
 			replay = append(replay, m)
 		}
 	}
 	d.mu.Unlock()
-	msgs, errs := make(chan events.Message), make(chan error, 1)
+	msgs, errs := make(chan mobyevents.Message), make(chan error, 1)
 	go func() {
 		for _, m := range replay {
 			select {
@@ -480,10 +478,10 @@ func (d *slowListDocker) Events(ctx context.Context, opts client.EventsListOptio
 // in the gap. The running set gets the daemon's count.
 func TestRestartsDuringASlowListAfterAGapAreNotLost(t *testing.T) {
 	cursor := time.Unix(100, 0).UnixNano()
-	d := &slowListDocker{fakeDocker: fakeDocker{messages: make(chan events.Message)}, now: cursor + 60e9}
-	d.history = []events.Message{msg("exec_die", "c1", cursor+50e9, nil)} // the cursor's own event is gone
+	d := &slowListDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, now: cursor + 60e9}
+	d.history = []mobyevents.Message{msg("exec_die", "c1", cursor+50e9, nil)} // the cursor's own event is gone
 	one := 1
-	src := NewSource("h", d, quiet(), metrics.New())
+	src := NewSource("h", d, Options{Log: quiet(), Metrics: metrics.New()})
 	src.Restore(map[string]event.Resume{"D": {Cursor: cursor, AtCursor: []string{"x"}, Running: map[string]event.Container{"c1": {Name: "db-c1", Restarts: &one}}}})
 	out := run(t, src, 64)
 	var counted *int
@@ -513,17 +511,16 @@ func TestRestartsDuringASlowListAfterAGapAreNotLost(t *testing.T) {
 // "unseen while the stream was down".
 func TestADeathHandledAheadIsNotReportedAgainAsUnseen(t *testing.T) {
 	sec := int64(time.Second)
-	src := NewSource("h", &fakeDocker{}, quiet(), metrics.New())
-	st := newStreamState()
-	in := newInspector(src, st)
-	in.believed = map[string]event.Container{"c1": {Name: "db-c1"}}
-	in.facts = scanReplay("h", []events.Message{msg("start", "c1", 15*sec, nil), msg("die", "c1", 50*sec, map[string]string{"exitCode": "2"})}, defaultIntentWindow)
-	in.facts.handled(map[string][]int64{"c1": {12 * sec}})
+	src := NewSource("h", &fakeDocker{}, Options{Log: quiet(), Metrics: metrics.New()})
 	out := make(chan event.Item, 4)
+	in := newInspector(src, newStream(src, out))
+	in.believed = map[string]event.Container{"c1": {Name: "db-c1"}}
+	in.facts = scanReplay("h", []mobyevents.Message{msg("start", "c1", 15*sec, nil), msg("die", "c1", 50*sec, map[string]string{"exitCode": "2"})}, defaultIntentWindow)
+	in.facts.handled(map[string][]int64{"c1": {12 * sec}})
 	r := inspectResult{job: inspectJob{id: "c1", purpose: purposeGap, known: event.Container{Name: "db-c1"}, from: 6 * sec, until: 15 * sec, now: 60 * sec},
 		state: &container.State{Running: true, StartedAt: time.Unix(51, 0).UTC().Format(time.RFC3339Nano), FinishedAt: time.Unix(50, 0).UTC().Format(time.RFC3339Nano)}}
 	r.job.head = in.reconciledDeath(r)
-	in.reconciled(out, st, r)
+	in.reconciled(r)
 	if len(out) != 0 {
 		t.Errorf("reported again: %+v", (<-out).Event)
 	}
@@ -544,14 +541,13 @@ func TestAnUnansweredReconcileMakesUpNoDeath(t *testing.T) {
 		t.Fatalf("a request to no daemon: %v", down)
 	}
 	for _, purpose := range []string{purposeReconcile, purposeGap} {
-		src := NewSource("h", &fakeDocker{}, quiet(), metrics.New())
-		st := newStreamState()
-		in := newInspector(src, st)
-		in.pending = 1
+		src := NewSource("h", &fakeDocker{}, Options{Log: quiet(), Metrics: metrics.New()})
 		out := make(chan event.Item, 4)
+		in := newInspector(src, newStream(src, out))
+		in.pending = 1
 		r := inspectResult{job: inspectJob{id: "c1", purpose: purpose, known: event.Container{Name: "db-c1"}}, err: down}
 		r.job.head = in.reconciledDeath(r)
-		in.settled(t.Context(), out, st, r)
+		in.settled(t.Context(), r)
 		if len(out) != 0 || in.unanswered == nil || in.pending != 0 {
 			t.Errorf("%s: %d items handed on, unanswered %v, %d pending", purpose, len(out), in.unanswered, in.pending)
 		}

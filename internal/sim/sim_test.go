@@ -224,11 +224,8 @@ func (w *world) start() {
 	cfg := w.cfg
 	cfg.Destinations = disp.Names()
 	core := alert.New(cfg, disp, store, log, m)
-	src := ev.NewSource(hostName, w.d, log, m)
-	interest := alert.NewInterest(w.engine, false)
-	src.Evidence = ev.EvidenceOptions{Wants: func(e event.Event) bool { return interest.Watches(e.Labels) && len(interest.Judge(e).Rules) > 0 },
-		LogLines: 5, LogsTimeout: 5 * time.Second}
-	src.Keep = interest.Keeps
+	src := ev.NewSource(hostName, w.d, ev.Options{Log: log, Metrics: m, Interest: alert.NewInterest(w.engine, false),
+		Evidence: ev.EvidenceOptions{LogLines: 5, LogsTimeout: 5 * time.Second}})
 	snap, err := store.LoadSnapshot()
 	if err == nil {
 		err = core.Restore(snap)
@@ -478,3 +475,4 @@ func fmtRestarts(it event.Item) string {
 	}
 	return s
 }
+
