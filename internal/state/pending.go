@@ -67,9 +67,6 @@ func (s *Store) WriteError() error {
 // WriteFailures counts the write transactions that failed.
 func (s *Store) WriteFailures() int64 { return s.failures.Load() }
 
-// Path is the state file.
-func (s *Store) Path() string { return s.path }
-
 // PendingCount is how many notifications wait in memory, not in the file.
 func (s *Store) PendingCount() int {
 	s.mu.Lock()
