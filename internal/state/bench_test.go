@@ -127,8 +127,7 @@ func BenchmarkCommit(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			now := time.Now()
-			preload(b, s, c.known, now)
+			preload(b, s, c.known)
 			data := make([]byte, 900)
 			msgs := make([]Message, c.batch)
 			b.ReportAllocs()
@@ -137,7 +136,7 @@ func BenchmarkCommit(b *testing.B) {
 				msgs[i%c.batch] = Message{ID: randomID(b.N + i), Data: data, Dests: []string{"webhook"}}
 				i++
 				if i%c.batch == 0 {
-					if _, err := s.Commit(msgs, Snapshot{}, 1<<30, now); err != nil {
+					if _, err := s.Commit(msgs, Snapshot{}, 1<<30, time.Now()); err != nil {
 						b.Fatal(err)
 					}
 					b.StopTimer()
@@ -153,13 +152,13 @@ func BenchmarkCommit(b *testing.B) {
 }
 
 // preload queues and delivers n notifications: their ids stay known.
-func preload(b *testing.B, s *Store, n int, now time.Time) {
+func preload(b *testing.B, s *Store, n int) {
 	for i := 0; i < n; i += 1000 {
 		msgs := make([]Message, 0, 1000)
 		for j := i; j < min(i+1000, n); j++ {
 			msgs = append(msgs, Message{ID: randomID(-j - 1), Data: []byte("x"), Dests: []string{"webhook"}})
 		}
-		if _, err := s.Commit(msgs, Snapshot{}, 1<<30, now); err != nil {
+		if _, err := s.Commit(msgs, Snapshot{}, 1<<30, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.Remove("webhook", seqs(s, len(msgs))...); err != nil {

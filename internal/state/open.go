@@ -22,7 +22,6 @@ import (
 var (
 	bucketMeta    = []byte("meta")    // "format" → FormatVersion (decimal)
 	bucketOutbox  = []byte("outbox")  // outbox/<destination>/<seq> → notification JSON
-	bucketIDs     = []byte("ids")     // <destination>\x00<id> → expiry (unix ns): queued or delivered recently
 	bucketCursor  = []byte("cursors") // <host> → cursor (decimal timeNano)
 	bucketRunning = []byte("running") // running/<host>/<id> → event.Container JSON: the set at the cursor
 	bucketCore    = []byte("core")    // <key> → one entry of the alert core's own state (JSON)
@@ -31,15 +30,16 @@ var (
 	bucketReplays = []byte("replays") // <key> → expiry (unix ns): Slack requests already acted on
 	bucketMutes   = []byte("mutes")   // <glob> → until (RFC 3339)
 
-	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketIDs, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketReplays, bucketMutes,
+	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketKnown, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketReplays, bucketMutes,
 		bucketHistory, bucketHistoryChanged, bucketHistoryOpen}
 )
 
 // FormatVersion is the layout of whalewatch.db this code writes. A file
 // without a version is format 1 (before checkpoints were split): its
 // outbox and mutes are read, its old checkpoints are dropped with a
-// warning (the streams start live and reconcile). A newer file is refused.
-const FormatVersion = 3
+// warning (the streams start live and reconcile). Format 3 kept the known
+// ids keyed by id (see knownids.go). A newer file is refused.
+const FormatVersion = 4
 
 // IDTTL is how long a notification id is remembered after it was queued:
 // the same id offered again within it is refused (a replay after a crash).
@@ -70,6 +70,7 @@ type Store struct {
 	// started fresh (the caller says so, loudly).
 	Recovered     *Recovery
 	outboxFormat1 bool // entries to rewrite before use (UpgradeOutbox)
+	known         knownIDs
 	// Duplicates counts notifications refused because their id was known.
 	Duplicates atomic.Int64
 	lastPrune  time.Time
@@ -151,6 +152,9 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 			if err := splitRunningSets(tx); err != nil {
 				return fmt.Errorf("upgrade the running sets of format 2: %w", err)
 			}
+		}
+		if err := moveFormat3IDs(tx); err != nil {
+			return fmt.Errorf("upgrade the known ids of format %d: %w", version, err)
 		}
 	}
 	for _, b := range allBuckets {
@@ -305,12 +309,16 @@ func OpenWith(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("STATE_DIR: %w", err)
 	}
 	s.db = db
-	if s.ready() {
-		return s, nil // nothing to create or upgrade: no write, no fsync at start
+	// A file ready has nothing to create or upgrade: no write, no fsync at start.
+	if !s.ready() {
+		if err := s.update("prepare", s.prepare); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("STATE_DIR: %s: %w", s.path, err)
+		}
 	}
-	if err := s.update("prepare", s.prepare); err != nil {
+	if err := s.loadKnownIDs(); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("STATE_DIR: %s: %w", s.path, err)
+		return nil, fmt.Errorf("STATE_DIR: read the known ids of %s: %w", s.path, err)
 	}
 	return s, nil
 }

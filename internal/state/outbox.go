@@ -53,45 +53,12 @@ func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (O
 		return out, nil
 	}
 	var out Outcome
+	var added []idHash
 	err := s.update("commit", func(tx *bolt.Tx) error {
 		out = Outcome{Queued: map[string]int{}, Full: map[string]int{}}
-		ids := tx.Bucket(bucketIDs)
-		expiry := make([]byte, 8)
-		binary.BigEndian.PutUint64(expiry, uint64(now.Add(IDTTL).UnixNano()))
-		for _, m := range msgs {
-			known := 0
-			for _, d := range m.Dests {
-				idKey := []byte(d + "\x00" + m.ID)
-				if v := ids.Get(idKey); v != nil && int64(binary.BigEndian.Uint64(v)) > now.UnixNano() {
-					out.Duplicate++
-					known++
-					continue
-				}
-				if s.lenLocked(tx, d)+out.Queued[d] >= max {
-					out.Full[d]++
-					continue
-				}
-				b, err := tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(d))
-				if err != nil {
-					return err
-				}
-				seq, err := b.NextSequence()
-				if err != nil {
-					return err
-				}
-				if err := b.Put(key(seq), m.Data); err != nil {
-					return err
-				}
-				if err := ids.Put(idKey, expiry); err != nil {
-					return err
-				}
-				out.Queued[d]++
-			}
-			if m.Incident != nil && (known < len(m.Dests) || len(m.Dests) == 0) {
-				if err := putIncident(tx, *m.Incident); err != nil {
-					return err
-				}
-			}
+		var err error
+		if added, err = s.queueTx(tx, msgs, max, now, &out); err != nil {
+			return err
 		}
 		if err := saveSnapshot(tx, snap); err != nil {
 			return err
@@ -102,11 +69,14 @@ func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (O
 			}
 		}
 		if now.Sub(s.lastPrune) >= time.Hour {
-			return pruneIDs(ids, now)
+			return s.pruneKnownTx(tx, now.UnixNano())
 		}
 		return nil
 	})
 	if err != nil {
+		for _, h := range added {
+			delete(s.known.expiry, h) // unknown before: the memory makes them known again
+		}
 		s.failedLocked(fmt.Errorf("commit to %s: %w", s.path, err))
 		out := s.commitMemoryLocked(msgs, snap, max, now.UnixNano())
 		s.Duplicates.Add(int64(out.Duplicate))
@@ -122,20 +92,54 @@ func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (O
 	return out, nil
 }
 
-// pruneIDs deletes the keys whose expiry has passed.
-func pruneIDs(ids *bolt.Bucket, now time.Time) error {
-	c := ids.Cursor()
-	for k, v := c.First(); k != nil; {
-		if int64(binary.BigEndian.Uint64(v)) <= now.UnixNano() {
-			if err := c.Delete(); err != nil {
-				return err
+// queueTx puts msgs in the outbox and their ids among the known ones; added
+// are the ids it made known (forgotten again when tx fails).
+func (s *Store) queueTx(tx *bolt.Tx, msgs []Message, max int, now time.Time, out *Outcome) (added []idHash, err error) {
+	known := tx.Bucket(bucketKnown)
+	known.FillPercent = 0.95 // its keys only grow: fill pages rather than split them in halves
+	exp := now.Add(IDTTL).UnixNano()
+	// bbolt copies keys: these buffers serve them all.
+	var seqBuf [8]byte
+	var keyBuf [128]byte
+	for _, m := range msgs {
+		refused := 0
+		for _, d := range m.Dests {
+			idKey := appendKnownKey(keyBuf[:0], exp, d, m.ID)
+			h := s.known.hash(idKey[8:])
+			if s.known.known(h, now.UnixNano()) {
+				out.Duplicate++
+				refused++
+				continue
 			}
-			k, v = c.Seek(k)
-			continue
+			if s.lenLocked(tx, d)+out.Queued[d] >= max {
+				out.Full[d]++
+				continue
+			}
+			b, err := tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(d))
+			if err != nil {
+				return added, err
+			}
+			seq, err := b.NextSequence()
+			if err != nil {
+				return added, err
+			}
+			if err := b.Put(binary.BigEndian.AppendUint64(seqBuf[:0], seq), m.Data); err != nil {
+				return added, err
+			}
+			if err := known.Put(idKey, []byte{}); err != nil {
+				return added, err
+			}
+			s.known.add(h, exp)
+			added = append(added, h)
+			out.Queued[d]++
 		}
-		k, v = c.Next()
+		if m.Incident != nil && (refused < len(m.Dests) || len(m.Dests) == 0) {
+			if err := putIncident(tx, *m.Incident); err != nil {
+				return added, err
+			}
+		}
 	}
-	return nil
+	return added, nil
 }
 
 // lenLocked counts a queue, walking it only the first time.

@@ -21,14 +21,14 @@ type pending struct {
 	entries map[string][]Entry         // destination → entries not in the file, in seq order
 	removed map[string]map[uint64]bool // destination → file entries delivered, removal not written
 	seq     map[string]uint64          // destination → last seq handed out
-	ids     map[string]uint64          // id key → expiry (unix ns), not in the file
+	ids     map[string]int64           // known key ("<destination>\x00<id>") → expiry (unix ns), not in the file
 	snap    Snapshot                   // checkpoint changes not in the file, merged in order
 	history map[string]*Incident       // incident records not in the file, merged with the file's
 	dirty   bool                       // anything to write
 }
 
 func newPending() pending {
-	return pending{entries: map[string][]Entry{}, removed: map[string]map[uint64]bool{}, seq: map[string]uint64{}, ids: map[string]uint64{},
+	return pending{entries: map[string][]Entry{}, removed: map[string]map[uint64]bool{}, seq: map[string]uint64{}, ids: map[string]int64{},
 		history: map[string]*Incident{},
 		snap:    Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]*event.Container{}, Core: map[string][]byte{}}}
 }
@@ -87,12 +87,13 @@ func (s *Store) failedLocked(err error) {
 // commitMemoryLocked does what Commit's transaction would, in memory.
 func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now int64) Outcome {
 	out := Outcome{Queued: map[string]int{}, Full: map[string]int{}}
-	expiry := uint64(now + int64(IDTTL))
+	expiry := now + int64(IDTTL)
 	for _, m := range msgs {
 		known := 0
 		for _, d := range m.Dests {
 			idKey := d + "\x00" + m.ID
-			if s.knownLocked(idKey, now) {
+			h := s.known.hash([]byte(idKey))
+			if s.known.known(h, now) {
 				out.Duplicate++
 				known++
 				continue
@@ -105,6 +106,7 @@ func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now i
 			s.pend.seq[d] = seq
 			s.pend.entries[d] = append(s.pend.entries[d], Entry{Seq: seq, Data: bytes.Clone(m.Data)})
 			s.pend.ids[idKey] = expiry
+			s.known.add(h, expiry)
 			out.Queued[d]++
 		}
 		if m.Incident != nil && (known < len(m.Dests) || len(m.Dests) == 0) {
@@ -114,22 +116,6 @@ func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now i
 	s.pend.snap.merge(snap)
 	s.pend.dirty = true
 	return out
-}
-
-// knownLocked: the id is queued or was given within IDTTL, in the file or
-// in memory.
-func (s *Store) knownLocked(idKey string, now int64) bool {
-	if v, ok := s.pend.ids[idKey]; ok && int64(v) > now {
-		return true
-	}
-	known := false
-	_ = s.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketIDs).Get([]byte(idKey)); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now {
-			known = true
-		}
-		return nil
-	})
-	return known
 }
 
 // lastSeqLocked is the last seq handed out for dest, in the file or in memory.
@@ -207,11 +193,11 @@ func (s *Store) Flush() error {
 				}
 			}
 		}
-		ids := tx.Bucket(bucketIDs)
-		expiry := make([]byte, 8)
-		for k, v := range s.pend.ids {
-			binary.BigEndian.PutUint64(expiry, v)
-			if err := ids.Put([]byte(k), expiry); err != nil {
+		known := tx.Bucket(bucketKnown)
+		var keyBuf []byte
+		for k, exp := range s.pend.ids {
+			keyBuf = binary.BigEndian.AppendUint64(keyBuf[:0], uint64(exp))
+			if err := known.Put(append(keyBuf, k...), []byte{}); err != nil {
 				return err
 			}
 		}

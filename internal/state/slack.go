@@ -161,3 +161,19 @@ func (s *Store) FirstUse(key string, expires, now time.Time) (first bool, err er
 	})
 	return first, err
 }
+
+// pruneIDs deletes the keys whose expiry has passed.
+func pruneIDs(ids *bolt.Bucket, now time.Time) error {
+	c := ids.Cursor()
+	for k, v := c.First(); k != nil; {
+		if int64(binary.BigEndian.Uint64(v)) <= now.UnixNano() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			k, v = c.Seek(k)
+			continue
+		}
+		k, v = c.Next()
+	}
+	return nil
+}
