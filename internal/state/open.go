@@ -60,6 +60,7 @@ type Store struct {
 	writeErr error
 	pend     pending
 	failures atomic.Int64
+	changed  chan struct{} // see Changed; nil until asked for
 
 	muteGen atomic.Int64 // bumped by every SetMute
 

@@ -44,6 +44,7 @@ type Outcome struct {
 func (s *Store) Commit(msgs []Message, snap Snapshot, max int, now time.Time) (Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.changedLocked()
 	if s.outboxFormat1 {
 		return Outcome{}, errOutboxFormat1
 	}
@@ -203,6 +204,7 @@ func (s *Store) Entries(dest string, after uint64, n int) ([]Entry, error) {
 func (s *Store) Remove(dest string, seqs ...uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.changedLocked()
 	// Entries only in memory just go (their ids stay for Flush).
 	if mem := s.pend.entries[dest]; len(mem) > 0 {
 		s.pend.entries[dest] = slices.DeleteFunc(mem, func(e Entry) bool { return slices.Contains(seqs, e.Seq) })

@@ -64,6 +64,26 @@ func (s *Store) WriteError() error {
 	return s.writeErr
 }
 
+// Changed is closed at the next commit, removal or flush (whatever its
+// outcome): a wait for a condition on the outbox or on WriteError takes it
+// before checking the condition, so no change slips between the two.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// changedLocked wakes the waiters of Changed (none in production: no cost).
+func (s *Store) changedLocked() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
+
 // WriteFailures counts the write transactions that failed.
 func (s *Store) WriteFailures() int64 { return s.failures.Load() }
 
@@ -158,6 +178,7 @@ func (s *Store) Flush() error {
 	if s.writeErr == nil && !s.pend.dirty {
 		return nil
 	}
+	defer s.changedLocked()
 	err := s.update("flush", func(tx *bolt.Tx) error {
 		out := tx.Bucket(bucketOutbox)
 		for d, entries := range s.pend.entries {
