@@ -102,6 +102,8 @@ func (s *Store) queueTx(tx *bolt.Tx, msgs []Message, max int, now time.Time, out
 	// bbolt copies keys: these buffers serve them all.
 	var seqBuf [8]byte
 	var keyBuf [128]byte
+	var queue *bolt.Bucket
+	lastDest := ""
 	for _, m := range msgs {
 		refused := 0
 		for _, d := range m.Dests {
@@ -116,15 +118,17 @@ func (s *Store) queueTx(tx *bolt.Tx, msgs []Message, max int, now time.Time, out
 				out.Full[d]++
 				continue
 			}
-			b, err := tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(d))
+			if queue == nil || d != lastDest { // messages mostly go to the same few destinations
+				if queue, err = tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(d)); err != nil {
+					return added, err
+				}
+				lastDest = d
+			}
+			seq, err := queue.NextSequence()
 			if err != nil {
 				return added, err
 			}
-			seq, err := b.NextSequence()
-			if err != nil {
-				return added, err
-			}
-			if err := b.Put(binary.BigEndian.AppendUint64(seqBuf[:0], seq), m.Data); err != nil {
+			if err := queue.Put(binary.BigEndian.AppendUint64(seqBuf[:0], seq), m.Data); err != nil {
 				return added, err
 			}
 			if err := known.Put(idKey, []byte{}); err != nil {
