@@ -13,8 +13,9 @@ import (
 // expiry ‖ destination ‖ id, so a commit's ids land together at the tree's
 // right edge (a few pages rewritten per commit, not one per id) and
 // pruning takes the expired ones from its left edge. Lookups go to a map
-// built from the file at open, keyed by a 128-bit hash of destination and
-// id (random seeds: nothing hashed is ever written).
+// built from the file at open (about 70 bytes and 0.4 µs an id), keyed by
+// a 128-bit hash of destination and id (random seeds: nothing hashed is
+// ever written).
 
 // bucketKnown: <expiry, unix ns big-endian><destination>\x00<id> → empty.
 var bucketKnown = []byte("known")
