@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -264,43 +265,36 @@ func TestLanesKeepEachIncidentInOrder(t *testing.T) {
 }
 
 // Failing names a destination whose deliveries are being retried, from
-// the first failed try until one succeeds.
+// the first failed try until one succeeds. In a synctest bubble: each try
+// is awaited with synctest.Wait, the retries' clock is the bubble's.
 func TestFailingWhileRetried(t *testing.T) {
-	down := &scripted{results: []error{errors.New("503"), errors.New("503")}, retry: true}
-	up := &scripted{}
-	d := NewDispatcher(slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New(), tempStore(t), 100,
-		Destination{Name: "down", Notifier: down, Concurrency: 1}, Destination{Name: "up", Notifier: up, Concurrency: 1})
-	d.RetryMin, d.RetryMax = 200*time.Millisecond, 200*time.Millisecond
-	if name, _ := d.Failing(); name != "" {
-		t.Fatalf("failing before anything: %s", name)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	before := time.Now()
-	n := New("R", "", event.Event{Host: "h", Type: "container", Action: "die", ActorID: "a", TimeNano: 1}, nil)
-	if err := d.Commit([]Outgoing{{N: n}}, state.Snapshot{}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	var name string
-	var since time.Time
-	for name == "" && time.Now().Before(deadline) {
-		name, since = d.Failing()
-		time.Sleep(5 * time.Millisecond)
-	}
-	if name != "down" || since.Before(before) {
-		t.Fatalf("failing: %q since %v", name, since)
-	}
-	for len(down.delivered()) == 0 && time.Now().Before(deadline) { // the third try succeeds
-		time.Sleep(5 * time.Millisecond)
-	}
-	for name != "" && time.Now().Before(deadline) { // cleared once its Notify returned
-		name, _ = d.Failing()
-		time.Sleep(5 * time.Millisecond)
-	}
-	if name != "" {
-		t.Errorf("still failing after a success: %s", name)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		down := &scripted{results: []error{errors.New("503"), errors.New("503")}, retry: true}
+		up := &scripted{}
+		d := NewDispatcher(slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New(), tempStore(t), 100,
+			Destination{Name: "down", Notifier: down, Concurrency: 1}, Destination{Name: "up", Notifier: up, Concurrency: 1})
+		d.RetryMin, d.RetryMax = 200*time.Millisecond, 200*time.Millisecond
+		if name, _ := d.Failing(); name != "" {
+			t.Fatalf("failing before anything: %s", name)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		before := time.Now()
+		n := New("R", "", event.Event{Host: "h", Type: "container", Action: "die", ActorID: "a", TimeNano: 1}, nil)
+		if err := d.Commit([]Outgoing{{N: n}}, state.Snapshot{}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the first try failed; its retry waits for the clock
+		name, since := d.Failing()
+		if name != "down" || since.Before(before) {
+			t.Fatalf("failing: %q since %v", name, since)
+		}
+		time.Sleep(5 * d.RetryMax) // the bubble's clock: the second try fails, the third succeeds
+		synctest.Wait()            // and its Notify returned
+		if name, _ = d.Failing(); name != "" {
+			t.Errorf("still failing after a success: %s", name)
+		}
+	})
 }

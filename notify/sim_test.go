@@ -214,13 +214,18 @@ func playDispatch(t *testing.T, seed int64, dir string, st *dispatchStats) {
 	}
 	// The disk recovers: the file holds what is left (the poison's container).
 	fault.heal()
-	deadline = time.Now().Add(30 * time.Second)
-	for store.WriteError() != nil || store.Len("sink") != len(held) {
-		if time.Now().After(deadline) {
+	timeout := time.After(30 * time.Second)
+	for {
+		changed := store.Changed() // before the look: no change slips between
+		if store.WriteError() == nil && store.Len("sink") == len(held) {
+			break
+		}
+		select {
+		case <-changed:
+		case <-timeout:
 			t.Errorf("seed %d: after the disk recovered: write error %v, %d left in the outbox, want %d", seed, store.WriteError(), store.Len("sink"), len(held))
 			return
 		}
-		time.Sleep(200 * time.Microsecond)
 	}
 	sink.mu.Lock()
 	st.delivered += len(sink.got)

@@ -1,18 +1,226 @@
+// Package state is whalewatch's durable memory in STATE_DIR: the outbox of
+// notifications not yet delivered (and the ids delivered recently), the
+// alert core's checkpoint (each daemon's cursor, the containers running at
+// it, groups and crash loops), Slack threads, pending buttons and mutes.
+// One bbolt file, whalewatch.db, with a format version.
 package state
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
+
+var (
+	bucketMeta    = []byte("meta")    // "format" → FormatVersion (decimal)
+	bucketOutbox  = []byte("outbox")  // outbox/<destination>/<seq> → notification JSON
+	bucketCursor  = []byte("cursors") // <host> → cursor (decimal timeNano)
+	bucketRunning = []byte("running") // running/<host>/<id> → event.Container JSON: the set at the cursor
+	bucketCore    = []byte("core")    // <key> → one entry of the alert core's own state (JSON)
+	bucketThreads = []byte("threads") // <group key> → Thread JSON
+	bucketButtons = []byte("buttons") // <token> → button JSON with its expiry
+	bucketReplays = []byte("replays") // <key> → expiry (unix ns): Slack requests already acted on
+	bucketMutes   = []byte("mutes")   // <glob> → until (RFC 3339)
+
+	allBuckets = [][]byte{bucketMeta, bucketOutbox, bucketKnown, bucketCursor, bucketRunning, bucketCore, bucketThreads, bucketButtons, bucketReplays, bucketMutes,
+		bucketHistory, bucketHistoryChanged, bucketHistoryOpen}
+)
+
+// FormatVersion is the layout of whalewatch.db this code writes. A file
+// without a version is format 1 (before checkpoints were split): its
+// outbox and mutes are read, its old checkpoints are dropped with a
+// warning (the streams start live and reconcile). Format 3 kept the known
+// ids keyed by id (see knownids.go). A newer file is refused.
+const FormatVersion = 4
+
+// IDTTL is how long a notification id is remembered after it was queued:
+// the same id offered again within it is refused (a replay after a crash).
+const IDTTL = 24 * time.Hour
+
+// Store is the open state file.
+type Store struct {
+	db          *bolt.DB
+	durable     bool
+	tmpDir      string
+	path        string
+	beforeWrite func(op string) error
+
+	mu     sync.Mutex
+	counts map[string]int // outbox entries per destination in the file, counted once then kept
+	// writeErr: the last outbox write failed; until a Flush succeeds,
+	// commits and removals are kept in pend (memory) instead.
+	writeErr error
+	pend     pending
+	failures atomic.Int64
+	changed  chan struct{} // see Changed; nil until asked for
+
+	muteGen atomic.Int64 // bumped by every SetMute
+
+	// Upgraded tells that Open found a format-1 file and dropped its old
+	// checkpoints (the caller logs it).
+	Upgraded bool
+	// Recovered tells that Open found the file damaged, moved it aside and
+	// started fresh (the caller says so, loudly).
+	Recovered     *Recovery
+	outboxFormat1 bool // entries to rewrite before use (UpgradeOutbox)
+	known         knownIDs
+	// Duplicates counts notifications refused because their id was known.
+	Duplicates atomic.Int64
+	lastPrune  time.Time
+	// when threads and buttons were last pruned (unix ns): at most once a
+	// minute, not at every save.
+	threadsPruned, buttonsPruned, historyPruned atomic.Int64
+}
+
+// pruneDue tells whether a minute has passed since *last, and claims it.
+func pruneDue(last *atomic.Int64, now time.Time) bool {
+	prev := last.Load()
+	return now.UnixNano()-prev >= int64(time.Minute) && last.CompareAndSwap(prev, now.UnixNano())
+}
+
+// view is db.View that turns a panic or fault on a damaged page into an error.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return safely(func() error { return s.db.View(fn) })
+}
+
+// update is db.Update behind the fault-injection seam, turning a panic or
+// fault on a damaged page into an error.
+func (s *Store) update(op string, fn func(*bolt.Tx) error) error {
+	if s.beforeWrite != nil {
+		if err := s.beforeWrite(op); err != nil {
+			return err
+		}
+	}
+	return safely(func() error { return s.db.Update(fn) })
+}
+
+// ready tells whether the file is already in this format with every bucket.
+func (s *Store) ready() bool {
+	ok := false
+	_ = s.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get([]byte("format"))) != strconv.Itoa(FormatVersion) {
+			return nil
+		}
+		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil {
+				return nil
+			}
+		}
+		ok = true
+		return nil
+	})
+	return ok
+}
+
+// prepare checks the file's format version, upgrades a format-1 file and
+// creates the buckets.
+func (s *Store) prepare(tx *bolt.Tx) error {
+	version := 1
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		v, err := strconv.Atoi(string(meta.Get([]byte("format"))))
+		if err != nil {
+			return fmt.Errorf("unreadable format version %q", meta.Get([]byte("format")))
+		}
+		version = v
+	} else if tx.Bucket(bucketOutbox) == nil {
+		version = FormatVersion // a new file
+	}
+	switch {
+	case version > FormatVersion:
+		return fmt.Errorf("written by a newer whalewatch (state format %d; this one reads up to %d): use that version or another STATE_DIR", version, FormatVersion)
+	case version < FormatVersion:
+		// Format 1 kept a JSON checkpoint per host in "cursors", whose
+		// running set could lag its cursor: drop it rather than trust it.
+		if version == 1 && tx.Bucket(bucketCursor) != nil {
+			if err := tx.DeleteBucket(bucketCursor); err != nil {
+				return err
+			}
+			s.Upgraded = true
+		}
+		// Its outbox entries are in an older layout: UpgradeOutbox
+		// rewrites them, and only then is the file format 2.
+		s.outboxFormat1 = version == 1 && tx.Bucket(bucketOutbox).ForEachBucket(func([]byte) error { return errNotEmpty }) != nil
+		if version == 2 {
+			if err := splitRunningSets(tx); err != nil {
+				return fmt.Errorf("upgrade the running sets of format 2: %w", err)
+			}
+		}
+		if err := moveFormat3IDs(tx); err != nil {
+			return fmt.Errorf("upgrade the known ids of format %d: %w", version, err)
+		}
+	}
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if s.outboxFormat1 {
+		return nil
+	}
+	return tx.Bucket(bucketMeta).Put([]byte("format"), []byte(strconv.Itoa(FormatVersion)))
+}
+
+var (
+	errNotEmpty      = errors.New("not empty")
+	errOutboxFormat1 = errors.New("the outbox is in an older layout: UpgradeOutbox first")
+)
+
+// UpgradeOutbox rewrites, with convert, the entries a format-1 file holds,
+// and then marks the file format 2, in one transaction; an entry convert
+// refuses fails the whole upgrade (nothing is misread). It does nothing
+// for a file already in format 2.
+func (s *Store) UpgradeOutbox(convert func(old []byte) ([]byte, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.outboxFormat1 {
+		return nil
+	}
+	err := s.update("upgrade", func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketOutbox).ForEachBucket(func(dest []byte) error {
+			b := tx.Bucket(bucketOutbox).Bucket(dest)
+			return b.ForEach(func(k, v []byte) error {
+				data, err := convert(v)
+				if err != nil {
+					return fmt.Errorf("outbox entry %d of %s: %w", binary.BigEndian.Uint64(k), dest, err)
+				}
+				return b.Put(k, data)
+			})
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("format"), []byte(strconv.Itoa(FormatVersion)))
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade the outbox of an older whalewatch: %w", err)
+	}
+	s.outboxFormat1 = false
+	return nil
+}
+
+// Durable tells whether the state survives a restart.
+func (s *Store) Durable() bool { return s.durable }
+
+// Close closes the file (and removes a temporary one).
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.tmpDir != "" {
+		err = errors.Join(err, os.RemoveAll(s.tmpDir))
+	}
+	return err
+}
+
+// Path is the state file.
+func (s *Store) Path() string { return s.path }
 
 // FileName is the state file in STATE_DIR.
 const FileName = "whalewatch.db"
@@ -102,158 +310,16 @@ func OpenWith(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("STATE_DIR: %w", err)
 	}
 	s.db = db
-	if s.ready() {
-		return s, nil // nothing to create or upgrade: no write, no fsync at start
+	// A file ready has nothing to create or upgrade: no write, no fsync at start.
+	if !s.ready() {
+		if err := s.update("prepare", s.prepare); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("STATE_DIR: %s: %w", s.path, err)
+		}
 	}
-	if err := s.update("prepare", s.prepare); err != nil {
+	if err := s.loadKnownIDs(); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("STATE_DIR: %s: %w", s.path, err)
+		return nil, fmt.Errorf("STATE_DIR: read the known ids of %s: %w", s.path, err)
 	}
 	return s, nil
-}
-
-// openChecked opens path and, with check, makes sure every page can be
-// read (bbolt trusts its file and panics, or faults, on a damaged one).
-// A damaged file is a *CorruptError; a held one ErrLocked.
-func openChecked(path string, opts *bolt.Options, check bool) (db *bolt.DB, err error) {
-	info, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		check = false // a new file
-	case err != nil:
-		return nil, fmt.Errorf("%s: %w", path, err)
-	case info.IsDir():
-		return nil, fmt.Errorf("%s is a directory, not a state file: remove it or give another STATE_DIR", path)
-	case info.Size() == 0:
-		// bbolt would silently make a new file of it; a zero-length file
-		// is one torn at its creation, or truncated.
-		return nil, &CorruptError{Path: path, Reason: "the file is empty"}
-	}
-	err = safely(func() error {
-		db, err = bolt.Open(path, 0o600, opts)
-		return err
-	})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch),
-		errors.As(err, new(panicError)):
-		return nil, &CorruptError{Path: path, Reason: err.Error()}
-	case err != nil:
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, err
-		}
-		// bbolt's other open errors read the file's header or freelist.
-		return nil, &CorruptError{Path: path, Reason: err.Error()}
-	}
-	if !check {
-		return db, nil
-	}
-	if err := verify(db, path); err != nil {
-		_ = db.Close()
-		return nil, &CorruptError{Path: path, Reason: err.Error()}
-	}
-	return db, nil
-}
-
-// verify reads every page the file's tree reaches, in this goroutine (so
-// a damaged page is a recovered panic, not a crash), then runs bbolt's
-// own consistency check (page types, order, freelist, unreachable pages).
-func verify(db *bolt.DB, path string) error {
-	return safely(func() error {
-		return db.View(func(tx *bolt.Tx) error {
-			if info, err := os.Stat(path); err == nil && info.Size() < tx.Size() {
-				return fmt.Errorf("the file is %d bytes, its pages reach %d: it was truncated", info.Size(), tx.Size())
-			}
-			var walk func(b *bolt.Bucket) error
-			walk = func(b *bolt.Bucket) error {
-				return b.ForEach(func(k, v []byte) error {
-					if v == nil {
-						if child := b.Bucket(k); child != nil {
-							return walk(child)
-						}
-					}
-					return nil
-				})
-			}
-			err := tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) })
-			if err != nil {
-				return err
-			}
-			// tx.Check reads both meta pages in a goroutine of its own, where
-			// a damaged one is a crash: bbolt uses the other meta page, and
-			// the next commits rewrite it, so the file is kept unchecked.
-			if !metaPagesIntact(path, db.Info().PageSize) {
-				return nil
-			}
-			var errs []error
-			for err := range tx.Check() {
-				if len(errs) < 5 {
-					errs = append(errs, err)
-				}
-			}
-			return errors.Join(errs...)
-		})
-	})
-}
-
-// metaPagesIntact: both meta pages name themselves (page ids 0 and 1,
-// meta flag), as tx.Check asserts.
-func metaPagesIntact(path string, pageSize int) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	for id := range 2 {
-		hdr := make([]byte, 16)
-		if _, err := f.ReadAt(hdr, int64(id*pageSize)); err != nil {
-			return false
-		}
-		if binary.LittleEndian.Uint64(hdr) != uint64(id) || binary.LittleEndian.Uint16(hdr[8:]) != 0x04 {
-			return false
-		}
-	}
-	return true
-}
-
-// panicError is a panic bbolt raised on a damaged page, recovered.
-type panicError struct{ v any }
-
-func (p panicError) Error() string { return fmt.Sprintf("unreadable page: %v", p.v) }
-
-// safely runs fn, turning a panic or a memory fault (a page beyond the
-// mapped file) into an error.
-func safely(fn func() error) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer debug.SetPanicOnFault(old)
-	defer func() {
-		if r := recover(); r != nil {
-			err = panicError{r}
-		}
-	}()
-	return fn()
-}
-
-// Inspect checks the state file in dir as Open would, without changing
-// anything: nil when Open would use it (or create it), ErrLocked when
-// another process holds it, a *CorruptError when Open would move it
-// aside, another error when Open would fail.
-func Inspect(dir string) error {
-	if dir == "" {
-		return nil
-	}
-	path := filepath.Join(dir, FileName)
-	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
-		return fmt.Errorf("STATE_DIR %s is not a directory", dir)
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	db, err := openChecked(path, &bolt.Options{Timeout: time.Second, ReadOnly: true}, true)
-	if err != nil {
-		return err
-	}
-	return db.Close()
 }

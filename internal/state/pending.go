@@ -21,14 +21,14 @@ type pending struct {
 	entries map[string][]Entry         // destination → entries not in the file, in seq order
 	removed map[string]map[uint64]bool // destination → file entries delivered, removal not written
 	seq     map[string]uint64          // destination → last seq handed out
-	ids     map[string]uint64          // id key → expiry (unix ns), not in the file
+	ids     map[string]int64           // known key ("<destination>\x00<id>") → expiry (unix ns), not in the file
 	snap    Snapshot                   // checkpoint changes not in the file, merged in order
 	history map[string]*Incident       // incident records not in the file, merged with the file's
 	dirty   bool                       // anything to write
 }
 
 func newPending() pending {
-	return pending{entries: map[string][]Entry{}, removed: map[string]map[uint64]bool{}, seq: map[string]uint64{}, ids: map[string]uint64{},
+	return pending{entries: map[string][]Entry{}, removed: map[string]map[uint64]bool{}, seq: map[string]uint64{}, ids: map[string]int64{},
 		history: map[string]*Incident{},
 		snap:    Snapshot{Cursors: map[string]int64{}, Running: map[string]map[string]*event.Container{}, Core: map[string][]byte{}}}
 }
@@ -64,11 +64,28 @@ func (s *Store) WriteError() error {
 	return s.writeErr
 }
 
+// Changed is closed at the next commit, removal or flush (whatever its
+// outcome): a wait for a condition on the outbox or on WriteError takes it
+// before checking the condition, so no change slips between the two.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// changedLocked wakes the waiters of Changed (none in production: no cost).
+func (s *Store) changedLocked() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
+
 // WriteFailures counts the write transactions that failed.
 func (s *Store) WriteFailures() int64 { return s.failures.Load() }
-
-// Path is the state file.
-func (s *Store) Path() string { return s.path }
 
 // PendingCount is how many notifications wait in memory, not in the file.
 func (s *Store) PendingCount() int {
@@ -90,12 +107,13 @@ func (s *Store) failedLocked(err error) {
 // commitMemoryLocked does what Commit's transaction would, in memory.
 func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now int64) Outcome {
 	out := Outcome{Queued: map[string]int{}, Full: map[string]int{}}
-	expiry := uint64(now + int64(IDTTL))
+	expiry := now + int64(IDTTL)
 	for _, m := range msgs {
 		known := 0
 		for _, d := range m.Dests {
 			idKey := d + "\x00" + m.ID
-			if s.knownLocked(idKey, now) {
+			h := s.known.hash([]byte(idKey))
+			if s.known.known(h, now) {
 				out.Duplicate++
 				known++
 				continue
@@ -108,6 +126,7 @@ func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now i
 			s.pend.seq[d] = seq
 			s.pend.entries[d] = append(s.pend.entries[d], Entry{Seq: seq, Data: bytes.Clone(m.Data)})
 			s.pend.ids[idKey] = expiry
+			s.known.add(h, expiry)
 			out.Queued[d]++
 		}
 		if m.Incident != nil && (known < len(m.Dests) || len(m.Dests) == 0) {
@@ -117,22 +136,6 @@ func (s *Store) commitMemoryLocked(msgs []Message, snap Snapshot, max int, now i
 	s.pend.snap.merge(snap)
 	s.pend.dirty = true
 	return out
-}
-
-// knownLocked: the id is queued or was given within IDTTL, in the file or
-// in memory.
-func (s *Store) knownLocked(idKey string, now int64) bool {
-	if v, ok := s.pend.ids[idKey]; ok && int64(v) > now {
-		return true
-	}
-	known := false
-	_ = s.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketIDs).Get([]byte(idKey)); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now {
-			known = true
-		}
-		return nil
-	})
-	return known
 }
 
 // lastSeqLocked is the last seq handed out for dest, in the file or in memory.
@@ -175,6 +178,7 @@ func (s *Store) Flush() error {
 	if s.writeErr == nil && !s.pend.dirty {
 		return nil
 	}
+	defer s.changedLocked()
 	err := s.update("flush", func(tx *bolt.Tx) error {
 		out := tx.Bucket(bucketOutbox)
 		for d, entries := range s.pend.entries {
@@ -210,11 +214,11 @@ func (s *Store) Flush() error {
 				}
 			}
 		}
-		ids := tx.Bucket(bucketIDs)
-		expiry := make([]byte, 8)
-		for k, v := range s.pend.ids {
-			binary.BigEndian.PutUint64(expiry, v)
-			if err := ids.Put([]byte(k), expiry); err != nil {
+		known := tx.Bucket(bucketKnown)
+		var keyBuf []byte
+		for k, exp := range s.pend.ids {
+			keyBuf = binary.BigEndian.AppendUint64(keyBuf[:0], uint64(exp))
+			if err := known.Put(append(keyBuf, k...), []byte{}); err != nil {
 				return err
 			}
 		}

@@ -86,13 +86,14 @@ type Alert struct {
 // Receiver is the webhook that the Alertmanagers notify.
 type Receiver struct {
 	*httptest.Server
-	mu  sync.Mutex
-	got []Notification
+	mu      sync.Mutex
+	got     []Notification
+	changed chan struct{} // closed and replaced at each notification (Await)
 }
 
 // NewReceiver starts a webhook receiver on 127.0.0.1.
 func NewReceiver(t testing.TB) *Receiver {
-	r := &Receiver{}
+	r := &Receiver{changed: make(chan struct{})}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var n Notification
 		if err := json.NewDecoder(req.Body).Decode(&n); err != nil {
@@ -102,6 +103,8 @@ func NewReceiver(t testing.TB) *Receiver {
 		n.Path = req.URL.Path
 		r.mu.Lock()
 		r.got = append(r.got, n)
+		close(r.changed)
+		r.changed = make(chan struct{})
 		r.mu.Unlock()
 	}))
 	t.Cleanup(r.Close)
@@ -113,6 +116,26 @@ func (r *Receiver) Got() []Notification {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Notification(nil), r.got...)
+}
+
+// Await returns once cond holds, looked at now and after each
+// notification received; it fails t after a minute.
+func (r *Receiver) Await(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		r.mu.Lock()
+		changed := r.changed // before the look: no notification slips between
+		r.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // About counts the alerts received whose label key is value, by status.

@@ -205,28 +205,17 @@ func TestRealAlertmanager(t *testing.T) {
 	if got.GeneratorURL != n.Link || !strings.Contains(got.Annotations["description"], "Exit code") || !got.StartsAt.Equal(n.Incident.OpenedAt) {
 		t.Errorf("alert: %+v", got)
 	}
-	waitFor(t, "the firing notification", func() bool { return recv.About("incident", "inc_real")["firing"] == 1 })
+	recv.Await(t, "the firing notification", func() bool { return recv.About("incident", "inc_real")["firing"] == 1 })
 	am.ResendOpen(ctx) // a re-send is no new notification
 	if _, err := am.Notify(ctx, resolution(n)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the resolved notification", func() bool { return recv.About("incident", "inc_real")["resolved"] == 1 })
+	recv.Await(t, "the resolved notification", func() bool { return recv.About("incident", "inc_real")["resolved"] == 1 })
 	if c := recv.About("incident", "inc_real"); c["firing"] != 1 {
 		t.Errorf("notifications: %v", c)
 	}
 	if alerts := ams[0].Alerts(t); len(alerts) != 0 {
 		t.Errorf("still active after the resolution: %+v", alerts)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -259,14 +248,16 @@ func TestResendKeepsTheAlertActive(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, "the control resolved by Alertmanager's timeout", func() bool { return !active("control") })
+	// Alertmanager tells the receiver when the control resolves: each
+	// notification is a moment to look.
+	recv.Await(t, "the control resolved by Alertmanager's timeout", func() bool { return !active("control") })
 	if waited := time.Since(posted); waited < 2*time.Second {
 		t.Errorf("the control went after %s, before resolve_timeout", waited)
 	}
 	if !active("kept") {
 		t.Errorf("the re-sent incident was resolved too")
 	}
-	waitFor(t, "the control's resolved notification", func() bool { return recv.About("incident", "inc_control")["resolved"] == 1 })
+	recv.Await(t, "the control's resolved notification", func() bool { return recv.About("incident", "inc_control")["resolved"] == 1 })
 	if got := recv.About("incident", "inc_kept"); got["resolved"] != 0 {
 		t.Errorf("the re-sent incident: %v", got)
 	}
