@@ -3,45 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"net"
-	"net/http"
-	"net/http/pprof"
-	"path/filepath"
-	"slices"
-	"strings"
-	"text/template"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-	"github.com/moby/moby/client"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/errgroup"
-
-	"github.com/whalewatch/whalewatch/actions"
-	"github.com/whalewatch/whalewatch/alert"
 	"github.com/whalewatch/whalewatch/config"
-	"github.com/whalewatch/whalewatch/event"
-	"github.com/whalewatch/whalewatch/events"
-	"github.com/whalewatch/whalewatch/internal/metrics"
-	"github.com/whalewatch/whalewatch/internal/state"
-	"github.com/whalewatch/whalewatch/internal/statuspage"
-	"github.com/whalewatch/whalewatch/notify"
-	"github.com/whalewatch/whalewatch/notify/alertmanager"
-	"github.com/whalewatch/whalewatch/notify/opsgenie"
-	"github.com/whalewatch/whalewatch/notify/pagerduty"
-	"github.com/whalewatch/whalewatch/notify/shoutrrr"
-	"github.com/whalewatch/whalewatch/notify/slack"
-	"github.com/whalewatch/whalewatch/notify/stdout"
-	"github.com/whalewatch/whalewatch/notify/webhook"
-	"github.com/whalewatch/whalewatch/rules"
+	"github.com/whalewatch/whalewatch/internal/app"
 )
-
-// readyGrace: /readyz stays ready through reconnects shorter than this.
-const readyGrace = 30 * time.Second
 
 // watch is the bot's main job. It returns an exit code.
 func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int {
@@ -52,97 +20,12 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		return exitBadConfig
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	m := metrics.New()
-	store, err := state.Open(cfg.StateDir)
+	a, err := app.New(ctx, cfg, app.Options{Stdout: stdoutW, Log: log, Version: version(), Started: started})
 	if err != nil {
-		printStartError(stderr, "cannot use the state file", err)
-		return exitBadConfig
+		return printNewError(stderr, log, cfg, err)
 	}
-	defer store.Close()
-	if err := store.UpgradeOutbox(notify.UpgradeFormat1); err != nil {
-		printStartError(stderr, "cannot use the state file", fmt.Errorf("STATE_DIR: %w", err))
-		return exitBadConfig
-	}
-	if r := store.Recovered; r != nil {
-		log.Error("the state file was damaged: it was moved aside and whalewatch starts with a fresh one; "+
-			"lost: the notifications it still had to deliver, the event cursors (the streams start live and reconcile), "+
-			"open groups, crash loops and incidents, Slack threads, buttons and mutes",
-			"file", r.Path, "moved_to", r.MovedTo, "reason", r.Reason)
-	}
-	if !store.Durable() {
-		log.Warn("STATE_DIR is not set: queued notifications and the event cursor do not survive a restart")
-	}
-	if store.Upgraded {
-		log.Warn("the state file was written by an older whalewatch: its queued notifications are kept, its event cursors dropped (the streams start live)")
-	}
-	dispatcher, resenders, err := newDispatcher(cfg, log, m, store, stdoutW)
-	if err != nil {
-		printConfigError(stderr, err)
-		return exitBadConfig
-	}
-	if r := store.Recovered; r != nil {
-		dispatcher.Announce("state_file_damaged", map[string]string{"file": r.Path, "moved_to": r.MovedTo, "reason": r.Reason,
-			"lost": "undelivered notifications, event cursors, open groups and incidents, Slack threads, buttons, mutes"})
-	}
-	d, err := connectDaemons(ctx, cfg, log, m)
-	if err != nil {
-		printStartError(stderr, "cannot set up the Docker connection", err)
-		return exitBadConfig
-	}
-	defer d.close()
-
-	engine, err := rules.Compile(cfg.Rules) // checked by config.Load
-	if err != nil {
-		printConfigError(stderr, err)
-		return exitBadConfig
-	}
-	log.Info("whalewatch starting", "version", version(), "rules", len(engine.Rules()),
-		"destinations", dispatcher.Names(), "hosts", len(d.sources), "actions", cfg.ActionsEnabled())
-
-	extra := resenders
-	if cfg.HeartbeatURL != "" {
-		extra = append(extra, newHeartbeat(cfg, log, store, d.sources, dispatcher).Run)
-	}
-	var offer func(event.Event, bool) []notify.Action
-	mux := http.NewServeMux()
-	status := &statuspage.Server{Data: statusData{store, d.sources, dispatcher}, Version: version(), Started: started,
-		Token: cfg.HTTPAuthToken, Refresh: statusRefresh, Log: log}
-	registerOps(mux, m, d.sources, store, status.Protect)
-	if cfg.StatusPage {
-		status.Register(mux)
-	}
-	if cfg.Pprof {
-		registerPprof(mux, status.Protect)
-		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true; behind HTTP_AUTH_TOKEN when set): keep HTTP_ADDR private")
-	}
-	if cfg.ActionsEnabled() {
-		svc, api := newActions(cfg, log, m, d, store)
-		svc.Acknowledged = forwardAcks(cfg, log, store, dispatcher)
-		offer = offerButtons(svc)
-		extra = append(extra, svc.Run)
-		if cfg.SlackSigningSecret != "" {
-			actions.NewHTTPHandler(svc, cfg.SlackSigningSecret).Register(mux)
-		}
-		if cfg.SlackAppToken != "" {
-			extra = append(extra, func(ctx context.Context) error { return svc.RunSocketMode(ctx, api) })
-		}
-	}
-	if cfg.HTTPAddr != "off" {
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", err)
-			return exitFailure
-		}
-		log.Info("serving HTTP", "addr", ln.Addr().String(), "slack_endpoints", cfg.SlackSigningSecret != "",
-			"status_page", cfg.StatusPage, "auth_token", cfg.HTTPAuthToken != "")
-		extra = append(extra, serveHTTP(ln, mux))
-	}
-	core, err := newCore(cfg, engine, dispatcher, store, d.sources, offer, log, m)
-	if err != nil {
-		log.Error("cannot resume from the state file (STATE_DIR)", "err", err)
-		return exitFailure
-	}
-	if err := runIntake(ctx, cfg, core, d.sources, dispatcher, extra...); err != nil {
+	defer a.Close()
+	if err := a.Run(ctx); err != nil {
 		log.Error("whalewatch stopped", "err", err)
 		return exitFailure
 	}
@@ -150,302 +33,25 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	return exitOK
 }
 
-// newCore makes the alert core, resumes it from the state file and makes
-// each source resume where the core's checkpoint says.
-func newCore(cfg *config.Config, engine *rules.Engine, dispatcher *notify.Dispatcher, store *state.Store,
-	sources []*events.Source, offer func(event.Event, bool) []notify.Action, log *slog.Logger, m *metrics.Metrics) (*alert.Core, error) {
-	var link *template.Template
-	if cfg.LinkTemplate != "" {
-		var err error
-		if link, err = rules.ParseTemplate("LINK_TEMPLATE", cfg.LinkTemplate); err != nil { // checked by config.Load
-			return nil, err
-		}
+// printNewError says why the bot could not be built, in the words of whose
+// failure it is, and returns the exit code for it.
+func printNewError(stderr io.Writer, log *slog.Logger, cfg *config.Config, err error) int {
+	var e *app.Error
+	if !errors.As(err, &e) {
+		printConfigError(stderr, err)
+		return exitBadConfig
 	}
-	core := alert.New(alert.Config{
-		Rules: engine, ShownLabels: cfg.LabelsShown, Offer: offer,
-		CrashLoopDeaths: cfg.CrashLoopDeaths, CrashLoopWindow: cfg.CrashLoopWindow, CrashLoopQuiet: cfg.CrashLoopQuiet,
-		OptIn: !cfg.WatchByDefault, Destinations: dispatcher.Names(), ResolveAfter: cfg.ResolveAfter, Link: link,
-	}, dispatcher, store, log, m)
-	for _, src := range sources {
-		src.Evidence = events.EvidenceOptions{Wants: wantsEvidence(engine, !cfg.WatchByDefault),
-			LogLines: cfg.EvidenceLogLines, LogsTimeout: cfg.EvidenceTimeout}
-		src.Keep = func(typ, action string) bool { return alert.Tracks(typ, action) || engine.MayMatch(typ, action) }
-		if sd, ok := src.Docker.(events.StatsDocker); ok && samplesStats(cfg, engine) {
-			src.Stats = &events.Sampler{Source: src, Stats: sd, Interval: cfg.StatsInterval, Concurrency: cfg.StatsConcurrency,
-				Watched: func(labels map[string]string) bool { return alert.Watched(labels, !cfg.WatchByDefault) }, Matches: engine.Wanted}
-		}
+	switch e.Kind {
+	case app.KindState:
+		printStartError(stderr, "cannot use the state file", e.Err)
+	case app.KindDocker:
+		printStartError(stderr, "cannot set up the Docker connection", e.Err)
+	case app.KindListen:
+		log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", e.Err)
+		return exitFailure
+	case app.KindResume:
+		log.Error("cannot resume from the state file (STATE_DIR)", "err", e.Err)
+		return exitFailure
 	}
-	snap, err := store.LoadSnapshot()
-	if err == nil {
-		err = core.Restore(snap)
-	}
-	if err != nil {
-		return nil, err
-	}
-	resumes := core.Resumes()
-	for _, src := range sources {
-		src.Restore(resumes)
-	}
-	return core, nil
-}
-
-// samplesStats: containers are sampled while some rule is about stats
-// samples and STATS_INTERVAL does not turn it off.
-func samplesStats(cfg *config.Config, engine *rules.Engine) bool {
-	return cfg.StatsInterval > 0 && engine.UsesStats()
-}
-
-// wantsEvidence: a watched container's event that some rule matches
-// gets a crash card's facts.
-func wantsEvidence(engine *rules.Engine, optIn bool) func(event.Event) bool {
-	return func(ev event.Event) bool {
-		return alert.Watched(ev.Labels, optIn) && engine.Wanted(ev)
-	}
-}
-
-// runIntake runs the event sources, the alert core and the extra
-// services until ctx ends; then the dispatcher, which outlives intake,
-// delivers what was queued before the stop.
-func runIntake(ctx context.Context, cfg *config.Config, core *alert.Core, sources []*events.Source, dispatcher *notify.Dispatcher, extra ...func(context.Context) error) error {
-	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDispatch()
-	dispatcher.DrainTimeout = cfg.ShutdownTimeout
-	dispatchDone := make(chan error, 1)
-	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
-
-	g, gctx := errgroup.WithContext(ctx)
-	queue := make(chan event.Item, cfg.EventQueueSize)
-	for _, src := range sources {
-		g.Go(func() error { return src.Run(gctx, queue) })
-	}
-	g.Go(func() error {
-		core.Run(gctx, queue)
-		return nil
-	})
-	for _, run := range extra {
-		g.Go(func() error { return run(gctx) })
-	}
-	err := g.Wait()
-	stopDispatch()
-	<-dispatchDone
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-// serveHTTP serves handler on ln until ctx ends.
-func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) error {
-	return func(ctx context.Context) error {
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			<-ctx.Done()
-			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(shutdownCtx)
-		}()
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
-		}
-		return nil
-	}
-}
-
-// newDispatcher makes the dispatcher of the configured destinations, and
-// the loops some of them run beside it (Alertmanager's re-sends).
-func newDispatcher(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, store *state.Store, stdoutW io.Writer) (*notify.Dispatcher, []func(context.Context) error, error) {
-	httpClient := &http.Client{Timeout: cfg.NotifyTimeout}
-	workspace := slack.NewWorkspace(cfg.SlackRatePerSecond)
-	severity := notify.SeverityOf(cfg.Severity)
-	var dests []notify.Destination
-	var loops []func(context.Context) error
-	for _, d := range cfg.Destinations {
-		var n notify.Notifier
-		switch d.Kind {
-		case config.KindStdout:
-			n = &stdout.Notifier{W: stdoutW}
-		case config.KindWebhook:
-			w, err := webhook.New(webhook.Config{URL: d.URL, Secret: d.Secret, Headers: d.Headers, Template: d.Template}, httpClient)
-			if err != nil {
-				return nil, nil, fmt.Errorf("destination %s: %w", d.Name, err)
-			}
-			n = w
-		case config.KindSlack:
-			n = slack.NewBot(d.Token, d.Channel, cfg.SlackAPIURL, httpClient, workspace, store)
-		case config.KindSlackWebhook:
-			n = slack.NewWebhook(d.URL, httpClient)
-		case config.KindShoutrrr:
-			s, err := shoutrrr.New(d.URL, cfg.NotifyTimeout)
-			if err != nil {
-				return nil, nil, fmt.Errorf("destination %s: %w", d.Name, err)
-			}
-			n = s
-		case config.KindAlertmanager:
-			am := alertmanager.New(alertmanager.Config{Name: d.Name, URLs: slices.Clone(d.URLs), Headers: d.Headers,
-				Resend: d.Resend, Severity: severity}, httpClient, store, log)
-			n = am
-			loops = append(loops, am.Run)
-		case config.KindPagerDuty:
-			n = pagerduty.New(pagerduty.Config{URL: d.URL, RoutingKey: d.RoutingKey, Headers: d.Headers, Severity: severity}, httpClient)
-		case config.KindOpsgenie:
-			n = opsgenie.New(opsgenie.Config{URL: d.URL, APIKey: d.APIKey, Headers: d.Headers, Severity: severity}, httpClient)
-		}
-		concurrency := d.Concurrency
-		if concurrency == 0 {
-			concurrency = config.DefaultConcurrency(d.Kind)
-		}
-		dests = append(dests, notify.Destination{Name: d.Name, Notifier: n, Concurrency: concurrency})
-	}
-	d := notify.NewDispatcher(log, m, store, cfg.NotifyQueueSize, dests...)
-	d.RetryFor = cfg.NotifyRetryFor
-	return d, loops, nil
-}
-
-// daemons are the watched Docker daemons: a client and a source each.
-type daemons struct {
-	sources []*events.Source
-	clients []*client.Client
-}
-
-func (d *daemons) close() {
-	for _, c := range d.clients {
-		_ = c.Close()
-	}
-}
-
-// connectDaemons makes one client and event source per configured daemon.
-func connectDaemons(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*daemons, error) {
-	type target struct {
-		name string
-		opts []client.Opt
-	}
-	var targets []target
-	if len(cfg.DockerHosts) == 0 {
-		opts, err := defaultDaemon(cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		targets = append(targets, target{name: cfg.HostName, opts: opts})
-	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.DockerHosts)) {
-		opts := []client.Opt{client.WithHost(cfg.DockerHosts[name])}
-		if strings.HasPrefix(cfg.DockerHosts[name], "ssh://") {
-			dial, err := events.SSHDialer(cfg.DockerHosts[name], cfg.SSHConfig)
-			if err != nil {
-				return nil, fmt.Errorf("docker host %s: %w", name, err)
-			}
-			// The dialer reaches the daemon; the URL only names it in requests.
-			opts = []client.Opt{client.WithHost("http://" + name + ".docker.invalid"), client.WithDialContext(dial)}
-		} else if dir := cfg.DockerCertPaths[name]; dir != "" {
-			// Always verified: the daemon's certificate against ca.pem only.
-			opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
-		} else if strings.HasPrefix(cfg.DockerHosts[name], "tcp://") {
-			log.Warn("this daemon is reached over TCP without TLS: anyone on the path can act as root on it; set DOCKER_<NAME>_CERT_PATH", "host", name)
-		}
-		targets = append(targets, target{name: name, opts: opts})
-	}
-	d := &daemons{}
-	for _, t := range targets {
-		c, err := client.New(t.opts...)
-		if err != nil {
-			d.close()
-			return nil, fmt.Errorf("docker host %s: %w", t.name, err)
-		}
-		d.clients = append(d.clients, c)
-		name := t.name
-		if name == "" {
-			if name, err = daemonName(ctx, c, log); err != nil {
-				d.close()
-				return nil, err
-			}
-		}
-		src := events.NewSource(name, c, log, m)
-		src.SwarmEvents = cfg.SwarmEvents
-		d.sources = append(d.sources, src)
-	}
-	return d, nil
-}
-
-// defaultDaemon is how the one daemon of DOCKER_HOST is reached: ssh://
-// as a DOCKER_HOSTS entry is (the Docker client cannot dial it), else as
-// the Docker client's variables say, with the TLS files config.Load found
-// (DOCKER_CERT_PATH, or ~/.docker with DOCKER_TLS_VERIFY) always verified.
-func defaultDaemon(cfg *config.Config, log *slog.Logger) ([]client.Opt, error) {
-	if strings.HasPrefix(cfg.DockerHost, "ssh://") {
-		dial, err := events.SSHDialer(cfg.DockerHost, cfg.SSHConfig)
-		if err != nil {
-			return nil, fmt.Errorf("DOCKER_HOST: %w", err)
-		}
-		// The dialer reaches the daemon; the URL only names it in requests.
-		return []client.Opt{client.WithHost("http://docker.invalid"), client.WithDialContext(dial)}, nil
-	}
-	opts := []client.Opt{client.FromEnv}
-	if dir := cfg.DockerCertPath; dir != "" {
-		opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
-	} else if strings.HasPrefix(cfg.DockerHost, "tcp://") {
-		log.Warn("the daemon is reached over TCP without TLS: anyone on the path can act as root on it; set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH", "docker_host", cfg.DockerHost)
-	}
-	return opts, nil
-}
-
-// daemonName asks the daemon for its host name, which names it in
-// messages. It waits and asks again for as long as it takes: a guess (this
-// machine's name) would name every message differently from the last run's.
-func daemonName(ctx context.Context, c *client.Client, log *slog.Logger) (string, error) {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval = 500*time.Millisecond, 30*time.Second
-	for {
-		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		info, err := c.Info(callCtx, client.InfoOptions{})
-		cancel()
-		if err == nil && info.Info.Name != "" {
-			return info.Info.Name, nil
-		}
-		if err == nil {
-			err = errors.New("the daemon told no name")
-		}
-		wait := bo.NextBackOff()
-		log.Warn("waiting for the daemon's /info to name the host (set HOST_NAME to skip this)", "err", err, "retry_in", wait.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("the daemon's name (HOST_NAME not set): %w", err)
-		case <-time.After(wait):
-		}
-	}
-}
-
-// registerPprof adds Go's profiling endpoints, for profiling in place
-// (behind protect, as /metrics).
-func registerPprof(mux *http.ServeMux, protect func(http.Handler) http.Handler) {
-	mux.Handle("GET /debug/pprof/", protect(http.HandlerFunc(pprof.Index)))
-	mux.Handle("GET /debug/pprof/cmdline", protect(http.HandlerFunc(pprof.Cmdline)))
-	mux.Handle("GET /debug/pprof/profile", protect(http.HandlerFunc(pprof.Profile)))
-	mux.Handle("GET /debug/pprof/symbol", protect(http.HandlerFunc(pprof.Symbol)))
-	mux.Handle("GET /debug/pprof/trace", protect(http.HandlerFunc(pprof.Trace)))
-}
-
-// registerOps adds /healthz, /readyz and /metrics (behind protect: the
-// HTTP_AUTH_TOKEN when set). Not ready: an event stream down past
-// readyGrace, or a state file that cannot be written (notifications are
-// then delivered from memory only).
-func registerOps(mux *http.ServeMux, m *metrics.Metrics, sources []*events.Source, store *state.Store, protect func(http.Handler) http.Handler) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		for _, s := range sources {
-			if !s.Ready(readyGrace) {
-				http.Error(w, "event stream of "+s.Host+" is down", http.StatusServiceUnavailable)
-				return
-			}
-		}
-		// The image's HEALTHCHECK asks with ignore=state: a restart would
-		// lose what only memory holds, and cures no full disk.
-		if err := store.WriteError(); err != nil && r.URL.Query().Get("ignore") != "state" {
-			http.Error(w, "state file "+store.Path()+" cannot be written (notifications are kept in memory only): "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
+	return exitBadConfig
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +20,7 @@ import (
 // (acknowledge, same dedup_key) and Opsgenie (acknowledge by alias)
 // through the outbox; other destinations are not told.
 func TestAcknowledgeReachesThePagers(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
+	reqs := make(chan string, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var pd struct {
@@ -30,9 +28,7 @@ func TestAcknowledgeReachesThePagers(t *testing.T) {
 			Key    string `json:"dedup_key"`
 		}
 		_ = json.Unmarshal(body, &pd)
-		mu.Lock()
-		got = append(got, r.URL.Path+"?"+r.URL.RawQuery+" "+pd.Action+" "+pd.Key)
-		mu.Unlock()
+		reqs <- r.URL.Path + "?" + r.URL.RawQuery + " " + pd.Action + " " + pd.Key
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer srv.Close()
@@ -66,13 +62,15 @@ func TestAcknowledgeReachesThePagers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- dispatcher.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "both pagers told", 20*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) >= 2
-	})
-	mu.Lock()
-	defer mu.Unlock()
+	var got []string
+	for len(got) < 2 {
+		select {
+		case r := <-reqs:
+			got = append(got, r)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("timed out waiting for both pagers; told: %q", got)
+		}
+	}
 	joined := strings.Join(got, "\n")
 	if !strings.Contains(joined, "/v2/enqueue? acknowledge inc_42") ||
 		!strings.Contains(joined, "/v2/alerts/inc_42/acknowledge?identifierType=alias") {

@@ -1,10 +1,11 @@
-package main
+package app
 
 import (
 	"log/slog"
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 )
 
 // newActions wires Slack actions on every watched daemon.
-func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *daemons, store *state.Store) (*actions.Service, *slack.Client) {
+func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *Daemons, store *state.Store) (*actions.Service, *slack.Client) {
 	policy := actions.Policy{
 		Teams: cfg.ActionsAllowedTeams, Users: cfg.ActionsAllowedUsers, Groups: cfg.ActionsAllowedGroups, ReadUsers: cfg.ActionsReadUsers,
 		Channels: cfg.ActionsAllowedChannels, Globs: cfg.ActionGlobs, SelfID: selfContainerID(),
@@ -76,16 +77,50 @@ func offerButtons(svc *actions.Service) func(ev event.Event, crashLoop bool) []n
 var containerIDInMounts = regexp.MustCompile(`/containers/([0-9a-f]{64})/`)
 
 // selfContainerID finds whalewatch's own container, so that it never acts
-// on itself: from the mounts Docker makes for /etc/hostname and friends,
-// else from the host name Docker gives a container (its short ID).
+// on itself.
 func selfContainerID() string {
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		if m := containerIDInMounts.FindSubmatch(b); m != nil {
-			return string(m[1])
-		}
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	hostname, _ := os.Hostname()
+	return containerID(mountinfo, hostname)
+}
+
+// containerID tells a container's ID from the mounts Docker makes for
+// /etc/hostname and friends, else from the host name Docker gives a
+// container (its short ID); "" when neither names one.
+func containerID(mountinfo []byte, hostname string) string {
+	if m := containerIDInMounts.FindSubmatch(mountinfo); m != nil {
+		return string(m[1])
 	}
-	if h, err := os.Hostname(); err == nil && len(h) == 12 && strings.Trim(h, "0123456789abcdef") == "" {
-		return h
+	if len(hostname) == 12 && strings.Trim(hostname, "0123456789abcdef") == "" {
+		return hostname
 	}
 	return ""
+}
+
+// forwardAcks tells the pagers (PagerDuty, Opsgenie) that an incident was
+// acknowledged in Slack: through the outbox, as every message goes.
+func forwardAcks(cfg *config.Config, log *slog.Logger, store *state.Store, dispatcher *notify.Dispatcher) func(channel, ts, user string, at time.Time) {
+	var pagers []string
+	for _, d := range cfg.Destinations {
+		if d.Kind == config.KindPagerDuty || d.Kind == config.KindOpsgenie {
+			pagers = append(pagers, d.Name)
+		}
+	}
+	if len(pagers) == 0 {
+		return nil
+	}
+	return func(channel, ts, user string, at time.Time) {
+		var out []notify.Outgoing
+		for _, key := range store.ThreadKeys(channel, ts) {
+			if strings.HasPrefix(key, "inc_") {
+				out = append(out, notify.Outgoing{N: notify.NewAck(key, user, at), To: slices.Clone(pagers)})
+			}
+		}
+		if len(out) == 0 {
+			return
+		}
+		if err := dispatcher.Commit(out, state.Snapshot{}); err != nil {
+			log.Error("cannot queue the acknowledgement for the pagers", "err", err)
+		}
+	}
 }
