@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/config"
+	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 )
@@ -75,5 +78,82 @@ func TestAcknowledgeReachesThePagers(t *testing.T) {
 	if !strings.Contains(joined, "/v2/enqueue? acknowledge inc_42") ||
 		!strings.Contains(joined, "/v2/alerts/inc_42/acknowledge?identifierType=alias") {
 		t.Errorf("requests:\n%s", joined)
+	}
+}
+
+// The buttons an alert carries follow the event and what the container
+// allows: Start again after a crash, Restart when unhealthy or under
+// pressure, Stop and Restart in a crash loop; Mute and Acknowledge on
+// every alert about a container; nothing for a death that was asked for
+// or for what is not a container.
+func TestOfferButtons(t *testing.T) {
+	globs, err := actions.ParseVerbGlobs([]string{"start:web-*", "restart:web-*", "stop:web-*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := tempStore(t)
+	svc := actions.NewService(nil, actions.Policy{Globs: globs}, store, quietLog(), metrics.New())
+	svc.Mutes = store
+	offer := offerButtons(svc)
+	web := func(typ, action string) event.Event {
+		return event.Event{Type: typ, Action: action, ActorID: "0123456789ab", Name: "web-1", Host: "h1"}
+	}
+	unhealthy := web(event.ContainerType, "health_status")
+	unhealthy.Status = "unhealthy"
+	healthy := web(event.ContainerType, "health_status")
+	healthy.Status = "healthy"
+	stopped := web(event.ContainerType, "die")
+	stopped.Intentional = true
+	db := web(event.ContainerType, "die")
+	db.Name = "db-1"
+	for _, tc := range []struct {
+		desc      string
+		ev        event.Event
+		crashLoop bool
+		want      []string
+	}{
+		{"crash", web(event.ContainerType, "die"), false, []string{"Start again", "Mute 1h", "Acknowledge"}},
+		{"crash loop", web(event.ContainerType, "die"), true, []string{"Stop", "Restart", "Mute 1h", "Acknowledge"}},
+		{"unhealthy", unhealthy, false, []string{"Restart", "Mute 1h", "Acknowledge"}},
+		{"stats sample", web(event.StatsType, ""), false, []string{"Restart", "Mute 1h", "Acknowledge"}},
+		{"crash of a container no grant covers", db, false, []string{"Mute 1h", "Acknowledge"}},
+		{"healthy again", healthy, false, nil},
+		{"stopped on purpose", stopped, false, nil},
+		{"not a container", web("image", "pull"), false, nil},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var got []string
+			for _, b := range offer(tc.ev, tc.crashLoop) {
+				if b.Value == "" {
+					t.Errorf("button %q has no token", b.Label)
+				}
+				got = append(got, b.Label)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("buttons %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// whalewatch knows its own container from the mounts Docker makes, else
+// from the short ID Docker gives as the host name.
+func TestContainerID(t *testing.T) {
+	id := "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b"
+	for _, tc := range []struct {
+		desc, mountinfo, hostname, want string
+	}{
+		{"from the mounts", "1 2 0:3 /var/lib/docker/containers/" + id + "/hostname /etc/hostname rw\n", "web", id},
+		{"the mounts before the host name", "/var/lib/docker/containers/" + id + "/resolv.conf", "0123456789ab", id},
+		{"from the short ID as host name", "1 2 0:3 / / rw", "0123456789ab", "0123456789ab"},
+		{"a host name that is no ID", "", "buildhost-01", ""},
+		{"a host name of 12 letters that is no ID", "", "web-frontend", ""},
+		{"a shortened ID in the mounts", "/containers/4f3c2b1a/hostname", "", ""},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := containerID([]byte(tc.mountinfo), tc.hostname); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
