@@ -42,16 +42,16 @@ func printNewError(stderr io.Writer, log *slog.Logger, cfg *config.Config, err e
 		return exitBadConfig
 	}
 	switch e.Kind {
-	case app.KindState:
-		printStartError(stderr, "cannot use the state file", e.Err)
-	case app.KindDocker:
-		printStartError(stderr, "cannot set up the Docker connection", e.Err)
 	case app.KindListen:
 		log.Error("cannot listen (HTTP_ADDR)", "addr", cfg.HTTPAddr, "err", e.Err)
 		return exitFailure
 	case app.KindResume:
 		log.Error("cannot resume from the state file (STATE_DIR)", "err", e.Err)
 		return exitFailure
+	case app.KindState:
+		printStartError(stderr, "cannot use the state file", e.Err)
+	default:
+		printStartError(stderr, "cannot set up the Docker connection", e.Err)
 	}
 	return exitBadConfig
 }
