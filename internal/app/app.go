@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/whalewatch/whalewatch/actions"
 	"github.com/whalewatch/whalewatch/alert"
 	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/event"
@@ -124,16 +123,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		log.Warn("profiling endpoints are on at /debug/pprof/ (PPROF=true; behind HTTP_AUTH_TOKEN when set): keep HTTP_ADDR private")
 	}
 	if cfg.ActionsEnabled() {
-		svc, api := newActions(cfg, log, m, a.daemons, a.store)
-		svc.Acknowledged = forwardAcks(cfg, log, a.store, dispatcher)
-		offer = offerButtons(svc)
-		a.services = append(a.services, svc.Run)
-		if cfg.SlackSigningSecret != "" {
-			actions.NewHTTPHandler(svc, cfg.SlackSigningSecret).Register(mux)
-		}
-		if cfg.SlackAppToken != "" {
-			a.services = append(a.services, func(ctx context.Context) error { return svc.RunSocketMode(ctx, api) })
-		}
+		offer = a.addActions(m, mux)
 	}
 	if cfg.HTTPAddr != "off" {
 		if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -18,6 +19,21 @@ import (
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
 )
+
+// addActions runs Slack actions beside the intake (over HTTP on mux, Socket
+// Mode, or both) and returns the buttons alerts offer.
+func (a *App) addActions(m *metrics.Metrics, mux *http.ServeMux) func(event.Event, bool) []notify.Action {
+	svc, api := newActions(a.cfg, a.log, m, a.daemons, a.store)
+	svc.Acknowledged = forwardAcks(a.cfg, a.log, a.store, a.dispatcher)
+	a.services = append(a.services, svc.Run)
+	if a.cfg.SlackSigningSecret != "" {
+		actions.NewHTTPHandler(svc, a.cfg.SlackSigningSecret).Register(mux)
+	}
+	if a.cfg.SlackAppToken != "" {
+		a.services = append(a.services, func(ctx context.Context) error { return svc.RunSocketMode(ctx, api) })
+	}
+	return offerButtons(svc)
+}
 
 // newActions wires Slack actions on every watched daemon.
 func newActions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, d *Daemons, store *state.Store) (*actions.Service, *slack.Client) {
