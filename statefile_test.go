@@ -3,20 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/whalewatch/whalewatch/internal/metrics"
-	"github.com/whalewatch/whalewatch/internal/state"
 )
 
 // validate refuses what run refuses in STATE_DIR — a whalewatch.db that
@@ -76,51 +69,5 @@ func TestStateFileProblemsAreRefusedByValidateAndRun(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// /readyz is not ready while the state file cannot be written, and names it.
-func TestReadyzSaysWhenTheStateFileCannotBeWritten(t *testing.T) {
-	var full atomic.Bool
-	store, err := state.OpenWith(t.TempDir(), state.Options{BeforeWrite: func(string) error {
-		if full.Load() {
-			return syscall.ENOSPC
-		}
-		return nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	mux := http.NewServeMux()
-	registerOps(mux, metrics.New(), nil, store, func(h http.Handler) http.Handler { return h })
-	get := func() *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-		return rec
-	}
-	if rec := get(); rec.Code != http.StatusOK {
-		t.Fatalf("readyz = %d %s", rec.Code, rec.Body)
-	}
-	full.Store(true)
-	if _, err := store.Commit([]state.Message{{ID: "1", Data: []byte("{}"), Dests: []string{"d"}}}, state.Snapshot{}, 10, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if rec := get(); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), store.Path()) || !strings.Contains(rec.Body.String(), "no space left") {
-		t.Errorf("readyz on a full disk = %d %s", rec.Code, rec.Body)
-	}
-	// The image's HEALTHCHECK does not ask for a restart that would lose
-	// what only memory holds.
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz?ignore=state", nil))
-	if rec.Code != http.StatusOK {
-		t.Errorf("readyz?ignore=state on a full disk = %d %s", rec.Code, rec.Body)
-	}
-	full.Store(false)
-	if err := store.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if rec := get(); rec.Code != http.StatusOK {
-		t.Errorf("readyz after recovery = %d %s", rec.Code, rec.Body)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/whalewatch/whalewatch/config"
 	"github.com/whalewatch/whalewatch/events"
+	"github.com/whalewatch/whalewatch/internal/app"
 	"github.com/whalewatch/whalewatch/internal/metrics"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
@@ -101,27 +102,32 @@ func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine,
 	defer cancel()
 	log := newLogger(stderr, cfg.Process.LogFormat, "warn")
 	m := metrics.New()
-	d, err := connectDaemons(ctx, cfg, sourceOptions(cfg, engine, log, m))
+	d, err := app.ConnectDaemons(ctx, cfg, app.SourceOptions(cfg, engine, log, m))
 	if err != nil {
-		printConfigError(stderr, err)
+		printStartError(stderr, "cannot set up the Docker connection", err)
 		return exitBadConfig
 	}
-	defer d.close()
+	defer d.Close()
 	store, err := state.Open("") // for this run only
 	if err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)
 		return exitFailure
 	}
 	defer store.Close()
+	link, err := app.LinkTemplate(cfg)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitBadConfig
+	}
 	dispatcher := notify.NewDispatcher(log, m, store, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
 	cfg.Alert.CrashLoopDeaths = 0 // show every match (the rule has no group window)
-	core, err := newCore(cfg, engine, dispatcher, store, d.sources, log, m)
+	core, err := app.NewCore(cfg, engine, link, dispatcher, store, d.Sources(), log, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)
 		return exitFailure
 	}
 	fmt.Fprintf(stderr, "watching the live stream for %s…\n", watchFor)
-	if err := runIntake(ctx, cfg, core, d.sources, dispatcher); err != nil {
+	if err := app.RunIntake(ctx, cfg, core, d.Sources(), dispatcher); err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)
 		return exitFailure
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/whalewatch/whalewatch/config"
+	"github.com/whalewatch/whalewatch/internal/app"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify/kinds"
 	"github.com/whalewatch/whalewatch/rules"
@@ -74,7 +75,7 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "      for %s\n", r.For)
 		}
 	}
-	if engine, _ := rules.Compile(cfg.Rules.Specs); samplesStats(cfg, engine) {
+	if engine, _ := rules.Compile(cfg.Rules.Specs); app.SamplesStats(cfg, engine) {
 		fmt.Fprintf(stdout, "stats: each running, watched container sampled every %s (%d at once per host)\n", cfg.Stats.Interval, cfg.Stats.Concurrency)
 	} else {
 		fmt.Fprintln(stdout, "stats: not sampled")
@@ -113,7 +114,7 @@ func statusPagePlan(cfg *config.Config) string {
 	return "http://" + cfg.HTTP.Addr + "/ and /api/v1/, " + guard
 }
 
-// reachedBy says how a daemon's address is reached, as connectDaemons does.
+// reachedBy says how a daemon's address is reached, as app.ConnectDaemons does.
 func reachedBy(host, certDir string) string {
 	switch {
 	case strings.HasPrefix(host, "ssh://"):

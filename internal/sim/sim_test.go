@@ -475,4 +475,3 @@ func fmtRestarts(it event.Item) string {
 	}
 	return s
 }
-

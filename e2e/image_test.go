@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"archive/tar"
@@ -152,7 +152,7 @@ func buildWhalewatchImage(t *testing.T, c *client.Client) string {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		err := addTree(tw, ".", "", func(rel string, d fs.DirEntry) bool {
+		err := addTree(tw, moduleRoot, "", func(rel string, d fs.DirEntry) bool {
 			return rel == ".git" || rel == "vendor" || strings.HasSuffix(rel, ".test")
 		})
 		if err == nil {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +20,7 @@ import (
 // (acknowledge, same dedup_key) and Opsgenie (acknowledge by alias)
 // through the outbox; other destinations are not told.
 func TestAcknowledgeReachesThePagers(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
+	reqs := make(chan string, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var pd struct {
@@ -30,9 +28,7 @@ func TestAcknowledgeReachesThePagers(t *testing.T) {
 			Key    string `json:"dedup_key"`
 		}
 		_ = json.Unmarshal(body, &pd)
-		mu.Lock()
-		got = append(got, r.URL.Path+"?"+r.URL.RawQuery+" "+pd.Action+" "+pd.Key)
-		mu.Unlock()
+		reqs <- r.URL.Path + "?" + r.URL.RawQuery + " " + pd.Action + " " + pd.Key
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer srv.Close()
@@ -66,16 +62,40 @@ func TestAcknowledgeReachesThePagers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- dispatcher.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "both pagers told", 20*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) >= 2
-	})
-	mu.Lock()
-	defer mu.Unlock()
+	var got []string
+	for len(got) < 2 {
+		select {
+		case r := <-reqs:
+			got = append(got, r)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("timed out waiting for both pagers; told: %q", got)
+		}
+	}
 	joined := strings.Join(got, "\n")
 	if !strings.Contains(joined, "/v2/enqueue? acknowledge inc_42") ||
 		!strings.Contains(joined, "/v2/alerts/inc_42/acknowledge?identifierType=alias") {
 		t.Errorf("requests:\n%s", joined)
+	}
+}
+
+// whalewatch knows its own container from the mounts Docker makes, else
+// from the short ID Docker gives as the host name.
+func TestContainerID(t *testing.T) {
+	id := "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b"
+	for _, tc := range []struct {
+		desc, mountinfo, hostname, want string
+	}{
+		{"from the mounts", "1 2 0:3 /var/lib/docker/containers/" + id + "/hostname /etc/hostname rw\n", "web", id},
+		{"the mounts before the host name", "/var/lib/docker/containers/" + id + "/resolv.conf", "0123456789ab", id},
+		{"from the short ID as host name", "1 2 0:3 / / rw", "0123456789ab", "0123456789ab"},
+		{"a host name that is no ID", "", "buildhost-01", ""},
+		{"a host name of 12 letters that is no ID", "", "web-frontend", ""},
+		{"a shortened ID in the mounts", "/containers/4f3c2b1a/hostname", "", ""},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := containerID([]byte(tc.mountinfo), tc.hostname); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -1,10 +1,8 @@
-package main
+package app
 
 import (
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/whalewatch/whalewatch/config"
@@ -12,7 +10,6 @@ import (
 	"github.com/whalewatch/whalewatch/internal/heartbeat"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify"
-	"github.com/whalewatch/whalewatch/notify/kinds"
 )
 
 // newHeartbeat pings HEARTBEAT_URL every HEARTBEAT_INTERVAL while every
@@ -39,32 +36,4 @@ func healthy(interval time.Duration, store *state.Store, sources []*events.Sourc
 		return false, "deliveries to " + name + " have been failing since " + since.UTC().Format(time.RFC3339)
 	}
 	return true, ""
-}
-
-// forwardAcks tells the pagers (PagerDuty, Opsgenie) that an incident was
-// acknowledged in Slack: through the outbox, as every message goes.
-func forwardAcks(cfg *config.Config, log *slog.Logger, store *state.Store, dispatcher *notify.Dispatcher) func(channel, ts, user string, at time.Time) {
-	var pagers []string
-	for _, d := range cfg.Delivery.Destinations {
-		if d.Kind == kinds.PagerDuty || d.Kind == kinds.Opsgenie {
-			pagers = append(pagers, d.Name)
-		}
-	}
-	if len(pagers) == 0 {
-		return nil
-	}
-	return func(channel, ts, user string, at time.Time) {
-		var out []notify.Outgoing
-		for _, key := range store.ThreadKeys(channel, ts) {
-			if strings.HasPrefix(key, "inc_") {
-				out = append(out, notify.Outgoing{N: notify.NewAck(key, user, at), To: slices.Clone(pagers)})
-			}
-		}
-		if len(out) == 0 {
-			return
-		}
-		if err := dispatcher.Commit(out, state.Snapshot{}); err != nil {
-			log.Error("cannot queue the acknowledgement for the pagers", "err", err)
-		}
-	}
 }

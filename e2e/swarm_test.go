@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,7 +60,7 @@ func TestSwarmStackReportsTasksAndRollbacks(t *testing.T) {
 	httpAddr := "127.0.0.1:" + freePort(t)
 	docker([]string{"WHALEWATCH_IMAGE=" + image, "DOCKER_SOCKET=" + socket, fmt.Sprint("DOCKER_GID=", st.Gid),
 		"WEBHOOK_URL=" + sink.URL, "HTTP_ADDR=" + httpAddr},
-		"stack", "deploy", "--resolve-image", "never", "-c", "docker-stack.yml", "ww")
+		"stack", "deploy", "--resolve-image", "never", "-c", filepath.Join(moduleRoot, "docker-stack.yml"), "ww")
 	eventually(t, "whalewatch's task running and ready", 90*time.Second, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func TestStatusPageRefusesToStartWithoutAToken(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != exitBadConfig {
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
 		t.Fatalf("exit %d (%v), want 2:\n%s", code, err, stderr.String())
 	}
 	for _, name := range []string{"HTTP_AUTH_TOKEN", "HTTP_ADDR"} {
