@@ -311,79 +311,18 @@ func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
 		<-remover
 	}()
 
-	var window []*item
-	var last uint64
-	more := true // the outbox may hold entries beyond the window
-	taken := 0   // items busy or removing: at most slots
+	w := &window{q: q, slots: slots, jobs: jobs, toRemove: toRemove, more: true}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
 	ctxDone, drainDone := ctx.Done(), drainCtx.Done()
 	for {
-		if more && len(window) < windowSize && drainCtx.Err() == nil {
-			more = false
-			want := windowSize - len(window)
-			entries, err := d.store.Entries(q.Name, last, want)
-			var bad *state.UnreadableError
-			switch {
-			case errors.As(err, &bad):
-				next := d.store.SkipUnreadable(q.Name, last)
-				lost := int64(next - last - 1)
-				d.log.Error("a damaged page of the outbox cannot be read; skipping its entries", "destination", q.Name, "after", last, "count", lost, "err", err)
-				d.metrics.OutboxUnreadable.WithLabelValues(q.Name).Add(float64(lost))
-				q.unreadable.Add(lost)
-				last, more = next-1, true
-				continue
-			case err != nil:
-				d.log.Error("cannot read the outbox", "destination", q.Name, "err", err)
-			}
-			for _, e := range entries {
-				it := &item{seq: e.Seq, n: &Notification{}}
-				if err := json.Unmarshal(e.Data, it.n); err != nil {
-					d.log.Error("unreadable notification in the outbox; removing it", "destination", q.Name, "seq", e.Seq, "err", err)
-					d.metrics.OutboxUnreadable.WithLabelValues(q.Name).Inc()
-					q.unreadable.Add(1)
-					it.n = nil
-				}
-				it.key = orderKey(it.n, e.Seq)
-				window = append(window, it)
-				last = e.Seq
-			}
-			more = len(entries) == want // a full read: there may be more
+		if drainCtx.Err() == nil {
+			d.fill(w)
 		}
-		// Hand out what is due: the first item of each key, in order.
-		now := time.Now()
-		var due time.Time
-		seen := map[string]bool{}
-		for _, it := range window {
-			if taken >= slots || drainCtx.Err() != nil {
-				break
-			}
-			if seen[it.key] {
-				continue
-			}
-			seen[it.key] = true
-			switch {
-			case it.stage != idle:
-			case it.n == nil:
-				it.stage = removing
-				taken++
-				toRemove <- it
-			case it.next.After(now):
-				if due.IsZero() || it.next.Before(due) {
-					due = it.next
-				}
-			default:
-				if it.first.IsZero() {
-					it.first = now
-				}
-				it.stage = busy
-				taken++
-				jobs <- it
-			}
-		}
-		if taken == 0 && (drainCtx.Err() != nil || (ctx.Err() != nil && len(window) == 0 && !more)) {
+		due := w.handOut(drainCtx)
+		if w.taken == 0 && (drainCtx.Err() != nil || (ctx.Err() != nil && len(w.items) == 0 && !w.more)) {
 			return // all delivered, or time is up: the rest stays queued
 		}
 		timer.Stop()
@@ -392,26 +331,116 @@ func (d *Dispatcher) work(ctx, drainCtx context.Context, q *queue) {
 		}
 		select {
 		case r := <-results:
-			taken--
+			w.taken--
 			if d.settle(drainCtx, q, r) {
-				r.it.stage = removing
-				taken++
-				toRemove <- r.it
+				w.remove(r.it)
 			}
 		case batch := <-removed:
-			taken -= len(batch)
-			window = slices.DeleteFunc(window, func(it *item) bool { return slices.Contains(batch, it) })
+			w.taken -= len(batch)
+			w.items = slices.DeleteFunc(w.items, func(it *item) bool { return slices.Contains(batch, it) })
 		case <-q.wake:
-			more = true
+			w.more = true
 		case <-poll.C:
-			more = true
+			w.more = true
 		case <-timer.C:
 		case <-ctxDone:
-			ctxDone, more = nil, true
+			ctxDone, w.more = nil, true
 		case <-drainDone:
 			drainDone = nil
 		}
 	}
+}
+
+// window is the part of one destination's outbox its worker holds: up to
+// windowSize entries, in outbox order, each idle, busy or removing.
+type window struct {
+	q        *queue
+	items    []*item
+	last     uint64 // the last seq read
+	more     bool   // the outbox may hold entries beyond the window
+	slots    int
+	taken    int // items busy or removing: at most slots
+	jobs     chan<- *item
+	toRemove chan<- *item
+}
+
+// fill reads the outbox past the window, while it may hold more and the
+// window has room; a damaged page is skipped, counted and announced.
+func (d *Dispatcher) fill(w *window) {
+	for w.more && len(w.items) < windowSize {
+		w.more = false
+		want := windowSize - len(w.items)
+		entries, err := d.store.Entries(w.q.Name, w.last, want)
+		var bad *state.UnreadableError
+		switch {
+		case errors.As(err, &bad):
+			next := d.store.SkipUnreadable(w.q.Name, w.last)
+			lost := int64(next - w.last - 1)
+			d.log.Error("a damaged page of the outbox cannot be read; skipping its entries", "destination", w.q.Name, "after", w.last, "count", lost, "err", err)
+			d.metrics.OutboxUnreadable.WithLabelValues(w.q.Name).Add(float64(lost))
+			w.q.unreadable.Add(lost)
+			w.last, w.more = next-1, true
+			continue
+		case err != nil:
+			d.log.Error("cannot read the outbox", "destination", w.q.Name, "err", err)
+		}
+		for _, e := range entries {
+			it := &item{seq: e.Seq, n: &Notification{}}
+			if err := json.Unmarshal(e.Data, it.n); err != nil {
+				d.log.Error("unreadable notification in the outbox; removing it", "destination", w.q.Name, "seq", e.Seq, "err", err)
+				d.metrics.OutboxUnreadable.WithLabelValues(w.q.Name).Inc()
+				w.q.unreadable.Add(1)
+				it.n = nil
+			}
+			it.key = orderKey(it.n, e.Seq)
+			w.items = append(w.items, it)
+			w.last = e.Seq
+		}
+		w.more = len(entries) == want // a full read: there may be more
+		return
+	}
+}
+
+// handOut hands out what is due, while slots are free: the first item of
+// each key, in order (an unreadable one to be removed). It returns when
+// the next waiting item is due (zero: none waits).
+func (w *window) handOut(drainCtx context.Context) (due time.Time) {
+	now := time.Now()
+	seen := map[string]bool{}
+	for _, it := range w.items {
+		if w.taken >= w.slots || drainCtx.Err() != nil {
+			break
+		}
+		if seen[it.key] {
+			continue
+		}
+		seen[it.key] = true
+		switch {
+		case it.stage != idle:
+		case it.n == nil:
+			w.remove(it)
+		case it.next.After(now):
+			if due.IsZero() || it.next.Before(due) {
+				due = it.next
+			}
+		default:
+			if it.first.IsZero() {
+				it.first = now
+			}
+			it.stage = busy
+			w.taken++
+			w.jobs <- it
+		}
+	}
+	return due
+}
+
+// remove hands an item to the remover; its slot stays taken until it is
+// out of the outbox.
+func (w *window) remove(it *item) {
+	it.stage = removing
+	w.taken++
+	w.toRemove <- it
 }
 
 // settle decides what an attempt means: true when the item leaves the
