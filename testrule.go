@@ -114,14 +114,9 @@ func testRuleLive(ctx context.Context, cfg *config.Config, engine *rules.Engine,
 		return exitFailure
 	}
 	defer store.Close()
-	link, err := app.LinkTemplate(cfg)
-	if err != nil {
-		printConfigError(stderr, err)
-		return exitBadConfig
-	}
 	dispatcher := notify.NewDispatcher(log, m, store, 1000, notify.Destination{Name: "stdout", Notifier: &stdout.Notifier{W: stdoutW}})
 	cfg.Alert.CrashLoopDeaths = 0 // show every match (the rule has no group window)
-	core, err := app.NewCore(cfg, engine, link, dispatcher, store, d.Sources(), log, m)
+	core, err := app.NewCore(cfg, engine, cfg.Alert.Link, dispatcher, store, d.Sources(), log, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "test-rule: %v\n", err)
 		return exitFailure

@@ -13,7 +13,6 @@ import (
 	"github.com/whalewatch/whalewatch/internal/app"
 	"github.com/whalewatch/whalewatch/internal/state"
 	"github.com/whalewatch/whalewatch/notify/kinds"
-	"github.com/whalewatch/whalewatch/rules"
 )
 
 // validate checks the configuration and prints what whalewatch would do.
@@ -60,22 +59,8 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "\nheartbeat: off")
 	}
 	fmt.Fprintf(stdout, "status page: %s\n", statusPagePlan(cfg))
-	fmt.Fprintln(stdout, "\nrules:")
-	for _, r := range cfg.Rules.Specs {
-		if !r.Enabled {
-			fmt.Fprintf(stdout, "  - %s: disabled\n", r.Name)
-			continue
-		}
-		to := "all destinations"
-		if len(r.Notify) > 0 {
-			to = strings.Join(r.Notify, ", ")
-		}
-		fmt.Fprintf(stdout, "  - %s → %s (severity %s)\n      when %s\n", r.Name, to, cfg.Severity(r.Name), r.When)
-		if r.For > 0 {
-			fmt.Fprintf(stdout, "      for %s\n", r.For)
-		}
-	}
-	if engine, _ := rules.Compile(cfg.Rules.Specs); app.SamplesStats(cfg, engine) {
+	printRules(stdout, cfg)
+	if app.SamplesStats(cfg, cfg.Rules.Engine) {
 		fmt.Fprintf(stdout, "stats: each running, watched container sampled every %s (%d at once per host)\n", cfg.Stats.Interval, cfg.Stats.Concurrency)
 	} else {
 		fmt.Fprintln(stdout, "stats: not sampled")
@@ -97,6 +82,25 @@ func validate(environ []string, stdout, stderr io.Writer) int {
 		cfg.Slack.Command, strings.Join(via, " and "), len(cfg.Actions.AllowedUsers), len(cfg.Actions.ReadUsers),
 		len(cfg.Actions.AllowedChannels), cfg.Actions.Containers)
 	return exitOK
+}
+
+// printRules lists each rule: where it goes, its severity, its condition.
+func printRules(stdout io.Writer, cfg *config.Config) {
+	fmt.Fprintln(stdout, "\nrules:")
+	for _, r := range cfg.Rules.Specs {
+		if !r.Enabled {
+			fmt.Fprintf(stdout, "  - %s: disabled\n", r.Name)
+			continue
+		}
+		to := "all destinations"
+		if len(r.Notify) > 0 {
+			to = strings.Join(r.Notify, ", ")
+		}
+		fmt.Fprintf(stdout, "  - %s → %s (severity %s)\n      when %s\n", r.Name, to, cfg.Severity(r.Name), r.When)
+		if r.For > 0 {
+			fmt.Fprintf(stdout, "      for %s\n", r.For)
+		}
+	}
 }
 
 // statusPagePlan says where the status page is served and who may read it.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"text/template"
 	"time"
 
 	"github.com/whalewatch/whalewatch/rules"
@@ -14,6 +15,8 @@ type Alert struct {
 	// LabelsShown is the allowlist of container labels shown in messages.
 	LabelsShown  []string `env:"LABELS_SHOWN" envDefault:"com.docker.compose.project,com.docker.compose.service"`
 	LinkTemplate string   `env:"LINK_TEMPLATE"`
+	// Link is LinkTemplate parsed by Load (nil when not set).
+	Link *template.Template `env:"-"`
 	// ResolveAfter: an incident resolves once its container has been up
 	// (and healthy) this long.
 	ResolveAfter    time.Duration `env:"RESOLVE_AFTER" envDefault:"1m"`
@@ -24,9 +27,11 @@ type Alert struct {
 
 func (c *Config) checkAlert() []error {
 	if c.Alert.LinkTemplate != "" {
-		if _, err := rules.ParseTemplate("LINK_TEMPLATE", c.Alert.LinkTemplate); err != nil {
+		link, err := rules.ParseTemplate("LINK_TEMPLATE", c.Alert.LinkTemplate)
+		if err != nil {
 			return []error{fmt.Errorf("LINK_TEMPLATE: %w", err)}
 		}
+		c.Alert.Link = link
 	}
 	return nil
 }

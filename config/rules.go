@@ -16,9 +16,10 @@ import (
 type Rules struct {
 	// Default keeps the built-in rules (rules.Defaults).
 	Default bool `env:"DEFAULT_RULES" envDefault:"true"`
-	// Specs are checked by Load (they compile); the caller compiles them
-	// again to run them.
-	Specs []rules.Spec `env:"-"`
+	// Specs are the rules, and Engine them compiled by Load (once: what
+	// Load checked is what runs).
+	Specs  []rules.Spec  `env:"-"`
+	Engine *rules.Engine `env:"-"`
 	// Severity is each rule's RULE_<NAME>_SEVERITY, where set.
 	Severity map[string]string `env:"-"`
 }
@@ -123,8 +124,10 @@ func (c *Config) loadRules(vars map[string]string) []error {
 		}
 	}
 	c.Rules.Specs = specs
-	if _, err := rules.Compile(specs); err != nil {
+	engine, err := rules.Compile(specs)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	c.Rules.Engine = engine
 	return errs
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/whalewatch/whalewatch/internal/statuspage"
 	"github.com/whalewatch/whalewatch/notify"
 	"github.com/whalewatch/whalewatch/notify/slack"
-	"github.com/whalewatch/whalewatch/rules"
 )
 
 // Options are what the bot takes from its process.
@@ -68,15 +67,8 @@ type App struct {
 // daemon to tell its name). On error everything opened is closed again.
 func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err error) {
 	log := opts.Log
-	// Checked by config.Load; compiled once here for everything that uses them.
-	engine, err := rules.Compile(cfg.Rules.Specs)
-	if err != nil {
-		return nil, err
-	}
-	link, err := LinkTemplate(cfg)
-	if err != nil {
-		return nil, err
-	}
+	// Compiled once, by config.Load, which checked them.
+	engine, link := cfg.Rules.Engine, cfg.Alert.Link
 	m := metrics.New()
 	a := &App{cfg: cfg, log: log}
 	defer func() {

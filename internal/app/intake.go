@@ -18,14 +18,6 @@ import (
 	"github.com/whalewatch/whalewatch/rules"
 )
 
-// LinkTemplate compiles LINK_TEMPLATE (nil when not set).
-func LinkTemplate(cfg *config.Config) (*template.Template, error) {
-	if cfg.Alert.LinkTemplate == "" {
-		return nil, nil
-	}
-	return rules.ParseTemplate("LINK_TEMPLATE", cfg.Alert.LinkTemplate)
-}
-
 // NewCore makes the alert core, resumes it from the state file and makes
 // each source resume where the core's checkpoint says (the sources are
 // made before the state file is read, so Restore hands that on).
