@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -37,6 +38,7 @@ const (
 )
 
 func main() {
+	memoryDefaults(os.LookupEnv)
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
@@ -67,6 +69,20 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "whalewatch: unknown command %q\n\n%s", cmd, usage)
 		return exitBadConfig
+	}
+}
+
+// memoryDefaults fit a small sidecar, unless the user set their own: the
+// heap is collected when it has grown by half (not doubled) and kept under
+// a soft 24 MiB limit (the collector works harder near it, never fails an
+// allocation). About 7 MB less peak RSS under a storm for about a fifth
+// more CPU (docs/BENCHMARKS.md); idle costs the same.
+func memoryDefaults(lookup func(string) (string, bool)) {
+	if _, set := lookup("GOGC"); !set {
+		debug.SetGCPercent(50)
+	}
+	if _, set := lookup("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(24 << 20)
 	}
 }
 
