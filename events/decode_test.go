@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
 )
 
 // sdkDecode is what the SDK's stream decoder makes of one line.
@@ -98,6 +101,65 @@ func TestDecodeStreamReadsEveryLine(t *testing.T) {
 	}
 	if err := <-done; err != io.EOF {
 		t.Fatalf("stream ended with %v, want io.EOF", err)
+	}
+}
+
+// dialingDocker is a client that can dial its daemon, as the SDK's can.
+type dialingDocker struct {
+	Docker
+	sock string
+}
+
+func (d dialingDocker) ClientVersion() string { return "1.41" }
+func (d dialingDocker) Dialer() func(context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
+	}
+}
+
+// Docker's stream is asked for at the negotiated version with since and
+// until as given, read to its end, and a refusal is an error naming it.
+func TestDockerEventsReadsTheStreamItAskedFor(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "d.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := make(chan string, 2)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- r.URL.String()
+		if r.URL.Query().Get("until") == "" {
+			http.Error(w, "no", http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, `{"Type":"container","Action":"start","Actor":{"ID":"a"},"timeNano":1}`+"\n"+`{"Type":"container","Action":"die","Actor":{"ID":"a"},"timeNano":2}`+"\n")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	s := &Source{Docker: dialingDocker{sock: sock}}
+
+	res := s.dockerEvents(context.Background(), client.EventsListOptions{Since: "1.000000001", Until: "2.000000000"})
+	if got := <-asked; got != "/v1.41/events?since=1.000000001&until=2.000000000" {
+		t.Errorf("asked for %s", got)
+	}
+	for _, action := range []events.Action{"start", "die"} {
+		select {
+		case m := <-res.Messages:
+			if m.Action != action {
+				t.Errorf("got %s, want %s", m.Action, action)
+			}
+		case err := <-res.Err:
+			t.Fatalf("stream ended early: %v", err)
+		}
+	}
+	if err := <-res.Err; err != io.EOF {
+		t.Errorf("stream ended with %v, want io.EOF", err)
+	}
+
+	res = s.dockerEvents(context.Background(), client.EventsListOptions{})
+	<-asked
+	if err := <-res.Err; err == nil || !strings.Contains(err.Error(), "500") {
+		t.Errorf("a refused stream ended with %v", err)
 	}
 }
 
