@@ -17,8 +17,6 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
-
-	"github.com/whalewatch/whalewatch/event"
 )
 
 // The SDK decodes each event with encoding/json's reflection (about 4 µs
@@ -118,7 +116,7 @@ func decodeStream(ctx context.Context, r io.Reader, out chan<- events.Message) e
 		if len(line) == 0 {
 			continue
 		}
-		m, derr := DecodeMessage(line)
+		m, derr := decodeMessage(line)
 		if derr != nil {
 			return fmt.Errorf("decode event: %w", derr)
 		}
@@ -133,19 +131,9 @@ func decodeStream(ctx context.Context, r io.Reader, out chan<- events.Message) e
 	}
 }
 
-// Decode turns one line of the daemon's stream into an Event of the named
-// host: FromMessage of the SDK's decoding, at a fraction of its cost.
-func Decode(host string, line []byte) (event.Event, error) {
-	m, err := DecodeMessage(line)
-	if err != nil {
-		return event.Event{}, err
-	}
-	return FromMessage(host, m), nil
-}
-
-// DecodeMessage decodes one event as encoding/json would into the SDK's
-// message.
-func DecodeMessage(line []byte) (events.Message, error) {
+// decodeMessage decodes one line of the stream as encoding/json would into
+// the SDK's message, at a fraction of its cost.
+func decodeMessage(line []byte) (events.Message, error) {
 	var m events.Message
 	p := parser{b: line}
 	if p.message(&m) {
