@@ -100,7 +100,7 @@ func (s *Source) events(ctx context.Context, opts client.EventsListOptions) clie
 	if s.isPodman() && s.podman != nil {
 		return s.podman.Events(ctx, opts)
 	}
-	return s.docker.Events(ctx, opts)
+	return s.dockerEvents(ctx, opts)
 }
 
 // oomWait is how long a SIGKILL death nobody asked for is held.

@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -32,6 +33,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/moby/moby/client"
 )
 
 func main() {
@@ -45,6 +48,9 @@ func main() {
 		wait       = flag.Duration("wait", 2*time.Minute, "how long to wait for the canary")
 		idle       = flag.Duration("idle", 0, "after the canary, measure CPU over this long idle")
 		hot        = flag.Int("hot", 10, "containers whose stats are at 95 % of their memory limit")
+		churn      = flag.Bool("churn", false, "containers live whole lives (create, start, exec, die, destroy; every 10th dies exit 1) instead of -containers restarting")
+		floor      = flag.Bool("floor", true, "after the run, time a minimal reader decoding the same stream into the SDK's events.Message")
+		restarts   = flag.Int("restarts", 0, "after the run, start whalewatch this many times on its state file and time exec → /events")
 	)
 	var extraEnv multiFlag
 	flag.Var(&extraEnv, "env", "extra NAME=value for whalewatch (repeatable)")
@@ -57,8 +63,9 @@ func main() {
 	check(err)
 	defer os.RemoveAll(dir)
 
-	gen := newGenerator(*events, *population, *dieEvery)
+	gen := newGenerator(*events, *population, *dieEvery, *churn)
 	daemon := &fakeDaemon{gen: gen, requested: make(chan time.Time, 1), hot: *hot}
+
 	sock := filepath.Join(dir, "docker.sock")
 	ln, err := net.Listen("unix", sock)
 	check(err)
@@ -69,8 +76,7 @@ func main() {
 	check(err)
 	go func() { _ = http.Serve(sinkLn, sink) }()
 
-	cmd := exec.Command(*binary)
-	cmd.Env = append([]string{
+	env := append([]string{
 		"PATH=" + os.Getenv("PATH"), "DOCKER_HOST=unix://" + sock, "HOST_NAME=load",
 		"WEBHOOK_URL=http://" + sinkLn.Addr().String() + "/hook", "HTTP_ADDR=off", "LOG_LEVEL=warn",
 		"STATE_DIR=" + filepath.Join(dir, "state"), "RULE_CRASHED_GROUP_WINDOW=0", "CRASHLOOP_DEATHS=0",
@@ -78,9 +84,7 @@ func main() {
 	check(os.Mkdir(filepath.Join(dir, "state"), 0o700))
 	logs, err := os.Create(filepath.Join(dir, "whalewatch.log"))
 	check(err)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	started := time.Now()
-	check(cmd.Start())
+	cmd, started := startWhalewatch(*binary, env, logs)
 
 	var streamStart time.Time
 	select {
@@ -102,7 +106,11 @@ func main() {
 	usage, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 
 	deaths, delivered := gen.deaths, sink.deaths()
-	fmt.Printf("events streamed      %d (%d containers, a death every %d)\n", *events, *population, *dieEvery)
+	if *churn {
+		fmt.Printf("events streamed      %d (%d whole lives of new containers, every 10th dies exit 1)\n", *events, *events/lifeEvents)
+	} else {
+		fmt.Printf("events streamed      %d (%d containers, a death every %d)\n", *events, *population, *dieEvery)
+	}
 	fmt.Printf("exec → /events       %s\n", streamStart.Sub(started).Round(100*time.Microsecond))
 	if !streamEnd.IsZero() {
 		fmt.Printf("stream written in    %s (%.0f events/s taken by whalewatch)\n", streamEnd.Sub(streamStart).Round(time.Millisecond),
@@ -131,24 +139,86 @@ func main() {
 		fmt.Printf("whalewatch log: %s\n", tail(filepath.Join(dir, "whalewatch.log")))
 		os.Exit(1)
 	}
+	if *floor {
+		took, n := decodeFloor(sock)
+		fmt.Printf("decode floor         %s for %d events (SDK reader; whalewatch's canary %.2f × it)\n", took.Round(time.Millisecond), n,
+			canary.Sub(streamStart).Seconds()/took.Seconds())
+	}
+	if *restarts > 0 {
+		var took []time.Duration
+		for range *restarts {
+			select {
+			case <-daemon.requested: // the last run's (or the floor's) request
+			default:
+			}
+			cmd, started := startWhalewatch(*binary, env, logs)
+			select {
+			case at := <-daemon.requested:
+				took = append(took, at.Sub(started))
+			case <-time.After(30 * time.Second):
+				fail(cmd, dir, "a restarted whalewatch never asked for /events")
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+		slices.Sort(took)
+		fmt.Printf("restart → /events    median %s of %d (min %s, max %s; existing state file)\n", took[len(took)/2].Round(100*time.Microsecond),
+			len(took), took[0].Round(100*time.Microsecond), took[len(took)-1].Round(100*time.Microsecond))
+	}
+}
+
+func startWhalewatch(binary string, env []string, logs *os.File) (*exec.Cmd, time.Time) {
+	cmd := exec.Command(binary)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logs, logs
+	started := time.Now()
+	check(cmd.Start())
+	return cmd, started
+}
+
+// decodeFloor is the least any reader of the stream can take: the SDK's
+// own Events reader, decoding every event into its events.Message and
+// doing nothing else, from the request to the canary's death.
+func decodeFloor(sock string) (time.Duration, int) {
+	c, err := client.New(client.WithHost("unix://" + sock))
+	check(err)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	res := c.Events(ctx, client.EventsListOptions{})
+	for n := 1; ; n++ {
+		select {
+		case m := <-res.Messages:
+			if m.Actor.Attributes["name"] == "canary" {
+				return time.Since(start), n
+			}
+		case err := <-res.Err:
+			check(fmt.Errorf("decode floor: %w", err))
+		}
+	}
 }
 
 // ---- the synthetic stream --------------------------------------------------
 
 type generator struct {
 	n, population, dieEvery int
-	deaths                  int // deaths (exit 1) in the stream, canary included
+	churn                   bool // whole lives of new containers
+	deaths                  int  // deaths (exit 1) in the stream, canary included
 	base                    int64
 	ids                     []string
 }
 
-func newGenerator(n, population, dieEvery int) *generator {
-	g := &generator{n: n, population: population, dieEvery: dieEvery, base: time.Now().UnixNano()}
-	for i := range population {
+func newGenerator(n, population, dieEvery int, churn bool) *generator {
+	g := &generator{n: n, population: population, dieEvery: dieEvery, churn: churn, base: time.Now().UnixNano()}
+	if churn {
+		g.population = 0 // none lives before the stream, each lives once
+	}
+	for i := range g.population {
 		g.ids = append(g.ids, fmt.Sprintf("%064x", i+1))
 	}
 	for i := range n - 1 {
-		if i%dieEvery == dieEvery-1 {
+		if g.crash(i) {
 			g.deaths++
 		}
 	}
@@ -165,6 +235,9 @@ func (g *generator) event(i int, buf []byte) []byte {
 	if i == g.n-1 {
 		return appendEvent(buf, "canary", strings.Repeat("c", 64), "die", nano, `,"exitCode":"1"`)
 	}
+	if g.churn {
+		return g.life(i, nano, buf)
+	}
 	c := (i / g.dieEvery) % g.population
 	action, extra := noise[i%len(noise)], ""
 	switch {
@@ -177,6 +250,35 @@ func (g *generator) event(i int, buf []byte) []byte {
 		extra = `,"exitCode":"0","execID":"e` + strconv.Itoa(i) + `"`
 	}
 	return appendEvent(buf, fmt.Sprintf("app-%03d", c), g.ids[c], action, nano, extra)
+}
+
+// A life in churn: each container is new, lives lifeEvents events and
+// is gone; lifeDie is the death's place in it.
+var life = []string{"create", "start", "exec_start: sh -c true", "die", "destroy"}
+
+const (
+	lifeEvents = 5
+	lifeDie    = 3
+)
+
+// crash: event i (not the canary) is a death with exit code 1.
+func (g *generator) crash(i int) bool {
+	if g.churn {
+		return i%lifeEvents == lifeDie && (i/lifeEvents)%10 == 0
+	}
+	return i%g.dieEvery == g.dieEvery-1
+}
+
+func (g *generator) life(i int, nano int64, buf []byte) []byte {
+	n := i / lifeEvents
+	action, extra := life[i%lifeEvents], ""
+	if i%lifeEvents == lifeDie {
+		extra = `,"exitCode":"0"`
+		if g.crash(i) {
+			extra = `,"exitCode":"1"`
+		}
+	}
+	return appendEvent(buf, fmt.Sprintf("job-%07d", n), fmt.Sprintf("%064x", n+1), action, nano, extra)
 }
 
 func appendEvent(buf []byte, name, id, action string, nano int64, extra string) []byte {
