@@ -12,11 +12,10 @@ import (
 // audit is the daemon's replay of what the live stream should have
 // brought between two audits.
 type audit struct {
-	from    int64    // the cursor at the last audit
-	keys    []string // the events at from
-	replay  []mobyevents.Message
-	err     error
-	running bool
+	from   int64    // the cursor at the last audit
+	keys   []string // the events at from
+	replay []mobyevents.Message
+	err    error
 }
 
 // startAudit asks, beside the reader, for what the daemon sent from the

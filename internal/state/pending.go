@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"maps"
 
@@ -284,5 +283,3 @@ func (s *Store) SkipUnreadable(dest string, after uint64) uint64 {
 	}
 	return last + 1
 }
-
-var errUnwritable = errors.New("the state file is not writable")
