@@ -1,111 +1,189 @@
 package alert
 
 import (
+	"cmp"
+	"container/heap"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 )
 
 // aheadKeys is, per host, the keys of the events handled ahead of the
-// cursor, in the order handled (what the checkpoint keeps, as before),
-// with an index beside them so that adding a key and moving the cursor
-// cost nothing in the list's length: a storm keeps events ahead by the
-// ten thousand.
+// cursor, in the order handled. A storm keeps them by the ten thousand,
+// so nothing here costs the number kept: a key is added through a set,
+// the cursor passing keys takes them from a heap by time, and the
+// checkpoint writes each key once as "aheadkey/<host>|<key>" (its place
+// in the order), and its removal.
 type aheadKeys struct {
-	*entries[[]string]
-	index map[string]*aheadIndex // host → built on first use (after a restore, once)
+	hosts map[string]*aheadHost
+	seq   int64           // the place of the next key added
+	dirty map[string]bool // stored keys (host|key) changed since the last commit
+	// legacy: hosts whose keys a checkpoint kept in one piece
+	// ("ahead/<host>", before this layout): deleted at the next commit.
+	legacy map[string]bool
 }
 
-// aheadIndex: each kept key's timeNano, and the oldest of them, below
-// which a cursor passes nothing kept.
-type aheadIndex struct {
-	nanos  map[string]int64
-	oldest int64
+type aheadHost struct {
+	keys   []string // in the order handled; some may be gone (dead of them)
+	dead   int
+	kept   map[string]aheadKey
+	byNano aheadHeap
 }
+
+type aheadKey struct{ nano, seq int64 }
 
 func newAheadKeys() *aheadKeys {
-	return &aheadKeys{entries: newEntries[[]string]("ahead"), index: map[string]*aheadIndex{}}
+	return &aheadKeys{hosts: map[string]*aheadHost{}, dirty: map[string]bool{}, legacy: map[string]bool{}}
 }
 
-// indexOf is host's index, built from its keys when there is none yet.
-func (a *aheadKeys) indexOf(host string) *aheadIndex {
-	if ix, ok := a.index[host]; ok {
-		return ix
+// get is host's keys in the order handled.
+func (a *aheadKeys) get(host string) []string {
+	h := a.hosts[host]
+	if h == nil {
+		return nil
 	}
-	ix := &aheadIndex{nanos: map[string]int64{}}
-	keys, _ := a.get(host)
-	for _, k := range keys {
-		ix.note(k, keyNano(k))
-	}
-	a.index[host] = ix
-	return ix
-}
-
-func (ix *aheadIndex) note(k string, nano int64) {
-	if len(ix.nanos) == 0 || nano < ix.oldest {
-		ix.oldest = nano
-	}
-	ix.nanos[k] = nano
+	h.compact()
+	return h.keys
 }
 
 // add keeps key (of an event at nano) as handled ahead on host.
 func (a *aheadKeys) add(host, key string, nano int64) {
-	ix := a.indexOf(host)
-	if _, ok := ix.nanos[key]; ok {
+	h := a.hosts[host]
+	if h == nil {
+		h = &aheadHost{kept: map[string]aheadKey{}}
+		a.hosts[host] = h
+	}
+	if _, ok := h.kept[key]; ok {
 		return
 	}
-	ix.note(key, nano)
-	keys, _ := a.get(host)
-	// Appending in place is safe: what the list was handed out as
-	// (Resumes) is a copy, and a checkpoint encodes it before returning.
-	a.entries.set(host, append(keys, key))
+	a.seq++
+	h.put(key, aheadKey{nano: nano, seq: a.seq})
+	a.dirty[host+"|"+key] = true
+}
+
+func (h *aheadHost) put(key string, k aheadKey) {
+	h.kept[key] = k
+	h.keys = append(h.keys, key)
+	heap.Push(&h.byNano, aheadRef{nano: k.nano, key: key})
 }
 
 // prune forgets the keys the cursor has passed: a replay from it no longer
-// brings them. Only a cursor past the oldest kept key looks at the list.
+// brings them.
 func (a *aheadKeys) prune(host string, cursor int64) {
-	keys, ok := a.get(host)
-	if !ok {
+	h := a.hosts[host]
+	if h == nil {
 		return
 	}
-	ix := a.indexOf(host)
-	if cursor <= ix.oldest {
+	for len(h.byNano) > 0 && h.byNano[0].nano < cursor {
+		ref := heap.Pop(&h.byNano).(aheadRef)
+		delete(h.kept, ref.key)
+		h.dead++
+		a.dirty[host+"|"+ref.key] = true
+	}
+	if len(h.kept) == 0 {
+		delete(a.hosts, host)
+	} else if h.dead > len(h.keys)/2 {
+		h.compact()
+	}
+}
+
+// compact drops the keys gone from the order.
+func (h *aheadHost) compact() {
+	if h.dead == 0 {
 		return
 	}
-	kept := slices.DeleteFunc(keys, func(k string) bool {
-		if nano := ix.nanos[k]; nano < cursor {
-			delete(ix.nanos, k)
-			return true
+	h.keys = slices.DeleteFunc(h.keys, func(k string) bool { _, ok := h.kept[k]; return !ok })
+	h.dead = 0
+}
+
+// move takes what is kept under host from to host to (adopt: a daemon's
+// name to its ID).
+func (a *aheadKeys) move(from, to string) {
+	h := a.hosts[from]
+	if h == nil {
+		return
+	}
+	delete(a.hosts, from)
+	for k := range h.kept {
+		a.dirty[from+"|"+k], a.dirty[to+"|"+k] = true, true
+	}
+	a.hosts[to] = h
+}
+
+const aheadName = "aheadkey"
+
+func (a *aheadKeys) changes(out map[string][]byte) error {
+	for stored := range a.dirty {
+		var data []byte
+		host, key, _ := strings.Cut(stored, "|")
+		if h := a.hosts[host]; h != nil {
+			if k, ok := h.kept[key]; ok {
+				data = strconv.AppendInt(nil, k.seq, 10)
+			}
 		}
-		return false
-	})
-	if len(kept) == 0 {
-		a.del(host)
-		return
+		out[aheadName+"/"+stored] = data
 	}
-	ix.oldest = ix.nanos[kept[0]]
-	for _, k := range kept[1:] {
-		ix.oldest = min(ix.oldest, ix.nanos[k])
+	for host := range a.legacy {
+		out["ahead/"+host] = nil
 	}
-	a.entries.set(host, kept)
+	return nil
 }
 
-// set and del replace a host's keys whole (adopt moves them to the
-// daemon's ID): its index is built again when next used.
-func (a *aheadKeys) set(host string, keys []string) {
-	a.entries.set(host, keys)
-	delete(a.index, host)
+func (a *aheadKeys) clean() {
+	clear(a.dirty)
+	clear(a.legacy)
 }
 
-func (a *aheadKeys) del(host string) {
-	a.entries.del(host)
-	delete(a.index, host)
-}
+func (a *aheadKeys) changed() bool { return len(a.dirty) > 0 || len(a.legacy) > 0 }
 
-// load takes a checkpoint's keys; the indexes follow them on first use.
+// load takes a checkpoint's keys, in their order, and those of the older
+// one-piece layout (written again in this one at the next commit).
 func (a *aheadKeys) load(all map[string][]byte) error {
-	clear(a.index)
-	return a.entries.load(all)
+	type loaded struct {
+		host, key string
+		seq       int64
+	}
+	var keys []loaded
+	for stored, data := range all {
+		if host, ok := strings.CutPrefix(stored, "ahead/"); ok {
+			var list []string
+			if err := json.Unmarshal(data, &list); err != nil {
+				return fmt.Errorf("ahead %s in the checkpoint: %w", host, err)
+			}
+			for i, k := range list {
+				keys = append(keys, loaded{host: host, key: k, seq: int64(i) - int64(len(list))})
+				a.dirty[host+"|"+k] = true
+			}
+			a.legacy[host] = true
+			continue
+		}
+		rest, ok := strings.CutPrefix(stored, aheadName+"/")
+		if !ok {
+			continue
+		}
+		host, key, _ := strings.Cut(rest, "|")
+		seq, err := strconv.ParseInt(string(data), 10, 64)
+		if err != nil {
+			return fmt.Errorf("ahead %s in the checkpoint: %w", rest, err)
+		}
+		keys = append(keys, loaded{host: host, key: key, seq: seq})
+	}
+	slices.SortFunc(keys, func(x, y loaded) int { return cmp.Compare(x.seq, y.seq) })
+	for _, k := range keys {
+		h := a.hosts[k.host]
+		if h == nil {
+			h = &aheadHost{kept: map[string]aheadKey{}}
+			a.hosts[k.host] = h
+		}
+		if _, ok := h.kept[k.key]; ok {
+			continue // in both layouts
+		}
+		h.put(k.key, aheadKey{nano: keyNano(k.key), seq: k.seq})
+		a.seq = max(a.seq, k.seq)
+	}
+	return nil
 }
 
 // keyNano is the timeNano an event key (event.Key) starts with; a key
@@ -118,4 +196,23 @@ func keyNano(k string) int64 {
 		return -1 << 63
 	}
 	return nano
+}
+
+// aheadHeap orders a host's keys by time, oldest first.
+type aheadRef struct {
+	nano int64
+	key  string
+}
+
+type aheadHeap []aheadRef
+
+func (h aheadHeap) Len() int           { return len(h) }
+func (h aheadHeap) Less(i, j int) bool { return h[i].nano < h[j].nano }
+func (h aheadHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *aheadHeap) Push(x any)        { *h = append(*h, x.(aheadRef)) }
+func (h *aheadHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

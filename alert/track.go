@@ -28,10 +28,7 @@ func (c *Core) adopt(ev event.Event) {
 		c.atCursor.set(ev.HostID, keys)
 		c.atCursor.del(ev.Host)
 	}
-	if keys, ok := c.ahead.get(ev.Host); ok {
-		c.ahead.set(ev.HostID, keys)
-		c.ahead.del(ev.Host)
-	}
+	c.ahead.move(ev.Host, ev.HostID)
 	for id, ctr := range c.running[ev.Host] {
 		c.runningChanged(ev.Host, id, nil)
 		c.runningChanged(ev.HostID, id, &ctr)
