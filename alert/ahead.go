@@ -32,7 +32,10 @@ type aheadHost struct {
 	byNano aheadHeap
 }
 
-type aheadKey struct{ nano, seq int64 }
+type aheadKey struct {
+	nano, seq int64
+	stored    bool // in the checkpoint: its removal is written too
+}
 
 func newAheadKeys() *aheadKeys {
 	return &aheadKeys{hosts: map[string]*aheadHost{}, dirty: map[string]bool{}, legacy: map[string]bool{}}
@@ -59,8 +62,10 @@ func (a *aheadKeys) add(host, key string, nano int64) {
 		return
 	}
 	a.seq++
-	h.put(key, aheadKey{nano: nano, seq: a.seq})
-	a.dirty[host+"|"+key] = true
+	stored := host + "|" + key
+	_, deleting := a.dirty[stored] // kept before, its removal not yet written: it is still stored
+	h.put(key, aheadKey{nano: nano, seq: a.seq, stored: deleting})
+	a.dirty[stored] = true
 }
 
 func (h *aheadHost) put(key string, k aheadKey) {
@@ -78,9 +83,13 @@ func (a *aheadKeys) prune(host string, cursor int64) {
 	}
 	for len(h.byNano) > 0 && h.byNano[0].nano < cursor {
 		ref := heap.Pop(&h.byNano).(aheadRef)
+		if h.kept[ref.key].stored {
+			a.dirty[host+"|"+ref.key] = true
+		} else {
+			delete(a.dirty, host+"|"+ref.key) // never written: a storm's keys mostly come and go between commits
+		}
 		delete(h.kept, ref.key)
 		h.dead++
-		a.dirty[host+"|"+ref.key] = true
 	}
 	if len(h.kept) == 0 {
 		delete(a.hosts, host)
@@ -106,8 +115,11 @@ func (a *aheadKeys) move(from, to string) {
 		return
 	}
 	delete(a.hosts, from)
-	for k := range h.kept {
-		a.dirty[from+"|"+k], a.dirty[to+"|"+k] = true, true
+	for k, v := range h.kept {
+		if v.stored {
+			a.dirty[from+"|"+k] = true
+		}
+		a.dirty[to+"|"+k] = true
 	}
 	a.hosts[to] = h
 }
@@ -132,6 +144,15 @@ func (a *aheadKeys) changes(out map[string][]byte) error {
 }
 
 func (a *aheadKeys) clean() {
+	for stored := range a.dirty {
+		host, key, _ := strings.Cut(stored, "|")
+		if h := a.hosts[host]; h != nil {
+			if k, ok := h.kept[key]; ok {
+				k.stored = true
+				h.kept[key] = k
+			}
+		}
+	}
 	clear(a.dirty)
 	clear(a.legacy)
 }
@@ -180,7 +201,7 @@ func (a *aheadKeys) load(all map[string][]byte) error {
 		if _, ok := h.kept[k.key]; ok {
 			continue // in both layouts
 		}
-		h.put(k.key, aheadKey{nano: keyNano(k.key), seq: k.seq})
+		h.put(k.key, aheadKey{nano: keyNano(k.key), seq: k.seq, stored: true})
 		a.seq = max(a.seq, k.seq)
 	}
 	return nil
