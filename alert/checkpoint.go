@@ -44,7 +44,7 @@ func (c *Core) Resumes() map[string]event.Resume {
 	out := map[string]event.Resume{}
 	for host, cursor := range c.cursors {
 		keys, _ := c.atCursor.get(host)
-		ahead, _ := c.ahead.get(host)
+		ahead := c.ahead.get(host)
 		out[host] = event.Resume{Cursor: cursor, AtCursor: slices.Clone(keys), Running: maps.Clone(c.running[host]), Open: c.open(host),
 			Ahead: slices.Clone(ahead), Stopped: c.stoppedOn(host)}
 	}

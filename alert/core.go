@@ -88,7 +88,7 @@ type Core struct {
 	// ahead: per host, the keys of events after the cursor handled already
 	// (they passed ahead of an earlier one held for settling, which keeps
 	// the cursor behind it); a resumed source drops them from its replay.
-	ahead *entries[[]string]
+	ahead *aheadKeys
 	// oomed: containers (host|id) with an oom handled since their last
 	// start. The daemon sends one kill's oom event up to 7 times; the source
 	// drops repeats within its run, this across a restart (its replay).
@@ -135,7 +135,7 @@ func New(cfg Config, outbox Outbox, mutes Mutes, log *slog.Logger, m *metrics.Me
 		spells:         map[string]*spell{},
 		cursors:        map[string]int64{},
 		atCursor:       newEntries[[]string]("atcursor"),
-		ahead:          newEntries[[]string]("ahead"),
+		ahead:          newAheadKeys(),
 		oomed:          newEntries[bool]("oomed"),
 		reconciled:     newEntries[time.Time]("reconciled"),
 		stopped:        newEntries[int]("stopped"),

@@ -4,8 +4,6 @@ package alert
 
 import (
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/whalewatch/whalewatch/event"
 )
@@ -30,10 +28,7 @@ func (c *Core) adopt(ev event.Event) {
 		c.atCursor.set(ev.HostID, keys)
 		c.atCursor.del(ev.Host)
 	}
-	if keys, ok := c.ahead.get(ev.Host); ok {
-		c.ahead.set(ev.HostID, keys)
-		c.ahead.del(ev.Host)
-	}
+	c.ahead.move(ev.Host, ev.HostID)
 	for id, ctr := range c.running[ev.Host] {
 		c.runningChanged(ev.Host, id, nil)
 		c.runningChanged(ev.HostID, id, &ctr)
@@ -55,7 +50,7 @@ func (c *Core) moveCursor(host string, it event.Item) {
 		c.atCursor.del(host)
 	}
 	c.cursorDirty = true
-	c.pruneAhead(host)
+	c.ahead.prune(host, it.Cursor)
 }
 
 // track keeps the running set and the cursor in step with the events.
@@ -97,42 +92,18 @@ func (c *Core) track(ev event.Event, ahead bool) {
 	switch cursor := c.cursors[host]; {
 	case ahead && ev.TimeNano >= cursor:
 		// An earlier event is held for settling: the cursor stays behind it.
-		keys, _ := c.ahead.get(host)
-		if !slices.Contains(keys, ev.Key()) {
-			c.ahead.set(host, append(slices.Clip(keys), ev.Key()))
-		}
+		c.ahead.add(host, ev.Key(), ev.TimeNano)
 	case ev.TimeNano > cursor:
 		c.cursorFirst = c.cursorFirst || cursor == 0
 		c.cursors[host] = ev.TimeNano
 		c.atCursor.set(host, []string{ev.Key()})
 		c.cursorDirty = true
-		c.pruneAhead(host)
+		c.ahead.prune(host, ev.TimeNano)
 	case ev.TimeNano == cursor:
 		keys, _ := c.atCursor.get(host)
 		if !slices.Contains(keys, ev.Key()) {
 			c.atCursor.set(host, append(keys, ev.Key()))
 		}
-	}
-}
-
-// pruneAhead forgets the events handled ahead that the cursor has passed:
-// a replay from it no longer brings them.
-func (c *Core) pruneAhead(host string) {
-	keys, ok := c.ahead.get(host)
-	if !ok {
-		return
-	}
-	cursor := c.cursors[host]
-	kept := slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
-		t, _, _ := strings.Cut(k, "/")
-		nano, err := strconv.ParseInt(t, 10, 64)
-		return err != nil || nano < cursor
-	})
-	switch {
-	case len(kept) == 0:
-		c.ahead.del(host)
-	case len(kept) < len(keys):
-		c.ahead.set(host, kept)
 	}
 }
 

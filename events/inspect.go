@@ -191,7 +191,24 @@ func (in *inspector) emit(ev event.Event) {
 
 // emitJudged hands ev on with the rules' verdict of it, as emit does.
 func (in *inspector) emitJudged(ev event.Event, v event.Verdict) {
-	in.st.send(event.Item{Event: ev, Ahead: len(in.held) > 0, Verdict: v})
+	ahead := len(in.held) > 0
+	if !ahead && ev.Type != event.SelfType && !ev.Reconciled {
+		in.st.handedTo = max(in.st.handedTo, ev.TimeNano)
+	}
+	in.st.send(event.Item{Event: ev, Ahead: ahead, Verdict: v})
+}
+
+// oldestHeld is the earliest time of an event held (0 when none is).
+func (in *inspector) oldestHeld() int64 {
+	var oldest int64
+	for _, h := range in.held {
+		for _, ev := range h.events {
+			if oldest == 0 || ev.TimeNano < oldest {
+				oldest = ev.TimeNano
+			}
+		}
+	}
+	return oldest
 }
 
 // mayBeOOM: a SIGKILL death that neither a kill nor an oom event explains.

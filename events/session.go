@@ -235,6 +235,9 @@ func (s *Source) read(ctx context.Context, st *stream, ins *inspector, live clie
 			if ins.unanswered != nil {
 				return fmt.Errorf("reconcile: %w", ins.unanswered)
 			}
+			if len(ins.held) > 0 {
+				s.heldCursor(st, ins) // a hold released: the oldest may be later now
+			}
 		case items := <-relisted:
 			st.relisted(ctx, ins, items)
 		case <-auditC:
@@ -290,7 +293,11 @@ func (s *Source) handle(ctx context.Context, st *stream, ins *inspector, m mobye
 // is short and reaches the cursor), once nothing read before it is still
 // held for settling.
 func (s *Source) forwardCursor(st *stream, ins *inspector) {
-	if len(st.newest) == 0 || len(ins.held) > 0 {
+	if len(ins.held) > 0 {
+		s.heldCursor(st, ins)
+		return
+	}
+	if len(st.newest) == 0 {
 		return
 	}
 	cursor := messageNano(st.newest[0])
@@ -306,4 +313,21 @@ func (s *Source) forwardCursor(st *stream, ins *inspector) {
 		st.cursor, st.atCursor = cursor, slices.Clone(keys)
 	}
 	st.send(event.Item{Event: st.hostEvent(), Cursor: cursor, AtCursor: keys})
+}
+
+// heldCursor moves the core's cursor up to the oldest event still held
+// (naming no event at it: the held one is not handled, so a replay from
+// there brings it again), so that what was handed on ahead of it before
+// is forgotten: under a storm some death is always held for its
+// evidence, and without this the cursor stays where the storm began and
+// every event after it is kept as handled ahead. Only forward, and only
+// past every event that moved the core's cursor: one at that very time
+// would be replayed as new.
+func (s *Source) heldCursor(st *stream, ins *inspector) {
+	cursor := ins.oldestHeld()
+	if cursor <= max(st.forwarded, st.handedTo) {
+		return
+	}
+	st.forwarded = cursor
+	st.send(event.Item{Event: st.hostEvent(), Cursor: cursor})
 }

@@ -39,6 +39,10 @@ type streamState struct {
 	// said of them; forwarded is the cursor last handed to the core.
 	newest    []mobyevents.Message
 	forwarded int64
+	// handedTo is the highest timeNano of a stream event handed on not
+	// ahead (which moves the core's cursor there) or of a restored cursor:
+	// a cursor forwarded while events are held must pass it (heldCursor).
+	handedTo int64
 	// auditFrom is the cursor at the last audit, auditKeys its events;
 	// auditing: an audit's replay is being read.
 	auditFrom int64
@@ -202,6 +206,7 @@ func (f replayFacts) startedAt(id string, started int64) bool {
 // the labels that shadow daemon attributes.
 func (st *streamState) restore(p event.Resume) {
 	st.cursor, st.atCursor = p.Cursor, slices.Clone(p.AtCursor)
+	st.handedTo = max(st.handedTo, p.Cursor)
 	st.open = slices.Clone(p.Open)
 	for _, k := range p.AtCursor {
 		st.seen.Add(k, time.Time{})

@@ -46,6 +46,7 @@ func main() {
 		delay      = flag.Duration("sink-delay", 0, "how long the webhook sink takes to answer")
 		errorRate  = flag.Float64("sink-errors", 0, "share of webhook posts answered 503 (retried)")
 		wait       = flag.Duration("wait", 2*time.Minute, "how long to wait for the canary")
+		settle     = flag.Duration("settle", 30*time.Second, "after the canary, how long to wait for the other deaths still in flight")
 		idle       = flag.Duration("idle", 0, "after the canary, measure CPU over this long idle")
 		hot        = flag.Int("hot", 10, "containers whose stats are at 95 % of their memory limit")
 		churn      = flag.Bool("churn", false, "containers live whole lives (create, start, exec, die, destroy; every 10th dies exit 1) instead of -containers restarting")
@@ -93,6 +94,11 @@ func main() {
 		fail(cmd, dir, "whalewatch never asked for /events")
 	}
 	canary, ok := sink.waitCanary(*wait)
+	if ok {
+		// The canary is the last death read, not the last delivered: the
+		// others go out in parallel, some after it.
+		sink.waitDeaths(gen.deaths, *settle)
+	}
 	var idleCPU time.Duration
 	var idleStats int64
 	if ok && *idle > 0 {
@@ -269,6 +275,18 @@ func (g *generator) crash(i int) bool {
 	return i%g.dieEvery == g.dieEvery-1
 }
 
+// lifeOf is the life (in churn) of the container id, if it is one's.
+func (g *generator) lifeOf(id string) (int, bool) {
+	if !g.churn || len(id) != 64 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(id, 16, 63)
+	if err != nil || n == 0 || int(n) > g.n/lifeEvents {
+		return 0, false
+	}
+	return int(n) - 1, true
+}
+
 func (g *generator) life(i int, nano int64, buf []byte) []byte {
 	n := i / lifeEvents
 	action, extra := life[i%lifeEvents], ""
@@ -291,6 +309,7 @@ func appendEvent(buf []byte, name, id, action string, nano int64, extra string) 
 type fakeDaemon struct {
 	gen       *generator
 	hot       int          // the first hot containers are near their memory limit
+	written   atomic.Int64 // events of the stream written so far
 	stats     atomic.Int64 // stats requests answered
 	requested chan time.Time
 	mu        sync.Mutex
@@ -325,13 +344,30 @@ func (d *fakeDaemon) handler() http.Handler {
 		writeJSON(w, list)
 	})
 	mux.HandleFunc("GET /{v}/containers/{id}/json", func(w http.ResponseWriter, r *http.Request) {
+		if d.gone(w, r) {
+			return
+		}
 		now := time.Now().UTC()
+		if n, ok := d.gen.lifeOf(r.PathValue("id")); ok {
+			// A churn container between its die and its destroy: exited.
+			exit, finished := 0, time.Unix(0, d.gen.base+int64(n*lifeEvents+lifeDie)*1000).UTC()
+			if d.gen.crash(n*lifeEvents + lifeDie) {
+				exit = 1
+			}
+			writeJSON(w, map[string]any{"Id": r.PathValue("id"), "Name": fmt.Sprintf("/job-%07d", n), "Image": "sha256:" + strings.Repeat("a", 64),
+				"State": map[string]any{"Status": "exited", "ExitCode": exit, "StartedAt": finished.Add(-2 * time.Microsecond).Format(time.RFC3339Nano),
+					"FinishedAt": finished.Format(time.RFC3339Nano)}, "Config": map[string]any{"Tty": false}})
+			return
+		}
 		writeJSON(w, map[string]any{"Id": r.PathValue("id"), "Name": "/app", "Image": "sha256:" + strings.Repeat("a", 64), "RestartCount": 0,
 			"State": map[string]any{"Status": "running", "Running": true, "ExitCode": 1,
 				"StartedAt": now.Add(-time.Minute).Format(time.RFC3339Nano), "FinishedAt": now.Format(time.RFC3339Nano)},
 			"Config": map[string]any{"Tty": false}})
 	})
-	mux.HandleFunc("GET /{v}/containers/{id}/logs", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /{v}/containers/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
+		if d.gone(w, r) {
+			return
+		}
 		line := []byte("panic: load test\n")
 		header := []byte{2, 0, 0, 0, 0, 0, 0, byte(len(line))}
 		_, _ = w.Write(append(header, line...))
@@ -339,6 +375,19 @@ func (d *fakeDaemon) handler() http.Handler {
 	mux.HandleFunc("GET /{v}/containers/{id}/stats", d.containerStats)
 	mux.HandleFunc("GET /{v}/events", d.events)
 	return mux
+}
+
+// gone answers as dockerd does for a container removed (its destroy is
+// in the stream): 404, no such container.
+func (d *fakeDaemon) gone(w http.ResponseWriter, r *http.Request) bool {
+	n, ok := d.gen.lifeOf(r.PathValue("id"))
+	if !ok || int64(n*lifeEvents+lifeEvents) > d.written.Load() {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": "No such container: " + r.PathValue("id")})
+	return true
 }
 
 // events streams the whole synthetic stream (after since), then holds the
@@ -367,6 +416,7 @@ func (d *fakeDaemon) events(w http.ResponseWriter, r *http.Request) {
 		if _, err := bw.Write(buf); err != nil {
 			return
 		}
+		d.written.Store(int64(i + 1))
 	}
 	_ = bw.Flush()
 	w.(http.Flusher).Flush()
@@ -412,11 +462,12 @@ type sink struct {
 	seen      map[string]bool // webhook-ids of deaths delivered
 	rules     map[string]int  // posts by rule
 	canary    chan time.Time
+	death     chan struct{} // a new death delivered
 	posts     atomic.Int64
 }
 
 func newSink(delay time.Duration, errorRate float64) *sink {
-	return &sink{delay: delay, errorRate: errorRate, rng: rand.New(rand.NewSource(1)), seen: map[string]bool{}, rules: map[string]int{}, canary: make(chan time.Time, 1)}
+	return &sink{delay: delay, errorRate: errorRate, rng: rand.New(rand.NewSource(1)), seen: map[string]bool{}, rules: map[string]int{}, canary: make(chan time.Time, 1), death: make(chan struct{}, 1)}
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -433,6 +484,10 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !fail && p.Rule == "CRASHED" {
 		s.seen[r.Header.Get("webhook-id")] = true
+		select {
+		case s.death <- struct{}{}:
+		default:
+		}
 		if p.Name == "canary" {
 			select {
 			case s.canary <- time.Now():
@@ -456,6 +511,18 @@ func (s *sink) deaths() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.seen)
+}
+
+// waitDeaths waits until n deaths are delivered or for at most wait.
+func (s *sink) waitDeaths(n int, wait time.Duration) {
+	deadline := time.After(wait)
+	for s.deaths() < n {
+		select {
+		case <-s.death:
+		case <-deadline:
+			return
+		}
+	}
 }
 
 func (s *sink) waitCanary(wait time.Duration) (time.Time, bool) {
