@@ -151,26 +151,32 @@ func main() {
 			canary.Sub(streamStart).Seconds()/took.Seconds())
 	}
 	if *restarts > 0 {
-		var took []time.Duration
-		for range *restarts {
-			select {
-			case <-daemon.requested: // the last run's (or the floor's) request
-			default:
-			}
-			cmd, started := startWhalewatch(*binary, env, logs)
-			select {
-			case at := <-daemon.requested:
-				took = append(took, at.Sub(started))
-			case <-time.After(30 * time.Second):
-				fail(cmd, dir, "a restarted whalewatch never asked for /events")
-			}
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-		}
-		slices.Sort(took)
-		fmt.Printf("restart → /events    median %s of %d (min %s, max %s; existing state file)\n", took[len(took)/2].Round(100*time.Microsecond),
-			len(took), took[0].Round(100*time.Microsecond), took[len(took)-1].Round(100*time.Microsecond))
+		timeRestarts(*restarts, *binary, env, logs, daemon, dir)
 	}
+}
+
+// timeRestarts starts whalewatch n times on the state file the run left
+// and prints the time from exec to its first /events request.
+func timeRestarts(n int, binary string, env []string, logs *os.File, daemon *fakeDaemon, dir string) {
+	var took []time.Duration
+	for range n {
+		select {
+		case <-daemon.requested: // the last run's (or the floor's) request
+		default:
+		}
+		cmd, started := startWhalewatch(binary, env, logs)
+		select {
+		case at := <-daemon.requested:
+			took = append(took, at.Sub(started))
+		case <-time.After(30 * time.Second):
+			fail(cmd, dir, "a restarted whalewatch never asked for /events")
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	slices.Sort(took)
+	fmt.Printf("restart → /events    median %s of %d (min %s, max %s; existing state file)\n", took[len(took)/2].Round(100*time.Microsecond),
+		len(took), took[0].Round(100*time.Microsecond), took[len(took)-1].Round(100*time.Microsecond))
 }
 
 func startWhalewatch(binary string, env []string, logs *os.File) (*exec.Cmd, time.Time) {
