@@ -34,6 +34,7 @@ func newNtfyStub(t *testing.T) *ntfyStub {
 		s.mu.Lock()
 		s.msgs = append(s.msgs, r.URL.Path+" "+string(b))
 		s.mu.Unlock()
+		announce()
 		_, _ = w.Write([]byte(`{"id":"x"}`))
 	}))
 	t.Cleanup(s.Close)

@@ -101,6 +101,7 @@ func launch(t *testing.T, env ...string) *proc {
 			p.mu.Lock()
 			p.stdout = append(p.stdout, sc.Text())
 			p.mu.Unlock()
+			announce()
 		}
 	})
 	wg.Go(func() {
@@ -109,6 +110,7 @@ func launch(t *testing.T, env ...string) *proc {
 			p.mu.Lock()
 			p.stderr.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
+			announce()
 		}
 	})
 	go func() { wg.Wait(); _ = p.cmd.Wait(); close(p.done) }()
@@ -127,14 +129,48 @@ func launch(t *testing.T, env ...string) *proc {
 	return p
 }
 
+// news wakes the waits of eventually whenever a recorder of this package
+// (the bot's output, a sink, a stub) takes something in, so a wait ends
+// as soon as what it waits for arrives.
+var news = struct {
+	sync.Mutex
+	ch chan struct{}
+}{ch: make(chan struct{})}
+
+// announce tells every wait that something arrived.
+func announce() {
+	news.Lock()
+	close(news.ch)
+	news.ch = make(chan struct{})
+	news.Unlock()
+}
+
+func nextNews() <-chan struct{} {
+	news.Lock()
+	defer news.Unlock()
+	return news.ch
+}
+
+// eventually waits until cond holds: it looks again at each arrival
+// (announce), and every 100 ms for what no recorder here announces (a
+// daemon's state, an HTTP endpoint, the Slack stub).
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	recheck := time.NewTicker(100 * time.Millisecond)
+	defer recheck.Stop()
+	for {
+		arrived := nextNews() // before looking, so that nothing is missed
+		if cond() {
+			return
+		}
+		select {
+		case <-arrived:
+		case <-recheck.C:
+		case <-deadline.C:
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -377,7 +413,7 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 	testdocker.Image(t, c)
 	sink := newScriptedSink(t, 0, nil)
 	// One lane: the sentinel crash at the end arrives after all before it.
-	start(t, ungrouped("DOCKER_HOST="+d.Host, "WEBHOOK_URL="+sink.URL, "HOST_NAME=restarted", "WEBHOOK_CONCURRENCY=1")...)
+	p := start(t, ungrouped("DOCKER_HOST="+d.Host, "WEBHOOK_URL="+sink.URL, "HOST_NAME=restarted", "WEBHOOK_CONCURRENCY=1", "STATUS_PAGE=true")...)
 
 	victim := testdocker.Run(t, c, testdocker.Spec{Name: "victim", Args: []string{"sleep"}})
 	crash := testdocker.Run(t, c, testdocker.Spec{Name: "before", Args: []string{"exit", "4"}})
@@ -391,7 +427,15 @@ func TestDaemonRestartIsReportedWithoutDuplicates(t *testing.T) {
 	if err := syscall.Kill(res.Container.State.Pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill the container's process: %v", err)
 	}
-	time.Sleep(6 * time.Second) // longer than the gap that is worth a notice
+	// Down, as whalewatch sees it, for longer than a gap worth a notice (5 s).
+	hosts := "http://" + p.httpAddr(t) + "/api/v1/hosts"
+	eventually(t, "whalewatch to see the daemon down for 6 s", 30*time.Second, func() bool {
+		var status []struct {
+			DownSince time.Time `json:"down_since"`
+		}
+		return json.Unmarshal([]byte(get(t, hosts)), &status) == nil && len(status) == 1 &&
+			!status[0].DownSince.IsZero() && time.Since(status[0].DownSince) > 6*time.Second
+	})
 	d.Start(t)
 
 	eventually(t, "victim's death", 30*time.Second, func() bool { return len(sink.about(victim.Name)) > 0 })

@@ -152,6 +152,7 @@ func newPings(t *testing.T) *pings {
 		p.mu.Lock()
 		p.got = append(p.got, ping{r.URL.Path, time.Now()})
 		p.mu.Unlock()
+		announce()
 	}))
 	t.Cleanup(p.Close)
 	return p

@@ -45,6 +45,7 @@ func newScriptedSink(t *testing.T, delay time.Duration, status func(n int) (int,
 		}
 		s.attempts = append(s.attempts, attempt{at: time.Now(), status: code, header: r.Header.Clone(), payload: p})
 		s.mu.Unlock()
+		announce()
 		if retryAfter != "" {
 			w.Header().Set("Retry-After", retryAfter)
 		}
