@@ -35,9 +35,8 @@ type versioned interface {
 // dockerEvents opens Docker's event stream with a request of our own when
 // the client can dial the daemon, else (test fakes) through the SDK.
 func (s *Source) dockerEvents(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
-	d, ok1 := s.docker.(rawDialer)
-	v, ok2 := s.docker.(versioned)
-	if !ok1 || !ok2 {
+	v, ok := s.docker.(versioned)
+	if s.raw == nil || !ok {
 		return s.docker.Events(ctx, opts)
 	}
 	q := url.Values{}
@@ -51,19 +50,22 @@ func (s *Source) dockerEvents(ctx context.Context, opts client.EventsListOptions
 	if ver := v.ClientVersion(); ver != "" {
 		prefix = "/v" + ver
 	}
-	return readEvents(ctx, d.Dialer(), "http://docker"+prefix+"/events?"+q.Encode())
+	return readEvents(ctx, s.raw, "http://docker"+prefix+"/events?"+q.Encode())
+}
+
+// rawClient is an HTTP client over the daemon's dialer. No Timeout: it
+// would cut the long-lived stream.
+func rawClient(dial func(context.Context) (net.Conn, error)) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}}
 }
 
 // readEvents reads a stream of events as the SDK's Events does: it returns
 // once the daemon has answered (or failed to), and ends with an error
 // (io.EOF when the daemon ended the stream).
-func readEvents(ctx context.Context, dial func(context.Context) (net.Conn, error), u string) client.EventsResult {
+func readEvents(ctx context.Context, hc *http.Client, u string) client.EventsResult {
 	msgs, errs := make(chan events.Message), make(chan error, 1)
-	// No Timeout: it would cut the long-lived stream; no keep-alive: the
-	// transport is this stream's only.
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}}
-	res, err := openEvents(ctx, hc, u)
+	res, err := openEvents(ctx, hc, u, "docker events")
 	if err != nil {
 		errs <- err
 		close(errs)
@@ -77,7 +79,8 @@ func readEvents(ctx context.Context, dial func(context.Context) (net.Conn, error
 	return client.EventsResult{Messages: msgs, Err: errs}
 }
 
-func openEvents(ctx context.Context, hc *http.Client, u string) (*http.Response, error) {
+// openEvents asks for an event stream; what names it in errors.
+func openEvents(ctx context.Context, hc *http.Client, u, what string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -86,12 +89,12 @@ func openEvents(ctx context.Context, hc *http.Client, u string) (*http.Response,
 	req.Header.Add("Accept", "application/x-ndjson;q=0.9")
 	res, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("docker events: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if res.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 		res.Body.Close()
-		return nil, fmt.Errorf("docker events: %s: %s", res.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("%s: %s: %s", what, res.Status, strings.TrimSpace(string(body)))
 	}
 	return res, nil
 }

@@ -136,7 +136,7 @@ func TestDockerEventsReadsTheStreamItAskedFor(t *testing.T) {
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	s := &Source{docker: dialingDocker{sock: sock}}
+	s := NewSource("h", dialingDocker{sock: sock}, Options{})
 
 	res := s.dockerEvents(context.Background(), client.EventsListOptions{Since: "1.000000001", Until: "2.000000000"})
 	if got := <-asked; got != "/v1.41/events?since=1.000000001&until=2.000000000" {

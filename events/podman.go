@@ -72,11 +72,10 @@ func (s *Source) detectEngine(ctx context.Context) error {
 	}
 	engine := EngineOf(ver)
 	if engine == EnginePodman && s.podman == nil {
-		d, ok := s.docker.(rawDialer)
-		if !ok {
+		if s.raw == nil {
 			return errors.New("a Podman daemon needs a client that can dial it")
 		}
-		s.podman = newPodmanEvents(d.Dialer())
+		s.podman = newPodmanEvents(s.raw)
 	}
 	if engine != s.engine.Load() {
 		s.log.Info("container engine", "engine", engine, "version", ver.Version)
@@ -124,12 +123,8 @@ type podmanEvents struct {
 	health *healthMerge
 }
 
-func newPodmanEvents(dial func(context.Context) (net.Conn, error)) *podmanEvents {
-	return &podmanEvents{
-		// No Timeout: it would cut the long-lived stream.
-		http:   &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}},
-		health: &healthMerge{last: map[string][]healthChange{}},
-	}
+func newPodmanEvents(hc *http.Client) *podmanEvents {
+	return &podmanEvents{http: hc, health: &healthMerge{last: map[string][]healthChange{}}}
 }
 
 // podmanMessage is a message of Podman's stream: Docker's fields and the
@@ -166,19 +161,11 @@ func (p *podmanEvents) Events(ctx context.Context, opts client.EventsListOptions
 }
 
 func (p *podmanEvents) read(ctx context.Context, u string, since, until int64, out chan<- mobyevents.Message) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	res, err := p.http.Do(req)
+	res, err := openEvents(ctx, p.http, u, "podman events")
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-		return fmt.Errorf("podman events: %s: %s", res.Status, strings.TrimSpace(string(body)))
-	}
 	n := newPodmanNormaliser(p.health)
 	dec := json.NewDecoder(res.Body)
 	for {

@@ -306,7 +306,7 @@ func TestPodmanReplayIsDockersSinceToUntil(t *testing.T) {
 	}
 	f.serve(t)
 	since, until := starts[2], starts[6]
-	p := newPodmanEvents(f.Dialer())
+	p := newPodmanEvents(rawClient(f.Dialer()))
 	res := p.Events(context.Background(), client.EventsListOptions{Since: formatSince(since), Until: formatSince(until)})
 	var got []int64
 	for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,10 @@ type Source struct {
 	// reads and normalises Podman's stream.
 	engine atomic.Value
 	podman *podmanEvents
+	// raw makes the requests of our own (decode.go, podman.go) when the
+	// client can dial the daemon (nil: test fakes): one client, so the
+	// replays reuse a connection (an ssh daemon's is a process).
+	raw *http.Client
 }
 
 // Status is what the status page shows of a source.
@@ -96,7 +101,7 @@ func (s *Source) Status() Status {
 	if v := s.daemonVersion.Load(); v != nil {
 		st.Engine, st.Version = s.Engine(), *v
 	}
-	if c, ok := s.docker.(interface{ ClientVersion() string }); ok {
+	if c, ok := s.docker.(versioned); ok {
 		st.APIVersion = c.ClientVersion()
 	}
 	if ns := s.lastEvent.Load(); ns != 0 {
@@ -112,6 +117,9 @@ func (s *Source) Status() Status {
 func NewSource(host string, docker Docker, opts Options) *Source {
 	opts = opts.withDefaults()
 	s := &Source{Host: host, docker: docker, log: opts.Log.With("host", host), m: opts.Metrics, opts: opts}
+	if d, ok := docker.(rawDialer); ok {
+		s.raw = rawClient(d.Dialer())
+	}
 	if sd, ok := docker.(StatsDocker); ok && opts.Stats.Interval > 0 && opts.Interest.SamplesStats() {
 		s.stats = &sampler{src: s, docker: sd}
 	}
