@@ -92,14 +92,21 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 }
 
 // update is db.Update behind the fault-injection seam, turning a panic or
-// fault on a damaged page into an error.
+// fault on a damaged page into an error. The seam fails a transaction
+// after its work ran, as a full or failing disk does when bbolt writes
+// and syncs: what the work changed beside the file must be undone too.
 func (s *Store) update(op string, fn func(*bolt.Tx) error) error {
-	if s.beforeWrite != nil {
-		if err := s.beforeWrite(op); err != nil {
-			return err
-		}
+	if s.beforeWrite == nil {
+		return safely(func() error { return s.db.Update(fn) })
 	}
-	return safely(func() error { return s.db.Update(fn) })
+	return safely(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return s.beforeWrite(op)
+		})
+	})
 }
 
 // ready tells whether the file is already in this format with every bucket.
@@ -230,10 +237,11 @@ type Options struct {
 	// NoSync: commits are not synced to disk (a killed process loses
 	// nothing, a crashed machine may). For simulations.
 	NoSync bool
-	// BeforeWrite, when set, is called before each write transaction with
-	// its kind ("commit", "remove", "flush", "thread", "button", "replay",
-	// "mute"); an error fails that write as the disk would (ENOSPC, EIO,
-	// EROFS). A fault-injection seam for tests; nil in production.
+	// BeforeWrite, when set, is called as each write transaction is about
+	// to be written, with its kind ("commit", "remove", "flush", "thread",
+	// "button", "replay", "mute"); an error fails that write as the disk
+	// would (ENOSPC, EIO, EROFS): after the transaction's work ran, which
+	// is rolled back. A fault-injection seam for tests; nil in production.
 	BeforeWrite func(op string) error
 	// LockTimeout bounds the wait for another process's lock (5 s).
 	LockTimeout time.Duration
