@@ -242,7 +242,8 @@ func (e *Engine) Match(ev event.Event) ([]Match, []*EvalError) {
 // call from other goroutines (each call has its own VM) and renders
 // nothing: Matches turns the verdict into matches later.
 func (e *Engine) Judge(ev event.Event) event.Verdict {
-	return e.judge(ev, func(p *vm.Program, env any) (any, error) { return expr.Run(p, env) })
+	var machine vm.VM // one per call: its rules share it
+	return e.judge(ev, machine.Run)
 }
 
 func (e *Engine) judge(ev event.Event, run func(*vm.Program, any) (any, error)) event.Verdict {
