@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	mobyevents "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/whalewatch/whalewatch/event"
 	"github.com/whalewatch/whalewatch/internal/metrics"
@@ -197,5 +198,43 @@ func TestSplitLogsHidesPrivateKeys(t *testing.T) {
 	probes := healthProbes([]*container.HealthcheckResult{{ExitCode: 1, Output: "-----BEGIN EC PRIVATE KEY-----\n" + body[0] + "\n-----END EC PRIVATE KEY-----\nunhealthy"}})
 	if len(probes) != 1 || probes[0].Output != "[redacted private key]\nunhealthy" {
 		t.Errorf("probe output %+v", probes)
+	}
+}
+
+// Deaths coming faster than their evidence can be read do not grow the
+// holds with the stream: past maxHeld events held, the oldest death that
+// waits only for its evidence goes on without it, saying why, and what
+// waited behind it follows in order.
+func TestAStormOfHeldEventsShedsEvidenceNotEvents(t *testing.T) {
+	d := &logsDocker{fakeDocker: fakeDocker{messages: make(chan mobyevents.Message)}, slow: "slow"}
+	d.ctr.State = &container.State{ExitCode: 1}
+	src, out := evidenceSource(t, d)
+	d.messages <- msg("die", "slow", 1, map[string]string{"exitCode": "1"})
+	for i := range maxHeld {
+		d.messages <- msg("start", "slow", int64(2+i), nil)
+	}
+	d.messages <- msg("die", "c2", int64(2+maxHeld), map[string]string{"exitCode": "1"}) // deaths are never shed, starts may be
+	got := until(t, out, func(ev event.Event) bool { return ev.ActorID == "c2" })
+	var evs []event.Event
+	for _, ev := range got {
+		if ev.ActorID == "slow" {
+			evs = append(evs, ev)
+		}
+	}
+	if len(evs) == 0 || evs[0].Action != "die" {
+		t.Fatalf("got %d events of slow; want the death first", len(evs))
+	}
+	if e := evs[0].Evidence; e == nil || e.Error != storm.Error || e.LogsNote != storm.LogsNote {
+		t.Fatalf("the death's evidence = %+v; want the storm's note", e)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].TimeNano <= evs[i-1].TimeNano {
+			t.Fatalf("start at %d came after %d: out of order", evs[i].TimeNano, evs[i-1].TimeNano)
+		}
+	}
+	var skipped dto.Metric
+	_ = src.m.EvidenceSkipped.WithLabelValues("h").Write(&skipped)
+	if n := skipped.GetCounter().GetValue(); n != 1 {
+		t.Errorf("whalewatch_evidence_skipped_total = %v, want 1", n)
 	}
 }

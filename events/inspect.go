@@ -18,6 +18,17 @@ import (
 // maxInspects bounds the inspects in flight for one daemon.
 const maxInspects = 8
 
+// maxHeld bounds the events held behind settling: when deaths come faster
+// than their inspects and logs can be read (a storm of a thousand a
+// second), the holds would grow with the stream (40 MB at 1M events).
+const maxHeld = 1024
+
+// storm is what a death's card says when it went without its evidence.
+var storm = event.Evidence{
+	Error:    "not gathered: more deaths at once than could be inspected",
+	LogsNote: "not read: more deaths at once than could be inspected",
+}
+
 // Why an inspect was asked for.
 const (
 	purposeOOM       = "oom"       // a SIGKILL death: was it the kernel?
@@ -58,11 +69,12 @@ type inspectResult struct {
 // held are a container's events waiting behind one that needs settling;
 // they are passed on in order once it is.
 type held struct {
-	events   []event.Event
-	oomUntil time.Time // the head waits for its oom event until then
-	job      uint64    // the head's inspect in flight, 0 when none
-	shadowed []string  // the head's attributes that a label shadows
-	evidence bool      // the head waits for its crash card's facts
+	events   []event.Event // added to only through inspector.hold
+	oldest   int64         // the earliest TimeNano among events
+	oomUntil time.Time     // the head waits for its oom event until then
+	job      uint64        // the head's inspect in flight, 0 when none
+	shadowed []string      // the head's attributes that a label shadows
+	evidence bool          // the head waits for its crash card's facts
 	// verdict is the rules' judgement of the head as read; zero once
 	// settling changed what they see (then the core judges it itself).
 	verdict event.Verdict
@@ -73,16 +85,21 @@ type held struct {
 // events until its earlier one is settled, so order is kept. One per
 // session; only the session goroutine calls its methods.
 type inspector struct {
-	src     *Source
-	st      *stream // what settled events are handed to
-	since   int64   // the session's starting cursor: the time of reconciled deaths whose end is unknown
-	hostID  string  // the daemon's ID, on the events made here
-	held    map[string]*held
-	results chan inspectResult
-	slots   chan struct{}
-	seq     uint64
-	wg      sync.WaitGroup
-	closing bool // the session is over: settleAll inspects in turn
+	src    *Source
+	st     *stream // what settled events are handed to
+	since  int64   // the session's starting cursor: the time of reconciled deaths whose end is unknown
+	hostID string  // the daemon's ID, on the events made here
+	held   map[string]*held
+	// heldEvents counts the events of every hold: past maxHeld, the
+	// oldest deaths that wait only for their evidence go without it
+	// (shed counts them, told once the storm is over).
+	heldEvents int
+	shed       int
+	results    chan inspectResult
+	slots      chan struct{}
+	seq        uint64
+	wg         sync.WaitGroup
+	closing    bool // the session is over: settleAll inspects in turn
 	// facts and believed (running at the cursor) are what a resumed
 	// session's reconcile is judged against; pending counts its inspects.
 	facts       replayFacts
@@ -103,6 +120,7 @@ func newInspector(src *Source, st *stream) *inspector {
 // add passes ev on, or holds it while it (or an earlier event of its
 // container) waits to be settled.
 func (in *inspector) add(ctx context.Context, ev event.Event) {
+	defer in.shedEvidence(ctx)
 	h, ok := in.held[ev.ActorID]
 	if !ok || ev.Type != event.ContainerType {
 		in.pass(ctx, ev)
@@ -133,11 +151,36 @@ func (in *inspector) add(ctx context.Context, ev event.Event) {
 			head.Restarts = &zero
 		}
 		h.oomUntil, h.job = time.Time{}, 0
-		h.events = append(h.events, ev)
+		in.hold(h, ev)
 		in.release(ctx, ev.ActorID)
 		return
 	}
-	h.events = append(h.events, ev)
+	in.hold(h, ev)
+}
+
+// shedEvidence keeps the holds within maxHeld: the oldest death that
+// waits only for its evidence (no OOM check, no shadowed attribute: those
+// decide what is reported) is passed on with the stream's facts.
+func (in *inspector) shedEvidence(ctx context.Context) {
+	for in.heldEvents > maxHeld {
+		id := ""
+		for cid, h := range in.held {
+			if h.evidence && len(h.shadowed) == 0 && !in.src.holdsDeath(h.events[0]) && (id == "" || h.oldest < in.held[id].oldest) {
+				id = cid
+			}
+		}
+		if id == "" {
+			return
+		}
+		if in.shed == 0 {
+			in.src.log.Warn("deaths come faster than their evidence can be read; the oldest go without it until they slow down", "held", in.heldEvents)
+		}
+		in.shed++
+		in.src.m.EvidenceSkipped.WithLabelValues(in.src.Host).Inc()
+		evidence := storm
+		in.held[id].events[0].Evidence = &evidence
+		in.release(ctx, id)
+	}
 }
 
 // pass emits ev unless it needs settling, in which case it heads a hold.
@@ -165,21 +208,37 @@ func (in *inspector) pass(ctx context.Context, ev event.Event) {
 		unknown := ev
 		unknown.ExitCode = -1
 		_, evidence := in.src.judge(unknown)
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, shadowed: shadowed, evidence: evidence}
+		in.newHold(ev, held{shadowed: shadowed, evidence: evidence})
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeShadowed})
 		return
 	}
 	v, evidence := in.src.judge(ev)
 	if in.src.holdsDeath(ev) {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, oomUntil: time.Now().Add(in.src.oomWait()), evidence: evidence, verdict: v}
+		in.newHold(ev, held{oomUntil: time.Now().Add(in.src.oomWait()), evidence: evidence, verdict: v})
 		return
 	}
 	if evidence {
-		in.held[ev.ActorID] = &held{events: []event.Event{ev}, evidence: true, verdict: v}
+		in.newHold(ev, held{evidence: true, verdict: v})
 		in.start(ctx, inspectJob{id: ev.ActorID, purpose: purposeEvidence})
 		return
 	}
 	in.emitJudged(ev, v)
+}
+
+// newHold makes head the head of its container's hold h.
+func (in *inspector) newHold(head event.Event, h held) {
+	h.events, h.oldest = []event.Event{head}, head.TimeNano
+	in.held[head.ActorID] = &h
+	in.heldEvents++
+}
+
+// hold adds evs behind h's head.
+func (in *inspector) hold(h *held, evs ...event.Event) {
+	for _, ev := range evs {
+		h.oldest = min(h.oldest, ev.TimeNano)
+	}
+	h.events = append(h.events, evs...)
+	in.heldEvents += len(evs)
 }
 
 // emit hands ev on; while an event read before it is still held, it is
@@ -202,10 +261,8 @@ func (in *inspector) emitJudged(ev event.Event, v event.Verdict) {
 func (in *inspector) oldestHeld() int64 {
 	var oldest int64
 	for _, h := range in.held {
-		for _, ev := range h.events {
-			if oldest == 0 || ev.TimeNano < oldest {
-				oldest = ev.TimeNano
-			}
+		if oldest == 0 || h.oldest < oldest {
+			oldest = h.oldest
 		}
 	}
 	return oldest
@@ -419,6 +476,11 @@ func settleShadowed(ev *event.Event, shadowed []string, r inspectResult) {
 func (in *inspector) release(ctx context.Context, id string) {
 	h := in.held[id]
 	delete(in.held, id)
+	in.heldEvents -= len(h.events)
+	if in.shed > 0 && in.heldEvents <= maxHeld/2 {
+		in.src.log.Warn("deaths went without their evidence (inspect, logs) in a storm", "deaths", in.shed, "metric", "whalewatch_evidence_skipped_total")
+		in.shed = 0
+	}
 	head := h.events[0]
 	if head.OOMKilled && !in.st.oomPassed[id] {
 		in.st.oomPassed[id] = true
@@ -431,7 +493,7 @@ func (in *inspector) release(ctx context.Context, id string) {
 	for i, ev := range h.events[1:] {
 		in.pass(ctx, ev)
 		if next, ok := in.held[id]; ok {
-			next.events = append(next.events, h.events[i+2:]...)
+			in.hold(next, h.events[i+2:]...)
 			return
 		}
 	}

@@ -29,7 +29,10 @@ type Metrics struct {
 	// InspectsFailed: inspects that could not settle an event (OOM check,
 	// a label-shadowed attribute, a reconciled death), by purpose.
 	InspectsFailed *prometheus.CounterVec
-	ActionRequests *prometheus.CounterVec // verb, outcome
+	// EvidenceSkipped: deaths passed on without their crash card's facts
+	// because more waited than could be inspected (a storm), by host.
+	EvidenceSkipped *prometheus.CounterVec
+	ActionRequests  *prometheus.CounterVec // verb, outcome
 	// StateWritable is 1 while the state file takes writes, 0 while
 	// commits wait in memory (a full disk, an I/O error, a read-only fs).
 	StateWritable      prometheus.Gauge
@@ -100,6 +103,9 @@ func New() *Metrics {
 		InspectsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_inspects_failed_total", Help: "Container inspects that failed or timed out, by purpose (oom, shadowed, reconcile).",
 		}, []string{"purpose"}),
+		EvidenceSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "whalewatch_evidence_skipped_total", Help: "Deaths reported without their crash card's inspect and logs: more came at once than could be read.",
+		}, []string{"host"}),
 		ActionRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "whalewatch_action_requests_total", Help: "Slack action requests by verb and outcome.",
 		}, []string{"verb", "outcome"}),
@@ -127,7 +133,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.StateWritable, m.StateWriteFailures, m.StatePending, m.OutboxUnreadable,
 		m.EventsReceived, m.EventsDuplicate, m.EventsMissed, m.EventsDropped, m.EventsSkipped, m.StreamReconnects, m.StreamGaps,
 		m.StreamConnected, m.EventLag, m.RuleMatches, m.RuleErrors, m.MatchesHeld, m.Notifications, m.QueueDepth,
-		m.NotificationsDuplicate, m.InspectsFailed, m.ActionRequests, m.StatsSamples, m.StatsRounds)
+		m.NotificationsDuplicate, m.InspectsFailed, m.EvidenceSkipped, m.ActionRequests, m.StatsSamples, m.StatsRounds)
 	return m
 }
 
