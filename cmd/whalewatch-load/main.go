@@ -396,21 +396,33 @@ func (d *fakeDaemon) gone(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// eventsLimit is how many past events dockerd keeps for a replay
+// (moby's daemon/events: eventsLimit).
+const eventsLimit = 256
+
 // events streams the whole synthetic stream (after since), then holds the
-// connection open as a daemon does.
+// connection open as a daemon does. A request with until (whalewatch's
+// audit) is a replay, answered as dockerd does: the events between since
+// and until among the last eventsLimit written, then the end.
 func (d *fakeDaemon) events(w http.ResponseWriter, r *http.Request) {
+	since := queryNano(r, "since")
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Query().Get("until") != "" {
+		until := queryNano(r, "until")
+		w.WriteHeader(http.StatusOK)
+		var buf []byte
+		for i, n := max(0, int(d.written.Load())-eventsLimit), int(d.written.Load()); i < n; i++ {
+			if t := d.gen.base + int64(i)*1000; t >= since && t <= until {
+				buf = d.gen.event(i, buf)
+			}
+		}
+		_, _ = w.Write(buf)
+		return
+	}
 	select {
 	case d.requested <- time.Now():
 	default:
 	}
-	var since int64
-	if s := r.URL.Query().Get("since"); s != "" {
-		sec, frac, _ := strings.Cut(s, ".")
-		secs, _ := strconv.ParseInt(sec, 10, 64)
-		nanos, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
-		since = secs*1e9 + nanos
-	}
-	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := make([]byte, 0, 512)
@@ -430,6 +442,19 @@ func (d *fakeDaemon) events(w http.ResponseWriter, r *http.Request) {
 	d.done = time.Now()
 	d.mu.Unlock()
 	<-r.Context().Done()
+}
+
+// queryNano is the time the query parameter name gives (seconds with a
+// fraction, as the SDK writes since and until), 0 when absent.
+func queryNano(r *http.Request, name string) int64 {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0
+	}
+	sec, frac, _ := strings.Cut(s, ".")
+	secs, _ := strconv.ParseInt(sec, 10, 64)
+	nanos, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+	return secs*1e9 + nanos
 }
 
 // containerStats answers a one-shot stats request as a cgroup v1 daemon
