@@ -188,11 +188,17 @@ func TestOptInIgnoresUnlabelledContainers(t *testing.T) {
 	sink := newScriptedSink(t, 0, nil)
 	start(t, ungrouped("WEBHOOK_URL="+sink.URL+"/hook", "WATCH_BY_DEFAULT=false")...)
 	enabled := map[string]string{"whalewatch.enable": "true"}
-	plain := testdocker.Run(t, c, testdocker.Spec{Name: "plain", Args: []string{"exit", "3"}}).Name
+	plain := testdocker.Run(t, c, testdocker.Spec{Name: "plain", Args: []string{"exit", "3"}})
 	chosen := testdocker.Run(t, c, testdocker.Spec{Name: "chosen", Args: []string{"exit", "3"}, Labels: enabled}).Name
+	// The sentinel dies after plain did (so plain's death was read before
+	// it); the chosen one's card may come after the sentinel's (each waits
+	// for its own evidence), so both are waited for.
+	testdocker.WaitStopped(t, c, plain.ID, 30*time.Second)
 	sentinel := testdocker.Run(t, c, testdocker.Spec{Name: "sentinel", Args: []string{"exit", "5"}, Labels: enabled}).Name
-	eventually(t, "the sentinel", 30*time.Second, func() bool { return len(sink.about(sentinel)) > 0 })
-	if len(sink.about(chosen)) != 1 || len(sink.about(plain)) != 0 {
-		t.Errorf("opted in: %d alerts (want 1); not opted in: %d (want 0)", len(sink.about(chosen)), len(sink.about(plain)))
+	eventually(t, "the chosen one and the sentinel", 30*time.Second, func() bool {
+		return len(sink.about(sentinel)) > 0 && len(sink.about(chosen)) > 0
+	})
+	if len(sink.about(chosen)) != 1 || len(sink.about(plain.Name)) != 0 {
+		t.Errorf("opted in: %d alerts (want 1); not opted in: %d (want 0)", len(sink.about(chosen)), len(sink.about(plain.Name)))
 	}
 }
