@@ -400,8 +400,9 @@ func (d *fakeDaemon) gone(w http.ResponseWriter, r *http.Request) bool {
 // (moby's daemon/events: eventsLimit).
 const eventsLimit = 256
 
-// events streams the whole synthetic stream (after since), then holds the
-// connection open as a daemon does. A request with until (whalewatch's
+// events streams the synthetic stream (after since; of what was written
+// before, only the last eventsLimit events, as dockerd replays), then
+// holds the connection open as a daemon does. A request with until (whalewatch's
 // audit) is a replay, answered as dockerd does: the events between since
 // and until among the last eventsLimit written, then the end.
 func (d *fakeDaemon) events(w http.ResponseWriter, r *http.Request) {
@@ -426,8 +427,12 @@ func (d *fakeDaemon) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := make([]byte, 0, 512)
+	kept := 0 // without since, the whole stream (the first connection, the decode floor's reader)
+	if since > 0 {
+		kept = int(d.written.Load()) - eventsLimit // a reconnect's replay: only the last eventsLimit written
+	}
 	for i := range d.gen.n {
-		if d.gen.base+int64(i)*1000 < since {
+		if d.gen.base+int64(i)*1000 < since || i < kept {
 			continue
 		}
 		buf = d.gen.event(i, buf[:0])
