@@ -25,7 +25,7 @@ var secretPatterns = []struct {
 	re   *regexp.Regexp
 	with string
 }{
-	{regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)`), "[redacted private key]"},
+	{regexp.MustCompile(`-----BEGIN ` + keyKind + `-----[\s\S]*?(-----END ` + keyKind + `-----|$)`), "[redacted private key]"},
 	{regexp.MustCompile(`(?i)(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)(["']?\s*[:=]\s*["']?)[^\s"',;&]+`), "${1}${2}[redacted]"},
 	{regexp.MustCompile(`(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`), "${1} [redacted]"},
 	// Slack: bot, user, app, refresh (xoxe-) and rotating (xoxe.xoxp-) tokens.
@@ -46,10 +46,15 @@ func Secrets(s string) string {
 	return s
 }
 
+// keyKind matches what a PEM private key's BEGIN and END lines name ("RSA
+// PRIVATE KEY", "EC PRIVATE KEY", …). Secrets and Lines share it: where
+// they differed, a marker one of them missed was shown.
+const keyKind = `[A-Z0-9 ]*PRIVATE KEY`
+
 // The lines that open and close a private key printed over several lines.
 var (
-	keyBegin = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----`)
-	keyEnd   = regexp.MustCompile(`-----END [A-Z0-9 ]*PRIVATE KEY-----`)
+	keyBegin = regexp.MustCompile(`-----BEGIN ` + keyKind + `-----`)
+	keyEnd   = regexp.MustCompile(`-----END ` + keyKind + `-----`)
 	// keyBody: a line that may be inside a PEM block: base64, a header
 	// (Proc-Type, DEK-Info), or empty.
 	keyBody = regexp.MustCompile(`^\s*([A-Za-z0-9+/=]{16,}|(Proc-Type|DEK-Info|Comment): .*|)\s*$`)

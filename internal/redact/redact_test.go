@@ -60,6 +60,10 @@ func TestLines(t *testing.T) {
 			[]string{"[redacted private key]", "password=[redacted]"}},
 		{"one line key", []string{"k=-----BEGIN PRIVATE KEY-----MIIabc-----END PRIVATE KEY----- next"},
 			[]string{"k=[redacted private key] next"}},
+		// The END's dashes are the BEGIN's (found by fuzzing): a key
+		// that opens and never closes.
+		{"markers sharing dashes", []string{"-----BEGIN 0000PRIVATE KEY-----END PRIVATE KEY-----"},
+			[]string{"[redacted private key]"}},
 		{"certificates stay", []string{"-----BEGIN CERTIFICATE-----", "MIIBszCCAVmgAwIBAgIUe", "-----END CERTIFICATE-----"},
 			[]string{"-----BEGIN CERTIFICATE-----", "MIIBszCCAVmgAwIBAgIUe", "-----END CERTIFICATE-----"}},
 		{"plain lines", []string{"a", "", "token=abc"}, []string{"a", "", "token=[redacted]"}},
