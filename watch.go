@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/whalewatch/whalewatch/config"
@@ -25,6 +26,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		return printNewError(stderr, log, cfg, err)
 	}
 	defer a.Close()
+	memoryDefaults(os.LookupEnv)
 	if err := a.Run(ctx); err != nil {
 		log.Error("whalewatch stopped", "err", err)
 		return exitFailure

@@ -38,6 +38,11 @@ func TestParseCommand(t *testing.T) {
 		{"exec web sh", command{}, true},
 		{"rm web", command{}, true},
 		{"start " + string(make([]byte, 200)), command{}, true},
+		{"start " + strings.Repeat("a", 128), command{name: "start", target: strings.Repeat("a", 128)}, false},
+		{"start " + strings.Repeat("a", 129), command{}, true},
+		{"ps " + strings.Repeat("a", 129), command{}, true},
+		{"start web@" + strings.Repeat("h", 64), command{name: "start", target: "web", host: strings.Repeat("h", 64)}, false},
+		{"start web@" + strings.Repeat("h", 65), command{}, true},
 	} {
 		got, err := parseCommand(tc.text)
 		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {

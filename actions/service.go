@@ -285,7 +285,7 @@ func pastTense(v grants.Verb) string {
 // resolve finds the one existing container a user's text names: an exact
 // name, a full ID, or an unambiguous ID prefix of at least 12 characters.
 func (s *Service) resolve(ctx context.Context, ref, host string) (grants.Target, error) {
-	if !containerRef.MatchString(ref) {
+	if !containerRef.valid(ref) {
 		return grants.Target{Name: ref}, grants.ErrUnknownContainer
 	}
 	hosts := s.Hosts

@@ -339,6 +339,8 @@ func TestStatusPageNeedsATokenOffLoopback(t *testing.T) {
 		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=:9180", "HTTP_AUTH_TOKEN=hunter2"}, "HTTP_AUTH_TOKEN: is 7 characters"},
 		{[]string{"HTTP_AUTH_TOKEN=hunter2-x", "HTTP_AUTH_TOKEN_FILE=" + tokenFile}, "HTTP_AUTH_TOKEN and HTTP_AUTH_TOKEN_FILE are both set"},
 		{[]string{"STATUS_PAGE=true", "HTTP_ADDR=off"}, "HTTP_ADDR: is off, but STATUS_PAGE=true"},
+		{[]string{"HTTP_ADDR=" + strings.Repeat("a", 253) + ":9180"}, ""},
+		{[]string{"HTTP_ADDR=" + strings.Repeat("a", 254) + ":9180"}, "is not an IP address or host name"},
 	} {
 		cfg, err := Load(tc.env)
 		switch {
@@ -377,6 +379,20 @@ func TestParseErrorsNameTheirVariable(t *testing.T) {
 		_, err := Load([]string{v + "=soon"})
 		if err == nil || !strings.HasPrefix(err.Error(), v+": ") {
 			t.Errorf("%s=soon: %v", v, err)
+		}
+	}
+}
+
+// SLACK_CHANNEL is an ID or a #name of at most 80 characters, as Slack
+// allows.
+func TestSlackChannelNames(t *testing.T) {
+	for channel, ok := range map[string]bool{
+		"C0123ABCD": true, "#ops": true, "#" + strings.Repeat("a", 80): true,
+		"#" + strings.Repeat("a", 81): false, "#Ops": false, "ops": false, "#-ops": false,
+	} {
+		_, err := Load([]string{"SLACK_BOT_TOKEN=xoxb-1-2", "SLACK_CHANNEL=" + channel})
+		if got := err == nil || !strings.Contains(err.Error(), "SLACK_CHANNEL"); got != ok {
+			t.Errorf("SLACK_CHANNEL=%s: %v", channel, err)
 		}
 	}
 }

@@ -88,10 +88,12 @@ func checkListenAddr(addr string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
 	}
-	if host != "" && net.ParseIP(host) == nil && !hostnameRE.MatchString(host) {
+	if host != "" && net.ParseIP(host) == nil && (len(host) > 253 || !hostnameRE.MatchString(host)) {
 		return fmt.Errorf("%q: %q is not an IP address or host name", addr, host)
 	}
 	return nil
 }
 
-var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+// hostnameRE: a host name's characters; its length (at most 253) is
+// checked apart, as Go compiles a {0,251} into 251 copies at start.
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)

@@ -34,7 +34,7 @@ const maxSlackRate = 100
 
 var (
 	slackIDRE     = regexp.MustCompile(`^[A-Z][A-Z0-9]+$`)
-	channelNameRE = regexp.MustCompile(`^#[a-z0-9][a-z0-9_-]{0,79}$`)
+	channelNameRE = regexp.MustCompile(`^#[a-z0-9][a-z0-9_-]*$`) // and at most 81 bytes (see hostnameRE)
 )
 
 // checkSlack checks the app's tokens, channel, API and pace.
@@ -49,7 +49,7 @@ func (c *Config) checkSlack() []error {
 	if s.BotToken != "" && !strings.HasPrefix(s.BotToken, "xoxb-") {
 		errs = append(errs, errors.New("SLACK_BOT_TOKEN: not a bot token (xoxb-…)"))
 	}
-	if s.Channel != "" && !slackIDRE.MatchString(s.Channel) && !channelNameRE.MatchString(s.Channel) {
+	if s.Channel != "" && !slackIDRE.MatchString(s.Channel) && (len(s.Channel) > 81 || !channelNameRE.MatchString(s.Channel)) {
 		errs = append(errs, fmt.Errorf("SLACK_CHANNEL: %q is not a channel ID (C…) or #name", s.Channel))
 	}
 	if s.SigningSecret != "" && (len(s.SigningSecret) < 8 || strings.ContainsAny(s.SigningSecret, " \t\n")) {

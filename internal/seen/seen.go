@@ -13,9 +13,10 @@ type Set struct {
 	next int
 }
 
-// New makes a Set of size keys.
+// New makes a Set of size keys. Its map grows as keys come: made at its
+// full size, the event stream's cost half a megabyte before any event.
 func New(size int, ttl time.Duration) *Set {
-	return &Set{ttl: ttl, at: make(map[string]time.Time, size), ring: make([]string, size)}
+	return &Set{ttl: ttl, at: map[string]time.Time{}, ring: make([]string, size)}
 }
 
 // Has reports whether key was added within TTL, without adding it.
