@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -68,20 +67,6 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "whalewatch: unknown command %q\n\n%s", cmd, usage)
 		return exitBadConfig
-	}
-}
-
-// memoryDefaults: unless the user set GOGC, the heap is collected when it
-// has grown by half, not doubled, for a small sidecar's peak RSS (6 MB less
-// under a storm for 12 % more CPU; docs/BENCHMARKS.md). It is set once
-// started: start-up's garbage is short-lived, and half growth of the
-// runtime's least heap goal collected it a dozen times, 3–4 ms of every
-// start. No default memory
-// limit: one below the live heap makes the collector run constantly, so
-// GOMEMLIMIT is the user's to set from the container's own limit.
-func memoryDefaults(lookup func(string) (string, bool)) {
-	if _, set := lookup("GOGC"); !set {
-		debug.SetGCPercent(50)
 	}
 }
 

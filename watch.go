@@ -26,7 +26,9 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 		return printNewError(stderr, log, cfg, err)
 	}
 	defer a.Close()
-	memoryDefaults(os.LookupEnv)
+	if limit, soft := memoryDefaults(os.LookupEnv, os.ReadFile); soft > 0 {
+		log.Info("memory limit from the container's", "container_limit", sizeMiB(limit), "GOMEMLIMIT", sizeMiB(soft))
+	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("whalewatch stopped", "err", err)
 		return exitFailure

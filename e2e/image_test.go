@@ -92,6 +92,7 @@ func TestImageBuildsAndReportsCrashes(t *testing.T) {
 			ReadonlyRootfs: true,
 			CapDrop:        []string{"ALL"},
 			SecurityOpt:    []string{"no-new-privileges"},
+			Resources:      container.Resources{Memory: 64 << 20},
 		},
 	})
 	if err != nil {
@@ -131,6 +132,10 @@ func TestImageBuildsAndReportsCrashes(t *testing.T) {
 	_, errOut := logs()
 	if !strings.Contains(errOut, "version=\"1.2.3-test (abc123)\"") {
 		t.Errorf("start log lacks the version:\n%s", errOut)
+	}
+	// The container's 64 MiB limit gives the heap a soft limit of 48.
+	if !strings.Contains(errOut, "container_limit=64MiB GOMEMLIMIT=48MiB") {
+		t.Errorf("start log lacks the memory limit:\n%s", errOut)
 	}
 }
 
