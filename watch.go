@@ -27,7 +27,7 @@ func watch(ctx context.Context, environ []string, stdoutW, stderr io.Writer) int
 	}
 	defer a.Close()
 	if limit, soft := memoryDefaults(os.LookupEnv, os.ReadFile); soft > 0 {
-		log.Info("memory limit from the container's", "container_limit", sizeMiB(limit), "GOMEMLIMIT", sizeMiB(soft))
+		log.Info("heap soft limit set from the container's memory limit", "container_limit", sizeMiB(limit), "GOMEMLIMIT", sizeMiB(soft))
 	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("whalewatch stopped", "err", err)

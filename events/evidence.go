@@ -150,7 +150,7 @@ func demultiplex(stdout, stderr io.Writer, r io.Reader) error {
 			out = stdout
 		case 2:
 			out = stderr
-		case 3:
+		case 3: // the daemon's error, returned once read
 		default:
 			return fmt.Errorf("unrecognized stream: %d", header[0])
 		}
