@@ -3,8 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -13,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -117,63 +116,13 @@ func splitLogs(r io.Reader, tty bool) ([]event.LogLine, error) {
 	stdout, stderr := &lineWriter{stream: "stdout", lines: &lines}, &lineWriter{stream: "stderr", lines: &lines}
 	var err error
 	if tty {
-		_, err = io.CopyBuffer(stdout, r, make([]byte, 4<<10))
+		_, err = io.Copy(stdout, r)
 	} else {
-		err = demultiplex(stdout, stderr, r)
+		_, err = stdcopy.StdCopy(stdout, stderr, r)
 	}
 	stdout.flush()
 	stderr.flush()
 	return redactLines(lines), err
-}
-
-// demultiplex copies the daemon's multiplexed logs stream to stdout and
-// stderr as stdcopy.StdCopy does (each frame: its stream's byte, three
-// zeros, the payload's length big-endian, the payload, written whole; a
-// frame cut off by the end is left out; stream 3 is the daemon's error),
-// without StdCopy's 32 KB buffer per call: under a storm of deaths that
-// buffer was 15 % of all the bytes whalewatch allocated, for a tail of a
-// few short lines. A frame longer than what is read of the logs cannot
-// end within it and is not buffered.
-func demultiplex(stdout, stderr io.Writer, r io.Reader) error {
-	var header [8]byte
-	var frame bytes.Buffer
-	for {
-		if _, err := io.ReadFull(r, header[:]); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil
-			}
-			return err
-		}
-		var out io.Writer
-		switch header[0] {
-		case 0, 1: // stdin is written to stdout, as StdCopy does
-			out = stdout
-		case 2:
-			out = stderr
-		case 3: // the daemon's error, returned once read
-		default:
-			return fmt.Errorf("unrecognized stream: %d", header[0])
-		}
-		size := int64(binary.BigEndian.Uint32(header[4:]))
-		if size > maxLogsRead {
-			return nil
-		}
-		frame.Reset()
-		if n, err := io.CopyN(&frame, r, size); n < size {
-			if err == nil || errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if out == nil {
-			return fmt.Errorf("error from daemon in stream: %s", frame.String())
-		}
-		if n, err := out.Write(frame.Bytes()); err != nil {
-			return err
-		} else if int64(n) != size {
-			return io.ErrShortWrite
-		}
-	}
 }
 
 // redactLines masks credentials in each stream's lines taken together (a

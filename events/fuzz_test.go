@@ -2,10 +2,7 @@ package events
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
-	"io"
 	"math"
 	"os"
 	"regexp"
@@ -14,7 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/whalewatch/whalewatch/event"
@@ -107,44 +103,6 @@ func FuzzLogsEvidence(f *testing.F) {
 			t.Errorf("%d lines, %d bytes: over the bounds", len(lines), total)
 		}
 	})
-}
-
-// Whatever the daemon's multiplexed logs stream holds, demultiplex writes
-// what stdcopy.StdCopy writes, frame by frame to the same stream, and
-// fails where it fails.
-func FuzzDemultiplexMatchesStdCopy(f *testing.F) {
-	f.Add(multiplexed([2]string{"stdout", "a\n"}, [2]string{"stderr", "b"}, [2]string{"stdout", "c\n"}))
-	f.Add(append(multiplexed([2]string{"stdout", "cut"}), 2, 0, 0, 0, 0, 0, 0, 9, 'x'))
-	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 4, 'o', 'o', 'p', 's', 1, 0, 0, 0, 0, 0, 0, 1, 'z'})
-	f.Add([]byte{7, 0, 0, 0, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for at := 0; at+8 <= len(data); at += 8 + int(binary.BigEndian.Uint32(data[at+4:at+8])) {
-			if int(binary.BigEndian.Uint32(data[at+4:at+8])) > len(data) {
-				t.Skip("StdCopy would allocate the frame's whole claimed length")
-			}
-		}
-		var want, got frames
-		_, wantErr := stdcopy.StdCopy(want.writer("stdout"), want.writer("stderr"), bytes.NewReader(data))
-		gotErr := demultiplex(got.writer("stdout"), got.writer("stderr"), bytes.NewReader(data))
-		if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-			t.Errorf("demultiplex wrote %q, %v; StdCopy %q, %v", got, gotErr, want, wantErr)
-		}
-	})
-}
-
-// frames records each write and its stream, in order.
-type frames []string
-
-func (f *frames) writer(stream string) io.Writer { return frameWriter{f, stream} }
-
-type frameWriter struct {
-	to     *frames
-	stream string
-}
-
-func (w frameWriter) Write(p []byte) (int, error) {
-	*w.to = append(*w.to, w.stream+":"+string(p))
-	return len(p), nil
 }
 
 // Whatever a daemon sends as stats, the figures are finite and never
